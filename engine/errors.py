@@ -1,0 +1,91 @@
+"""Problems with a location, collected and reported together (STYLE 3, 4).
+
+Every user-facing failure (bad scheme, bad data, bad option) becomes a `Problem`
+that says what is wrong, where (file:line:col, or file row/column) and how to fix it.
+The engine raises `KaoheError` carrying all problems at once; only `cli.py` turns it
+into an exit code.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from difflib import get_close_matches
+from typing import Iterable
+
+
+@dataclass(frozen=True, slots=True)
+class Loc:
+    """A place in an input file: 1-based line and column (YAML), or row and column (tables)."""
+
+    file: str
+    line: int = 0
+    col: int = 0
+    row: int | None = None
+    column: str | None = None
+
+    def __str__(self) -> str:
+        if self.row is not None:
+            where = f"{self.file}: row {self.row}"
+            return f"{where}, column '{self.column}'" if self.column else where
+        if self.line:
+            return f"{self.file}:{self.line}:{self.col}"
+        return self.file
+
+    def shifted(self, cols: int) -> Loc:
+        return Loc(self.file, self.line, self.col + cols, self.row, self.column)
+
+
+NOWHERE = Loc("<scheme>")
+
+
+@dataclass(frozen=True, slots=True)
+class Problem:
+    loc: Loc
+    message: str
+    context: str = ""  # e.g. "[safety.rectification]"
+    hint: str = ""
+    warning: bool = False
+
+    def __str__(self) -> str:
+        ctx = f" {self.context}" if self.context else ""
+        hint = f"; {self.hint}" if self.hint else ""
+        return f"{self.loc}:{ctx} {self.message}{hint}"
+
+
+class KaoheError(Exception):
+    """One or more problems with the user's input; the message lists them all."""
+
+    def __init__(self, problems: Iterable[Problem]) -> None:
+        self.problems = list(problems)
+        super().__init__(self.render())
+
+    def render(self) -> str:
+        lines = [str(p) for p in self.problems]
+        files = {p.loc.file for p in self.problems}
+        n = len(self.problems)
+        lines.append(f"{n} problem{'s' if n != 1 else ''} in {len(files)} file{'s' if len(files) != 1 else ''}")
+        return "\n".join(lines)
+
+
+class Collector:
+    """Gathers problems during a stage; `raise_if_any` fails once with all of them."""
+
+    def __init__(self) -> None:
+        self.problems: list[Problem] = []
+
+    def add(self, loc: Loc, message: str, *, context: str = "", hint: str = "") -> None:
+        self.problems.append(Problem(loc, message, context, hint))
+
+    def raise_if_any(self) -> None:
+        if self.problems:
+            raise KaoheError(self.problems)
+
+
+def did_you_mean(name: str, choices: Iterable[str]) -> str:
+    """`(did you mean 'x'?)` for the nearest choice, or '' when nothing is close."""
+    close = get_close_matches(name, list(choices), n=1, cutoff=0.6)
+    return f" (did you mean '{close[0]}'?)" if close else ""
+
+
+def allowed(choices: Iterable[str]) -> str:
+    return "allowed: " + ", ".join(sorted(choices))

@@ -1,0 +1,1 @@
+"""Bundled assessment schemes (考核办法) as kaohe scheme files."""
