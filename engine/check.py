@@ -1,0 +1,148 @@
+"""check: the scheme is consistent before any data is touched (STYLE 2).
+
+Ids unique, references resolve, expressions type-check against declared fields with a
+did-you-mean, parameters make sense (bands ordered, floors under caps). Returns problems;
+the loader fails once with all of them.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Iterable
+
+from .errors import Loc, Problem, did_you_mean
+from .expr import Expr, Type, typecheck
+from .methods import METHODS
+from .model import Item, Scheme
+
+FIELD_TYPES: dict[str, Type] = {"int": "num", "decimal": "num", "bool": "bool", "str": "str"}
+
+
+def field_env(scheme: Scheme) -> dict[str, Type]:
+    return {f.id: FIELD_TYPES[f.type] for f in scheme.fields.values()}
+
+
+def check_scheme(scheme: Scheme) -> list[Problem]:
+    out: list[Problem] = []
+    out += _unique(scheme)
+    out += _fields(scheme)
+    env = field_env(scheme)
+    for s in scheme.all_sections():
+        out += _applies(scheme, s.applies_to, s.loc, f"[{s.id}]")
+        out += _range(s.floor, s.max, s.loc, f"[{s.id}]", "floor", "max")
+        if s.weight <= 0:
+            out.append(Problem(s.loc, "'weight' must be above 0", f"[{s.id}]"))
+    for p in scheme.pools:
+        out += _applies(scheme, p.applies_to, p.loc, f"[pool {p.id}]")
+        out += _range(p.floor, p.max, p.loc, f"[pool {p.id}]", "floor", "max")
+    for item in scheme.all_items():
+        out += _item(scheme, item, env)
+    if scheme.total.coefficient is not None:
+        out += typecheck(scheme.total.coefficient, env, want="num", context="[total]")
+    out += _range(scheme.total.floor, scheme.total.max, Loc(scheme.path), "[total]", "floor", "max")
+    return out
+
+
+def _unique(scheme: Scheme) -> list[Problem]:
+    out: list[Problem] = []
+    for kind, nodes in (("section", scheme.all_sections()), ("item", scheme.all_items()), ("pool", scheme.pools)):
+        seen: dict[str, Loc] = {}
+        for n in nodes:
+            if n.id and n.id in seen:
+                out.append(Problem(n.loc, f"duplicate {kind} id '{n.id}'", "",
+                                   f"first used at line {seen[n.id].line}; ids must be unique"))
+            seen.setdefault(n.id, n.loc)
+    return out
+
+
+def _fields(scheme: Scheme) -> list[Problem]:
+    out: list[Problem] = []
+    for f in scheme.fields.values():
+        for which in ("min", "max"):
+            b = getattr(f, which)
+            if isinstance(b, str):
+                other = scheme.fields.get(b)
+                if other is None:
+                    out.append(Problem(f.loc, f"'{which}: {b}' names no field{did_you_mean(b, scheme.fields)}",
+                                       f"[fields.{f.id}]"))
+                elif other.type not in ("int", "decimal"):
+                    out.append(Problem(f.loc, f"'{which}: {b}' must name a number field", f"[fields.{f.id}]"))
+            elif b is not None and f.type not in ("int", "decimal"):
+                out.append(Problem(f.loc, f"'{which}' only applies to int and decimal fields", f"[fields.{f.id}]"))
+        if isinstance(f.min, Decimal) and isinstance(f.max, Decimal):
+            out += _range(f.min, f.max, f.loc, f"[fields.{f.id}]", "min", "max")
+    return out
+
+
+def _applies(scheme: Scheme, names: Iterable[str] | None, loc: Loc, ctx: str) -> list[Problem]:
+    return [Problem(loc, f"unknown unit type '{n}'{did_you_mean(n, scheme.unit_types)}", ctx,
+                    "allowed: " + ", ".join(scheme.unit_types))
+            for n in names or () if n not in scheme.unit_types]
+
+
+def _range(lo: Decimal | None, hi: Decimal | None, loc: Loc, ctx: str, a: str, b: str) -> list[Problem]:
+    if lo is not None and hi is not None and lo > hi:
+        return [Problem(loc, f"impossible range: {a} {lo} is above {b} {hi}", ctx)]
+    return []
+
+
+def _item(scheme: Scheme, item: Item, env: dict[str, Type]) -> list[Problem]:
+    ctx = f"[{item.parent}.{item.id}]"
+    out = _applies(scheme, item.applies_to, item.loc, ctx)
+    spec = METHODS.get(item.method.kind)
+    if spec is None:
+        return out
+    if item.value is not None and spec.value_type is not None:
+        out += typecheck(item.value, env, want=spec.value_type, context=ctx)
+    if item.not_applicable and item.not_applicable.when is not None:
+        out += typecheck(item.not_applicable.when, env, want="bool", context=ctx)
+    if item.not_applicable and item.not_applicable.points == "full" and item.points is None:
+        out.append(Problem(item.loc, "'not_applicable: {points: full}' needs the item's 'points'", ctx))
+    p = item.method.params
+    loc = item.method.loc
+    for key, value in p.items():
+        if isinstance(value, Expr):
+            out += typecheck(value, env, want="num" if key == "points" else "bool", context=ctx)
+        elif isinstance(value, tuple) and value and isinstance(value[0], Expr):
+            out += [pr for e in value for pr in typecheck(e, env, want="bool", context=ctx)]
+    out += _range(item.min, item.max, item.loc, ctx, "min", "max")
+    out += _method_params(scheme, item, ctx, loc)
+    return out
+
+
+def _method_params(scheme: Scheme, item: Item, ctx: str, loc: Loc) -> list[Problem]:  # noqa: C901
+    p, kind, out = item.method.params, item.method.kind, []
+    if kind == "bands":
+        for key, descending in (("at_least", True), ("above", True), ("at_most", False), ("below", False)):
+            rows = [r for r in (p.get(key) or ()) if None not in r]
+            th = [r[0] for r in rows]
+            if th != sorted(th, reverse=descending) or len(set(th)) != len(th):
+                order = "from highest to lowest" if descending else "from lowest to highest"
+                out.append(Problem(loc, f"'{key}' thresholds must run {order} without repeats: {th}", ctx,
+                                   "the first band that holds gives the points"))
+    if kind == "steps":
+        for key in ("step", "above_step", "below_step"):
+            if p.get(key) is not None and p[key] <= 0:
+                out.append(Problem(loc, f"'{key}' must be above 0", ctx))
+        if p.get("step") is None and (p.get("above_step") is None or p.get("below_step") is None):
+            out.append(Problem(loc, "'steps' needs 'step', or both 'above_step' and 'below_step'", ctx))
+    if kind in ("direct", "assessed"):
+        out += _range(p.get("min"), p.get("max"), loc, ctx, "min", "max")
+    if kind == "lookup" and item.value is not None and p.get("table"):
+        names = item.value.names()
+        fld = scheme.fields.get(next(iter(names))) if len(names) == 1 else None
+        if fld and fld.values:
+            unknown = [k for k in p["table"] if k not in fld.values]
+            if unknown:
+                out.append(Problem(loc, f"table keys {unknown} are not values of field '{fld.id}'", ctx,
+                                   "allowed: " + ", ".join(fld.values)))
+            missing = [v for v in fld.values if v not in p["table"]]
+            if missing and p.get("else") is None:
+                out.append(Problem(loc, f"no points for {missing}; add them to the table or give 'else'", ctx))
+    if kind in ("rank", "share_of_leader", "efficacy"):
+        for g in p.get("within") or ():
+            if g not in scheme.fields and g != scheme.columns.type:
+                out.append(Problem(loc, f"'within: {g}' names no field{did_you_mean(g, scheme.fields)}", ctx))
+        if kind == "rank" and p.get("linear") is not None and len(p["linear"]) != 2:
+            out.append(Problem(loc, "'linear' needs [points of first place, points of last place]", ctx))
+    return out

@@ -1,0 +1,157 @@
+"""read + validate: a units table -> typed fixed-point columns, or every problem at once.
+
+Input columns may be text (CSV/XLSX, parsed here exactly from the digits: no float ever
+touches a value) or typed (Parquet). Numbers become Int64 at the field's declared scale;
+'95.5%' is read as 0.955. Problems name the file, the row as a spreadsheet user counts
+it (header = row 1) and the column.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from decimal import Decimal
+
+import polars as pl
+
+from .errors import KaoheError, Loc, Problem, did_you_mean
+from .model import Field, Scheme
+
+MAX_LISTED = 30  # problems listed per kind before "... and N more"
+TRUE_WORDS = ("true", "1", "yes", "y", "是", "√", "有", "完成", "已完成")
+FALSE_WORDS = ("false", "0", "no", "n", "否", "×", "无", "未完成")
+_NUM = r"^\s*([+-]?)(\d*)(?:\.(\d*))?\s*(%?)\s*$"
+
+
+@dataclass(frozen=True)
+class Units:
+    """Validated units: `frame` has _row (the spreadsheet row), unit_id, name, unit_type and one
+    fixed-point column per field."""
+
+    frame: pl.DataFrame
+    path: str
+
+
+def prepare_units(df: pl.DataFrame, scheme: Scheme, *, path: str) -> Units:
+    problems: list[Problem] = []
+    cols = scheme.columns
+    needed = [cols.id, cols.type] + [f.id for f in scheme.fields.values() if f.required]
+    missing = [c for c in needed if c not in df.columns]
+    for c in missing:
+        label = scheme.fields[c].label if c in scheme.fields else ""
+        problems.append(Problem(Loc(path, row=1), f"missing column '{c}'" + (f" ({label})" if label else "")
+                                + did_you_mean(c, df.columns), hint="add the column, headed by the field id or label"))
+    if problems:
+        raise KaoheError(problems)
+    df = df.with_row_index("_row", offset=2)
+    out = [pl.col(cols.id).cast(pl.String).str.strip_chars().alias("unit_id"),
+           (pl.col(cols.name).cast(pl.String) if cols.name in df.columns else pl.col(cols.id).cast(pl.String))
+           .alias("name"),
+           pl.col(cols.type).cast(pl.String).str.strip_chars().alias("unit_type")]
+    parsed = df.select(pl.col("_row"), *out, *[_parse(df, f) for f in scheme.fields.values()])
+    problems += _id_problems(parsed, scheme, path)
+    for f in scheme.fields.values():
+        problems += _field_problems(df, parsed, f, path, scheme)
+    if problems:
+        raise KaoheError(problems)
+    return Units(parsed, path)
+
+
+def _parse(df: pl.DataFrame, f: Field) -> pl.Expr:
+    if f.id not in df.columns:
+        return pl.lit(None, dtype=_dtype(f)).alias(f.id)
+    col, dt = pl.col(f.id), df.schema[f.id]
+    if f.type == "str":
+        return col.cast(pl.String).str.strip_chars().alias(f.id)
+    if f.type == "bool":
+        if dt == pl.Boolean:
+            return col.alias(f.id)
+        t = col.cast(pl.String).str.strip_chars().str.to_lowercase()
+        return (pl.when(t.is_in(TRUE_WORDS)).then(True).when(t.is_in(FALSE_WORDS)).then(False)
+                .otherwise(None).alias(f.id))
+    if dt.is_integer():
+        return (col.cast(pl.Int64) * 10**f.scale).alias(f.id)
+    if dt.is_float():  # exact when the value has at most `scale` decimals (checked in _field_problems)
+        return (col * 10**f.scale).round().cast(pl.Int64).alias(f.id)
+    return _text_number(col.cast(pl.String), f.scale).alias(f.id)
+
+
+def _text_number(t: pl.Expr, scale: int) -> pl.Expr:
+    """Exact: '-12.345' at scale 4 -> -123450; '95.5%' at scale 4 -> 9550; null when not a number
+    or when it has more decimals than the scale keeps."""
+    g = t.str.extract_groups(_NUM)
+    sign, whole, frac, pct = (g.struct.field(k) for k in ("1", "2", "3", "4"))
+    frac = frac.fill_null("").str.strip_chars_end("0")
+    keep = pl.when(pct == "%").then(scale - 2).otherwise(scale)  # 95.5% = 0.955: two decimals fewer
+    digits = whole.fill_null("") + frac
+    has_digits = whole.fill_null("").str.len_chars() + frac.str.len_chars() > 0
+    ok = has_digits & (frac.str.len_chars().cast(pl.Int64) <= keep)
+    pad = pl.lit("0").repeat_by((keep - frac.str.len_chars().cast(pl.Int64)).clip(0)).list.join("")
+    mag = (digits + pad).str.to_integer(strict=False, dtype=pl.Int64)
+    return pl.when(ok).then(pl.when(sign == "-").then(-mag).otherwise(mag))
+
+
+def _dtype(f: Field) -> pl.DataType:
+    return {"str": pl.String(), "bool": pl.Boolean()}.get(f.type, pl.Int64())
+
+
+def _rows(df: pl.DataFrame, mask: pl.Expr, path: str, column: str, message: str, hint: str = "",
+          value_col: str | None = None) -> list[Problem]:
+    bad = df.filter(mask)
+    out = []
+    for rec in bad.head(MAX_LISTED).iter_rows(named=True):
+        v = rec.get(value_col) if value_col else None
+        msg = message.format(value=v, unit=rec.get("unit_id", ""))
+        out.append(Problem(Loc(path, row=rec["_row"], column=column), msg, hint=hint))
+    if bad.height > MAX_LISTED:
+        out.append(Problem(Loc(path, column=column), f"... and {bad.height - MAX_LISTED} more rows like these"))
+    return out
+
+
+def _id_problems(parsed: pl.DataFrame, scheme: Scheme, path: str) -> list[Problem]:
+    c = scheme.columns
+    out = _rows(parsed, pl.col("unit_id").is_null() | (pl.col("unit_id") == ""), path, c.id, "empty unit id",
+                "every row needs a unit id")
+    out += _rows(parsed, pl.col("unit_id").is_duplicated() & pl.col("unit_id").is_not_null(), path, c.id,
+                 "duplicate unit id '{value}'", "each unit appears once", "unit_id")
+    types = list(scheme.unit_types)
+    out += _rows(parsed, ~pl.col("unit_type").is_in(types) | pl.col("unit_type").is_null(), path, c.type,
+                 "unknown unit type '{value}'", "allowed: " + ", ".join(types), "unit_type")
+    return out
+
+
+def _field_problems(raw: pl.DataFrame, parsed: pl.DataFrame, f: Field, path: str, scheme: Scheme) -> list[Problem]:
+    if f.id not in raw.columns:
+        return []
+    both = parsed.with_columns(raw.get_column(f.id).cast(pl.String).alias("_raw"))
+    what = {"int": "a whole number", "decimal": f"a number with at most {f.scale} decimals", "bool": "是/否",
+            "str": "a text"}[f.type]
+    out = _rows(both, pl.col("_raw").is_not_null() & (pl.col("_raw").str.strip_chars() != "")
+                & pl.col(f.id).is_null(), path, f.id, "'{value}' is not " + what,
+                f"write {what} in column '{f.id}' ({f.label})", "_raw")
+    if raw.schema[f.id].is_float():
+        both = both.with_columns(_off=(pl.lit(raw.get_column(f.id)) * 10**f.scale
+                                       - pl.lit(raw.get_column(f.id) * 10**f.scale).round()).abs())
+        out += _rows(both, pl.col("_off") > 1e-6, path, f.id, "'{value}' has more than " + f"{f.scale} decimals",
+                     f"round it, or declare 'scale:' for field {f.id}", "_raw")
+    if f.required:
+        out += _rows(both, pl.col("_raw").is_null() | (pl.col("_raw").str.strip_chars() == ""), path, f.id,
+                     "empty cell for unit {unit}", f"fill in {f.label}; write 0 if there is none")
+    if f.values:
+        out += _rows(both, pl.col(f.id).is_not_null() & ~pl.col(f.id).is_in(list(f.values)), path, f.id,
+                     "'{value}' is not allowed", "allowed: " + ", ".join(f.values), f.id)
+    for which, op in (("min", "<"), ("max", ">")):
+        bound = getattr(f, which)
+        if bound is None:
+            continue
+        if isinstance(bound, Decimal):
+            lim = pl.lit(int(bound.scaleb(f.scale)), dtype=pl.Int64)
+            shown = str(bound)
+        else:
+            other = scheme.fields[bound]
+            lim = pl.col(bound) * 10**f.scale // 10**other.scale
+            shown = f"{bound} ({other.label})"
+        bad = pl.col(f.id) < lim if op == "<" else pl.col(f.id) > lim
+        out += _rows(both, bad.fill_null(False), path, f.id,
+                     "'{value}' is " + ("below the minimum " if op == "<" else "above the maximum ") + shown,
+                     f"{f.label} must be {'at least' if op == '<' else 'at most'} {shown}", "_raw")
+    return out

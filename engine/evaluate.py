@@ -1,0 +1,236 @@
+"""evaluate: one lazy Polars plan over all units: items -> sections -> pools -> total.
+
+The result is a wide frame, one row per unit, all scores exact scaled Int64:
+  v.<item>   the item's input value (at the value's own scale, see Plan.value_scale)
+  i.<item>   the item's points at ITEM_SCALE decimals (unrounded, exact)
+  r.<sec>    a section's raw sum (ITEM_SCALE), s.<sec> its rounded, clamped subtotal (precision)
+  p.<pool>   a pool's rounded, clamped points (precision)
+  total      the total at the scheme's precision
+`findings` turns it into the long frame (one row per unit x item) that explain filters.
+
+Order of operations (documented in docs/scheme-format.md): item points are exact and not
+rounded; a section is round(sum of its items + its child sections + its event points),
+then clamped to [floor, max]; a pool likewise; total = round(sum of weight x section x
+coefficient + pools), then clamped.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Mapping
+
+import polars as pl
+
+from . import fixed as F
+from .errors import KaoheError, Loc, Problem
+from .expr import Expr, Name, Ref
+from .fixed import Fx
+from .methods import METHODS, Ctx
+from .model import Item, Pool, Scheme, Section
+
+ITEM_SCALE = 10
+EVENT_SCALE = 6  # scale of event-rule points (engine.events)
+MAX_LISTED = 30
+
+
+@dataclass(frozen=True)
+class Plan:
+    scheme: Scheme
+    value_scale: Mapping[str, int] = field(default_factory=dict)  # item id -> scale of v.<item>
+
+    @property
+    def precision(self) -> int:
+        return self.scheme.meta.precision
+
+
+def _field_resolver(scheme: Scheme):  # type: ignore[no-untyped-def]
+    def resolve(node: Name | Ref) -> Fx:
+        if isinstance(node, Ref):
+            raise KeyError(node.key)
+        f = scheme.fields[node.id]
+        return Fx(pl.col(node.id), "num" if f.type in ("int", "decimal") else f.type, f.scale)  # type: ignore[arg-type]
+
+    return resolve
+
+
+def _applies(types: tuple[str, ...] | None) -> pl.Expr:
+    return pl.lit(True) if types is None else pl.col("unit_type").is_in(list(types))
+
+
+def _scope(*chain: tuple[str, ...] | None) -> tuple[str, ...] | None:
+    out: set[str] | None = None
+    for t in chain:
+        if t is not None:
+            out = set(t) if out is None else out & set(t)
+    return None if out is None else tuple(sorted(out))
+
+
+def item_exprs(scheme: Scheme, item: Item, scope: tuple[str, ...] | None) -> tuple[pl.Expr, pl.Expr, int]:
+    """(value expr, points expr at ITEM_SCALE, value scale) for one item."""
+    resolve = _field_resolver(scheme)
+    compile_ = lambda e: F.compile_expr(e.tree, resolve)  # noqa: E731
+    spec = METHODS[item.method.kind]
+    value = compile_(item.value) if item.value is not None else None
+    applies = _applies(_scope(scope, item.applies_to))
+    within = item.method.params.get("within") or ()
+    group = tuple(pl.col("unit_type" if g == scheme.columns.type else g) for g in within)
+    pts_fx = F.num(item.points) if item.points is not None else F.num(0)
+    ctx = Ctx(value, pts_fx, item.method.params, item.value, compile_, group, applies)
+    pts = spec.build(ctx)
+    if item.min is not None or item.max is not None:
+        pts = F.clamp(pts, F.num(item.min) if item.min is not None else None,
+                      F.num(item.max) if item.max is not None else None)
+    pts_e = F.round_to(pts, ITEM_SCALE, "floor").expr if pts.scale > ITEM_SCALE else F.rescale(pts, ITEM_SCALE)
+    na = item.not_applicable
+    if na is not None:
+        cond = compile_(na.when).expr.fill_null(False) if na.when else (
+            value.expr.is_null() if value is not None else pl.lit(False))
+        na_pts = {"full": item.points or Decimal(0), "zero": Decimal(0)}.get(na.points, na.points)  # type: ignore[call-overload]
+        pts_e = pl.when(cond).then(F.rescale(F.num(na_pts), ITEM_SCALE)).otherwise(pts_e)
+    pts_e = pl.when(applies).then(pts_e)
+    value_e = (value.expr if value is not None else pl.lit(None, dtype=pl.Int64))
+    return pl.when(applies).then(value_e).alias(f"v.{item.id}"), pts_e.alias(f"i.{item.id}"), \
+        (value.scale if value is not None else 0)
+
+
+def _rounded(parts: list[pl.Expr], scheme: Scheme, lo: Decimal | None, hi: Decimal | None) -> pl.Expr:
+    raw = Fx(pl.sum_horizontal(parts) if parts else pl.lit(0, dtype=pl.Int64), "num", ITEM_SCALE)
+    out = F.round_to(raw, scheme.meta.precision, scheme.meta.rounding)  # type: ignore[arg-type]
+    return F.clamp(out, F.num(lo) if lo is not None else None, F.num(hi) if hi is not None else None).expr \
+        if (lo is not None or hi is not None) else out.expr
+
+
+def _up(col: str, scale: int) -> pl.Expr:
+    return pl.col(col) * 10 ** (ITEM_SCALE - scale)
+
+
+def build_plan(scheme: Scheme, units: pl.LazyFrame, adjustments: pl.LazyFrame | None = None
+               ) -> tuple[Plan, pl.LazyFrame]:
+    """The whole scoring as one lazy query over `units` (validated, fixed-point)."""
+    p = scheme.meta.precision
+    value_scale: dict[str, int] = {}
+    stages: list[list[pl.Expr]] = [[]]
+    targets = [f"section:{s.id}" for s in scheme.all_sections()] + [f"pool:{q.id}" for q in scheme.pools]
+    if adjustments is not None:
+        agg = adjustments.group_by("unit_id").agg(
+            [pl.col("points").filter(pl.col("target") == t).sum().alias(f"e.{t}") for t in targets])
+        units = units.join(agg, on="unit_id", how="left").with_columns(
+            [pl.col(f"e.{t}").fill_null(0) for t in targets])
+    event_cols = {t: f"e.{t}" for t in targets} if adjustments is not None else {}
+
+    def visit(sec: Section, scope: tuple[str, ...] | None, depth: int) -> None:
+        scope = _scope(scope, sec.applies_to)
+        while len(stages) <= depth + 1:
+            stages.append([])
+        parts = []
+        for it in sec.items:
+            v, pts, vs = item_exprs(scheme, it, scope)
+            value_scale[it.id] = vs
+            stages[0] += [v, pts]
+            parts.append(pl.col(f"i.{it.id}"))
+        for ch in sec.children:
+            visit(ch, scope, depth + 1)
+            parts.append(_up(f"s.{ch.id}", p))
+        if f"section:{sec.id}" in event_cols:
+            parts.append(_up(event_cols[f"section:{sec.id}"], EVENT_SCALE))
+        sub = _rounded(parts, scheme, sec.floor, sec.max)
+        stages[depth + 1].append(pl.when(_applies(scope)).then(sub).alias(f"s.{sec.id}"))
+
+    for sec in scheme.sections:
+        visit(sec, None, 0)
+    section_stages = [stages[0]] + list(reversed(stages[1:]))  # children before parents
+    pool_exprs = []
+    for pool in scheme.pools:
+        parts = []
+        for it in pool.items:
+            v, pts, vs = item_exprs(scheme, it, pool.applies_to)
+            value_scale[it.id] = vs
+            section_stages[0] += [v, pts]
+            parts.append(pl.col(f"i.{it.id}"))
+        if f"pool:{pool.id}" in event_cols:
+            parts.append(_up(event_cols[f"pool:{pool.id}"], EVENT_SCALE))
+        pool_exprs.append(pl.when(_applies(pool.applies_to)).then(_rounded(parts, scheme, pool.floor, pool.max))
+                          .alias(f"p.{pool.id}"))
+    lf = units
+    for exprs in section_stages:
+        if exprs:
+            lf = lf.with_columns(exprs)
+    if pool_exprs:
+        lf = lf.with_columns(pool_exprs)
+    lf = lf.with_columns(_total(scheme).alias("total"))
+    return Plan(scheme, value_scale), lf
+
+
+def _total(scheme: Scheme) -> pl.Expr:
+    p = scheme.meta.precision
+    weighted: Fx | None = None
+    for sec in scheme.sections:
+        term = F.mul(Fx(pl.col(f"s.{sec.id}").fill_null(0), "num", p), F.num(sec.weight))
+        weighted = term if weighted is None else F.add(weighted, term)
+    acc = weighted or F.num(0)
+    if scheme.total.coefficient is not None:
+        acc = F.mul(acc, F.compile_expr(scheme.total.coefficient.tree, _field_resolver(scheme)))
+    for pool in scheme.pools:
+        acc = F.add(acc, Fx(pl.col(f"p.{pool.id}").fill_null(0), "num", p))
+    out = F.round_to(acc, p, scheme.meta.rounding)  # type: ignore[arg-type]
+    t = scheme.total
+    if t.max is not None or t.floor is not None:
+        out = F.clamp(out, F.num(t.floor) if t.floor is not None else None, F.num(t.max) if t.max is not None else None)
+    return F.rescale(out, p) if out.scale < p else out.expr
+
+
+def data_checks(plan: Plan, scored: pl.DataFrame, path: str) -> list[Problem]:
+    """Problems only the evaluation can see: assessed values outside their range, items with no value."""
+    out: list[Problem] = []
+    for item in plan.scheme.all_items():
+        col = f"i.{item.id}"
+        field_name = next(iter(sorted(item.value.names())), item.id) if item.value else item.id
+        bad = scored.filter(pl.col(col).is_null() & _applies(_item_scope(plan.scheme, item)))
+        if item.method.kind == "assessed":
+            lo, hi = item.method.params["min"], item.method.params["max"]
+            s = plan.value_scale[item.id]
+            v = pl.col(f"v.{item.id}")
+            rng = scored.filter((v < int(lo.scaleb(s))) | (v > int(hi.scaleb(s))))
+            out += _listed(rng, path, field_name, lambda r: (
+                f"unit {r['unit_id']} ({r['name']}): {item.label} is {F.to_decimal_str(r[f'v.{item.id}'], s)}, "
+                f"outside the declared range {lo}..{hi}"), "correct the assessed value")
+        out += _listed(bad, path, field_name, lambda r: (
+            f"unit {r['unit_id']} ({r['name']}): item '{item.id}' ({item.label}) cannot be scored: "
+            f"a value it uses is empty or a division by zero"),
+            "fill in the data, or declare 'not_applicable' for this item in the scheme")
+    return out
+
+
+def _item_scope(scheme: Scheme, item: Item) -> tuple[str, ...] | None:
+    by_id = {s.id: s for s in scheme.all_sections()}
+    pools = {q.id: q for q in scheme.pools}
+    chain: list[tuple[str, ...] | None] = [item.applies_to]
+    node: Section | Pool | None = by_id.get(item.parent) or pools.get(item.parent)
+    while node is not None:
+        chain.append(node.applies_to)
+        node = by_id.get(node.parent) if isinstance(node, Section) and node.parent else None
+    return _scope(*chain)
+
+
+def _listed(bad: pl.DataFrame, path: str, column: str, msg, hint: str) -> list[Problem]:  # type: ignore[no-untyped-def]
+    out = [Problem(Loc(path, row=r["_row"], column=column), msg(r), hint=hint)
+           for r in bad.head(MAX_LISTED).iter_rows(named=True)]
+    if bad.height > MAX_LISTED:
+        out.append(Problem(Loc(path, column=column), f"... and {bad.height - MAX_LISTED} more units like these"))
+    return out
+
+
+def evaluate(scheme: Scheme, units: pl.DataFrame, *, path: str, adjustments: pl.DataFrame | None = None
+             ) -> tuple[Plan, pl.DataFrame]:
+    """Score every unit; raise KaoheError if any unit cannot be scored exactly."""
+    plan, lf = build_plan(scheme, units.lazy(), adjustments.lazy() if adjustments is not None else None)
+    try:
+        scored = lf.collect()
+    except pl.exceptions.InvalidOperationError as e:  # strict cast: a product outside Int64
+        raise KaoheError([Problem(Loc(path), f"a value is too large to score exactly ({e})".splitlines()[0],
+                                  hint="check the data for values with misplaced decimal points")]) from None
+    problems = data_checks(plan, scored, path)
+    if problems:
+        raise KaoheError(problems)
+    return plan, scored

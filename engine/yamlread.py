@@ -1,0 +1,136 @@
+"""Typed reads from located YAML: each getter records a problem (with file:line:col) and
+returns a safe default instead of raising, so a scheme's problems are reported together."""
+
+from __future__ import annotations
+
+from decimal import Decimal, InvalidOperation
+from typing import Any, Iterable
+
+from .errors import Collector, Loc, allowed, did_you_mean
+from .expr import Expr, ExprError, parse
+from .yamlsrc import YList, YMap
+
+
+class Reader:
+    def __init__(self, problems: Collector) -> None:
+        self.p = problems
+
+    def keys(self, m: YMap, ctx: str, *, allowed_keys: Iterable[str], required: Iterable[str] = ()) -> None:
+        allow = set(allowed_keys)
+        for k in m:
+            if k not in allow:
+                self.p.add(m.key_locs[k], f"unknown key '{k}'{did_you_mean(k, allow)}", context=ctx,
+                           hint=allowed(allow))
+        for k in required:
+            if k not in m:
+                self.p.add(m.loc, f"missing key '{k}'", context=ctx)
+
+    def map(self, m: YMap, key: str, ctx: str) -> YMap:
+        v = m.get(key)
+        if v is None:
+            return _empty_map(m.loc)
+        if not isinstance(v, YMap):
+            self.p.add(m.locs[key], f"'{key}' must be a mapping (key: value lines)", context=ctx)
+            return _empty_map(m.locs[key])
+        return v
+
+    def list(self, m: YMap, key: str, ctx: str) -> YList:
+        v = m.get(key)
+        if v is None:
+            out = YList()
+            out.loc, out.locs = m.loc, []
+            return out
+        if not isinstance(v, YList):
+            self.p.add(m.locs[key], f"'{key}' must be a list (lines starting with '- ')", context=ctx)
+            out = YList()
+            out.loc, out.locs = m.locs[key], []
+            return out
+        return v
+
+    def text(self, m: YMap, key: str, ctx: str, default: str = "") -> str:
+        v = m.get(key, default)
+        if v is None:
+            return default
+        if isinstance(v, (YMap, YList)):
+            self.p.add(m.locs[key], f"'{key}' must be a text", context=ctx)
+            return default
+        return str(v)
+
+    def ident(self, m: YMap, key: str, ctx: str) -> str:
+        v = m.get(key)
+        if not isinstance(v, str) or not v.isidentifier():
+            if key in m:
+                self.p.add(m.locs[key], f"'{key}' must be a name of letters, digits and _ (got {v!r})", context=ctx)
+            return ""
+        return v
+
+    def number(self, m: YMap, key: str, ctx: str, default: Decimal | None = None) -> Decimal | None:
+        if key not in m or m[key] is None:
+            return default
+        return self.as_number(m[key], m.locs[key], f"'{key}'", ctx)
+
+    def as_number(self, v: Any, loc: Loc, what: str, ctx: str) -> Decimal | None:
+        if isinstance(v, bool) or not isinstance(v, (int, float, str)):
+            self.p.add(loc, f"{what} must be a number, got {v!r}", context=ctx)
+            return None
+        try:
+            d = Decimal(str(v).strip().rstrip("%")) / (100 if str(v).strip().endswith("%") else 1)
+        except InvalidOperation:
+            self.p.add(loc, f"{what} must be a number, got {v!r}", context=ctx)
+            return None
+        if not d.is_finite():
+            self.p.add(loc, f"{what} must be a finite number", context=ctx)
+            return None
+        return d
+
+    def integer(self, m: YMap, key: str, ctx: str, default: int) -> int:
+        v = m.get(key, default)
+        if isinstance(v, bool) or not isinstance(v, int):
+            self.p.add(m.locs.get(key, m.loc), f"'{key}' must be a whole number, got {v!r}", context=ctx)
+            return default
+        return v
+
+    def boolean(self, m: YMap, key: str, ctx: str, default: bool) -> bool:
+        v = m.get(key, default)
+        if not isinstance(v, bool):
+            self.p.add(m.locs.get(key, m.loc), f"'{key}' must be true or false, got {v!r}", context=ctx)
+            return default
+        return v
+
+    def choice(self, m: YMap, key: str, ctx: str, choices: Iterable[str], default: str) -> str:
+        v = m.get(key, default)
+        opts = list(choices)
+        if v not in opts:
+            self.p.add(m.locs.get(key, m.loc), f"'{key}' is {v!r}{did_you_mean(str(v), opts)}", context=ctx,
+                       hint=allowed(opts))
+            return default
+        return str(v)
+
+    def expr(self, m: YMap, key: str, ctx: str) -> Expr | None:
+        if key not in m or m[key] is None:
+            return None
+        return self.as_expr(m[key], m.locs[key], ctx)
+
+    def as_expr(self, v: Any, loc: Loc, ctx: str) -> Expr | None:
+        try:
+            return parse(v, loc)
+        except ExprError as e:
+            self.p.add(loc.shifted(e.col), e.message, context=ctx, hint=e.hint)
+            return None
+
+    def names(self, m: YMap, key: str, ctx: str) -> tuple[str, ...] | None:
+        v = m.get(key)
+        if v is None:
+            return None
+        if isinstance(v, str):
+            return (v,)
+        if not isinstance(v, YList) or not all(isinstance(x, str) for x in v):
+            self.p.add(m.locs[key], f"'{key}' must be a list of names", context=ctx)
+            return None
+        return tuple(v)
+
+
+def _empty_map(loc: Loc) -> YMap:
+    out = YMap()
+    out.loc, out.locs, out.key_locs = loc, {}, {}
+    return out
