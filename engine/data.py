@@ -48,6 +48,7 @@ def prepare_units(df: pl.DataFrame, scheme: Scheme, *, path: str) -> Units:
            .alias("name"),
            pl.col(cols.type).cast(pl.String).str.strip_chars().alias("unit_type")]
     parsed = df.select(pl.col("_row"), *out, *[_parse(df, f) for f in scheme.fields.values()])
+    parsed = parsed.with_columns(_id_key=_id_key(df.get_column(cols.id)))
     problems += _id_problems(parsed, scheme, path)
     for f in scheme.fields.values():
         problems += _field_problems(df, parsed, f, path, scheme)
@@ -88,6 +89,14 @@ def _text_number(t: pl.Expr, scale: int) -> pl.Expr:
     pad = pl.lit("0").repeat_by((keep - frac.str.len_chars().cast(pl.Int64)).clip(0)).list.join("")
     mag = (digits + pad).str.to_integer(strict=False, dtype=pl.Int64)
     return pl.when(ok).then(pl.when(sign == "-").then(-mag).otherwise(mag))
+
+
+def _id_key(ids: pl.Series) -> pl.Series:
+    """How unit ids sort: as numbers when every id is a whole number (2 before 10), else as text."""
+    if ids.dtype.is_integer():
+        return ids.cast(pl.Int64)
+    as_int = ids.cast(pl.String).str.strip_chars().str.to_integer(strict=False)
+    return as_int if as_int.null_count() == ids.null_count() else ids.cast(pl.String).str.strip_chars()
 
 
 def _dtype(f: Field) -> pl.DataType:

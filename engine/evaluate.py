@@ -66,8 +66,8 @@ def _scope(*chain: tuple[str, ...] | None) -> tuple[str, ...] | None:
     return None if out is None else tuple(sorted(out))
 
 
-def item_exprs(scheme: Scheme, item: Item, scope: tuple[str, ...] | None) -> tuple[pl.Expr, pl.Expr, int]:
-    """(value expr, points expr at ITEM_SCALE, value scale) for one item."""
+def item_exprs(scheme: Scheme, item: Item, scope: tuple[str, ...] | None) -> tuple[list[pl.Expr], int]:
+    """([v.<item>, i.<item>, and n.<item> (not applicable) when declared], value scale) for one item."""
     resolve = _field_resolver(scheme)
     compile_ = lambda e: F.compile_expr(e.tree, resolve)  # noqa: E731
     spec = METHODS[item.method.kind]
@@ -88,9 +88,12 @@ def item_exprs(scheme: Scheme, item: Item, scope: tuple[str, ...] | None) -> tup
             value.expr.is_null() if value is not None else pl.lit(False))
         na_pts = {"full": item.points or Decimal(0), "zero": Decimal(0)}.get(na.points, na.points)  # type: ignore[call-overload]
         pts_e = pl.when(cond).then(F.rescale(F.num(na_pts), ITEM_SCALE)).otherwise(pts_e)
+        extra = [(cond & applies).alias(f"n.{item.id}")]
+    else:
+        extra = []
     pts_e = pl.when(applies).then(pts_e)
     value_e = (value.expr if value is not None else pl.lit(None, dtype=pl.Int64))
-    return pl.when(applies).then(value_e).alias(f"v.{item.id}"), pts_e.alias(f"i.{item.id}"), \
+    return [pl.when(applies).then(value_e).alias(f"v.{item.id}"), pts_e.alias(f"i.{item.id}"), *extra], \
         (value.scale if value is not None else 0)
 
 
@@ -125,9 +128,8 @@ def build_plan(scheme: Scheme, units: pl.LazyFrame, adjustments: pl.LazyFrame | 
             stages.append([])
         parts = []
         for it in sec.items:
-            v, pts, vs = item_exprs(scheme, it, scope)
-            value_scale[it.id] = vs
-            stages[0] += [v, pts]
+            exprs, value_scale[it.id] = item_exprs(scheme, it, scope)
+            stages[0] += exprs
             parts.append(pl.col(f"i.{it.id}"))
         for ch in sec.children:
             visit(ch, scope, depth + 1)
@@ -144,9 +146,8 @@ def build_plan(scheme: Scheme, units: pl.LazyFrame, adjustments: pl.LazyFrame | 
     for pool in scheme.pools:
         parts = []
         for it in pool.items:
-            v, pts, vs = item_exprs(scheme, it, pool.applies_to)
-            value_scale[it.id] = vs
-            section_stages[0] += [v, pts]
+            exprs, value_scale[it.id] = item_exprs(scheme, it, pool.applies_to)
+            section_stages[0] += exprs
             parts.append(pl.col(f"i.{it.id}"))
         if f"pool:{pool.id}" in event_cols:
             parts.append(_up(event_cols[f"pool:{pool.id}"], EVENT_SCALE))

@@ -361,3 +361,45 @@ def typecheck(expr: Expr, env: dict[str, Type], *, want: Type | None, context: s
         problems.append(Problem(expr.loc, f"expression '{expr.source}' gives a {got}, but a {want} is needed",
                                 context))
     return problems
+
+
+_PREC = {"or": 1, "and": 2, "not": 3, "cmp": 4, "+": 5, "-": 5, "*": 6, "/": 6, "neg": 7}
+
+
+def to_source(node: Node, parent: int = 0) -> str:  # noqa: C901 - one case per node kind
+    """The expression as text (for reasons: 'section.safety >= 27')."""
+    def wrap(text: str, prec: int) -> str:
+        return f"({text})" if prec < parent else text
+
+    match node:
+        case Num(value=v):
+            return f"{v:f}"
+        case Str(value=v):
+            return f'"{v}"'
+        case Bool(value=v):
+            return "true" if v else "false"
+        case Name(id=i):
+            return i
+        case Ref():
+            return node.key
+        case Unary(op="-", operand=a):
+            return wrap("-" + to_source(a, _PREC["neg"]), _PREC["neg"])
+        case Unary(operand=a):
+            return wrap("not " + to_source(a, _PREC["not"]), _PREC["not"])
+        case Bin(op=op, left=a, right=b):
+            p = _PREC[op]
+            return wrap(f"{to_source(a, p)} {op} {to_source(b, p + 1)}", p)
+        case Cmp(op=op, left=a, right=b):
+            p = _PREC["cmp"]
+            return wrap(f"{to_source(a, p + 1)} {op} {to_source(b, p + 1)}", p)
+        case BoolOp(op=op, values=vs):
+            p = _PREC[op]
+            return wrap(f" {op} ".join(to_source(v, p + 1) for v in vs), p)
+        case In(value=v, options=opts, negate=neg):
+            inner = ", ".join(to_source(o) for o in opts)
+            return wrap(f"{to_source(v, 5)} {'not in' if neg else 'in'} [{inner}]", _PREC["cmp"])
+        case IfElse(cond=c, then=t, other=o):
+            return wrap(f"{to_source(t, 1)} if {to_source(c, 1)} else {to_source(o, 1)}", 0 if parent else 1)
+        case Call(fn=fn, args=args):
+            return f"{fn}({', '.join(to_source(a) for a in args)})"
+    return "?"

@@ -1,0 +1,237 @@
+"""decide: vetoes, grades (with quotas), competition ranks and award allocation, all in Polars.
+
+Adds to the scored frame, per unit:
+  x.<veto> (bool) and xs.<veto> (what triggered it), vetoed, grade, order (strict position in its
+  group), rank (competition rank in its group: 8, 8, 10), rank_all (overall),
+  and per award: a.<award> status (recommended | tie_flag | outside_quota | not_eligible | vetoed |
+  not_applicable), a.<award>.pos (position among the eligible), a.<award>.level, a.<award>.quota,
+  a.<award>.c<k> (each eligibility condition held?) and a.<award>.g<k> (how far from it).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from decimal import Decimal
+
+import polars as pl
+
+from . import expr as E
+from . import fixed as F
+from .evaluate import ITEM_SCALE
+from .fixed import Fx
+from .model import Scheme
+from .rules_model import Award, Decisions, Quota, SortKey
+
+GROUP = "_group"
+
+
+@dataclass(frozen=True)
+class Condition:
+    text: str  # the condition's source, e.g. "section.safety >= 27"
+    gap_scale: int | None  # scale of a.<id>.g<k>, when the condition is a numeric comparison
+
+
+@dataclass
+class AwardInfo:
+    conditions: list[Condition] = field(default_factory=list)
+
+
+def resolver(scheme: Scheme) -> F.Resolver:
+    p = scheme.meta.precision
+
+    def resolve(node: E.Name | E.Ref) -> Fx:
+        if isinstance(node, E.Ref):
+            col, scale = {"section": (f"s.{node.id}", p), "pool": (f"p.{node.id}", p),
+                          "item": (f"i.{node.id}", ITEM_SCALE)}[node.kind]
+            return Fx(pl.col(col), "num", scale)
+        if node.id == "total":
+            return Fx(pl.col("total"), "num", p)
+        if node.id in ("grade", "unit_id", "name", "unit_type"):
+            return Fx(pl.col(node.id), "str")
+        f = scheme.fields[node.id]
+        return Fx(pl.col(node.id), "num" if f.type in ("int", "decimal") else f.type, f.scale)  # type: ignore[arg-type]
+
+    return resolve
+
+
+def quota_expr(q: Quota, n: pl.Expr) -> pl.Expr:
+    """Places for a group of n units, exact integer arithmetic."""
+    if q.count is not None:
+        return pl.lit(q.count, dtype=pl.Int64)
+    assert q.share is not None
+    k = max(0, -int(q.share.as_tuple().exponent))  # type: ignore[operator]
+    a, d = int(q.share.scaleb(k)), 10**k
+    if q.rounding == "floor":
+        return (n * a) // d
+    if q.rounding == "ceil":
+        return -((-(n * a)) // d)
+    return (2 * n * a + d) // (2 * d)
+
+
+def decide(scheme: Scheme, dec: Decisions, scored: pl.DataFrame, event_vetoes: pl.DataFrame | None = None
+           ) -> tuple[pl.DataFrame, dict[str, AwardInfo]]:
+    res = resolver(scheme)
+    c = lambda e: F.compile_expr(e.tree, res)  # noqa: E731
+    df = scored.with_columns(
+        (pl.col("unit_type") if dec.ranking.per else pl.lit("all")).alias(GROUP))
+    df = _vetoes(df, dec, c, event_vetoes)
+    df = _grades(df, dec, scheme, c)
+    infos = {}
+    for award in dec.awards:
+        df, infos[award.id] = _award(df, award, dec, scheme, c)
+    return df, infos
+
+
+def _vetoes(df: pl.DataFrame, dec: Decisions, c, event_vetoes: pl.DataFrame | None) -> pl.DataFrame:  # type: ignore[no-untyped-def]
+    cols = []
+    for v in dec.vetoes:
+        hit = c(v.when).expr.fill_null(False) if v.when is not None else pl.lit(False)
+        src = pl.when(hit).then(pl.lit(f"数据: {v.when.source}" if v.when is not None else ""))
+        if event_vetoes is not None and event_vetoes.height:
+            ev = (event_vetoes.filter(pl.col("veto") == v.id).group_by("unit_id")
+                  .agg(pl.col("event_id").sort().str.join(",").alias("_ev")))
+            df = df.join(ev.rename({"_ev": f"_ev.{v.id}"}), on="unit_id", how="left")
+            evc = pl.col(f"_ev.{v.id}")
+            hit = hit | evc.is_not_null()
+            src = pl.concat_str([src, pl.when(evc.is_not_null()).then(pl.lit("事件: ") + evc)],
+                                separator="; ", ignore_nulls=True)
+        cols += [hit.alias(f"x.{v.id}"), pl.when(hit).then(src).alias(f"xs.{v.id}")]
+    df = df.with_columns(cols) if cols else df
+    xs = [pl.col(f"x.{v.id}") for v in dec.vetoes]
+    last = [pl.col(f"x.{v.id}") for v in dec.vetoes if v.rank == "last"]
+    return df.with_columns(vetoed=pl.any_horizontal(xs) if xs else pl.lit(False),
+                           _last=pl.any_horizontal(last) if last else pl.lit(False))
+
+
+def _sort_cols(df: pl.DataFrame, keys: tuple[SortKey, ...], c, prefix: str) -> tuple[pl.DataFrame, list[str]]:  # type: ignore[no-untyped-def]
+    names = [f"{prefix}{i}" for i in range(len(keys))]
+    exprs = [(pl.col("_id_key") if k.expr.tree == E.Name("unit_id", k.expr.tree.col) and "_id_key" in df.columns
+              else c(k.expr).expr).alias(n) for k, n in zip(keys, names)]
+    return df.with_columns(exprs), names
+
+
+def _ordered(df: pl.DataFrame, keys: tuple[SortKey, ...], names: list[str], first: list[str]) -> pl.DataFrame:
+    return df.sort([GROUP, *first, *names], descending=[False] + [False] * len(first) + [k.descending for k in keys],
+                   nulls_last=True, maintain_order=True)
+
+
+def _grades(df: pl.DataFrame, dec: Decisions, scheme: Scheme, c) -> pl.DataFrame:  # type: ignore[no-untyped-def]
+    p = scheme.meta.precision
+    df, keys = _sort_cols(df, dec.ranking.by, c, "_k")
+    df = _ordered(df, dec.ranking.by, keys, ["_last"])
+    df = df.with_columns(order=pl.int_range(1, pl.len() + 1, dtype=pl.Int64).over(GROUP))
+    df = df.with_columns(rank=pl.col("order").min().over([GROUP, "_last", keys[0]]))
+    all_order = df.sort(["_last", *keys], descending=[False] + [k.descending for k in dec.ranking.by],
+                        nulls_last=True, maintain_order=True).with_row_index("_o", 1)
+    df = df.join(all_order.select("unit_id", pl.col("_o").cast(pl.Int64)), on="unit_id", how="left")
+    df = df.with_columns(rank_all=pl.col("_o").min().over(["_last", keys[0]])).drop("_o")
+    if not dec.grades:
+        return df.with_columns(grade=pl.lit(None, dtype=pl.String))
+    g = pl.lit(dec.grades[-1].id)
+    for gr in reversed(dec.grades[:-1]):
+        lim = pl.lit(int(gr.min.scaleb(p)) if gr.min is not None else 0, dtype=pl.Int64)
+        g = pl.when((pl.col("total") >= lim) if gr.inclusive else (pl.col("total") > lim)).then(pl.lit(gr.id)) \
+            .otherwise(g)
+    for v in dec.vetoes:
+        if v.grade is not None:
+            g = pl.when(pl.col(f"x.{v.id}")).then(pl.lit(v.grade)).otherwise(g)
+    df = df.with_columns(grade=g)
+    ids = [gr.id for gr in dec.grades]
+    for i, gr in enumerate(dec.grades[:-1]):
+        if gr.quota is None:
+            continue
+        grp = GROUP if gr.quota.per == "unit_type" or dec.ranking.per else None
+        n = pl.len().over(grp) if grp else pl.len()
+        has = pl.col("grade") == gr.id
+        pos = has.cast(pl.Int64).cum_sum().over(grp) if grp else has.cast(pl.Int64).cum_sum()
+        df = df.with_columns(grade=pl.when(has & (pos > quota_expr(gr.quota, n))).then(pl.lit(ids[i + 1]))
+                             .otherwise(pl.col("grade")))
+    return df
+
+
+def conjuncts(e: E.Node) -> list[E.Node]:
+    if isinstance(e, E.BoolOp) and e.op == "and":
+        return [x for v in e.values for x in conjuncts(v)]
+    return [e]
+
+
+def _award(df: pl.DataFrame, a: Award, dec: Decisions, scheme: Scheme, c) -> tuple[pl.DataFrame, AwardInfo]:  # type: ignore[no-untyped-def]
+    pre, info = f"a.{a.id}", AwardInfo()
+    conds: list[tuple[E.Node, str]] = []
+    if a.eligible is not None:
+        conds += [(n, E.to_source(n)) for n in conjuncts(a.eligible.tree)]
+    if a.min_score is not None:
+        node = E.Cmp(">=", E.Name("total"), E.Num(a.min_score))
+        conds.append((node, E.to_source(node)))
+    ok_cols = []
+    for k, (node, text) in enumerate(conds):
+        ok = F.compile_expr(node, resolver(scheme)).expr.fill_null(False)
+        cols = [ok.alias(f"{pre}.c{k}")]
+        scale = None
+        if isinstance(node, E.Cmp) and node.op in (">=", ">", "<=", "<"):
+            lhs, rhs = (F.compile_expr(x, resolver(scheme)) for x in (node.left, node.right))
+            if lhs.type == "num":
+                gap = F.add(rhs, lhs, -1) if node.op in (">=", ">") else F.add(lhs, rhs, -1)
+                cols.append(gap.expr.alias(f"{pre}.g{k}"))
+                scale = gap.scale
+        df = df.with_columns(cols)
+        ok_cols.append(pl.col(f"{pre}.c{k}"))
+        info.conditions.append(Condition(text, scale))
+    scope = pl.col("unit_type").is_in(list(a.applies_to)) if a.applies_to else pl.lit(True)
+    blocking = [pl.col(f"x.{v.id}") for v in dec.vetoes if v.blocks == "all" or a.id in v.blocks]
+    blocked = pl.any_horizontal(blocking) if blocking else pl.lit(False)
+    cond_ok = pl.all_horizontal(ok_cols) if ok_cols else pl.lit(True)
+    df = df.with_columns(_scope=scope, _blocked=blocked & scope, _elig=scope & ~blocked & cond_ok)
+    df, keys = _sort_cols(df, a.rank_by, c, "_r")
+    df = _ordered(df, a.rank_by, keys, [])
+    q = a.quota or Quota(count=sum(lv.count for lv in a.levels))
+    grp = GROUP if (q.per == "unit_type") else None
+    over = (lambda e: e.over(grp)) if grp else (lambda e: e)  # noqa: E731
+    n = over(pl.col("_scope" if q.of == "all" else "_elig").cast(pl.Int64).sum())
+    df = df.with_columns(_pos=over(pl.col("_elig").cast(pl.Int64).cum_sum()), _q=quota_expr(q, n))
+    df = df.with_columns(_sel=pl.col("_elig") & (pl.col("_pos") <= pl.col("_q")))
+    df = _levels(df, a, over, scheme.meta.precision) if a.levels else df.with_columns(_lvl=pl.lit(None, dtype=pl.String))
+    df = _ties(df, a, keys, over)
+    status = (pl.when(~pl.col("_scope")).then(pl.lit("not_applicable"))
+              .when(pl.col("_blocked")).then(pl.lit("vetoed"))
+              .when(~pl.col("_elig")).then(pl.lit("not_eligible"))
+              .when(pl.col("_tie") & pl.lit(a.tie_at_boundary == "flag")).then(pl.lit("tie_flag"))
+              .when(pl.col("_sel")).then(pl.lit("recommended"))
+              .otherwise(pl.lit("outside_quota")))
+    first = keys[0]
+    last_in = over(pl.col(first).filter(pl.col("_sel")).last())
+    gap = (last_in - pl.col(first)) if a.rank_by[0].descending else (pl.col(first) - last_in)
+    df = df.with_columns(status.alias(pre), pl.when(pl.col("_elig")).then(pl.col("_pos")).alias(f"{pre}.pos"),
+                         pl.col("_lvl").alias(f"{pre}.level"), pl.col("_q").alias(f"{pre}.quota"),
+                         pl.when(pl.col("_elig") & ~pl.col("_sel")).then(gap).alias(f"{pre}.gap"))
+    drop = ["_scope", "_blocked", "_elig", "_pos", "_q", "_sel", "_lvl", "_tie", *keys]
+    return df.drop(drop), info
+
+
+def _levels(df: pl.DataFrame, a: Award, over, precision: int) -> pl.DataFrame:  # type: ignore[no-untyped-def]
+    """一等/二等/三等 down the ranking; unused places pass down when declared."""
+    df = df.with_columns(_lvl=pl.lit(None, dtype=pl.String), _carry=pl.lit(0, dtype=pl.Int64))
+    for lv in a.levels:
+        ok = pl.col("_elig") & pl.col("_lvl").is_null()
+        if lv.min_score is not None:
+            ok = ok & (pl.col("total") >= int(lv.min_score.scaleb(precision)))
+        places = pl.col("_carry") + lv.count
+        pos = over(ok.cast(pl.Int64).cum_sum())
+        df = df.with_columns(_lvl=pl.when(ok & (pos <= places)).then(pl.lit(lv.label)).otherwise(pl.col("_lvl")))
+        used = over((pl.col("_lvl") == lv.label).cast(pl.Int64).sum())
+        df = df.with_columns(_carry=(places - used) if a.pass_down else pl.lit(0, dtype=pl.Int64))
+    return df.with_columns(_sel=pl.col("_lvl").is_not_null()).drop("_carry")
+
+
+def _ties(df: pl.DataFrame, a: Award, keys: list[str], over) -> pl.DataFrame:  # type: ignore[no-untyped-def]
+    """A tie on the quota boundary: the last unit in and the first eligible unit out are equal on every
+    rank_by key but the last (the stable key)."""
+    tie_keys = keys[:-1] or keys
+    tk = pl.struct(tie_keys)
+    at_q = over(tk.filter(pl.col("_elig") & (pl.col("_pos") == pl.col("_q"))).first())
+    after = over(tk.filter(pl.col("_elig") & (pl.col("_pos") == pl.col("_q") + 1)).first())
+    tie = pl.col("_elig") & (at_q == after).fill_null(False) & (tk == at_q).fill_null(False)
+    df = df.with_columns(_tie=tie)
+    if a.tie_at_boundary == "all_in":
+        df = df.with_columns(_sel=pl.col("_sel") | pl.col("_tie"))
+    return df

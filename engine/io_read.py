@@ -1,0 +1,337 @@
+"""Reading input tables exactly: CSV (UTF-8, UTF-8 with BOM, GBK/GB18030), XLSX and Parquet.
+
+CSV and XLSX cells come back as String, so the caller parses every number from its digits
+and can name the cell that is wrong; Parquet keeps its types. Header names and text cells
+are stripped and empty text becomes null. Row i of the returned frame is spreadsheet row
+i + 2 (header = row 1): blank rows inside the table are kept as all-null rows so that the
+numbering never shifts; only blank rows at the end are dropped.
+
+Every failure is a `KaoheError` naming the file and, where it applies, the row and column.
+"""
+
+from __future__ import annotations
+
+import codecs
+import csv
+import hashlib
+import io
+import re
+import unicodedata
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import NoReturn
+
+import fastexcel
+import polars as pl
+
+from .errors import KaoheError, Loc, Problem, allowed, did_you_mean
+
+FORMATS = {".csv": "csv", ".xlsx": "xlsx", ".parquet": "parquet"}
+ENCODING_HINT = "save it from Excel as 'CSV UTF-8', or pass --encoding (e.g. --encoding gbk)"
+QUOTE_HINT = ('check the quotes near there: a cell containing a comma, quote or line break must be '
+              'wrapped in double quotes, with inner quotes doubled ("a""b")')
+MAX_LISTED = 20
+
+
+@dataclass(frozen=True, slots=True)
+class TableInfo:
+    """What was read: `encoding` for CSV (utf-8, utf-8-sig, gb18030 or as given), `sheet` for XLSX."""
+
+    path: str
+    format: str  # "csv" | "xlsx" | "parquet"
+    encoding: str | None
+    sheet: str | None
+    sha256: str
+
+
+def _fail(file: str, message: str, hint: str = "", *, row: int | None = None, column: str | None = None) -> NoReturn:
+    raise KaoheError([Problem(Loc(file, row=row, column=column), message, hint=hint)])
+
+
+def _letter(i: int) -> str:
+    """0 -> A, 25 -> Z, 26 -> AA."""
+    s = ""
+    i += 1
+    while i:
+        i, r = divmod(i - 1, 26)
+        s = chr(65 + r) + s
+    return s
+
+
+def _read_bytes(path: str | Path, file: str, what: str) -> bytes:
+    try:
+        return Path(path).read_bytes()
+    except FileNotFoundError:
+        _fail(file, f"{what} file not found", "check the path (it is relative to the current directory)")
+    except IsADirectoryError:
+        _fail(file, f"is a directory, not a {what} file", "give the path of the file itself")
+    except PermissionError:
+        _fail(file, f"permission denied reading the {what} file", "close it in Excel/WPS if it is open, or check access")
+    except OSError as e:
+        _fail(file, f"cannot read the {what} file: {e.strerror}")
+
+
+def sha256_file(path: str | Path) -> str:
+    """Hex SHA-256 of a file's bytes (streamed)."""
+    h = hashlib.sha256()
+    try:
+        with open(path, "rb") as f:
+            for block in iter(lambda: f.read(1 << 20), b""):
+                h.update(block)
+    except OSError as e:
+        _fail(str(path), f"cannot read: {e.strerror}", "check the path")
+    return h.hexdigest()
+
+
+def read_table(path: str | Path, *, encoding: str | None = None, sheet: str | int | None = None,
+               what: str = "data") -> pl.DataFrame:
+    """A table as a DataFrame (String columns for CSV/XLSX); see `read_table_info`."""
+    return read_table_info(path, encoding=encoding, sheet=sheet, what=what)[0]
+
+
+def read_table_info(path: str | Path, *, encoding: str | None = None, sheet: str | int | None = None,
+                    what: str = "data") -> tuple[pl.DataFrame, TableInfo]:
+    """Read .csv/.xlsx/.parquet. `encoding` (CSV) is detected when None: UTF-8 (BOM optional), then
+    GB18030 (a superset of GBK). `sheet` (XLSX) is a name or a 1-based number; default the first."""
+    file = str(path)
+    fmt = FORMATS.get(Path(path).suffix.lower())
+    if fmt is None:
+        ext = Path(path).suffix or "(none)"
+        hint = "save it from Excel as .xlsx or CSV" if ext.lower() in (".xls", ".et", ".ods", ".txt", ".tsv") else ""
+        _fail(file, f"unknown {what} file type '{ext}'; {allowed(FORMATS)}", hint)
+    data = _read_bytes(path, file, what)
+    digest = hashlib.sha256(data).hexdigest()
+    used_sheet: str | None = None
+    if fmt == "csv":
+        text, encoding = _decode(data, file, encoding)
+        df = _tidy(_parse_csv(text, file, what), file, what, letters=True)
+    elif fmt == "xlsx":
+        raw, used_sheet = _parse_xlsx(data, file, sheet, what)
+        df = _tidy(raw, file, what, letters=False, where=f" (sheet '{used_sheet}')")
+    else:
+        df = _parquet(data, file, what)
+    return df, TableInfo(file, fmt, encoding if fmt == "csv" else None, used_sheet, digest)
+
+
+def _decode(data: bytes, file: str, encoding: str | None) -> tuple[str, str]:
+    def where(e: UnicodeDecodeError, base: int = 0) -> str:
+        at = base + e.start
+        line = data.count(b"\n", 0, at) + 1
+        return f"byte 0x{data[at]:02X} at offset {at}, line {line}"
+
+    if encoding is not None:
+        try:
+            codecs.lookup(encoding)
+        except LookupError:
+            _fail(file, f"unknown encoding '{encoding}'", "use utf-8, utf-8-sig, gbk or gb18030")
+        try:
+            return data.decode(encoding).removeprefix("\ufeff"), encoding
+        except UnicodeDecodeError as e:
+            _fail(file, f"not valid {encoding} text ({where(e)})", ENCODING_HINT)
+    if data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        _fail(file, "the file is UTF-16 text (Excel 'Unicode Text'), not CSV", "save it from Excel as 'CSV UTF-8'")
+    bom = len(codecs.BOM_UTF8) if data.startswith(codecs.BOM_UTF8) else 0
+    try:
+        return data[bom:].decode("utf-8"), "utf-8-sig" if bom else "utf-8"
+    except UnicodeDecodeError as e8:
+        utf8 = where(e8, bom)
+    try:
+        return data.decode("gb18030"), "gb18030"
+    except UnicodeDecodeError as eg:
+        _fail(file, f"cannot decode the text: not UTF-8 ({utf8}) and not GBK/GB18030 ({where(eg)})", ENCODING_HINT)
+
+
+def _parse_csv(text: str, file: str, what: str) -> pl.DataFrame:
+    """Polars parses the values; the csv module only counts each record's cells, which polars
+    cannot report (it pads short rows silently)."""
+    try:
+        records = list(csv.reader(io.StringIO(text, newline="")))
+    except csv.Error as e:
+        _fail(file, f"cannot parse as CSV: {e}", QUOTE_HINT)
+    if not any(c.strip() for r in records for c in r):
+        _fail(file, f"the {what} file is empty", "row 1 must hold the column names, data rows follow")
+    if not any(c.strip() for c in records[0]):
+        _fail(file, "row 1 is empty: the header must be the first row", "delete the empty rows above the header",
+              row=1)
+    width = len(records[0])
+    problems = [Problem(Loc(file, row=i + 1), f"this row has {len(r)} cells but the header (row 1) has {width}",
+                        hint="look for a missing or extra comma; wrap cells containing commas in double quotes")
+                for i, r in enumerate(records) if len(r) != width and any(c.strip() for c in r)]
+    if problems:
+        raise KaoheError(_cap(problems, file))
+    try:
+        raw = pl.read_csv(io.BytesIO(text.encode("utf-8")), has_header=False, infer_schema=False,
+                          empty_string_is_null=False, truncate_ragged_lines=True, raise_if_empty=False)
+    except (pl.exceptions.PolarsError, UnicodeError) as e:
+        _fail(file, f"cannot parse as CSV: {str(e).splitlines()[0]}", QUOTE_HINT)
+    if raw.height != len(records) or raw.width != width:
+        _fail(file, f"cannot parse as CSV unambiguously ({len(records)} rows by one reading, {raw.height} by another)",
+              QUOTE_HINT + "; lines must end in CRLF or LF, not a lone CR")
+    return raw
+
+
+def _parse_xlsx(data: bytes, file: str, sheet: str | int | None, what: str) -> tuple[pl.DataFrame, str]:
+    try:
+        names = fastexcel.read_excel(data).sheet_names
+    except Exception as e:  # fastexcel raises its own hierarchy and, on odd zips, others
+        _fail(file, f"cannot open as an .xlsx workbook: {str(e).splitlines()[0]}",
+              "the file may be damaged or not really .xlsx; open it in Excel and save it again as .xlsx")
+    listed = ", ".join(f"'{n}'" for n in names)
+    if not names:
+        _fail(file, "the workbook has no sheets")
+    if sheet is None:
+        name = names[0]
+    elif isinstance(sheet, int):
+        if not 1 <= sheet <= len(names):
+            _fail(file, f"there is no sheet number {sheet}; the workbook has {len(names)}: {listed}",
+                  "sheets are numbered from 1")
+        name = names[sheet - 1]
+    elif sheet in names:
+        name = sheet
+    else:
+        _fail(file, f"no sheet named '{sheet}'{did_you_mean(sheet, names)}; the sheets are: {listed}",
+              "give one of these names, or the sheet's number (1 = first)")
+    try:
+        raw = pl.read_excel(io.BytesIO(data), sheet_name=name, engine="calamine", has_header=False,
+                            drop_empty_rows=False, drop_empty_cols=False, raise_if_empty=False,
+                            read_options={"dtypes": "string"})
+    except Exception as e:
+        _fail(file, f"cannot read sheet '{name}': {str(e).splitlines()[0]}",
+              "the file may be damaged; open it in Excel and save it again as .xlsx")
+    if raw.height == 0 or raw.width == 0:
+        _fail(file, f"sheet '{name}' is empty", f"put the column names in row 1 and the {what} below them")
+    return raw, name
+
+
+def _parquet(data: bytes, file: str, what: str) -> pl.DataFrame:
+    try:
+        df = pl.read_parquet(io.BytesIO(data))
+    except Exception as e:  # polars raises ComputeError, OSError, ... on damaged files
+        _fail(file, f"cannot read as Parquet: {str(e).splitlines()[0]}", "the file may be damaged; write it again")
+    names = [c.strip() for c in df.columns]
+    _check_names(names, file, letters=False)
+    df = df.rename(dict(zip(df.columns, names)))
+    if df.height == 0:
+        _fail(file, f"no {what} rows: the file has column names but no rows")
+    return df.with_columns(_clean(c) for c, t in df.schema.items() if t == pl.String)
+
+
+def _clean(c: str) -> pl.Expr:
+    v = pl.col(c).str.strip_chars()
+    return pl.when(v != "").then(v).alias(c)
+
+
+def _check_names(names: list[str], file: str, *, letters: bool, blank_ok: set[int] | None = None) -> None:
+    def col(i: int) -> str:
+        return f"column {i + 1} ({_letter(i)})" if letters else f"column {i + 1}"
+
+    problems = []
+    title = sum(1 for n in names if n) == 1 and len(names) > 1
+    for i, n in enumerate(names):
+        if not n and i not in (blank_ok or set()):
+            problems.append(Problem(Loc(file, row=1), f"{col(i)} has values but no name in the header row",
+                                    hint="add a name in row 1, or delete the column"
+                                    + ("; if row 1 is a title, delete it so the column names are in row 1"
+                                       if title else "")))
+    seen: dict[str, list[int]] = {}
+    for i, n in enumerate(names):
+        if n:
+            seen.setdefault(n, []).append(i)
+    for n, idx in seen.items():
+        if len(idx) > 1:
+            problems.append(Problem(Loc(file, row=1, column=n), f"column name '{n}' appears {len(idx)} times ("
+                                    + ", ".join(col(i) for i in idx) + ")", hint="rename or delete all but one"))
+    if problems:
+        raise KaoheError(_cap(problems, file))
+
+
+def _tidy(raw: pl.DataFrame, file: str, what: str, *, letters: bool, where: str = "") -> pl.DataFrame:
+    """Row 0 of `raw` is the header: strip names and cells, drop unnamed empty columns, check names."""
+    names = [(v or "").strip() for v in raw.row(0)]
+    body = raw.slice(1).with_columns(_clean(c) for c in raw.columns)
+    empty = {i for i, c in enumerate(raw.columns) if body.get_column(c).null_count() == body.height}
+    _check_names(names, file, letters=letters, blank_ok=empty)
+    keep = [i for i, n in enumerate(names) if n]
+    if not keep:
+        _fail(file, "row 1 holds no column names", "put the column names in row 1", row=1)
+    body = body.select(pl.col(raw.columns[i]).alias(names[i]) for i in keep)
+    filled = body.select(pl.any_horizontal(pl.all().is_not_null())).to_series() if body.width else None
+    last = filled.arg_true().max() if filled is not None else None
+    if last is None:
+        _fail(file, f"no {what} rows{where}: the header (row 1) is not followed by any values",
+              f"put the {what} in the rows below the header")
+    assert isinstance(last, int)
+    return body.head(last + 1)
+
+
+def _cap(problems: list[Problem], file: str) -> list[Problem]:
+    if len(problems) <= MAX_LISTED:
+        return problems
+    return problems[:MAX_LISTED] + [Problem(Loc(file), f"... and {len(problems) - MAX_LISTED} more like these")]
+
+
+# --- headers: field ids or Chinese labels -------------------------------------------------------------
+
+_UNIT = re.compile(r"^(.+?)\(([^()]*)\)$")
+
+
+def _norm(s: str) -> str:
+    """NFKC (full-width （）％ -> ASCII) without any whitespace."""
+    return re.sub(r"\s+", "", unicodedata.normalize("NFKC", s))
+
+
+def _split_unit(s: str) -> tuple[str, str | None]:
+    m = _UNIT.match(_norm(s))
+    return (m[1], m[2]) if m else (_norm(s), None)
+
+
+def map_columns(df: pl.DataFrame, fields: Mapping[str, str], *, path: str | Path) -> pl.DataFrame:
+    """Rename headers written as a field's label (`fields`: id -> label) to the field id.
+
+    A header matches a field by its id, its label, or its label with a unit in parentheses added
+    ('完成投资(万元)' for label '完成投资'; full-width （） too). Different units on both sides
+    ('亿元' vs '万元') are an error, as are two headers giving the same field. Unknown columns stay.
+    """
+    file = str(path)
+    exact: dict[str, str] = {}
+    for fid, label in fields.items():
+        exact.setdefault(_norm(label), fid)
+    exact.update({_norm(fid): fid for fid in fields})
+    bases: dict[str, list[str]] = {}
+    for fid, label in fields.items():
+        bases.setdefault(_split_unit(label)[0], []).append(fid)
+    problems: list[Problem] = []
+    owner: dict[str, str] = {}
+    renames: dict[str, str] = {}
+    for h in df.columns:
+        fid = h if h in fields else exact.get(_norm(h))
+        if fid is None:
+            base, unit = _split_unit(h)
+            cands = bases.get(base, [])
+            same = [f for f in cands if _split_unit(fields[f])[1] in (None, unit) or unit is None]
+            if len(same) == 1:
+                fid = same[0]
+            elif len(same) > 1:
+                problems.append(Problem(Loc(file, row=1, column=h), f"column '{h}' could be any of the fields "
+                                        + ", ".join(f"{f} ({fields[f]})" for f in same),
+                                        hint="head it with the field id instead"))
+                continue
+            elif cands:
+                f = cands[0]
+                problems.append(Problem(Loc(file, row=1, column=h), f"column '{h}' looks like field {f} "
+                                        f"({fields[f]}) but its unit is '{unit}', not '{_split_unit(fields[f])[1]}'",
+                                        hint=f"convert the values to {_split_unit(fields[f])[1]} and fix the header"))
+                continue
+        if fid is None:
+            continue
+        if fid in owner:
+            problems.append(Problem(Loc(file, row=1, column=h), f"columns '{owner[fid]}' and '{h}' both give field "
+                                    f"{fid} ({fields[fid]})", hint="delete or rename one of them"))
+            continue
+        owner[fid] = h
+        if h != fid:
+            renames[h] = fid
+    if problems:
+        raise KaoheError(problems)
+    return df.rename(renames)

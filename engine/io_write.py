@@ -1,0 +1,189 @@
+"""Writing outputs safely: atomically, never over an input, and never as a spreadsheet formula.
+
+CSV is UTF-8 with a BOM (so Excel shows Chinese) and CRLF line ends; text cells that a
+spreadsheet would run as a formula (=, +, -, @, tab, CR first) get a leading apostrophe,
+while numbers such as '-3' stay numbers. XLSX text cells are always written as text, those
+formula-like ones with Excel's hidden quote prefix (as if typed with a leading apostrophe),
+so the value itself is kept exactly. Output bytes are deterministic for equal input.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import io
+import math
+import os
+import re
+import secrets
+from collections.abc import Iterable, Mapping
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+import xlsxwriter
+from wcwidth import wcswidth, wcwidth
+
+from .errors import KaoheError, Loc, Problem
+
+BOM = b"\xef\xbb\xbf"
+_TRIGGER = r"^ *[=+\-@\t\r]"
+_NUMBER = r"^ *[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?%?$"
+_TRIGGER_RE, _NUMBER_RE = re.compile(_TRIGGER), re.compile(_NUMBER)
+_FIXED_TIME = dt.datetime(2000, 1, 1)  # workbook 'created' property, for reproducible bytes
+MAX_WIDTH, WIDTH_SAMPLE = 60, 2000
+
+
+def neutralise(value: str) -> str:
+    """'=SUM(A1)' -> "'=SUM(A1)"; '-3', '+1.5', '-5%' unchanged (numbers, not formulas)."""
+    if _TRIGGER_RE.match(value) and not _NUMBER_RE.match(value):
+        return "'" + value
+    return value
+
+
+def _neutralise_expr(c: str) -> pl.Expr:
+    col = pl.col(c)
+    risky = col.str.contains(_TRIGGER) & ~col.str.contains(_NUMBER)
+    return pl.when(risky).then(pl.lit("'") + col).otherwise(col).alias(c)
+
+
+def _same_file(a: Path, b: Path) -> bool:
+    try:
+        return os.path.samefile(a, b)
+    except OSError:  # one of them does not exist (yet)
+        return os.path.normcase(a.resolve()) == os.path.normcase(b.resolve())
+
+
+def write_atomic(path: str | Path, data: bytes | str, *, inputs: Iterable[str | Path] = ()) -> None:
+    """Write `data` (str as UTF-8) to a temp file beside `path`, then rename it over `path`.
+
+    Refuses, before writing anything, when `path` is one of `inputs` (same file, also via links).
+    """
+    out = Path(path)
+    file = str(path)
+    for inp in inputs:
+        if _same_file(out, Path(inp)):
+            raise KaoheError([Problem(Loc(file), f"this output would overwrite the input file '{inp}'",
+                                      hint="choose another output path; inputs are never modified")])
+    if out.is_dir():
+        raise KaoheError([Problem(Loc(file), "the output path is a directory", hint="give a file name")])
+    parent = out.parent
+    if not parent.is_dir():
+        raise KaoheError([Problem(Loc(file), f"the output directory '{parent}' does not exist",
+                                  hint="create it first, or choose another output path")])
+    payload = data.encode("utf-8") if isinstance(data, str) else data
+    tmp = parent / f".{out.name}.{secrets.token_hex(6)}.tmp"
+    try:
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o666)
+        with os.fdopen(fd, "wb") as f:
+            f.write(payload)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, out)
+    except OSError as e:
+        tmp.unlink(missing_ok=True)
+        raise KaoheError([Problem(Loc(file), f"cannot write the output: {e.strerror}",
+                                  hint="close the file if it is open in Excel/WPS, and check the folder is writable")]
+                         ) from None
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+def to_csv_bytes(df: pl.DataFrame) -> bytes:
+    """UTF-8 with BOM, CRLF line ends, header included, null as empty, formula-like text neutralised."""
+    text_cols = [c for c, t in df.schema.items() if t in (pl.String, pl.Categorical) or isinstance(t, pl.Enum)]
+    safe = df.with_columns(pl.col(c).cast(pl.String) for c in text_cols)
+    safe = safe.with_columns(_neutralise_expr(c) for c in text_cols)
+    safe = safe.rename({c: neutralise(c) for c in df.columns if neutralise(c) != c})
+    return BOM + safe.write_csv(line_terminator="\r\n", null_value="").encode("utf-8")
+
+
+# --- xlsx ---------------------------------------------------------------------------------------------
+
+def _sheet_names(keys: Iterable[str]) -> list[str]:
+    """Excel rules: <= 31 chars, none of []:*?/\\, no leading/trailing apostrophe, unique ignoring case."""
+    out: list[str] = []
+    for key in keys:
+        base = re.sub(r"[\[\]:*?/\\]", "_", str(key)).strip("'")[:31] or "Sheet"
+        if base.lower() == "history":  # reserved by Excel
+            base += "_"
+        name, n = base, 1
+        while name.lower() in (o.lower() for o in out):
+            n += 1
+            name = f"{base[:31 - len(str(n)) - 1]}~{n}"
+        out.append(name)
+    return out
+
+
+def _text_width(s: str) -> int:
+    """Display width: CJK and other wide characters count 2; the widest line of a multi-line cell."""
+    best = 0
+    for line in s.splitlines() or [""]:
+        w = wcswidth(line)
+        best = max(best, w if w >= 0 else sum(max(wcwidth(ch), 0) for ch in line))
+    return best
+
+
+def _decimal_format(t: pl.DataType) -> str | None:
+    scale = getattr(t, "scale", None)
+    return "0." + "0" * scale if isinstance(t, pl.Decimal) and scale else None
+
+
+def write_xlsx(path: str | Path, sheets: Mapping[str, pl.DataFrame], *, inputs: Iterable[str | Path] = (),
+               formats: Mapping[str, str] | None = None) -> None:
+    """One sheet per entry; bold frozen header; widths fitted (CJK = 2); written atomically.
+
+    `formats` maps a column name to an Excel number format (e.g. {"score": "0.00"}) for its
+    numeric cells in every sheet. Numbers are written as numbers (integers beyond 2^53 and
+    NaN/inf as text, to stay exact), text always as text, nulls as empty cells.
+    """
+    buf = io.BytesIO()
+    wb = xlsxwriter.Workbook(buf, {"in_memory": True, "strings_to_formulas": False, "strings_to_urls": False,
+                                   "strings_to_numbers": False, "remove_timezone": True})
+    wb.set_properties({"created": _FIXED_TIME})
+    fmt_cache: dict[tuple[tuple[str, Any], ...], Any] = {}
+
+    def fmt(**props: Any) -> Any:
+        key = tuple(sorted(props.items()))
+        if key not in fmt_cache:
+            fmt_cache[key] = wb.add_format(props) if props else None
+        return fmt_cache[key]
+
+    for name, df in zip(_sheet_names(sheets), sheets.values()):
+        ws = wb.add_worksheet(name)
+        for j, (col, t) in enumerate(df.schema.items()):
+            ws.write_string(0, j, col, fmt(bold=True, quote_prefix=neutralise(col) != col))
+            num_format = (formats or {}).get(col) or _decimal_format(t)
+            width = _text_width(col) + 1
+            for i, v in enumerate(df.get_column(col).to_list(), start=1):
+                shown = _write_cell(ws, i, j, v, fmt, num_format)
+                if i <= WIDTH_SAMPLE:
+                    width = max(width, _text_width(shown))
+            ws.set_column(j, j, min(width + 2, MAX_WIDTH))
+        ws.freeze_panes(1, 0)
+    wb.close()
+    write_atomic(path, buf.getvalue(), inputs=inputs)
+
+
+def _write_cell(ws: Any, i: int, j: int, v: Any, fmt: Any, num_format: str | None) -> str:
+    """Write one value by its Python type; return the text it shows (for the column width)."""
+    if v is None:
+        return ""
+    if isinstance(v, bool):
+        ws.write_boolean(i, j, v)
+        return "FALSE" if not v else "TRUE"
+    if isinstance(v, (int, float, Decimal)) and not (isinstance(v, int) and abs(v) > 2**53):
+        f = float(v)
+        if math.isfinite(f):
+            ws.write_number(i, j, f, fmt(num_format=num_format) if num_format else None)
+            return str(v)
+    if isinstance(v, dt.datetime):
+        ws.write_datetime(i, j, v, fmt(num_format="yyyy-mm-dd hh:mm:ss"))
+        return "yyyy-mm-dd hh:mm:ss"
+    if isinstance(v, dt.date):
+        ws.write_datetime(i, j, v, fmt(num_format="yyyy-mm-dd"))
+        return "yyyy-mm-dd"
+    s = str(v)
+    ws.write_string(i, j, s, fmt(quote_prefix=True) if neutralise(s) != s else None)
+    return s

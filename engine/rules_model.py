@@ -1,0 +1,98 @@
+"""The decision part of a scheme: vetoes, grades, ranking, awards (typed, frozen)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Literal
+
+from .errors import Loc
+from .expr import Expr
+
+QuotaRounding = Literal["floor", "half_up", "ceil"]
+
+
+@dataclass(frozen=True)
+class Quota:
+    count: int | None = None
+    share: Decimal | None = None
+    rounding: QuotaRounding = "floor"
+    per: str | None = None  # "unit_type": one quota per unit type
+    of: Literal["all", "eligible"] = "all"  # share of all units in the group, or of the eligible ones
+
+    def size(self, n: int) -> int:
+        """Places for a group of n units, in exact integer arithmetic (30% of 7 -> 2 with floor)."""
+        if self.count is not None:
+            return self.count
+        assert self.share is not None
+        exact = self.share * n
+        if self.rounding == "floor":
+            return int(exact // 1)
+        if self.rounding == "ceil":
+            return int(-((-exact) // 1))
+        return int((exact + Decimal("0.5")) // 1)
+
+
+@dataclass(frozen=True)
+class SortKey:
+    expr: Expr
+    descending: bool
+
+
+@dataclass(frozen=True)
+class Veto:
+    id: str
+    label: str
+    loc: Loc
+    when: Expr | None = None
+    grade: str | None = None  # forced grade; None keeps the computed grade
+    blocks: tuple[str, ...] | Literal["all"] = "all"
+    rank: Literal["last", "keep"] = "last"
+
+
+@dataclass(frozen=True)
+class Grade:
+    id: str
+    label: str
+    loc: Loc
+    min: Decimal | None = None
+    inclusive: bool = True
+    quota: Quota | None = None
+
+
+@dataclass(frozen=True)
+class Ranking:
+    by: tuple[SortKey, ...]
+    per: str | None = "unit_type"
+
+
+@dataclass(frozen=True)
+class Level:
+    id: str
+    label: str
+    count: int
+    min_score: Decimal | None = None
+
+
+@dataclass(frozen=True)
+class Award:
+    id: str
+    label: str
+    loc: Loc
+    applies_to: tuple[str, ...] | None
+    eligible: Expr | None
+    min_score: Decimal | None
+    rank_by: tuple[SortKey, ...]
+    quota: Quota | None
+    tie_at_boundary: Literal["strict", "all_in", "flag"] = "strict"
+    levels: tuple[Level, ...] = ()
+    pass_down: bool = True
+    label_en: str = ""
+
+
+@dataclass(frozen=True)
+class Decisions:
+    vetoes: tuple[Veto, ...]
+    grades: tuple[Grade, ...]
+    ranking: Ranking
+    awards: tuple[Award, ...]
