@@ -17,7 +17,7 @@ def value_str(value: Any, scale: int) -> str:
         return "是" if value else "否"
     if isinstance(value, str):
         return value
-    return plain(dec(value, scale))  # type: ignore[arg-type]
+    return points_str(value, scale)
 
 
 def method_label(item: Item, lang: Lang) -> str:

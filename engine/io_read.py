@@ -15,9 +15,6 @@ import codecs
 import csv
 import hashlib
 import io
-import re
-import unicodedata
-from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import NoReturn
@@ -164,11 +161,24 @@ def _parse_csv(text: str, file: str, what: str) -> pl.DataFrame:
         raw = pl.read_csv(io.BytesIO(text.encode("utf-8")), has_header=False, infer_schema=False,
                           empty_string_is_null=False, truncate_ragged_lines=True, raise_if_empty=False)
     except (pl.exceptions.PolarsError, UnicodeError) as e:
-        _fail(file, f"cannot parse as CSV: {str(e).splitlines()[0]}", QUOTE_HINT)
+        _fail(file, f"cannot parse as CSV: {str(e).splitlines()[0]}", QUOTE_HINT, row=_quote_row(text))
     if raw.height != len(records) or raw.width != width:
         _fail(file, f"cannot parse as CSV unambiguously ({len(records)} rows by one reading, {raw.height} by another)",
-              QUOTE_HINT + "; lines must end in CRLF or LF, not a lone CR")
+              QUOTE_HINT + "; lines must end in CRLF or LF, not a lone CR", row=_quote_row(text))
     return raw
+
+
+def _quote_row(text: str) -> int | None:
+    """The likeliest row of a quoting mistake: where a strict reading fails, else the first cell with a quote."""
+    rows, first = 0, None
+    try:
+        for rec in csv.reader(io.StringIO(text, newline=""), strict=True):
+            rows += 1
+            if first is None and any('"' in c for c in rec):
+                first = rows
+    except csv.Error:
+        return rows + 1
+    return first
 
 
 def _parse_xlsx(data: bytes, file: str, sheet: str | int | None, what: str) -> tuple[pl.DataFrame, str]:
@@ -269,69 +279,3 @@ def _cap(problems: list[Problem], file: str) -> list[Problem]:
     if len(problems) <= MAX_LISTED:
         return problems
     return problems[:MAX_LISTED] + [Problem(Loc(file), f"... and {len(problems) - MAX_LISTED} more like these")]
-
-
-# --- headers: field ids or Chinese labels -------------------------------------------------------------
-
-_UNIT = re.compile(r"^(.+?)\(([^()]*)\)$")
-
-
-def _norm(s: str) -> str:
-    """NFKC (full-width （）％ -> ASCII) without any whitespace."""
-    return re.sub(r"\s+", "", unicodedata.normalize("NFKC", s))
-
-
-def _split_unit(s: str) -> tuple[str, str | None]:
-    m = _UNIT.match(_norm(s))
-    return (m[1], m[2]) if m else (_norm(s), None)
-
-
-def map_columns(df: pl.DataFrame, fields: Mapping[str, str], *, path: str | Path) -> pl.DataFrame:
-    """Rename headers written as a field's label (`fields`: id -> label) to the field id.
-
-    A header matches a field by its id, its label, or its label with a unit in parentheses added
-    ('完成投资(万元)' for label '完成投资'; full-width （） too). Different units on both sides
-    ('亿元' vs '万元') are an error, as are two headers giving the same field. Unknown columns stay.
-    """
-    file = str(path)
-    exact: dict[str, str] = {}
-    for fid, label in fields.items():
-        exact.setdefault(_norm(label), fid)
-    exact.update({_norm(fid): fid for fid in fields})
-    bases: dict[str, list[str]] = {}
-    for fid, label in fields.items():
-        bases.setdefault(_split_unit(label)[0], []).append(fid)
-    problems: list[Problem] = []
-    owner: dict[str, str] = {}
-    renames: dict[str, str] = {}
-    for h in df.columns:
-        fid = h if h in fields else exact.get(_norm(h))
-        if fid is None:
-            base, unit = _split_unit(h)
-            cands = bases.get(base, [])
-            same = [f for f in cands if _split_unit(fields[f])[1] in (None, unit) or unit is None]
-            if len(same) == 1:
-                fid = same[0]
-            elif len(same) > 1:
-                problems.append(Problem(Loc(file, row=1, column=h), f"column '{h}' could be any of the fields "
-                                        + ", ".join(f"{f} ({fields[f]})" for f in same),
-                                        hint="head it with the field id instead"))
-                continue
-            elif cands:
-                f = cands[0]
-                problems.append(Problem(Loc(file, row=1, column=h), f"column '{h}' looks like field {f} "
-                                        f"({fields[f]}) but its unit is '{unit}', not '{_split_unit(fields[f])[1]}'",
-                                        hint=f"convert the values to {_split_unit(fields[f])[1]} and fix the header"))
-                continue
-        if fid is None:
-            continue
-        if fid in owner:
-            problems.append(Problem(Loc(file, row=1, column=h), f"columns '{owner[fid]}' and '{h}' both give field "
-                                    f"{fid} ({fields[fid]})", hint="delete or rename one of them"))
-            continue
-        owner[fid] = h
-        if h != fid:
-            renames[h] = fid
-    if problems:
-        raise KaoheError(problems)
-    return df.rename(renames)

@@ -21,7 +21,7 @@ from .yamlread import Reader
 from .yamlsrc import YList, YMap, load_yaml
 
 TOP_KEYS = ("scheme", "unit_types", "columns", "fields", "sections", "pools", "total", "events", "vetoes",
-            "grades", "ranking", "awards", "tests", "mid_year")
+            "grades", "ranking", "awards", "tests", "mid_year", "event_fields")
 FIELD_KEYS = ("label", "type", "scale", "min", "max", "values", "unit", "required", "cumulative", "note")
 ITEM_KEYS = ("id", "label", "points", "value", "method", "not_applicable", "applies_to", "min", "max", "unit",
              "source", "mid_year", "note")

@@ -1,0 +1,213 @@
+"""kaohe command line: a thin shell over the engine (the only module that imports click).
+
+Exit codes: 0 ok, 1 problems in a scheme or data file, 2 bad usage.
+"""
+
+from __future__ import annotations
+
+import functools
+import sys
+from pathlib import Path
+from typing import Any, Callable
+
+import click
+
+from engine import __version__
+from engine.errors import KaoheError
+
+FORMATS = ("table", "csv", "json", "markdown")
+
+
+class KaoheGroup(click.Group):
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except KaoheError as e:
+            click.echo(e.render(), err=True)
+            sys.exit(1)
+
+
+def input_options(f: Callable[..., Any]) -> Callable[..., Any]:
+    """--scheme/--data/--events/--encoding/--sheet: the demo township when not given."""
+    opts = [
+        click.option("--scheme", "scheme", type=click.Path(path_type=Path),
+                     help="Scheme file (YAML). Default: the bundled demo township 2022."),
+        click.option("--data", "data", type=click.Path(path_type=Path),
+                     help="Units table (.csv, .xlsx, .parquet). Default: the scheme's demo data."),
+        click.option("--events", "events", type=click.Path(path_type=Path),
+                     help="Event log (.csv, .xlsx, .parquet). Default: the demo's, when the demo is used."),
+        click.option("--encoding", help="Text encoding of CSV inputs (default: detect UTF-8 / UTF-8-BOM / GBK)."),
+        click.option("--sheet", help="Sheet of an .xlsx input (default: the first)."),
+        click.option("--lang", type=click.Choice(["zh", "en"]), default="zh", show_default=True,
+                     help="Language of the tool's words (labels come from the scheme)."),
+    ]
+    for o in reversed(opts):
+        f = o(f)
+    return f
+
+
+def output_options(f: Callable[..., Any]) -> Callable[..., Any]:
+    f = click.option("-o", "--output", type=click.Path(path_type=Path), help="Write to this file instead of stdout.")(f)
+    return click.option("--format", "fmt", type=click.Choice(FORMATS), default="table", show_default=True,
+                        help="Output format.")(f)
+
+
+def build_inputs(scheme: Path | None, data: Path | None, events: Path | None, encoding: str | None,
+                 sheet: str | None, **options: Any):  # type: ignore[no-untyped-def]
+    from engine.pipeline import Inputs, demo_inputs  # noqa: PLC0415
+
+    if scheme is None or data is None:
+        demo = demo_inputs(scheme.name if scheme is not None else "township-2022.yaml")
+        if scheme is not None and not demo.data.exists():
+            raise click.UsageError("--data is required with a scheme that has no bundled demo data")
+        scheme = scheme or demo.scheme
+        data = data or demo.data
+        events = events or (demo.events if scheme == demo.scheme else None)
+    return Inputs(scheme, data, events, encoding, sheet, options)
+
+
+def emit(text: str | bytes, output: Path | None, inputs: Any = None) -> None:
+    if output is None:
+        click.echo(text if isinstance(text, str) else text.decode("utf-8-sig"), nl=False)
+        return
+    from engine.io import write_atomic  # noqa: PLC0415
+
+    paths = [p for p in (inputs.scheme, inputs.data, inputs.events) if p is not None] if inputs else []
+    data = text.encode("utf-8-sig") if isinstance(text, str) and output.suffix.lower() == ".csv" else text
+    write_atomic(output, data, inputs=paths)
+    click.echo(f"wrote {output}", err=True)
+
+
+def with_run(f: Callable[..., Any]) -> Callable[..., Any]:
+    @functools.wraps(f)
+    def wrapper(scheme: Path | None, data: Path | None, events: Path | None, encoding: str | None,
+                sheet: str | None, **kw: Any) -> Any:
+        from engine.pipeline import run  # noqa: PLC0415
+
+        inputs = build_inputs(scheme, data, events, encoding, sheet)
+        return f(run(inputs), inputs, **kw)
+
+    return wrapper
+
+
+@click.group(cls=KaoheGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="kaohe")
+def main() -> None:
+    """kaohe 考核: score units against a published assessment scheme, exactly and explainably.
+
+    Without --scheme/--data every command uses the bundled demo township (2022).
+    """
+
+
+@main.command()
+@click.argument("scheme", type=click.Path(path_type=Path), nargs=-1)
+def check(scheme: tuple[Path, ...]) -> None:
+    """Check scheme files: report every problem with file:line:col, exit 1 if any."""
+    from engine.errors import KaoheError as KE  # noqa: PLC0415
+    from engine.rules_load import load_decisions  # noqa: PLC0415
+    from engine.scheme import load_scheme  # noqa: PLC0415
+
+    from engine.pipeline import demo_inputs  # noqa: PLC0415
+
+    paths = list(scheme) or [demo_inputs().scheme]
+    problems = []
+    for path in paths:
+        try:
+            s = load_scheme(path)
+            load_decisions(s)
+            if s.raw.get("events"):
+                from engine.event_rules import load_event_rules  # noqa: PLC0415
+
+                load_event_rules(s)
+            n_items = len(s.all_items())
+            click.echo(f"{path}: ok — {s.meta.label}: {len(s.fields)} fields, {len(s.all_sections())} sections, "
+                       f"{n_items} items, {len(s.pools)} pools")
+        except KE as e:
+            problems += e.problems
+    if problems:
+        raise KE(problems)
+
+
+@main.command()
+@input_options
+@output_options
+@with_run
+def score(r: Any, inputs: Any, fmt: str, output: Path | None, lang: str) -> None:
+    """Print the ranked score table (sections, pools, total, grade)."""
+    from engine.report import render, score_table  # noqa: PLC0415
+
+    headers, rows = score_table(r, lang)  # type: ignore[arg-type]
+    emit(render(headers, rows, fmt, title=r.scheme.meta.label if fmt == "table" else ""), output, inputs)
+
+
+@main.command()
+@click.argument("unit")
+@input_options
+@with_run
+def explain(r: Any, inputs: Any, unit: str, lang: str) -> None:
+    """Explain one unit's score: every item's input, method, points and why. UNIT is an id or a name."""
+    from engine.report import explain as explain_unit  # noqa: PLC0415
+    from engine.report import find_unit  # noqa: PLC0415
+
+    row = find_unit(r, unit)
+    if row is None:
+        from engine.errors import did_you_mean  # noqa: PLC0415
+
+        names = [str(x) for x in r.frame["unit_id"].to_list() + r.frame["name"].to_list()]
+        raise click.BadParameter(f"no unit '{unit}'{did_you_mean(unit, names)}", param_hint="UNIT")
+    click.echo(explain_unit(r, row, lang), nl=False)  # type: ignore[arg-type]
+
+
+def _awards_output(r: Any, inputs: Any, fmt: str, output: Path | None, lang: str, with_scores: bool) -> None:
+    import json  # noqa: PLC0415
+
+    from engine.awards_report import awards_document, awards_text  # noqa: PLC0415
+    from engine.report import render, score_table  # noqa: PLC0415
+
+    if fmt == "json":
+        emit(json.dumps(awards_document(r), ensure_ascii=False, indent=2) + "\n", output, inputs)
+    elif fmt == "xlsx":
+        if output is None:
+            raise click.UsageError("--format xlsx needs -o FILE.xlsx")
+        from engine.workbook import write_workbook  # noqa: PLC0415
+
+        write_workbook(r, output, inputs=[p for p in (inputs.scheme, inputs.data, inputs.events) if p], lang=lang)
+        click.echo(f"wrote {output}", err=True)
+    elif fmt in ("csv", "markdown"):
+        from engine.workbook import award_table  # noqa: PLC0415
+
+        parts = [render(*award_table(r, a, lang), fmt, title=a.label) for a in r.decisions.awards]  # type: ignore[arg-type]
+        emit(("\n" if fmt == "markdown" else "").join(parts), output, inputs)
+    else:
+        text = awards_text(r, lang)  # type: ignore[arg-type]
+        if with_scores:
+            headers, rows = score_table(r, lang)  # type: ignore[arg-type]
+            text = render(headers, rows, "table", title=r.scheme.meta.label) + "\n" + text
+        emit(text, output, inputs)
+
+
+AWARD_FORMATS = click.Choice(["table", "json", "xlsx", "csv", "markdown"])
+
+
+@main.command()
+@input_options
+@click.option("--format", "fmt", type=AWARD_FORMATS, default="table", show_default=True, help="Output format.")
+@click.option("-o", "--output", type=click.Path(path_type=Path), help="Write to this file instead of stdout.")
+@with_run
+def awards(r: Any, inputs: Any, fmt: str, output: Path | None, lang: str) -> None:
+    """Ranked award recommendations within quotas, nearest misses and reasons."""
+    _awards_output(r, inputs, fmt, output, lang, with_scores=False)
+
+
+@main.command(name="run")
+@input_options
+@click.option("--format", "fmt", type=AWARD_FORMATS, default="table", show_default=True, help="Output format.")
+@click.option("-o", "--output", type=click.Path(path_type=Path), help="Write to this file instead of stdout.")
+@with_run
+def run_cmd(r: Any, inputs: Any, fmt: str, output: Path | None, lang: str) -> None:
+    """The main job: score every unit, decide grades and awards, print the ranked recommendations."""
+    _awards_output(r, inputs, fmt, output, lang, with_scores=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,191 @@
+"""Event rules: load them from the scheme, read and validate the event log, run them (engine.events).
+
+The event log has one row per incident: event_id, date, unit_id, kind, plus attribute columns
+declared under `event_fields:` in the scheme (defaults: level, deaths, households, value, note).
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+
+from .check import FIELD_TYPES
+from .data import _field_problems, _parse, _rows
+from .errors import Collector, KaoheError, Loc, Problem, did_you_mean
+from .expr import Type, typecheck
+from .model import Field, Scheme
+from .yamlread import Reader
+from .yamlsrc import YMap
+
+BASE_COLUMNS = ("event_id", "date", "unit_id", "kind")
+DEFAULT_EVENT_FIELDS = {
+    "level": Field("level", "级别", "str", Loc("<default>"), required=False),
+    "deaths": Field("deaths", "死亡人数", "int", Loc("<default>"), min=Decimal(0), required=False),
+    "households": Field("households", "涉及户数", "int", Loc("<default>"), min=Decimal(0), required=False),
+    "value": Field("value", "数值", "decimal", Loc("<default>"), scale=4, required=False),
+    "note": Field("note", "备注", "str", Loc("<default>"), required=False),
+}
+RULE_KEYS = ("id", "label", "when", "points", "section", "pool", "veto", "nth", "within_days", "note")
+DATE_FORMATS = ("%Y-%m-%d", "%Y/%m/%d", "%Y.%m.%d", "%Y年%m月%d日", "%Y%m%d")
+
+
+def event_fields(scheme: Scheme) -> dict[str, Field]:
+    from .scheme import _fields  # noqa: PLC0415
+
+    declared = scheme.raw.get("event_fields")
+    fields = dict(DEFAULT_EVENT_FIELDS)
+    if isinstance(declared, YMap):
+        problems = Collector()
+        fields.update(_fields(Reader(problems), declared))
+        problems.raise_if_any()
+    return fields
+
+
+def _env(scheme: Scheme) -> dict[str, Type]:
+    env: dict[str, Type] = {"kind": "str", "event_id": "str", "unit_id": "str"}
+    env.update({f.id: FIELD_TYPES[f.type] for f in event_fields(scheme).values()})
+    return env
+
+
+def load_event_rules(scheme: Scheme) -> list[Any]:
+    """The scheme's `events:` as EventRule objects; every problem reported at once."""
+    from .events import EventRule  # noqa: PLC0415 - the durable-rules adapter
+
+    problems = Collector()
+    r = Reader(problems)
+    env = _env(scheme)
+    sections = {s.id for s in scheme.all_sections()}
+    pools = {p.id for p in scheme.pools}
+    vetoes = {v.get("id") for v in scheme.raw.get("vetoes") or [] if isinstance(v, YMap)}
+    rules = []
+    lst = r.list(scheme.raw, "events", "[events]")
+    for m, loc in zip(lst, lst.locs):
+        if not isinstance(m, YMap):
+            problems.add(loc, "each event rule must be a mapping with id, when and points or veto")
+            continue
+        rid = r.ident(m, "id", "[events]")
+        ctx = f"[event {rid}]"
+        r.keys(m, ctx, allowed_keys=RULE_KEYS, required=("id", "when"))
+        when = r.expr(m, "when", ctx)
+        if when is not None:
+            problems.problems += typecheck(when, env, want="bool", context=ctx)
+        kw: dict[str, Any] = _points(r, m, ctx, env)
+        target = ""
+        if m.get("section") is not None:
+            target = f"section:{m['section']}"
+            if m["section"] not in sections:
+                problems.add(m.locs["section"], f"unknown section '{m['section']}'{did_you_mean(str(m['section']), sections)}",
+                             context=ctx)
+        if m.get("pool") is not None:
+            target = f"pool:{m['pool']}"
+            if m["pool"] not in pools:
+                problems.add(m.locs["pool"], f"unknown pool '{m['pool']}'{did_you_mean(str(m['pool']), pools)}",
+                             context=ctx)
+        if "section" in m and "pool" in m:
+            problems.add(m.loc, "give 'section' or 'pool', not both", context=ctx)
+        has_points = any(kw.get(k) is not None for k in ("points", "points_table", "each"))
+        if has_points and not target:
+            problems.add(m.loc, "points need a target: 'section: X' or 'pool: Y'", context=ctx)
+        veto = m.get("veto")
+        if veto is not None and veto not in vetoes:
+            problems.add(m.locs["veto"], f"unknown veto '{veto}'{did_you_mean(str(veto), [str(v) for v in vetoes])}",
+                         context=ctx, hint="declare it under 'vetoes:'")
+        if not has_points and veto is None:
+            problems.add(m.loc, "an event rule needs 'points' or 'veto'", context=ctx)
+        nth = m.get("nth")
+        within = m.get("within_days")
+        for key, v in (("nth", nth), ("within_days", within)):
+            if v is not None and (isinstance(v, bool) or not isinstance(v, int) or v < 1):
+                problems.add(m.locs[key], f"'{key}' must be a whole number from 1", context=ctx)
+        if when is not None:
+            rules.append(EventRule(id=rid, label=r.text(m, "label", ctx, rid), when=when, target=target, veto=veto,
+                                   nth=nth, within_days=within, loc=m.key_locs.get("id", m.loc), **kw))
+    problems.raise_if_any()
+    return rules
+
+
+def _points(r: Reader, m: YMap, ctx: str, env: dict[str, Type]) -> dict[str, Any]:
+    v = m.get("points")
+    if v is None:
+        return {}
+    if not isinstance(v, YMap):
+        return {"points": r.number(m, "points", ctx)}
+    r.keys(v, ctx, allowed_keys=("by", "table", "per", "each", "else"))
+    if "by" in v:
+        by = str(v["by"])
+        if by not in env:
+            r.p.add(v.locs["by"], f"unknown event field '{by}'{did_you_mean(by, env)}", context=ctx)
+        table = r.map(v, "table", ctx)
+        return {"points_by": by, "points_table": {str(k): r.as_number(x, table.locs[k], "points", ctx)
+                                                   for k, x in table.items()}}
+    if "per" in v:
+        per = str(v["per"])
+        if env.get(per) != "num":
+            r.p.add(v.locs["per"], f"'per' must name a number field of the event log, got '{per}'"
+                    f"{did_you_mean(per, [k for k, t in env.items() if t == 'num'])}", context=ctx)
+        return {"points_per": per, "each": r.number(v, "each", ctx)}
+    r.p.add(v.loc, "points must be a number, {by: FIELD, table: {...}} or {per: FIELD, each: N}", context=ctx)
+    return {}
+
+
+def read_events(scheme: Scheme, path: Path, unit_ids: pl.Series, *, encoding: str | None = None) -> pl.DataFrame:
+    """The event log, validated: every problem with file, row and column; numbers exact."""
+    from .io import read_table  # noqa: PLC0415
+
+    file = str(path)
+    raw = read_table(path, encoding=encoding, what="events")
+    missing = [c for c in BASE_COLUMNS if c not in raw.columns]
+    if missing:
+        raise KaoheError([Problem(Loc(file, row=1), f"missing column '{c}'{did_you_mean(c, raw.columns)}",
+                                  hint="the event log needs event_id, date, unit_id, kind") for c in missing])
+    fields = {k: f for k, f in event_fields(scheme).items() if k in raw.columns}
+    raw = raw.with_row_index("_row", offset=2)
+    day = pl.coalesce([pl.col("date").cast(pl.String).str.strip_chars().str.to_date(fmt, strict=False)
+                       for fmt in DATE_FORMATS]) if raw.schema["date"] != pl.Date else pl.col("date")
+    parsed = raw.select("_row", pl.col("event_id").cast(pl.String).str.strip_chars(),
+                        day.alias("date"), pl.col("unit_id").cast(pl.String).str.strip_chars(),
+                        pl.col("kind").cast(pl.String).str.strip_chars(),
+                        *[_parse(raw, f) for f in fields.values()])
+    year = scheme.meta.year
+    problems = _rows(parsed, pl.col("event_id").is_null(), file, "event_id", "empty event id")
+    problems += _rows(parsed, pl.col("event_id").is_duplicated() & pl.col("event_id").is_not_null(), file,
+                      "event_id", "duplicate event id '{value}'", "each event needs its own id", "event_id")
+    both = parsed.with_columns(raw.get_column("date").cast(pl.String).alias("_raw"))
+    problems += _rows(both, pl.col("date").is_null(), file, "date", "'{value}' is not a date",
+                      "write dates as YYYY-MM-DD", "_raw")
+    problems += _rows(both, pl.col("date").is_not_null() & (pl.col("date").dt.year() != year), file, "date",
+                      f"date '{{value}}' is outside the assessment year {year}", "check the year, or the scheme",
+                      "_raw")
+    known = unit_ids.cast(pl.String).to_list()
+    problems += _rows(parsed, ~pl.col("unit_id").is_in(known), file, "unit_id",
+                      "event for unknown unit '{value}'", "use a unit id of the units table", "unit_id")
+    problems += _rows(parsed, pl.col("kind").is_null(), file, "kind", "empty event kind")
+    for f in fields.values():
+        problems += _field_problems(raw, parsed, f, file, scheme)
+    if problems:
+        raise KaoheError(problems)
+    return _plain_numbers(parsed.drop("_row"), fields)
+
+
+def _plain_numbers(df: pl.DataFrame, fields: dict[str, Field]) -> pl.DataFrame:
+    """Scaled integers back to exact Decimal columns for the event adapter."""
+    cols = []
+    for f in fields.values():
+        if f.type == "decimal":
+            cols.append(pl.col(f.id).cast(pl.String).str.to_decimal(scale=0).cast(pl.Decimal(38, f.scale))
+                        .__truediv__(10**f.scale).alias(f.id))
+    return df.with_columns(cols) if cols else df
+
+
+def event_adjustments(scheme: Scheme, path: Path, units: pl.DataFrame, *, encoding: str | None = None
+                      ) -> pl.DataFrame:
+    from .events import run_event_rules  # noqa: PLC0415
+
+    rules = load_event_rules(scheme)
+    log = read_events(scheme, path, units.get_column("unit_id"), encoding=encoding)
+    return run_event_rules(log, rules, path=str(path))
+
+

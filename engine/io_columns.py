@@ -1,0 +1,75 @@
+"""Headers -> field ids: a table may head a column by the field id or by its Chinese label.
+
+A header matches a field by its id, its label, or its label with a unit in parentheses added
+('完成投资(万元)' for label '完成投资'); full-width （） and spaces are ignored. Differing units
+('亿元' vs '万元') are an error, as are two headers giving the same field. Unknown columns stay.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from collections.abc import Mapping
+from pathlib import Path
+
+import polars as pl
+
+from .errors import KaoheError, Loc, Problem
+
+_UNIT = re.compile(r"^(.+?)\(([^()]*)\)$")
+
+
+def _norm(s: str) -> str:
+    """NFKC (full-width （）％ -> ASCII) without any whitespace."""
+    return re.sub(r"\s+", "", unicodedata.normalize("NFKC", s))
+
+
+def _split_unit(s: str) -> tuple[str, str | None]:
+    m = _UNIT.match(_norm(s))
+    return (m[1], m[2]) if m else (_norm(s), None)
+
+
+def map_columns(df: pl.DataFrame, fields: Mapping[str, str], *, path: str | Path) -> pl.DataFrame:
+    """Rename headers written as a field's label (`fields`: id -> label) to the field id."""
+    file = str(path)
+    exact: dict[str, str] = {}
+    for fid, label in fields.items():
+        exact.setdefault(_norm(label), fid)
+    exact.update({_norm(fid): fid for fid in fields})
+    bases: dict[str, list[str]] = {}
+    for fid, label in fields.items():
+        bases.setdefault(_split_unit(label)[0], []).append(fid)
+    problems: list[Problem] = []
+    owner: dict[str, str] = {}
+    renames: dict[str, str] = {}
+    for h in df.columns:
+        fid = h if h in fields else exact.get(_norm(h))
+        if fid is None:
+            base, unit = _split_unit(h)
+            cands = bases.get(base, [])
+            same = [f for f in cands if _split_unit(fields[f])[1] in (None, unit) or unit is None]
+            if len(same) == 1:
+                fid = same[0]
+            elif len(same) > 1:
+                problems.append(Problem(Loc(file, row=1, column=h), f"column '{h}' could be any of the fields "
+                                        + ", ".join(f"{f} ({fields[f]})" for f in same),
+                                        hint="head it with the field id instead"))
+                continue
+            elif cands:
+                f = cands[0]
+                problems.append(Problem(Loc(file, row=1, column=h), f"column '{h}' looks like field {f} "
+                                        f"({fields[f]}) but its unit is '{unit}', not '{_split_unit(fields[f])[1]}'",
+                                        hint=f"convert the values to {_split_unit(fields[f])[1]} and fix the header"))
+                continue
+        if fid is None:
+            continue
+        if fid in owner:
+            problems.append(Problem(Loc(file, row=1, column=h), f"columns '{owner[fid]}' and '{h}' both give field "
+                                    f"{fid} ({fields[fid]})", hint="delete or rename one of them"))
+            continue
+        owner[fid] = h
+        if h != fid:
+            renames[h] = fid
+    if problems:
+        raise KaoheError(problems)
+    return df.rename(renames)

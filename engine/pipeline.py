@@ -1,0 +1,88 @@
+"""The whole run, as a library call: scheme + units (+ events) -> scored and decided frame.
+
+`run(Inputs(...))` is what every CLI command builds on; it reads each input once and returns
+everything the reports need, with a manifest (hashes, version, options) for reproducibility.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+
+from . import __version__
+from .data import prepare_units
+from .decide import AwardInfo, decide
+from .evaluate import Plan, evaluate
+from .model import Scheme
+from .rules_load import load_decisions
+from .rules_model import Decisions
+from .scheme import load_scheme
+
+
+@dataclass(frozen=True)
+class Inputs:
+    scheme: Path
+    data: Path
+    events: Path | None = None
+    encoding: str | None = None
+    sheet: str | None = None
+    options: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Run:
+    scheme: Scheme
+    decisions: Decisions
+    plan: Plan
+    frame: pl.DataFrame  # one row per unit: inputs, findings columns, decisions
+    awards: dict[str, AwardInfo]
+    adjustments: pl.DataFrame | None  # event-rule rows (engine.events), when an event log was given
+    manifest: dict[str, Any]
+
+
+def demo_inputs(scheme: str = "township-2022.yaml") -> Inputs:
+    """The bundled demo township (works from a checkout and from an installed package)."""
+    rules = Path(str(resources.files("rules")))
+    fixtures = Path(str(resources.files("fixtures"))) / "2022"
+    data = {"township-2022.yaml": "units.csv", "cadres-2022.yaml": "cadres.csv"}.get(scheme, "units.csv")
+    events = fixtures / "events.csv" if scheme == "township-2022.yaml" else None
+    return Inputs(rules / scheme, fixtures / data, events if events and events.exists() else None)
+
+
+def read_units(inputs: Inputs, scheme: Scheme) -> tuple[pl.DataFrame, str]:
+    from .io import map_columns, read_table  # noqa: PLC0415
+
+    df = read_table(inputs.data, encoding=inputs.encoding, sheet=inputs.sheet, what="units")
+    labels = {f.id: f.label for f in scheme.fields.values()}
+    return map_columns(df, labels, path=inputs.data), str(inputs.data)
+
+
+def run(inputs: Inputs) -> Run:
+    scheme = load_scheme(inputs.scheme)
+    decisions = load_decisions(scheme)
+    df, path = read_units(inputs, scheme)
+    units = prepare_units(df, scheme, path=path)
+    adjustments, vetoes = None, None
+    if inputs.events is not None and scheme.raw.get("events"):
+        from .event_rules import event_adjustments  # noqa: PLC0415 - loads durable-rules only when needed
+
+        adjustments = event_adjustments(scheme, inputs.events, units.frame, encoding=inputs.encoding)
+        vetoes = adjustments.filter(pl.col("veto").is_not_null())
+    plan, scored = evaluate(scheme, units.frame, path=path,
+                            adjustments=adjustments.filter(pl.col("points").is_not_null())
+                            if adjustments is not None else None)
+    frame, infos = decide(scheme, decisions, scored, vetoes)
+    return Run(scheme, decisions, plan, frame, infos, adjustments, manifest(scheme, inputs))
+
+
+def manifest(scheme: Scheme, inputs: Inputs) -> dict[str, Any]:
+    from .io import sha256_file  # noqa: PLC0415
+
+    paths = [p for p in (inputs.data, inputs.events) if p is not None]
+    return {"scheme": str(inputs.scheme), "scheme_sha256": scheme.sha256,
+            "inputs": {str(p): sha256_file(p) for p in paths}, "kaohe_version": __version__,
+            "options": dict(sorted(inputs.options.items()))}
