@@ -1,0 +1,338 @@
+"""engine.io: exact reading of CSV/XLSX/Parquet, located errors, safe atomic writing."""
+
+from __future__ import annotations
+
+import io
+import os
+import re
+import zipfile
+from pathlib import Path
+
+import polars as pl
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from engine.errors import KaoheError
+from engine.io import (map_columns, neutralise, read_table, read_table_info, sha256_file, to_csv_bytes,
+                       write_atomic, write_xlsx)
+from engine.io_write import _neutralise_expr, _text_width
+
+FRAME = pl.DataFrame({
+    "乡镇": ["甲镇", "乙镇", "丙镇"],
+    "完成投资(万元)": ["1234.50", "-3", "0.1"],
+    "编号": ["007", "010", None],
+    "备注": ["达标，优秀", None, "“引号” 中文"],
+})
+
+
+def _error(fn, *args, **kwargs) -> KaoheError:
+    with pytest.raises(KaoheError) as info:
+        fn(*args, **kwargs)
+    return info.value
+
+
+def _write(path: Path, data: bytes | str) -> Path:
+    path.write_bytes(data.encode("utf-8") if isinstance(data, str) else data)
+    return path
+
+
+# --- reading: formats and encodings -----------------------------------------------------------------
+
+@pytest.mark.parametrize("kind", ["gbk.csv", "bom.csv", "utf8.csv", "xlsx", "parquet"])
+def test_round_trip_to_same_strings(tmp_path: Path, kind: str) -> None:
+    path = tmp_path / ("t." + kind.split(".")[-1])
+    if kind == "gbk.csv":
+        _write(path, FRAME.write_csv().encode("gbk"))
+    elif kind == "bom.csv":
+        _write(path, to_csv_bytes(FRAME))
+    elif kind == "utf8.csv":
+        _write(path, FRAME.write_csv())
+    elif kind == "xlsx":
+        write_xlsx(path, {"数据": FRAME})
+    else:
+        FRAME.write_parquet(path)
+    df, info = read_table_info(path)
+    assert df.columns == FRAME.columns
+    assert df.rows() == FRAME.rows()
+    assert all(t == pl.String for t in df.dtypes)
+    assert info.sha256 == sha256_file(path)
+    assert info.format == path.suffix[1:]
+    assert info.encoding == {"gbk.csv": "gb18030", "bom.csv": "utf-8-sig", "utf8.csv": "utf-8"}.get(kind)
+    assert info.sheet == ("数据" if kind == "xlsx" else None)
+
+
+def test_parquet_keeps_types_and_cleans_text(tmp_path: Path) -> None:
+    path = tmp_path / "t.parquet"
+    pl.DataFrame({" 得分 ": [1.5, None], "名称": ["  甲 ", "  "]}).write_parquet(path)
+    df = read_table(path)
+    assert df.schema == pl.Schema({"得分": pl.Float64, "名称": pl.String})
+    assert df.rows() == [(1.5, "甲"), (None, None)]
+
+
+def test_strips_keeps_interior_blank_rows_and_drops_trailing(tmp_path: Path) -> None:
+    path = _write(tmp_path / "s.csv", " 乡镇 ,\u3000得分\n 甲镇 , 1 \n\n,\n乙镇,\n\n , \n")
+    df = read_table(path)
+    assert df.columns == ["乡镇", "得分"]
+    # row i is spreadsheet row i + 2: blank rows 3 and 4 stay (as nulls), trailing ones go
+    assert df.rows() == [("甲镇", "1"), (None, None), (None, None), ("乙镇", None)]
+
+
+def test_explicit_encoding_and_quoted_cells(tmp_path: Path) -> None:
+    path = _write(tmp_path / "q.csv", '名称,说明\r\n甲,"a, ""b""\r\nc"\r\n'.encode("gbk"))
+    assert read_table(path, encoding="gbk").rows() == [("甲", 'a, "b"\r\nc')]
+    err = _error(read_table, path, encoding="utf-8")
+    assert "q.csv" in str(err) and "offset" in str(err) and "--encoding" in str(err)
+    assert "unknown encoding" in str(_error(read_table, path, encoding="klingon"))
+
+
+def test_xlsx_sheet_by_name_and_number(tmp_path: Path) -> None:
+    path = tmp_path / "w.xlsx"
+    write_xlsx(path, {"一": FRAME, "二": FRAME.head(1)})
+    assert read_table(path, sheet="二").height == 1
+    assert read_table(path, sheet=2).height == 1
+    assert read_table(path, sheet=1).height == 3
+
+
+# --- reading: every error names the file, and the row/column where it applies ----------------------------
+
+def test_file_not_found_and_unknown_extension(tmp_path: Path) -> None:
+    err = _error(read_table, tmp_path / "missing.csv")
+    assert "missing.csv" in str(err) and "not found" in str(err)
+    err = _error(read_table, _write(tmp_path / "data.xls", b"x"))
+    assert "data.xls" in str(err) and ".csv" in str(err) and ".xlsx" in str(err) and ".parquet" in str(err)
+
+
+@pytest.mark.parametrize("content, words", [
+    (b"", ["empty"]),
+    (b"\xef\xbb\xbf \r\n\r\n", ["empty"]),
+    ("乡镇,得分\n".encode(), ["no data rows"]),
+    ("乡镇,得分\n,\n\n".encode(), ["no data rows"]),
+    (b"\n\xe4\xb9\xa1,x\n1,2\n", ["row 1", "empty"]),
+    (b"\xff\xfea\x00,\x00b\x00", ["UTF-16"]),
+])
+def test_empty_and_headless(tmp_path: Path, content: bytes, words: list[str]) -> None:
+    msg = str(_error(read_table, _write(tmp_path / "e.csv", content)))
+    assert "e.csv" in msg
+    for w in words:
+        assert w in msg
+
+
+def test_undecodable_bytes_say_where_and_suggest_encoding(tmp_path: Path) -> None:
+    path = _write(tmp_path / "bad.csv", b"a,b\n1,2\n3,\xff\xff\n")
+    msg = str(_error(read_table, path))
+    assert "bad.csv" in msg and "offset 10" in msg and "line 3" in msg and "--encoding" in msg
+
+
+def test_ragged_rows_give_spreadsheet_row_numbers(tmp_path: Path) -> None:
+    path = _write(tmp_path / "r.csv", 'a,b,c\n1,2,3\n"x\ny",2\n1,2,3,4\n1,2,3\n')
+    err = _error(read_table, path)
+    rows = [(p.loc.row, p.message) for p in err.problems]
+    assert [r for r, _ in rows] == [3, 4]  # the quoted line break does not count as a row
+    assert "2 cells" in rows[0][1] and "has 3" in rows[0][1] and "4 cells" in rows[1][1]
+    assert "r.csv: row 3" in str(err)
+
+
+def test_duplicate_and_unnamed_headers(tmp_path: Path) -> None:
+    err = _error(read_table, _write(tmp_path / "d.csv", "乡镇,得分, 乡镇\n甲,1,2\n"))
+    (p,) = err.problems
+    assert (p.loc.file, p.loc.row, p.loc.column) == (str(tmp_path / "d.csv"), 1, "乡镇")
+    assert "(A)" in p.message and "(C)" in p.message
+    err = _error(read_table, _write(tmp_path / "u.csv", "乡镇,,得分\n甲,5,1\n"))
+    assert "u.csv: row 1" in str(err) and "column 2 (B)" in str(err)
+    # an unnamed column with nothing in it is simply dropped (Excel often exports those)
+    assert read_table(_write(tmp_path / "ok.csv", "乡镇,,得分\n甲,,1\n")).columns == ["乡镇", "得分"]
+
+
+def test_title_row_gets_a_hint(tmp_path: Path) -> None:
+    path = tmp_path / "title.xlsx"
+    write_xlsx(path, {"S": pl.DataFrame({"2022年度考核表": ["乡镇", "甲"], "": ["得分", "1"]})})
+    msg = str(_error(read_table, path))
+    assert "title.xlsx" in msg and "title" in msg.split("title.xlsx", 1)[1]
+
+
+def test_unknown_sheet_lists_sheets(tmp_path: Path) -> None:
+    path = tmp_path / "w.xlsx"
+    write_xlsx(path, {"数据": FRAME, "说明": FRAME})
+    msg = str(_error(read_table, path, sheet="数具"))
+    assert "w.xlsx" in msg and "'数据'" in msg and "'说明'" in msg
+    assert "sheet number 3" in str(_error(read_table, path, sheet=3))
+
+
+@pytest.mark.parametrize("name, content", [
+    ("c.xlsx", b"PK\x03\x04 not really a zip"),
+    ("c.xlsx", b"hello"),
+    ("c.parquet", b"PAR1 garbage PAR1"),
+    ("c.parquet", b""),
+])
+def test_corrupt_binary_files(tmp_path: Path, name: str, content: bytes) -> None:
+    msg = str(_error(read_table, _write(tmp_path / name, content)))
+    assert name in msg and "cannot" in msg
+
+
+def test_empty_sheet_and_header_only_sheet(tmp_path: Path) -> None:
+    path = tmp_path / "e.xlsx"
+    write_xlsx(path, {"空": pl.DataFrame(), "头": FRAME.head(0)})
+    assert "sheet '空' is empty" in str(_error(read_table, path))
+    assert "no data rows" in str(_error(read_table, path, sheet="头"))
+
+
+# --- headers -> field ids --------------------------------------------------------------------------------
+
+FIELDS = {"town": "乡镇", "invest": "完成投资", "area": "面积(亩)", "rate": "完成率(%)"}
+
+
+def test_map_columns_accepts_ids_labels_and_units() -> None:
+    df = pl.DataFrame({"town": ["甲"], "完成投资（万元）": ["1"], "面积 (亩)": ["2"], "完成率": ["3"], "备注": ["x"]})
+    out = map_columns(df, FIELDS, path="d.csv")
+    assert out.columns == ["town", "invest", "area", "rate", "备注"]
+    assert out.row(0) == ("甲", "1", "2", "3", "x")
+    assert map_columns(pl.DataFrame({"完成投资(万元)": ["1"]}), {"i": "完成投资(万元)"}, path="d").columns == ["i"]
+
+
+def test_map_columns_two_headers_for_one_field() -> None:
+    df = pl.DataFrame({"town": ["甲"], "乡镇": ["乙"]})
+    (p,) = _error(map_columns, df, FIELDS, path="d.csv").problems
+    assert p.loc.file == "d.csv" and p.loc.row == 1 and p.loc.column == "乡镇"
+    assert "'town'" in p.message and "'乡镇'" in p.message and "town" in p.message
+
+
+def test_map_columns_refuses_a_different_unit() -> None:
+    (p,) = _error(map_columns, pl.DataFrame({"面积(公顷)": ["1"]}), FIELDS, path="d.csv").problems
+    assert p.loc.column == "面积(公顷)" and "公顷" in p.message and "亩" in p.message
+
+
+# --- writing -------------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("value, expected", [
+    ("=SUM(A1)", "'=SUM(A1)"), ("+1 text", "'+1 text"), ("@x", "'@x"), ("-x", "'-x"), ("\tx", "'\tx"),
+    ("\r=1", "'\r=1"), (" =1", "' =1"), ("-3", "-3"), ("-0.5", "-0.5"), ("+1.5", "+1.5"), ("-5%", "-5%"),
+    ("-1e5", "-1e5"), ("a=b", "a=b"), ("中文", "中文"), ("", ""), ("-", "'-"), ("-inf", "'-inf"),
+])
+def test_neutralise(value: str, expected: str) -> None:
+    assert neutralise(value) == expected
+
+
+@given(st.lists(st.text(alphabet="=+-@\t\r 0123456789.eE%ax中", max_size=6) | st.none(), min_size=1, max_size=20))
+@settings(max_examples=80, deadline=None)
+def test_vectorised_neutralise_matches_neutralise(values: list[str | None]) -> None:
+    got = pl.DataFrame({"v": values}, schema={"v": pl.String}).select(_neutralise_expr("v")).get_column("v")
+    assert got.to_list() == [None if v is None else neutralise(v) for v in values]
+
+
+def test_to_csv_bytes_bom_crlf_and_numbers_untouched() -> None:
+    df = pl.DataFrame({"=名称": ["=1+1", "-3", "甲"], "分": [-3, 2, None]})
+    data = to_csv_bytes(df)
+    assert data.startswith(b"\xef\xbb\xbf") and data == to_csv_bytes(df)
+    assert data[3:].decode() == "'=名称,分\r\n'=1+1,-3\r\n-3,2\r\n甲,\r\n"
+
+
+def test_refuses_to_overwrite_an_input(tmp_path: Path) -> None:
+    src = _write(tmp_path / "in.csv", "乡镇\n甲\n")
+    before = src.read_bytes()
+    for out in (src, tmp_path / "sub" / ".." / "in.csv", str(src)):
+        (tmp_path / "sub").mkdir(exist_ok=True)
+        msg = str(_error(write_atomic, out, "x", inputs=[tmp_path / "other.csv", src]))
+        assert "in.csv" in msg and "overwrite" in msg
+    os.link(src, tmp_path / "hard.csv")
+    assert "overwrite" in str(_error(write_xlsx, tmp_path / "hard.csv", {"s": FRAME}, inputs=[src]))
+    assert src.read_bytes() == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["hard.csv", "in.csv", "sub"]
+
+
+def test_write_atomic_replaces_and_reports_bad_directory(tmp_path: Path) -> None:
+    out = tmp_path / "out.csv"
+    write_atomic(out, "旧")
+    write_atomic(out, b"new", inputs=[tmp_path / "in.csv"])
+    assert out.read_bytes() == b"new"
+    assert [p.name for p in tmp_path.iterdir()] == ["out.csv"]  # no temp file left behind
+    msg = str(_error(write_atomic, tmp_path / "nope" / "o.csv", "x"))
+    assert "o.csv" in msg and "does not exist" in msg
+
+
+def test_write_xlsx_cells_sheets_and_layout(tmp_path: Path) -> None:
+    path = tmp_path / "o.xlsx"
+    df = pl.DataFrame({"名称": ["=SUM(A1)", "@x", "-3"], "得分": [1.5, -3.0, None], "数": [1, 2, 3]})
+    long = "一个非常非常长的工作表名字超过了三十一个字符的限制啊啊啊啊"
+    write_xlsx(path, {"a/b": df, "A/B": df, long: df, "History": df}, formats={"得分": "0.00"})
+    first = path.read_bytes()
+    write_xlsx(path, {"a/b": df, "A/B": df, long: df, "History": df}, formats={"得分": "0.00"})
+    assert path.read_bytes() == first  # deterministic
+    with zipfile.ZipFile(path) as z:
+        sheet = z.read("xl/worksheets/sheet1.xml").decode()
+        styles = z.read("xl/styles.xml").decode()
+        names = re.findall(r'<sheet name="([^"]+)"', z.read("xl/workbook.xml").decode())
+    assert names == ["a_b", "A_B~2", long[:31], "History_"]
+    assert "<f>" not in sheet  # no formulas anywhere
+    assert 'state="frozen"' in sheet and 'ySplit="1"' in sheet
+    assert 'quotePrefix="1"' in styles and "<b/>" in styles and 'formatCode="0.00"' in styles
+    assert read_table(path).rows() == [("=SUM(A1)", "1.5", "1"), ("@x", "-3", "2"), ("-3", None, "3")]
+    typed = pl.read_excel(path, engine="calamine")
+    assert typed.schema["得分"] == pl.Float64 and typed.schema["名称"] == pl.String
+    widths = [float(w) for w in re.findall(r'<col [^>]*width="([\d.]+)"', sheet)]
+    assert widths[0] >= 10  # '=SUM(A1)' is 8 wide
+
+
+def test_text_width_counts_cjk_as_two() -> None:
+    assert _text_width("abc") == 3 and _text_width("乡镇") == 4 and _text_width("a\n中文字") == 6
+
+
+# --- robustness: only ever a DataFrame or a KaoheError -------------------------------------------------
+
+@given(st.binary(max_size=120) | st.text(alphabet='a中,"\n\r \t\x00', max_size=40).map(str.encode))
+@settings(max_examples=250, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+def test_random_bytes_as_csv(tmp_path: Path, data: bytes) -> None:
+    path = _write(tmp_path / "f.csv", data)
+    try:
+        assert isinstance(read_table(path), pl.DataFrame)
+    except KaoheError as e:
+        assert "f.csv" in str(e)
+
+
+_CELL = st.text(alphabet=' ab,;"\n中文镇-=0.5', max_size=5)
+
+
+@given(st.integers(1, 4).flatmap(lambda w: st.tuples(
+    st.lists(st.text(alphabet="ab中文 ", min_size=1, max_size=4), min_size=w, max_size=w),
+    st.lists(st.lists(_CELL | st.none(), min_size=w, max_size=w), max_size=5))),
+    st.sampled_from(["utf-8", "gbk", "utf-8-sig", "parquet", "xlsx"]))
+@settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+def test_random_frames_read_back_or_fail_cleanly(tmp_path: Path, frame: tuple, fmt: str) -> None:
+    header, rows = frame
+    df = pl.DataFrame(rows, schema={f"c{i}": pl.String for i in range(len(header))}, orient="row")
+    df.columns = header if len(set(header)) == len(header) else df.columns
+    path = tmp_path / ("f." + fmt if fmt in ("parquet", "xlsx") else "f.csv")
+    if fmt == "parquet":
+        df.write_parquet(path)
+    elif fmt == "xlsx":
+        write_xlsx(path, {"S": df})
+    else:
+        _write(path, df.write_csv().encode(fmt))
+    try:
+        got = read_table(path)
+    except KaoheError as e:
+        assert path.name in str(e)
+        return
+    keep = [i for i, h in enumerate(df.columns) if h.strip() or fmt == "parquet"]  # empty unnamed: dropped
+    clean = [tuple((r[i] or "").strip() or None for i in keep) for r in df.rows()]
+    if fmt != "parquet":
+        while clean and all(v is None for v in clean[-1]):
+            clean.pop()
+    assert got.columns == [df.columns[i].strip() for i in keep]
+    assert got.rows() == clean
+
+
+@given(st.lists(st.tuples(st.integers(0, 10_000), st.integers(0, 255)), min_size=1, max_size=8))
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+def test_damaged_xlsx_fails_cleanly(tmp_path: Path, flips: list[tuple[int, int]]) -> None:
+    good = tmp_path / "good.xlsx"
+    if not good.exists():
+        write_xlsx(good, {"S": FRAME})
+    data = bytearray(good.read_bytes())
+    for at, byte in flips:
+        data[at % len(data)] = byte
+    path = _write(tmp_path / "bad.xlsx", bytes(data))
+    try:
+        assert isinstance(read_table(path), pl.DataFrame)
+    except KaoheError as e:
+        assert "bad.xlsx" in str(e)
