@@ -61,10 +61,12 @@ def render(headers: Sequence[str], rows: Rows, fmt: str, *, title: str = "") -> 
         import csv  # noqa: PLC0415
         import io  # noqa: PLC0415
 
+        from .io import neutralise  # noqa: PLC0415 - names come from many hands: no formulas
+
         buf = io.StringIO()
-        w = csv.writer(buf, lineterminator="\n")
-        w.writerow(headers)
-        w.writerows(rows)
+        w = csv.writer(buf, lineterminator="\r\n")
+        w.writerow([neutralise(h) for h in headers])
+        w.writerows([[neutralise(c) for c in r] for r in rows])
         return buf.getvalue()
     if fmt == "json":
         return json.dumps([dict(zip(headers, r)) for r in rows], ensure_ascii=False, indent=2) + "\n"
