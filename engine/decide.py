@@ -110,8 +110,10 @@ def _sort_cols(df: pl.DataFrame, keys: tuple[SortKey, ...], c, prefix: str) -> t
     return df.with_columns(exprs), names
 
 
-def _ordered(df: pl.DataFrame, keys: tuple[SortKey, ...], names: list[str], first: list[str]) -> pl.DataFrame:
-    return df.sort([GROUP, *first, *names], descending=[False] + [False] * len(first) + [k.descending for k in keys],
+def _ordered(df: pl.DataFrame, keys: tuple[SortKey, ...], names: list[str], first: list[str], *,
+             grouped: bool = True) -> pl.DataFrame:
+    lead = [GROUP] if grouped else []
+    return df.sort([*lead, *first, *names], descending=[False] * (len(lead) + len(first)) + [k.descending for k in keys],
                    nulls_last=True, maintain_order=True)
 
 
@@ -121,10 +123,9 @@ def _grades(df: pl.DataFrame, dec: Decisions, scheme: Scheme, c) -> pl.DataFrame
     df = _ordered(df, dec.ranking.by, keys, ["_last"])
     df = df.with_columns(order=pl.int_range(1, pl.len() + 1, dtype=pl.Int64).over(GROUP))
     df = df.with_columns(rank=pl.col("order").min().over([GROUP, "_last", keys[0]]))
-    all_order = df.sort(["_last", *keys], descending=[False] + [k.descending for k in dec.ranking.by],
-                        nulls_last=True, maintain_order=True).with_row_index("_o", 1)
-    df = df.join(all_order.select("unit_id", pl.col("_o").cast(pl.Int64)), on="unit_id", how="left")
-    df = df.with_columns(rank_all=pl.col("_o").min().over(["_last", keys[0]])).drop("_o")
+    df = _ordered(df, dec.ranking.by, keys, ["_last"], grouped=False)
+    df = df.with_columns(order_all=pl.int_range(1, pl.len() + 1, dtype=pl.Int64))
+    df = df.with_columns(rank_all=pl.col("order_all").min().over(["_last", keys[0]]))
     if not dec.grades:
         return df.with_columns(grade=pl.lit(None, dtype=pl.String))
     g = pl.lit(dec.grades[-1].id)
@@ -140,13 +141,16 @@ def _grades(df: pl.DataFrame, dec: Decisions, scheme: Scheme, c) -> pl.DataFrame
     for i, gr in enumerate(dec.grades[:-1]):
         if gr.quota is None:
             continue
-        grp = GROUP if gr.quota.per == "unit_type" or dec.ranking.per else None
-        n = pl.len().over(grp) if grp else pl.len()
         has = pl.col("grade") == gr.id
-        pos = has.cast(pl.Int64).cum_sum().over(grp) if grp else has.cast(pl.Int64).cum_sum()
+        if gr.quota.per == "unit_type":  # within each unit type, in the type's ranking order
+            df = df.sort(["unit_type", "order_all"])
+            n, pos = pl.len().over("unit_type"), has.cast(pl.Int64).cum_sum().over("unit_type")
+        else:  # over all units, in the overall order
+            df = df.sort("order_all")
+            n, pos = pl.len(), has.cast(pl.Int64).cum_sum()
         df = df.with_columns(grade=pl.when(has & (pos > quota_expr(gr.quota, n))).then(pl.lit(ids[i + 1]))
                              .otherwise(pl.col("grade")))
-    return df
+    return df.sort([GROUP, "order"])
 
 
 def conjuncts(e: E.Node) -> list[E.Node]:
@@ -182,10 +186,11 @@ def _award(df: pl.DataFrame, a: Award, dec: Decisions, scheme: Scheme, c) -> tup
     blocked = pl.any_horizontal(blocking) if blocking else pl.lit(False)
     cond_ok = pl.all_horizontal(ok_cols) if ok_cols else pl.lit(True)
     df = df.with_columns(_scope=scope, _blocked=blocked & scope, _elig=scope & ~blocked & cond_ok)
-    df, keys = _sort_cols(df, a.rank_by, c, "_r")
-    df = _ordered(df, a.rank_by, keys, [])
     q = a.quota or Quota(count=sum(lv.count for lv in a.levels))
-    grp = GROUP if (q.per == "unit_type") else None
+    grp = "unit_type" if (q.per == "unit_type") else None
+    df, keys = _sort_cols(df, a.rank_by, c, "_r")
+    df = df.sort([*([grp] if grp else []), *keys], descending=[False] * bool(grp) + [k.descending for k in a.rank_by],
+                 nulls_last=True, maintain_order=True)
     over = (lambda e: e.over(grp)) if grp else (lambda e: e)  # noqa: E731
     n = over(pl.col("_scope" if q.of == "all" else "_elig").cast(pl.Int64).sum())
     df = df.with_columns(_pos=over(pl.col("_elig").cast(pl.Int64).cum_sum()), _q=quota_expr(q, n))
@@ -205,7 +210,7 @@ def _award(df: pl.DataFrame, a: Award, dec: Decisions, scheme: Scheme, c) -> tup
                          pl.col("_lvl").alias(f"{pre}.level"), pl.col("_q").alias(f"{pre}.quota"),
                          pl.when(pl.col("_elig") & ~pl.col("_sel")).then(gap).alias(f"{pre}.gap"))
     drop = ["_scope", "_blocked", "_elig", "_pos", "_q", "_sel", "_lvl", "_tie", *keys]
-    return df.drop(drop), info
+    return df.drop(drop).sort([GROUP, "order"]), info
 
 
 def _levels(df: pl.DataFrame, a: Award, over, precision: int) -> pl.DataFrame:  # type: ignore[no-untyped-def]

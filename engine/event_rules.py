@@ -28,7 +28,7 @@ DEFAULT_EVENT_FIELDS = {
     "value": Field("value", "数值", "decimal", Loc("<default>"), scale=4, required=False),
     "note": Field("note", "备注", "str", Loc("<default>"), required=False),
 }
-RULE_KEYS = ("id", "label", "when", "points", "section", "pool", "veto", "nth", "within_days", "note")
+RULE_KEYS = ("id", "label", "when", "points", "section", "pool", "veto", "nth", "within_days", "source", "note")
 DATE_FORMATS = ("%Y-%m-%d", "%Y/%m/%d", "%Y.%m.%d", "%Y年%m月%d日", "%Y%m%d")
 
 

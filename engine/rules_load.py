@@ -133,7 +133,8 @@ def _grade(r: Reader, m: YMap, env: dict[str, Type]) -> Grade:
 def _veto(r: Reader, m: YMap, env: dict[str, Type]) -> Veto:
     vid = r.ident(m, "id", "[vetoes]")
     ctx = f"[veto {vid}]"
-    r.keys(m, ctx, allowed_keys=("id", "label", "when", "grade", "blocks", "rank", "note"), required=("id", "label"))
+    r.keys(m, ctx, allowed_keys=("id", "label", "when", "grade", "blocks", "rank", "source", "note"),
+           required=("id", "label"))
     blocks: Any = m.get("blocks", "all")
     if blocks == "none":
         blocks = ()
@@ -147,7 +148,8 @@ def _award(r: Reader, m: YMap, env: dict[str, Type], ranking: Ranking) -> Award:
     aid = r.ident(m, "id", "[awards]")
     ctx = f"[award {aid}]"
     r.keys(m, ctx, allowed_keys=("id", "label", "label_en", "applies_to", "eligible", "min_score", "rank_by",
-                                 "quota", "tie_at_boundary", "levels", "pass_down", "note"), required=("id", "label"))
+                                 "quota", "tie_at_boundary", "levels", "pass_down", "source", "note"),
+           required=("id", "label"))
     levels = []
     for lv in _maps(r, m, "levels"):
         lctx = f"{ctx} level"
