@@ -9,6 +9,7 @@ from typing import Any
 
 from tabulate import tabulate
 
+from . import expr as E
 from .decide import AwardInfo
 from .fmt import Lang, dec, fixed_str, plain, word
 from .pipeline import Run
@@ -33,7 +34,8 @@ def pretty(text: str, run: Run, lang: Lang) -> str:
     labels.update({f"pool.{p.id}": p.label for p in run.scheme.pools})
     labels.update({f.id: f.label for f in run.scheme.fields.values()})
     labels.update({"total": "总分", "grade": "等级"})
-    out = re.sub(r"\b(?:section\.|item\.|pool\.)?\w+\b", lambda m: labels.get(m.group(0), m.group(0)), text)
+    labels.update({f'"{g.id}"': g.label for g in run.decisions.grades})
+    out = re.sub(r'"\w+"|\b(?:section\.|item\.|pool\.)?\w+\b', lambda m: labels.get(m.group(0), m.group(0)), text)
     for op, sym in _OPS.items():
         out = out.replace(f" {op} ", f" {sym} ")
     return out.replace(" and ", " 且 ").replace(" or ", " 或 ")
@@ -56,7 +58,8 @@ def reason(run: Run, award: Award, info: AwardInfo, r: dict[str, Any], lang: Lan
         if r.get(pre + ".gap") is None:
             return head
         gap = fixed_str(r[pre + ".gap"], p, p)
-        return head + (f"; 比末位入选单位低 {gap} 分" if zh else f"; {gap} points behind the last one in")
+        key = pretty(E.to_source(award.rank_by[0].expr.tree), run, lang)
+        return head + (f"; {key}比末位入选单位低 {gap}" if zh else f"; {key} {gap} behind the last one in")
     if status == "vetoed":
         parts = [f"{v.label} ({r.get(f'xs.{v.id}')})" for v in run.decisions.vetoes
                  if r.get(f"x.{v.id}") and (v.blocks == "all" or award.id in v.blocks)]

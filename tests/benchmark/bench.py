@@ -1,0 +1,135 @@
+"""Benchmark: kaohe against the hand-written Polars reference, and the demo scheme at scale.
+
+    pip install -e '.[bench]'
+    python tests/benchmark/bench.py                       # 1k, 100k, 1M units, 3 repetitions
+    python tests/benchmark/bench.py --sizes 1000 100000 --reps 3
+
+Each measurement runs in a fresh child process so that peak memory (ru_maxrss) belongs to it alone.
+Reference: ../shared/bench-reference (scheme.md, gen.py, impl_polars.py), or $KAOHE_REFERENCE.
+kaohe end to end = read Parquet -> validate -> scores -> grades, ranks, awards in memory; "+write" also
+writes the per-unit result table to Parquet. Data goes to ./bench-data (or $KAOHE_BENCH_DATA).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+REFERENCE = Path(os.environ.get("KAOHE_REFERENCE", ROOT.parent / "shared" / "bench-reference"))
+DATA = Path(os.environ.get("KAOHE_BENCH_DATA", "bench-data"))
+SCHEME = ROOT / "tests" / "benchmark" / "reference.yaml"
+DEMO = ROOT / "rules" / "township-2022.yaml"
+
+
+def kaohe_e2e(scheme_path: Path, data: Path, out: Path | None = None) -> int:
+    import polars as pl
+
+    from engine.data import prepare_units
+    from engine.decide import decide
+    from engine.evaluate import evaluate
+    from engine.rules_load import load_decisions
+    from engine.scheme import load_scheme
+
+    scheme = load_scheme(scheme_path)
+    units = prepare_units(pl.read_parquet(data), scheme, path=str(data))
+    _, scored = evaluate(scheme, units.frame, path=str(data))
+    decided, _ = decide(scheme, load_decisions(scheme), scored)
+    if out is not None:
+        cols = ["unit_id", "unit_type", "total", "grade", "rank", "order"]
+        cols += [c for c in decided.columns if c.startswith(("s.", "p.")) or (c.startswith("a.") and c.count(".") == 1)]
+        decided.select(cols).write_parquet(out)
+    return decided.height
+
+
+def reference_e2e(data: Path) -> int:
+    sys.path.insert(0, str(REFERENCE))
+    import impl_polars  # type: ignore[import-not-found]
+
+    return int(impl_polars.run_e2e(str(data)).height)
+
+
+def child(kind: str, data: str, reps: int) -> None:
+    """Run one kind `reps` times in this process; print the median seconds and peak memory."""
+    times = []
+    for _ in range(reps):
+        t0 = time.perf_counter()
+        if kind == "reference":
+            reference_e2e(Path(data))
+        elif kind == "kaohe":
+            kaohe_e2e(SCHEME, Path(data))
+        elif kind == "kaohe+write":
+            kaohe_e2e(SCHEME, Path(data), Path(data).with_suffix(".out.parquet"))
+        elif kind == "demo":
+            kaohe_e2e(DEMO, Path(data))
+        times.append(time.perf_counter() - t0)
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB -> MiB on Linux
+    print(json.dumps({"kind": kind, "median_s": statistics.median(times), "peak_mib": peak}))
+
+
+def measure(kind: str, data: Path, reps: int) -> dict[str, float]:
+    out = subprocess.run([sys.executable, __file__, "--child", kind, str(data), str(reps)], check=True,
+                         capture_output=True, text=True, cwd=ROOT)
+    return json.loads(out.stdout.strip().splitlines()[-1])  # type: ignore[no-any-return]
+
+
+def ensure_data(sizes: list[int]) -> None:
+    DATA.mkdir(parents=True, exist_ok=True)
+    missing = [n for n in sizes if not (DATA / f"units_{n}.parquet").exists()]
+    if missing:
+        subprocess.run([sys.executable, str(REFERENCE / "gen.py"), *map(str, missing)], check=True,
+                       env={**os.environ, "KAOHE_BENCH_DATA": str(DATA)})
+    sys.path.insert(0, str(ROOT))
+    from tests.benchmark.synth import generate
+    from engine.scheme import load_scheme
+
+    demo = load_scheme(DEMO)
+    for n in sizes:
+        path = DATA / f"demo_{n}.parquet"
+        if not path.exists():
+            generate(demo, n).write_parquet(path)
+
+
+def cold_run() -> float:
+    t0 = time.perf_counter()
+    subprocess.run([sys.executable, str(ROOT / "cli.py"), "run"], check=True, capture_output=True, cwd="/")
+    return time.perf_counter() - t0
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--sizes", type=int, nargs="+", default=[1_000, 100_000, 1_000_000])
+    ap.add_argument("--reps", type=int, default=3)
+    ap.add_argument("--child", nargs=3, metavar=("KIND", "DATA", "REPS"), help=argparse.SUPPRESS)
+    args = ap.parse_args()
+    if args.child:
+        sys.path.insert(0, str(ROOT))
+        child(args.child[0], args.child[1], int(args.child[2]))
+        return
+    ensure_data(args.sizes)
+    from tabulate import tabulate
+
+    rows = []
+    for n in args.sizes:
+        ref = measure("reference", DATA / f"units_{n}.parquet", args.reps)
+        k = measure("kaohe", DATA / f"units_{n}.parquet", args.reps)
+        kw = measure("kaohe+write", DATA / f"units_{n}.parquet", args.reps)
+        demo = measure("demo", DATA / f"demo_{n}.parquet", args.reps)
+        rows.append([f"{n:,}", f"{k['median_s']:.3f}", f"{kw['median_s']:.3f}", f"{ref['median_s']:.3f}",
+                     f"{k['median_s'] / ref['median_s']:.2f}x", f"{k['peak_mib']:.0f}", f"{ref['peak_mib']:.0f}",
+                     f"{k['peak_mib'] / ref['peak_mib']:.2f}x", f"{demo['median_s']:.3f}", f"{demo['peak_mib']:.0f}"])
+    print(tabulate(rows, headers=["units", "kaohe s", "kaohe+write s", "reference s", "time ratio", "kaohe MiB",
+                                  "reference MiB", "memory ratio", "demo scheme s", "demo MiB"]))
+    print(f"\ncold `kaohe run` on the demo township (wall, incl. interpreter start): "
+          f"{statistics.median(cold_run() for _ in range(5)):.3f} s")
+
+
+if __name__ == "__main__":
+    main()
