@@ -128,6 +128,27 @@ def check(scheme: tuple[Path, ...]) -> None:
         raise KE(problems)
 
 
+@main.command(name="test")
+@click.argument("scheme", type=click.Path(path_type=Path), nargs=-1)
+def test_cmd(scheme: tuple[Path, ...]) -> None:
+    """Run the test cases written in scheme files (their `tests:` list); exit 1 if any fails."""
+    from engine.pipeline import demo_inputs  # noqa: PLC0415
+    from engine.scheme import load_scheme  # noqa: PLC0415
+    from engine.schemetests import run_all  # noqa: PLC0415
+
+    paths = list(scheme) or [demo_inputs().scheme]
+    failed = total = 0
+    for path in paths:
+        for case in run_all(load_scheme(path)):
+            total += 1
+            mark = "ok  " if case.ok else "FAIL"
+            click.echo(f"{mark} {case.loc}: {case.name}" + "".join(f"\n       {f}" for f in case.failures))
+            failed += not case.ok
+    click.echo(f"{total - failed} passed, {failed} failed")
+    if failed:
+        sys.exit(1)
+
+
 @main.command()
 @input_options
 @output_options
