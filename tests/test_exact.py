@@ -1,0 +1,235 @@
+"""Exactness: sums that should be 90 are exactly 90, row order changes nothing, and a monotone
+scheme never punishes a better input."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from pathlib import Path
+
+import polars as pl
+import pytest
+from helpers import D, by_unit, dec, frame, pts, score, write_scheme
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from engine.data import prepare_units
+from engine.decide import decide
+from engine.evaluate import ITEM_SCALE, evaluate
+from engine.rules_load import load_decisions
+from engine.scheme import load_scheme
+
+# --- exactly 90 ------------------------------------------------------------------------------------
+
+NINETY = """
+sections:
+  - id: s
+    items:
+      # 40 x 0.7 / 0.8 = 35        (floats: 0.7 / 0.8 = 0.8749999999999999)
+      - {id: a, points: 40, value: rate / 0.8, method: proportional}
+      # 30 x 2 / 3 = 20            (dividing first: 30 x 0.6666666666 = 19.999999998)
+      - {id: b, points: 30, value: done / target, method: proportional}
+      # 0.1 + 0.2 <= 0.3 holds: 15 (floats: 0.30000000000000004 > 0.3)
+      - {id: c, value: x + y, method: {bands: {at_most: [[0.3, 15]]}}}
+      # 6.7 + 6.6 + 6.7 = 20       (floats: 19.999999999999996)
+      - {id: d, points: 20, value: q1 + q2 + q3, method: direct}
+grades:
+  - {id: excellent, label: 优秀, min: 90}
+  - {id: good, label: 良好, min: 80}
+  - {id: other, label: 其他}
+"""
+NINETY_FIELDS = {"rate": "{type: decimal, scale: 4}", "done": "{type: int}", "target": "{type: int}",
+                 "x": "{type: decimal, scale: 2}", "y": "{type: decimal, scale: 2}",
+                 **{q: "{type: decimal, scale: 1}" for q in ("q1", "q2", "q3")}}
+NINETY_DATA = {"rate": ["0.7"], "done": ["2"], "target": ["3"], "x": ["0.1"], "y": ["0.2"],
+               "q1": ["6.7"], "q2": ["6.6"], "q3": ["6.7"]}
+
+
+@pytest.mark.parametrize("rounding", ["half_up", "down", "floor", "half_even"])
+def test_items_adding_to_90_give_exactly_90(tmp_path: Path, rounding: str) -> None:
+    path = write_scheme(tmp_path, NINETY, NINETY_FIELDS, rounding=rounding)
+    scheme = load_scheme(path)
+    units = prepare_units(frame(NINETY_DATA), scheme, path="units.csv")
+    _, scored = evaluate(scheme, units.frame, path="units.csv")
+    assert [pts(scored, f"i.{i}") for i in "abcd"] == [D(35), D(20), D(15), D(20)]
+    raw = sum(scored.get_column(f"i.{i}")[0] for i in "abcd")
+    assert raw == 90 * 10**ITEM_SCALE  # the exact item sum
+    assert scored.get_column("total").to_list() == [9000]  # 90.00 at precision 2, under any rounding
+    decided, _ = decide(scheme, load_decisions(scheme), scored)
+    assert decided.get_column("grade").to_list() == ["excellent"]  # total >= 90 holds
+
+
+def test_just_under_90_is_not_excellent(tmp_path: Path) -> None:
+    # q1 6.6 instead of 6.7: 89.9 -> good
+    path = write_scheme(tmp_path, NINETY, NINETY_FIELDS)
+    scheme = load_scheme(path)
+    units = prepare_units(frame({**NINETY_DATA, "q1": ["6.6"]}), scheme, path="units.csv")
+    _, scored = evaluate(scheme, units.frame, path="units.csv")
+    assert pts(scored, "total") == D("89.9")
+    decided, _ = decide(scheme, load_decisions(scheme), scored)
+    assert decided.get_column("grade").to_list() == ["good"]
+
+
+# --- row order changes no score --------------------------------------------------------------------
+
+MANY = """
+sections:
+  - id: dev
+    weight: 0.3
+    max: 60
+    items:
+      - id: p
+        points: 20
+        value: done / target
+        method: proportional
+        not_applicable: {when: target == 0, points: full}
+      - id: st
+        points: 10
+        value: rate
+        method: {steps: {target: 0.95, step: 0.01, above: 0.5, above_cap: 3, below: 1, below_cap: 10}}
+      - {id: b, value: rate, method: {bands: {at_least: [[0.95, 10], [0.9, 8]], else: 4}}}
+      - {id: l, value: cls, method: {lookup: {table: {一类: 10, 二类: 8, 三类: 6}}}}
+      - {id: pf, points: 5, value: ok, method: pass_fail}
+  - id: gov
+    weight: 0.7
+    sections:
+      - id: rankings
+        max: 25
+        items:
+          - {id: r, value: rate, method: {rank: {table: [10, 8, 6], else: 3, within: [unit_type]}}}
+          - {id: rl, value: n, method: {rank: {order: asc, linear: [5, 1]}}}
+          - {id: sh, points: 10, value: done + 1, method: share_of_leader}
+          - {id: e, points: 10, value: rate, method: {efficacy: {within: [unit_type]}}}
+      - id: incidents
+        floor: 0
+        items:
+          - {id: c, value: n, method: {count: {each: 2, max: 10}}}
+          - {id: d, points: 10, value: n, method: {deduct: {each: 1.5}}}
+pools:
+  - {id: bonus, max: 3, items: [{id: bo, value: n, method: {count: {each: 0.7, max: 10}}}]}
+"""
+MANY_FIELDS = {"rate": "{type: decimal, scale: 4, min: 0}", "done": "{type: decimal, scale: 2, min: 0}",
+               "target": "{type: decimal, scale: 2, min: 0}", "n": "{type: int, min: 0}",
+               "cls": "{type: str, values: [一类, 二类, 三类]}", "ok": "{type: bool}"}
+
+RATES = st.one_of(st.sampled_from(["0", "0.5", "0.8999", "0.9", "0.90", "0.9001", "0.9499", "0.95", "0.9501",
+                                   "0.96", "1", "1.2"]),
+                  st.decimals(min_value=0, max_value=2, places=4).map(str))
+AMOUNTS = st.one_of(st.sampled_from(["0", "1", "9.99", "10", "100"]),
+                    st.decimals(min_value=0, max_value=1000, places=2).map(str))
+UNIT = st.fixed_dictionaries({
+    "unit_type": st.sampled_from(["village", "office"]),
+    "rate": RATES, "done": AMOUNTS, "target": AMOUNTS,
+    "n": st.integers(min_value=0, max_value=12).map(str),
+    "cls": st.sampled_from(["一类", "二类", "三类"]),
+    "ok": st.sampled_from(["是", "否"]),
+})
+
+
+@pytest.fixture(scope="module")
+def many_scheme(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyped-def]
+    return load_scheme(write_scheme(tmp_path_factory.mktemp("many"), MANY, MANY_FIELDS))
+
+
+def _scores(scheme, df: pl.DataFrame) -> pl.DataFrame:  # type: ignore[no-untyped-def]
+    units = prepare_units(df, scheme, path="units.csv")
+    _, scored = evaluate(scheme, units.frame, path="units.csv")
+    cols = [c for c in scored.columns if c.startswith(("i.", "s.", "p.", "v.")) or c == "total"]
+    return scored.select("unit_id", *cols).sort("unit_id")
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(units=st.lists(UNIT, min_size=1, max_size=9), seed=st.integers(min_value=0, max_value=2**32 - 1))
+def test_shuffling_rows_changes_no_score(many_scheme, units: list[dict[str, str]],  # type: ignore[no-untyped-def]
+                                         seed: int) -> None:
+    df = pl.DataFrame([{"unit_id": f"u{i:02d}", **u} for i, u in enumerate(units)])
+    shuffled = df.sample(fraction=1, shuffle=True, seed=seed)
+    a, b = _scores(many_scheme, df), _scores(many_scheme, shuffled)
+    assert a.equals(b)  # same columns, same values (nulls included), unit by unit
+
+
+def test_shuffling_example_by_hand(many_scheme) -> None:  # type: ignore[no-untyped-def]
+    # a fixed case, with the window items worked out by hand
+    df = pl.DataFrame({"unit_id": ["a", "b", "c"], "unit_type": ["village"] * 3, "rate": ["0.95", "0.9", "0.9"],
+                       "done": ["4", "1", "0"], "target": ["4", "2", "0"], "n": ["1", "2", "3"],
+                       "cls": ["一类", "二类", "三类"], "ok": ["是", "否", "是"]})
+    for frame_ in (df, df.reverse()):
+        s = _scores(many_scheme, frame_)
+        got = dict(zip(s.get_column("unit_id"), dec(s, "i.r")))
+        assert got == {"a": D(10), "b": D(8), "c": D(8)}  # ranks 1, 2, 2
+        got = dict(zip(s.get_column("unit_id"), dec(s, "i.rl")))
+        # n ascending, 3 units: 5 - 4 x (rank - 1)/2 = 5, 3, 1
+        assert got == {"a": D(5), "b": D(3), "c": D(1)}
+        got = dict(zip(s.get_column("unit_id"), dec(s, "i.sh")))
+        # done + 1 = 5, 2, 1; leader 5: 10, 4, 2
+        assert got == {"a": D(10), "b": D(4), "c": D(2)}
+        got = dict(zip(s.get_column("unit_id"), dec(s, "i.p")))
+        assert got == {"a": D(20), "b": D(10), "c": D(20)}  # c: target 0 -> not applicable, full
+
+
+# --- monotone: a better input never lowers the total -----------------------------------------------
+
+MONOTONE = """
+sections:
+  - id: s
+    max: 80
+    items:
+      - {id: p, points: 30, value: done / target, method: proportional}
+      - {id: b, value: rate, method: {bands: {at_least: [[0.95, 20], [0.9, 15], [0.8, 10]], else: 0}}}
+      - {id: c, value: n, method: {count: {each: 2, max: 10}}}
+      - id: st
+        points: 10
+        value: rate
+        method: {steps: {target: 0.95, step: 0.01, above: 1, above_cap: 3, below: 0.5, below_cap: 10}}
+      - {id: d, points: 10, value: incidents, method: {deduct: {each: 3}}}
+"""
+MONOTONE_FIELDS = {"done": "{type: decimal, scale: 2, min: 0}", "target": "{type: decimal, scale: 2, min: 0}",
+                   "rate": "{type: decimal, scale: 4, min: 0}", "n": "{type: int, min: 0}",
+                   "incidents": "{type: int, min: 0}"}
+
+
+@pytest.fixture(scope="module")
+def monotone_scheme(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyped-def]
+    return load_scheme(write_scheme(tmp_path_factory.mktemp("mono"), MONOTONE, MONOTONE_FIELDS))
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(done=st.decimals(min_value=0, max_value=2000, places=2),
+       target=st.decimals(min_value="0.01", max_value=2000, places=2),
+       rate=st.one_of(st.sampled_from([Decimal("0.8"), Decimal("0.8999"), Decimal("0.9"), Decimal("0.9499"),
+                                       Decimal("0.95"), Decimal("0.98")]),
+                      st.decimals(min_value=0, max_value=2, places=4)),
+       n=st.integers(min_value=0, max_value=10), incidents=st.integers(min_value=0, max_value=5),
+       which=st.sampled_from(["done", "rate", "n", "incidents"]),
+       step=st.one_of(st.sampled_from([Decimal("0.0001"), Decimal("0.01"), Decimal("0.05")]),
+                      st.decimals(min_value="0.0001", max_value=1, places=4)))
+def test_improving_one_input_never_lowers_the_total(monotone_scheme,  # type: ignore[no-untyped-def]
+                                                     done: Decimal, target: Decimal, rate: Decimal, n: int,
+                                                     incidents: int, which: str, step: Decimal) -> None:
+    base = {"done": done, "target": target, "rate": rate, "n": Decimal(n), "incidents": Decimal(incidents)}
+    better = dict(base)
+    if which == "done":
+        better["done"] = done + (step * 100).quantize(Decimal("0.01"))
+    elif which == "rate":
+        better["rate"] = rate + step
+    elif which == "n":
+        better["n"] = Decimal(n + 1)
+    else:
+        better["incidents"] = Decimal(max(incidents - 1, 0))
+    rows = [{k: str(v) for k, v in r.items()} for r in (base, better)]
+    df = pl.DataFrame([{"unit_id": uid, "unit_type": "village", **r} for uid, r in zip(("base", "better"), rows)])
+    units = prepare_units(df, monotone_scheme, path="units.csv")
+    _, scored = evaluate(monotone_scheme, units.frame, path="units.csv")
+    totals = by_unit(scored, "total")
+    assert totals["better"] >= totals["base"]  # type: ignore[operator]
+    for item in ("p", "b", "c", "st", "d"):  # and item by item
+        got = by_unit(scored, f"i.{item}")
+        assert got["better"] >= got["base"], item  # type: ignore[operator]
+
+
+def test_monotone_example_by_hand(tmp_path: Path) -> None:
+    df = score(tmp_path, MONOTONE, MONOTONE_FIELDS,
+               {"done": ["90", "100"], "target": ["100", "100"], "rate": ["0.9499", "0.95"], "n": ["2", "3"],
+                "incidents": ["1", "0"]})
+    # base:   27 + 15 + 4 + (0.0001 short -> 0 whole steps) 10 + 7 = 63
+    # better: 30 + 20 + 6 + 10 + 10 = 76
+    assert dec(df, "total") == [D(63), D(76)]
