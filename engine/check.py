@@ -37,6 +37,19 @@ def check_scheme(scheme: Scheme) -> list[Problem]:
         out += _range(p.floor, p.max, p.loc, f"[pool {p.id}]", "floor", "max")
     for item in scheme.all_items():
         out += _item(scheme, item, env)
+    p = scheme.meta.precision
+    for what, nodes in (("section", scheme.all_sections()), ("pool", scheme.pools)):
+        for n in nodes:
+            for key in ("max", "floor"):
+                b = getattr(n, key)
+                if b is not None and -b.as_tuple().exponent > p:  # type: ignore[operator]
+                    out.append(Problem(n.loc, f"{what} '{key}: {b}' has more decimals than the scheme's precision {p}",
+                                       f"[{n.id}]", "round the bound, or raise scheme.precision"))
+    for key in ("max", "floor"):
+        b = getattr(scheme.total, key)
+        if b is not None and -b.as_tuple().exponent > p:  # type: ignore[operator]
+            out.append(Problem(Loc(scheme.path), f"total '{key}: {b}' has more decimals than the precision {p}",
+                               "[total]"))
     if scheme.total.coefficient is not None:
         out += typecheck(scheme.total.coefficient, env, want="num", context="[total]")
     out += _range(scheme.total.floor, scheme.total.max, Loc(scheme.path), "[total]", "floor", "max")
@@ -118,7 +131,8 @@ def _method_params(scheme: Scheme, item: Item, ctx: str, loc: Loc) -> list[Probl
             th = [r[0] for r in rows]
             if th != sorted(th, reverse=descending) or len(set(th)) != len(th):
                 order = "from highest to lowest" if descending else "from lowest to highest"
-                out.append(Problem(loc, f"'{key}' thresholds must run {order} without repeats: {th}", ctx,
+                shown = ", ".join(f"{t:f}" for t in th)
+                out.append(Problem(loc, f"'{key}' thresholds must run {order} without repeats: [{shown}]", ctx,
                                    "the first band that holds gives the points"))
     if kind == "steps":
         for key in ("step", "above_step", "below_step"):

@@ -82,6 +82,8 @@ def item_exprs(scheme: Scheme, item: Item, scope: tuple[str, ...] | None) -> tup
         pts = F.clamp(pts, F.num(item.min) if item.min is not None else None,
                       F.num(item.max) if item.max is not None else None)
     pts_e = F.round_to(pts, ITEM_SCALE, "floor").expr if pts.scale > ITEM_SCALE else F.rescale(pts, ITEM_SCALE)
+    if value is not None:  # a missing value never scores: it is an error unless declared not applicable
+        pts_e = pl.when(value.expr.is_not_null()).then(pts_e)
     na = item.not_applicable
     if na is not None:
         cond = compile_(na.when).expr.fill_null(False) if na.when else (
@@ -191,8 +193,9 @@ def data_checks(plan: Plan, scored: pl.DataFrame, path: str) -> list[Problem]:
         if item.method.kind == "assessed":
             lo, hi = item.method.params["min"], item.method.params["max"]
             s = plan.value_scale[item.id]
-            v = pl.col(f"v.{item.id}")
-            rng = scored.filter((v < int(lo.scaleb(s))) | (v > int(hi.scaleb(s))))
+            v = Fx(pl.col(f"v.{item.id}"), "num", s)
+            outside = F.compare("<", v, F.num(lo)).expr | F.compare(">", v, F.num(hi)).expr
+            rng = scored.filter(outside.fill_null(False))
             out += _listed(rng, path, field_name, lambda r: (
                 f"unit {r['unit_id']} ({r['name']}): {item.label} is {F.to_decimal_str(r[f'v.{item.id}'], s)}, "
                 f"outside the declared range {lo}..{hi}"), "correct the assessed value")

@@ -124,7 +124,7 @@ def clamp(x: Fx, lo: Fx | None = None, hi: Fx | None = None) -> Fx:
         i += 1
     if hi is not None:
         e = pl.min_horizontal(e, exprs[i])
-    return Fx(e, "num", s)
+    return Fx(pl.when(exprs[0].is_not_null()).then(e), "num", s)  # *_horizontal skip nulls: a missing x stays missing
 
 
 def compare(op: str, a: Fx, b: Fx) -> Fx:
@@ -216,7 +216,7 @@ def _call(fn: str, xs: list[Fx]) -> Fx:
             s, (x, d) = align(*xs)
             return Fx(x.fill_null(d), "num", s)
         case "count_true":
-            return Fx(pl.sum_horizontal([x.expr.fill_null(False).cast(pl.Int64) for x in xs]), "num", 0)
+            return Fx(pl.sum_horizontal([x.expr.cast(pl.Int64) for x in xs], ignore_nulls=False), "num", 0)
         case "mean":
             s, es = align(*xs)
             total = Fx(pl.sum_horizontal(es), "num", s)

@@ -77,7 +77,7 @@ def _assessed(ctx: Ctx) -> Fx:
 
 
 def _pass_fail(ctx: Ctx) -> Fx:
-    return F.when(Fx(_value(ctx).expr.fill_null(False), "bool"), _p(ctx, "pass"), F.num(ctx.params.get("fail", 0)))
+    return F.when(_value(ctx), _p(ctx, "pass"), F.num(ctx.params.get("fail", 0)))
 
 
 def _threshold(ctx: Ctx) -> Fx:
@@ -164,7 +164,7 @@ def _lookup(ctx: Ctx) -> Fx:
 
 def _checklist(ctx: Ctx) -> Fx:
     checks = [ctx.compile(c) for c in ctx.params["checks"]]
-    missing = Fx(pl.sum_horizontal([(~c.expr.fill_null(False)).cast(pl.Int64) for c in checks]), "num", 0)
+    missing = Fx(pl.sum_horizontal([(~c.expr).cast(pl.Int64) for c in checks], ignore_nulls=False), "num", 0)
     pts = F.add(_p(ctx, "base"), F.mul(F.num(ctx.params["each"]), missing), -1)
     return F.clamp(pts, F.num(ctx.params.get("floor", 0)), None)
 
@@ -219,7 +219,9 @@ def _efficacy(ctx: Ctx) -> Fx:
     best, worst = (hi, lo) if desc else (lo, hi)
     base, span = F.num(p.get("base", 60)), F.num(p.get("span", 40))
     frac = F.div(F.add(v, worst, -1), F.add(best, worst, -1))
-    frac = Fx(frac.expr.fill_null(int(Decimal(1).scaleb(frac.scale))), "num", frac.scale)  # all equal: full
+    all_equal = (best.expr == worst.expr) & v.expr.is_not_null()
+    frac = Fx(pl.when(all_equal).then(pl.lit(int(Decimal(1).scaleb(frac.scale)))).otherwise(frac.expr), "num",
+              frac.scale)
     score = F.add(base, F.mul(span, frac))
     return F.div(F.mul(ctx.points, score), F.num(100))
 

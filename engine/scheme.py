@@ -50,10 +50,9 @@ def load_scheme(path: str | Path) -> Scheme:
         total=_total(r, r.map(raw, "total", "[total]")),
         raw=raw,
     )
-    problems.raise_if_any()
     from .check import check_scheme  # noqa: PLC0415 - check needs the built model
 
-    problems.problems.extend(check_scheme(scheme))
+    problems.problems.extend(check_scheme(scheme))  # reading and checking problems, reported together
     problems.raise_if_any()
     return scheme
 
@@ -132,8 +131,12 @@ def _section(r: Reader, m: YMap, loc: Any, parent: str) -> Section:
         r.p.add(m.loc, "a section needs 'items:' or 'sections:'", context=ctx)
     return Section(id=sid, label=r.text(m, "label", ctx, sid), loc=m.key_locs.get("id", m.loc), items=items,
                    children=children, max=r.number(m, "max", ctx), floor=r.number(m, "floor", ctx),
-                   weight=r.number(m, "weight", ctx, Decimal(1)) or Decimal(1),
+                   weight=_weight(r.number(m, "weight", ctx, Decimal(1))),
                    applies_to=r.names(m, "applies_to", ctx), parent=parent)
+
+
+def _weight(w: Decimal | None) -> Decimal:
+    return Decimal(1) if w is None else w
 
 
 def _pool(r: Reader, m: YMap, loc: Any) -> Pool:
@@ -161,8 +164,13 @@ def _item(r: Reader, m: YMap, loc: Any, parent: str) -> Item:
     points = r.number(m, "points", ctx)
     if spec and spec.needs_points and points is None:
         r.p.add(m.loc, f"method '{method.kind}' needs the item's 'points'", context=ctx)
+    fallback = {"count": "max", "direct": "max", "deduct": "base", "threshold": "pass", "pass_fail": "pass",
+                "checklist": "base"}.get(method.kind)
+    if fallback and points is None and method.params.get(fallback) is None:
+        r.p.add(m.loc, f"method '{method.kind}' needs the item's 'points' or its '{fallback}' parameter",
+                context=ctx, hint="without them the item could never score")
     value = r.expr(m, "value", ctx)
-    if spec and spec.value_type and value is None:
+    if spec and spec.value_type and "value" not in m:
         r.p.add(m.loc, f"method '{method.kind}' needs a 'value' expression", context=ctx)
     return Item(id=iid, label=r.text(m, "label", ctx, iid), loc=m.key_locs.get("id", m.loc), method=method,
                 points=points, value=value, not_applicable=_na(r, m, ctx),

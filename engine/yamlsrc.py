@@ -28,7 +28,8 @@ class YList(list[Any]):
 
 
 def _loc(file: str, node: yaml.Node) -> Loc:
-    return Loc(file, node.start_mark.line + 1, node.start_mark.column + 1)
+    quoted = isinstance(node, yaml.ScalarNode) and node.style in ("'", '"')  # point inside the quotes
+    return Loc(file, node.start_mark.line + 1, node.start_mark.column + 1 + quoted)
 
 
 class _Builder:

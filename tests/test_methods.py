@@ -106,8 +106,6 @@ def test_assessed_outside_the_range_is_a_data_error(tmp_path: Path, value: str) 
     assert "row 2" in msg
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: assessed range check truncates a fractional bound to the value's "
-                   "scale (evaluate.py data_checks int(lo.scaleb(s))): min 0.5 on an int field accepts 0")
 def test_assessed_fractional_bound_on_an_int_value(tmp_path: Path) -> None:
     item = "{id: x, value: n, method: {assessed: {min: 0.5, max: 10}}}"
     with pytest.raises(KaoheError, match=r"0\.5\.\.10"):  # 0 < 0.5: outside the range
@@ -268,8 +266,6 @@ def test_count_capped_by_item_points(tmp_path: Path) -> None:
     assert item_points(tmp_path, item, {"n": ["3", "4", "5"]}, {"n": INT}) == [D("4.5"), D(6), D(6)]
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: count with neither 'max' nor item 'points' is capped at 0 "
-                   "(methods.py _count uses ctx.points = 0); the loader should require one of them")
 def test_count_without_max_or_points_is_rejected(tmp_path: Path) -> None:
     path = write_scheme(tmp_path, "sections:\n  - {id: s, items: [{id: x, value: n, method: {count: {each: 2}}}]}",
                         {"n": INT})
@@ -380,29 +376,14 @@ def test_missing_value_without_not_applicable_is_an_error(tmp_path: Path) -> Non
 
 NULL_CASES = [
     # (method, value, fields, data): the value is empty or a division by zero for the single unit
-    pytest.param("proportional", "done / target", {"done": NUM, "target": NUM}, {"done": ["5"], "target": ["0"]},
-                 marks=pytest.mark.xfail(strict=True, reason="BUG: division by zero gives full points: "
-                                         "fixed.clamp uses pl.min_horizontal, which skips nulls")),
-    pytest.param("{count: {each: 2, max: 10}}", "n", {"n": NUM_OPT}, {"n": [None]},
-                 marks=pytest.mark.xfail(strict=True, reason="BUG: empty value gives the count cap "
-                                         "(fixed.clamp: min_horizontal(null, 10) = 10)")),
-    pytest.param("{deduct: {each: 2}}", "n", {"n": NUM_OPT}, {"n": [None]},
-                 marks=pytest.mark.xfail(strict=True, reason="BUG: empty value deducts the maximum "
-                                         "(fixed.clamp skips nulls)")),
-    pytest.param("direct", "n", {"n": NUM_OPT}, {"n": [None]},
-                 marks=pytest.mark.xfail(strict=True, reason="BUG: empty value gives 0 (fixed.clamp skips nulls)")),
-    pytest.param("{threshold: {at_least: 1}}", "n", {"n": NUM_OPT}, {"n": [None]},
-                 marks=pytest.mark.xfail(strict=True, reason="BUG: empty value gives 'fail' points "
-                                         "(fixed.when: a null condition takes the otherwise branch)")),
-    pytest.param("pass_fail", "ok", {"ok": "{type: bool, required: false}"}, {"ok": [None]},
-                 marks=pytest.mark.xfail(strict=True, reason="BUG: empty value gives 'fail' points "
-                                         "(methods._pass_fail fill_null(False))")),
-    pytest.param("{rank: {table: [10, 8], else: 5}}", "n", {"n": NUM_OPT}, {"n": ["1", "2", None]},
-                 marks=pytest.mark.xfail(strict=True, reason="BUG: empty value gets the 'else' points "
-                                         "(rank is null, fixed.when takes otherwise)")),
-    pytest.param("efficacy", "n", {"n": NUM_OPT}, {"n": ["1", "2", None]},
-                 marks=pytest.mark.xfail(strict=True, reason="BUG: empty value gets full points "
-                                         "(methods._efficacy fill_null meant only for best == worst)")),
+    pytest.param("proportional", "done / target", {"done": NUM, "target": NUM}, {"done": ["5"], "target": ["0"]}),
+    pytest.param("{count: {each: 2, max: 10}}", "n", {"n": NUM_OPT}, {"n": [None]}),
+    pytest.param("{deduct: {each: 2}}", "n", {"n": NUM_OPT}, {"n": [None]}),
+    pytest.param("direct", "n", {"n": NUM_OPT}, {"n": [None]}),
+    pytest.param("{threshold: {at_least: 1}}", "n", {"n": NUM_OPT}, {"n": [None]}),
+    pytest.param("pass_fail", "ok", {"ok": "{type: bool, required: false}"}, {"ok": [None]}),
+    pytest.param("{rank: {table: [10, 8], else: 5}}", "n", {"n": NUM_OPT}, {"n": ["1", "2", None]}),
+    pytest.param("efficacy", "n", {"n": NUM_OPT}, {"n": ["1", "2", None]}),
     pytest.param("{steps: {step: 0.1, below: 1}}", "n", {"n": NUM_OPT}, {"n": [None]}),
     pytest.param("{bands: {at_least: [[1, 5]]}}", "n", {"n": NUM_OPT}, {"n": [None]}),
     pytest.param("share_of_leader", "n", {"n": NUM_OPT}, {"n": ["1", "2", None]}),
@@ -420,8 +401,6 @@ def test_missing_value_is_an_error_for_every_method(tmp_path: Path, method: str,
         item_points(tmp_path, item, data, fields)
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: an item 'max:' turns an empty value into the max "
-                   "(evaluate.item_exprs clamps with fixed.clamp, which skips nulls)")
 def test_item_max_does_not_fill_a_missing_value(tmp_path: Path) -> None:
     item = "{id: x, max: 8, value: n, method: {bands: {at_least: [[1, 10]]}}}"
     with pytest.raises(KaoheError, match="cannot be scored"):
@@ -664,9 +643,6 @@ def test_precision_one_and_zero(tmp_path: Path) -> None:
     assert dec(df, "total", 0) == [D(8), D(7)]
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: a section max with more decimals than 'precision' leaves the "
-                   "subtotal at the bound's scale (evaluate._rounded via fixed.clamp/align): max 7.5 at "
-                   "precision 0 gives s = 75")
 def test_section_cap_with_more_decimals_than_precision(tmp_path: Path) -> None:
     body = "sections:\n  - {id: s, max: 7.5, items: [{id: x, points: 9, method: fixed}]}"
     try:
