@@ -170,12 +170,7 @@ def explain(r: Any, inputs: Any, unit: str, lang: str) -> None:
     from engine.report import explain as explain_unit  # noqa: PLC0415
     from engine.report import find_unit  # noqa: PLC0415
 
-    row = find_unit(r, unit)
-    if row is None:
-        from engine.errors import did_you_mean  # noqa: PLC0415
-
-        names = [str(x) for x in r.frame["unit_id"].to_list() + r.frame["name"].to_list()]
-        raise click.BadParameter(f"no unit '{unit}'{did_you_mean(unit, names)}", param_hint="UNIT")
+    row = find_unit(r, _unit_id(r, unit))
     click.echo(explain_unit(r, row, lang), nl=False)  # type: ignore[arg-type]
 
 
@@ -228,6 +223,90 @@ def awards(r: Any, inputs: Any, fmt: str, output: Path | None, lang: str) -> Non
 def run_cmd(r: Any, inputs: Any, fmt: str, output: Path | None, lang: str) -> None:
     """The main job: score every unit, decide grades and awards, print the ranked recommendations."""
     _awards_output(r, inputs, fmt, output, lang, with_scores=True)
+
+
+@main.command()
+@input_options
+@click.option("--as-of", "as_of", type=click.DateTime(formats=["%Y-%m-%d"]),
+              help="Year-to-date run at this date (YYYY-MM-DD): targets pro-rated or actuals projected.")
+@click.option("--project", type=click.Choice(["none", "linear", "schedule"]), default="none", show_default=True,
+              help="none: pro-rate targets; linear/schedule: extrapolate year-to-date actuals to year end.")
+@click.option("--set", "sets", multiple=True, metavar="UNIT.FIELD=VALUE", help="Override one value (repeatable).")
+@click.option("--scenario", type=click.Path(path_type=Path),
+              help="A table of overrides (unit_id + field columns), or of extra events (event_id, date, unit_id, kind).")
+@click.option("--gaps", is_flag=True, help="Add the smallest single change that reaches the next grade or award.")
+@output_options
+def simulate(scheme: Path | None, data: Path | None, events: Path | None, encoding: str | None, sheet: str | None,
+             lang: str, as_of: Any, project: str, sets: tuple[str, ...], scenario: Path | None, gaps: bool,
+             fmt: str, output: Path | None) -> None:
+    """Mid-year simulation and what-if scenarios, shown beside the baseline."""
+    from engine.pipeline import load, score as score_run  # noqa: PLC0415
+    from engine.report import render  # noqa: PLC0415
+    from engine.sim_report import compare_table, header  # noqa: PLC0415
+    from engine.simulate import apply_overrides, as_of_run, parse_sets, scenario_events  # noqa: PLC0415
+
+    if as_of is None and project != "none":
+        raise click.UsageError("--project needs --as-of")
+    inputs = build_inputs(scheme, data, events, encoding, sheet, as_of=as_of.date().isoformat() if as_of else None,
+                          project=project, sets=list(sets), scenario=str(scenario) if scenario else None)
+    base_ld = load(inputs)
+    scen_ld = None
+    if sets or scenario:
+        scen_ld = base_ld
+        if scenario is not None:
+            scen_ld = scenario_events(scen_ld, scenario, encoding)
+        if sets:
+            scen_ld = apply_overrides(scen_ld, parse_sets(sets, scen_ld), "--set")
+    info = None
+    if as_of is not None:
+        base_ld, info = as_of_run(base_ld, as_of.date(), project)  # type: ignore[arg-type]
+        if scen_ld is not None:
+            scen_ld, _ = as_of_run(scen_ld, as_of.date(), project)  # type: ignore[arg-type]
+    base = score_run(base_ld)
+    scen = score_run(scen_ld) if scen_ld is not None else None
+    gap_text = None
+    if gaps:
+        from engine.gap import gap_summary  # noqa: PLC0415
+
+        gap_text = gap_summary(scen_ld or base_ld, scen or base, lang)  # type: ignore[arg-type]
+    heads, rows = compare_table(base, scen, lang, gap_text)  # type: ignore[arg-type]
+    title = header(base, info, lang) + base.scheme.meta.label if fmt == "table" else ""  # type: ignore[arg-type]
+    emit(render(heads, rows, fmt, title=title), output, inputs)
+
+
+@main.command()
+@click.argument("unit")
+@input_options
+@click.option("--as-of", "as_of", type=click.DateTime(formats=["%Y-%m-%d"]), help="Solve on a year-to-date run.")
+@click.option("--project", type=click.Choice(["none", "linear", "schedule"]), default="none", show_default=True)
+@click.option("--top", type=click.IntRange(1, 50), default=5, show_default=True, help="Options shown per target.")
+def gap(unit: str, scheme: Path | None, data: Path | None, events: Path | None, encoding: str | None,
+        sheet: str | None, lang: str, as_of: Any, project: str, top: int) -> None:
+    """What would UNIT need to reach each grade and award: the smallest change of each single field."""
+    from engine.gap import gap_text  # noqa: PLC0415
+    from engine.pipeline import load, score as score_run  # noqa: PLC0415
+
+    inputs = build_inputs(scheme, data, events, encoding, sheet)
+    ld = load(inputs)
+    if as_of is not None:
+        from engine.simulate import as_of_run  # noqa: PLC0415
+
+        ld, _ = as_of_run(ld, as_of.date(), project)  # type: ignore[arg-type]
+    r = score_run(ld)
+    uid = _unit_id(r, unit)
+    click.echo(gap_text(ld, r, uid, lang, top), nl=False)  # type: ignore[arg-type]
+
+
+def _unit_id(r: Any, unit: str) -> str:
+    from engine.report import find_unit  # noqa: PLC0415
+
+    row = find_unit(r, unit)
+    if row is None:
+        from engine.errors import did_you_mean  # noqa: PLC0415
+
+        names = [str(x) for x in r.frame["unit_id"].to_list() + r.frame["name"].to_list()]
+        raise click.BadParameter(f"no unit '{unit}'{did_you_mean(unit, names)}", param_hint="UNIT")
+    return str(row["unit_id"])
 
 
 if __name__ == "__main__":

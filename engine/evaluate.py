@@ -110,9 +110,12 @@ def _up(col: str, scale: int) -> pl.Expr:
     return pl.col(col) * 10 ** (ITEM_SCALE - scale)
 
 
-def build_plan(scheme: Scheme, units: pl.LazyFrame, adjustments: pl.LazyFrame | None = None
-               ) -> tuple[Plan, pl.LazyFrame]:
-    """The whole scoring as one lazy query over `units` (validated, fixed-point)."""
+def build_plan(scheme: Scheme, units: pl.LazyFrame, adjustments: pl.LazyFrame | None = None, *,
+               keep: frozenset[str] = frozenset()) -> tuple[Plan, pl.LazyFrame]:
+    """The whole scoring as one lazy query over `units` (validated, fixed-point).
+
+    Items in `keep` are not recomputed: their v./i. columns are taken from `units` as they are
+    (the gap solver keeps cross-unit items at their baseline points)."""
     p = scheme.meta.precision
     value_scale: dict[str, int] = {}
     stages: list[list[pl.Expr]] = [[]]
@@ -131,7 +134,8 @@ def build_plan(scheme: Scheme, units: pl.LazyFrame, adjustments: pl.LazyFrame | 
         parts = []
         for it in sec.items:
             exprs, value_scale[it.id] = item_exprs(scheme, it, scope)
-            stages[0] += exprs
+            if it.id not in keep:
+                stages[0] += exprs
             parts.append(pl.col(f"i.{it.id}"))
         for ch in sec.children:
             visit(ch, scope, depth + 1)
@@ -149,7 +153,8 @@ def build_plan(scheme: Scheme, units: pl.LazyFrame, adjustments: pl.LazyFrame | 
         parts = []
         for it in pool.items:
             exprs, value_scale[it.id] = item_exprs(scheme, it, pool.applies_to)
-            section_stages[0] += exprs
+            if it.id not in keep:
+                section_stages[0] += exprs
             parts.append(pl.col(f"i.{it.id}"))
         if f"pool:{pool.id}" in event_cols:
             parts.append(_up(event_cols[f"pool:{pool.id}"], EVENT_SCALE))

@@ -178,14 +178,3 @@ def _plain_numbers(df: pl.DataFrame, fields: dict[str, Field]) -> pl.DataFrame:
             cols.append(pl.col(f.id).cast(pl.String).str.to_decimal(scale=0).cast(pl.Decimal(38, f.scale))
                         .__truediv__(10**f.scale).alias(f.id))
     return df.with_columns(cols) if cols else df
-
-
-def event_adjustments(scheme: Scheme, path: Path, units: pl.DataFrame, *, encoding: str | None = None
-                      ) -> pl.DataFrame:
-    from .events import run_event_rules  # noqa: PLC0415
-
-    rules = load_event_rules(scheme)
-    log = read_events(scheme, path, units.get_column("unit_id"), encoding=encoding)
-    return run_event_rules(log, rules, path=str(path))
-
-

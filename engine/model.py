@@ -25,6 +25,8 @@ class Field:
     unit: str = ""
     required: bool = True
     cumulative: bool = True  # a year-to-date quantity (mid-year projection may extrapolate it)
+    target: bool = False  # an annual target (pro-rated to the as-of date in a mid-year run)
+    schedule: tuple[Decimal, ...] = ()  # cumulative share due by each quarter (4) or month (12) end
 
 
 @dataclass(frozen=True)

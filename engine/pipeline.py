@@ -61,22 +61,48 @@ def read_units(inputs: Inputs, scheme: Scheme) -> tuple[pl.DataFrame, str]:
     return map_columns(df, labels, path=inputs.data), str(inputs.data)
 
 
-def run(inputs: Inputs) -> Run:
+@dataclass(frozen=True)
+class Loaded:
+    """Inputs read and validated, before scoring (simulation transforms these)."""
+
+    scheme: Scheme
+    decisions: Decisions
+    units: pl.DataFrame  # engine.data.prepare_units frame
+    path: str
+    events: pl.DataFrame | None  # the validated event log
+    inputs: Inputs
+
+
+def load(inputs: Inputs) -> Loaded:
     scheme = load_scheme(inputs.scheme)
     decisions = load_decisions(scheme)
     df, path = read_units(inputs, scheme)
     units = prepare_units(df, scheme, path=path)
-    adjustments, vetoes = None, None
+    events = None
     if inputs.events is not None and scheme.raw.get("events"):
-        from .event_rules import event_adjustments  # noqa: PLC0415 - loads durable-rules only when needed
+        from .event_rules import read_events  # noqa: PLC0415
 
-        adjustments = event_adjustments(scheme, inputs.events, units.frame, encoding=inputs.encoding)
+        events = read_events(scheme, inputs.events, units.frame.get_column("unit_id"), encoding=inputs.encoding)
+    return Loaded(scheme, decisions, units.frame, path, events, inputs)
+
+
+def score(ld: Loaded) -> Run:
+    adjustments, vetoes = None, None
+    if ld.events is not None:
+        from .event_rules import load_event_rules  # noqa: PLC0415 - loads durable-rules only when needed
+        from .events import run_event_rules  # noqa: PLC0415
+
+        adjustments = run_event_rules(ld.events, load_event_rules(ld.scheme), path=str(ld.inputs.events))
         vetoes = adjustments.filter(pl.col("veto").is_not_null())
-    plan, scored = evaluate(scheme, units.frame, path=path,
+    plan, scored = evaluate(ld.scheme, ld.units, path=ld.path,
                             adjustments=adjustments.filter(pl.col("points").is_not_null())
                             if adjustments is not None else None)
-    frame, infos = decide(scheme, decisions, scored, vetoes)
-    return Run(scheme, decisions, plan, frame, infos, adjustments, manifest(scheme, inputs))
+    frame, infos = decide(ld.scheme, ld.decisions, scored, vetoes)
+    return Run(ld.scheme, ld.decisions, plan, frame, infos, adjustments, manifest(ld.scheme, ld.inputs))
+
+
+def run(inputs: Inputs) -> Run:
+    return score(load(inputs))
 
 
 def manifest(scheme: Scheme, inputs: Inputs) -> dict[str, Any]:

@@ -22,7 +22,8 @@ from .yamlsrc import YList, YMap, load_yaml
 
 TOP_KEYS = ("scheme", "unit_types", "columns", "fields", "sections", "pools", "total", "events", "vetoes",
             "grades", "ranking", "awards", "tests", "mid_year", "event_fields")
-FIELD_KEYS = ("label", "type", "scale", "min", "max", "values", "unit", "required", "cumulative", "note")
+FIELD_KEYS = ("label", "type", "scale", "min", "max", "values", "unit", "required", "cumulative", "target",
+              "schedule", "note")
 ITEM_KEYS = ("id", "label", "points", "value", "method", "not_applicable", "applies_to", "min", "max", "unit",
              "source", "mid_year", "note")
 SECTION_KEYS = ("id", "label", "items", "sections", "max", "floor", "weight", "applies_to", "note")
@@ -110,8 +111,25 @@ def _fields(r: Reader, m: YMap) -> dict[str, Field]:
             min=_bound(r, spec, "min", ctx), max=_bound(r, spec, "max", ctx),
             values=tuple(str(v) for v in vals) if isinstance(vals, YList) else (),
             unit=r.text(spec, "unit", ctx), required=r.boolean(spec, "required", ctx, True),
-            cumulative=r.boolean(spec, "cumulative", ctx, ftype in ("int", "decimal")))
+            cumulative=r.boolean(spec, "cumulative", ctx, ftype in ("int", "decimal") and not spec.get("target")),
+            target=r.boolean(spec, "target", ctx, False), schedule=_schedule(r, spec, ctx))
     return out
+
+
+def _schedule(r: Reader, m: YMap, ctx: str) -> tuple[Decimal, ...]:
+    """Cumulative shares due by each quarter end (4 numbers) or month end (12), rising to 1."""
+    v = m.get("schedule")
+    if v is None:
+        return ()
+    if not isinstance(v, YList) or len(v) not in (4, 12):
+        r.p.add(m.locs["schedule"], "'schedule' must list 4 quarterly or 12 monthly cumulative shares, "
+                "e.g. [0.2, 0.5, 0.75, 1]", context=ctx)
+        return ()
+    shares = tuple(r.as_number(x, loc, "'schedule'", ctx) or Decimal(0) for x, loc in zip(v, v.locs))
+    if list(shares) != sorted(shares) or shares[-1] != 1 or shares[0] < 0:
+        r.p.add(m.locs["schedule"], f"'schedule' shares must rise to 1 at year end, got "
+                f"[{', '.join(f'{x:f}' for x in shares)}]", context=ctx)
+    return shares
 
 
 def _bound(r: Reader, m: YMap, key: str, ctx: str) -> Decimal | str | None:

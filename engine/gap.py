@@ -1,0 +1,381 @@
+"""gap: for every unit and every grade or award it does not reach, the smallest change of each single
+field (in the field's own unit: 万元, 个, %) that reaches it, all other data unchanged.
+
+Scores are piecewise (bands, steps, caps), so the solver does not root-find: it searches the field's
+exact decimal grid (binary search over whole multiples of 10^-scale), which lands exactly on band
+edges. It is vectorised: every (unit, target, field, direction) is one row of a batch that the
+ordinary scoring plan evaluates once per search step. It respects caps (a capped item cannot buy more),
+declared field bounds (hazards_fixed <= hazards_found), vetoes (a veto cannot be bought back: said so)
+and quotas (reaching a full award means passing its last recommended unit on the rank_by chain).
+Levers are the number, yes/no and class fields the unit's items use, except annual targets
+(`target: true`), fields that bound another field (hazards_found) and fields marked `lever: false`.
+Cross-unit items (rank, share_of_leader, efficacy) keep their baseline points.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
+
+import polars as pl
+
+from . import fixed as F
+from .decide import resolver
+from .evaluate import _item_scope, build_plan
+from .expr import Expr
+from .fmt import Lang, fixed_str
+from .methods import METHODS
+from .model import Field, Scheme
+from .pipeline import Loaded, Run
+from .rules_model import SortKey
+
+MAX_STEPS = 64
+
+
+@dataclass(frozen=True)
+class Target:
+    key: str  # grade:excellent | award:safety_advanced
+    label: str
+    cond: Expr | None  # eligibility beyond the quota (None: total >= min only)
+    min_total: Decimal | None
+    inclusive: bool
+    keys: tuple[SortKey, ...]  # the chain to beat at a full quota
+    boundary: dict[str, tuple[Any, ...]]  # group -> key tuple of the last unit in (only when full)
+    per_type: bool
+
+
+def levers(scheme: Scheme) -> dict[str, set[str]]:
+    """unit type -> the fields its items use that a unit can change."""
+    bounds = {b for f in scheme.fields.values() for b in (f.min, f.max) if isinstance(b, str)}
+    out: dict[str, set[str]] = {t: set() for t in scheme.unit_types}
+    for it in scheme.all_items():
+        if METHODS[it.method.kind].window:
+            continue
+        names: set[str] = set()
+        for e in (it.value, it.not_applicable.when if it.not_applicable else None, *it.method.params.values()):
+            for x in (e if isinstance(e, tuple) else (e,)):
+                if isinstance(x, Expr):
+                    names |= x.names()
+        scope = _item_scope(scheme, it) or tuple(scheme.unit_types)
+        for t in scope:
+            out[t] |= {n for n in names if n in scheme.fields and not scheme.fields[n].target and n not in bounds
+                       and scheme.raw.get("fields", {}).get(n, {}).get("lever", True) is not False}
+    return out
+
+
+def _key_exprs(scheme: Scheme, keys: tuple[SortKey, ...]) -> list[pl.Expr]:
+    res = resolver(scheme)
+    return [pl.col("_id_key") if k.expr.source == "unit_id" else F.compile_expr(k.expr.tree, res).expr for k in keys]
+
+
+def _beats(scheme: Scheme, t: Target, group: str) -> pl.Expr:
+    b = t.boundary.get(group)
+    if b is None:
+        return pl.lit(True)
+    out = pl.lit(False)
+    equal = pl.lit(True)
+    for k, e, v in zip(t.keys, _key_exprs(scheme, t.keys), b):
+        better = (e > pl.lit(v)) if k.descending else (e < pl.lit(v))
+        out = out | (equal & better.fill_null(False))
+        equal = equal & (e == pl.lit(v)).fill_null(False)
+    return out
+
+
+def targets(run: Run) -> list[Target]:
+    s, d = run.scheme, run.decisions
+    frame = run.frame
+    out = []
+    for g in d.grades[:-1]:
+        bound: dict[str, tuple[Any, ...]] = {}
+        if g.quota is not None:
+            per = g.quota.per == "unit_type"
+            for grp, sub in (frame.group_by("unit_type") if per else [(("all",), frame)]):
+                holders = sub.filter(pl.col("grade") == g.id).sort("order_all")
+                if holders.height >= g.quota.size(sub.height):
+                    last = holders.tail(1).select(_key_exprs(s, d.ranking.by)).row(0)
+                    bound[grp[0] if per else "all"] = last
+        out.append(Target(f"grade:{g.id}", g.label, None, g.min, g.inclusive, d.ranking.by, bound,
+                          g.quota is not None and g.quota.per == "unit_type"))
+    for a in d.awards:
+        pre = f"a.{a.id}"
+        per = a.quota is not None and a.quota.per == "unit_type"
+        bound = {}
+        for grp, sub in (frame.group_by("unit_type") if per else [(("all",), frame)]):
+            sel = sub.filter(pl.col(pre).is_in(["recommended", "tie_flag"])).sort(pre + ".pos")
+            q = sub.get_column(pre + ".quota")[0]
+            if sel.height and q is not None and sel.height >= q:
+                bound[grp[0] if per else "all"] = sel.tail(1).select(_key_exprs(s, a.rank_by)).row(0)
+            elif q == 0:
+                bound[grp[0] if per else "all"] = tuple(None for _ in a.rank_by)
+        out.append(Target(f"award:{a.id}", a.label, a.eligible, a.min_score, True, a.rank_by, bound, per))
+    return out
+
+
+def _reached(scheme: Scheme, run: Run, t: Target, scored: pl.DataFrame) -> pl.Series:
+    p = scheme.meta.precision
+    ok = pl.lit(True)
+    if t.min_total is not None:
+        lim = pl.lit(int(t.min_total.scaleb(p)))
+        ok = ok & ((pl.col("total") >= lim) if t.inclusive else (pl.col("total") > lim))
+    if t.cond is not None:
+        ok = ok & F.compile_expr(t.cond.tree, resolver(scheme)).expr.fill_null(False)
+    if t.key.startswith("award:"):
+        award = next(a for a in run.decisions.awards if a.id == t.key[6:])
+        if award.applies_to:
+            ok = ok & pl.col("unit_type").is_in(list(award.applies_to))
+    return scored.select((ok & _beats_group(scheme, t)).alias("r")).get_column("r")
+
+
+def _beats_group(scheme: Scheme, t: Target) -> pl.Expr:
+    """At a full quota the unit must pass the last unit in, in its group; elsewhere nothing to pass."""
+    group = pl.col("unit_type") if t.per_type else pl.lit("all")
+    out: pl.Expr = pl.lit(True)
+    for g in t.boundary:
+        out = pl.when(group == g).then(_beats(scheme, t, g)).otherwise(out)
+    return out
+
+
+def _with_grade(run: Run, ts: list[Target], scored: pl.DataFrame) -> pl.DataFrame:
+    """The grade a candidate would get: by its total, then passed down where a full quota is not beaten."""
+    p = run.scheme.meta.precision
+    gs = run.decisions.grades
+    g = pl.lit(gs[-1].id) if gs else pl.lit(None, dtype=pl.String)
+    for gr in reversed(gs[:-1]):
+        lim = pl.lit(int(gr.min.scaleb(p)) if gr.min is not None else 0)
+        g = pl.when((pl.col("total") >= lim) if gr.inclusive else (pl.col("total") > lim)).then(pl.lit(gr.id)).otherwise(g)
+    scored = scored.with_columns(g.alias("grade"))
+    by_key = {t.key: t for t in ts}
+    for i, gr in enumerate(gs[:-1]):
+        t = by_key[f"grade:{gr.id}"]
+        if t.boundary:
+            scored = scored.with_columns(pl.when((pl.col("grade") == gr.id) & ~_beats_group(run.scheme, t))
+                                         .then(pl.lit(gs[i + 1].id)).otherwise(pl.col("grade")).alias("grade"))
+    return scored
+
+
+@dataclass(frozen=True)
+class Change:
+    unit_id: str
+    target: str
+    status: str  # reached | vetoed | solved | no_single_change
+    field: str = ""
+    before: str = ""
+    after: str = ""
+    delta: str = ""
+    note: str = ""
+
+
+def _open_targets(run: Run, ts: list[Target], unit_ids: set[str] | None) -> list[tuple[str, Target, str]]:
+    """(unit, target, status) for every grade above the unit's own and every award it does not hold."""
+    out = []
+    grade_rank = {g.id: i for i, g in enumerate(run.decisions.grades)}
+    for r in run.frame.iter_rows(named=True):
+        uid = str(r["unit_id"])
+        if unit_ids is not None and uid not in unit_ids:
+            continue
+        vetoes = [v for v in run.decisions.vetoes if r.get(f"x.{v.id}")]
+        for t in ts:
+            kind, tid = t.key.split(":", 1)
+            if kind == "grade":
+                if grade_rank.get(r["grade"], 99) <= grade_rank[tid]:
+                    continue
+                blocked = [v for v in vetoes if v.grade is not None]
+            else:
+                status = r[f"a.{tid}"]
+                if status in ("recommended", "not_applicable"):
+                    continue
+                blocked = [v for v in vetoes if v.blocks == "all" or tid in v.blocks]
+            out.append((uid, t, "vetoed:" + "、".join(v.label for v in blocked) if blocked else "open"))
+    return out
+
+
+def solve(ld: Loaded, run: Run, unit_ids: set[str] | None = None) -> list[Change]:
+    """Every open (unit, target): the smallest single-field change that reaches it, per lever field."""
+    scheme = ld.scheme
+    ts = targets(run)
+    opened = _open_targets(run, ts, unit_ids)
+    changes = [Change(u, t.key, "vetoed", note=st[7:]) for u, t, st in opened if st != "open"]
+    rows = [(u, t) for u, t, st in opened if st == "open"]
+    if not rows:
+        return changes
+    lev = levers(scheme)
+    types = dict(zip(run.frame.get_column("unit_id").cast(pl.String), run.frame.get_column("unit_type")))
+    keep = frozenset(i.id for i in scheme.all_items() if METHODS[i.method.kind].window)
+    base = ld.units.join(run.frame.select("unit_id", *[c for c in run.frame.columns
+                                                       if c.split(".", 1)[-1] in keep and c[:2] in ("i.", "v.")]),
+                         on="unit_id", how="left")
+    adjustments = None
+    if run.adjustments is not None:
+        adjustments = run.adjustments.filter(pl.col("points").is_not_null()).lazy()
+    combos = [(u, t, f, d) for u, t in rows for f in sorted(lev[types[u]]) for d in _directions(scheme.fields[f])]
+    found = _search(scheme, run, ts, base, adjustments, keep, combos)
+    for u, t in rows:
+        best = [c for c in found if c.unit_id == u and c.target == t.key]
+        changes += best or [Change(u, t.key, "no_single_change")]
+    return changes
+
+
+def _directions(f: Field) -> list[int]:
+    return [1] if f.type in ("bool", "str") else [1, -1]
+
+
+def _bound_expr(scheme: Scheme, f: Field, which: str) -> pl.Expr | None:
+    b = getattr(f, which)
+    if isinstance(b, Decimal):
+        return pl.lit(int(b.scaleb(f.scale)), dtype=pl.Int64)
+    if isinstance(b, str):
+        other = scheme.fields[b]
+        return pl.col(b) * 10**f.scale // 10**other.scale
+    return None
+
+
+def _room(scheme: Scheme, fields: list[Field]) -> tuple[pl.Expr, pl.Expr]:
+    """(current value, how far the value may move in direction _d) per row, in the field's scaled units."""
+    cur = pl.lit(None, dtype=pl.Int64)
+    room = pl.lit(None, dtype=pl.Int64)
+    for f in fields:
+        c = pl.col(f.id)
+        hi = _bound_expr(scheme, f, "max")
+        lo = _bound_expr(scheme, f, "min")
+        wide = pl.max_horizontal(c.abs() * 10, pl.lit(10**f.scale * 1000))
+        up = (hi - c) if hi is not None else wide
+        down = (c - lo) if lo is not None else pl.when(c >= 0).then(c).otherwise(wide)
+        is_f = pl.col("_f") == f.id
+        cur = pl.when(is_f).then(c).otherwise(cur)
+        room = pl.when(is_f).then(pl.when(pl.col("_d") > 0).then(up).otherwise(down)).otherwise(room)
+    return cur, room
+
+
+def _search(scheme: Scheme, run: Run, ts: list[Target], base: pl.DataFrame, adjustments: pl.LazyFrame | None,
+            keep: frozenset[str], combos: list[tuple[str, Target, str, int]]) -> list[Change]:
+    fields = {c[2]: scheme.fields[c[2]] for c in combos}
+    nums = [f for f in fields.values() if f.type in ("int", "decimal")]
+    bools = [f for f in fields.values() if f.type == "bool"]
+    tab = pl.DataFrame({"_u": [c[0] for c in combos], "_t": [c[1].key for c in combos], "_f": [c[2] for c in combos],
+                        "_d": [c[3] for c in combos]}, schema={"_u": pl.String, "_t": pl.String, "_f": pl.String,
+                                                               "_d": pl.Int64})
+    rows = tab.join(base, left_on="_u", right_on="unit_id", how="left", maintain_order="left") \
+        .with_columns(unit_id=pl.col("_u")).with_row_index("_k")
+    cur, room = _room(scheme, nums)
+    rows = rows.with_columns(_cur=cur, _room=room)
+    rows = rows.filter(pl.col("_f").is_in([f.id for f in bools]) | (pl.col("_room") > 0))
+
+    def reach(frame: pl.DataFrame, step: pl.Expr) -> pl.Series:
+        value = pl.col("_cur") + pl.col("_d") * step
+        cand = frame.with_columns([pl.when(pl.col("_f") == f.id).then(value).otherwise(pl.col(f.id)).alias(f.id)
+                                   for f in nums] +
+                                  [pl.when(pl.col("_f") == f.id).then(~pl.col(f.id)).otherwise(pl.col(f.id)).alias(f.id)
+                                   for f in bools])
+        _, lf = build_plan(scheme, cand.lazy(), adjustments, keep=keep)
+        scored = _with_grade(run, ts, lf.collect().sort("_k"))
+        out = pl.Series("r", [False] * scored.height)
+        for t in ts:
+            mask = (scored.get_column("_t") == t.key)
+            if mask.any():
+                r = _reached(scheme, run, t, scored)
+                out = pl.select(pl.when(pl.lit(mask)).then(pl.lit(r)).otherwise(pl.lit(out))).to_series()
+        return out
+
+    rows = rows.filter(reach(rows, pl.col("_room")))  # reachable at the far end of the room (or by flipping)
+    rows = rows.with_columns(_lo=pl.lit(0, dtype=pl.Int64), _hi=pl.col("_room").fill_null(1))
+    for _ in range(MAX_STEPS):
+        active = rows.filter(pl.col("_hi") - pl.col("_lo") > 1)
+        if active.height == 0:
+            break
+        mid = (pl.col("_lo") + pl.col("_hi")) // 2
+        ok = reach(active, mid)
+        upd = active.select("_k", pl.when(pl.lit(ok)).then(mid).otherwise(pl.col("_hi")).alias("_nh"),
+                            pl.when(pl.lit(ok)).then(pl.col("_lo")).otherwise(mid).alias("_nl"))
+        rows = rows.join(upd, on="_k", how="left").with_columns(
+            _hi=pl.coalesce("_nh", "_hi"), _lo=pl.coalesce("_nl", "_lo")).drop("_nh", "_nl")
+    out = []
+    for r in rows.iter_rows(named=True):
+        f = scheme.fields[r["_f"]]
+        if f.type == "bool":
+            before, after, delta = _yes(r[f.id]), _yes(not r[f.id]), ""
+        else:
+            step = r["_d"] * r["_hi"]
+            before, after = fixed_str(r["_cur"], f.scale), fixed_str(r["_cur"] + step, f.scale)
+            delta = ("+" if step > 0 else "") + fixed_str(step, f.scale)
+        out.append(Change(r["_u"], r["_t"], "solved", f.id, before, after, delta))
+    return out
+
+
+def _yes(v: Any) -> str:
+    return "是" if v else "否"
+
+
+def relative(c: Change) -> Decimal:
+    """How big a change is, relative to where the value stands (for ordering suggestions)."""
+    if not c.delta:
+        return Decimal(1)
+    before = abs(Decimal(c.before)) or Decimal(1)
+    return abs(Decimal(c.delta)) / before
+
+
+def describe(scheme: Scheme, c: Change, lang: Lang) -> str:
+    if c.status == "vetoed":
+        return (f"一票否决({c.note}), 任何指标的改变都无法达到" if lang == "zh" else
+                f"vetoed ({c.note}): no change of data can reach it")
+    if c.status == "no_single_change":
+        return "单项指标的改变都无法达到" if lang == "zh" else "no single-field change reaches it"
+    f = scheme.fields[c.field]
+    name = f.label if lang == "zh" else f.id
+    if not c.delta:
+        return f"{name} {c.before} → {c.after}"
+    return f"{name} {c.delta}{f.unit} ({c.before} → {c.after})"
+
+
+def target_label(run: Run, key: str, lang: Lang) -> str:
+    kind, tid = key.split(":", 1)
+    if kind == "grade":
+        g = next(g for g in run.decisions.grades if g.id == tid)
+        return (f"等级{g.label}" if lang == "zh" else f"grade {tid}")
+    a = next(a for a in run.decisions.awards if a.id == tid)
+    return a.label if lang == "zh" else tid
+
+
+def gap_text(ld: Loaded, run: Run, unit: str, lang: Lang, top: int = 5) -> str:
+    changes = solve(ld, run, {unit})
+    by_target: dict[str, list[Change]] = {}
+    for c in changes:
+        by_target.setdefault(c.target, []).append(c)
+    r = run.frame.filter(pl.col("unit_id") == unit).row(0, named=True)
+    p = run.scheme.meta.precision
+    out = [f"{r['name']} ({unit}) — {'总分' if lang == 'zh' else 'total'} {fixed_str(r['total'], p, p)}"]
+    if not by_target:
+        out.append("  已达到所有等级和奖项" if lang == "zh" else "  reaches every grade and award")
+    vetoed = [k for k, cs in by_target.items() if cs[0].status == "vetoed"]
+    if vetoed:
+        names = "、".join(target_label(run, k, lang) for k in vetoed)
+        out.append(f"{names}:\n  - {describe(run.scheme, by_target[vetoed[0]][0], lang)}")
+    for key, cs in by_target.items():
+        if key in vetoed:
+            continue
+        out.append(f"{target_label(run, key, lang)}:")
+        solved = sorted([c for c in cs if c.status == "solved"], key=relative)
+        for c in (solved[:top] or cs[:1]):
+            out.append(f"  - {describe(run.scheme, c, lang)}")
+        if len(solved) > top:
+            out.append(f"  ({len(solved) - top} {'项其他可选改变' if lang == 'zh' else 'more options'})")
+    return "\n".join(out) + "\n"
+
+
+def gap_summary(ld: Loaded, run: Run, lang: Lang) -> dict[str, str]:
+    """Per unit: the next grade's (or else the nearest award's) smallest single change, for simulate --gaps."""
+    out: dict[str, str] = {}
+    for u, cs in _group(solve(ld, run)).items():
+        solved = sorted([c for c in cs if c.status == "solved"], key=lambda c: (not c.target.startswith("grade:"),
+                                                                                 relative(c)))
+        if solved:
+            c = solved[0]
+            out[u] = f"{target_label(run, c.target, lang)}: {describe(run.scheme, c, lang)}"
+    return out
+
+
+def _group(changes: list[Change]) -> dict[str, list[Change]]:
+    out: dict[str, list[Change]] = {}
+    for c in changes:
+        out.setdefault(c.unit_id, []).append(c)
+    return out

@@ -1,0 +1,223 @@
+"""Mid-year simulation: as-of runs with pro-rated targets or projected actuals, and what-if scenarios.
+
+  share(as_of)  linear: days elapsed / days in the year (2023-06-30 -> 181/365); schedule: the declared
+                cumulative share at quarter (or month) ends, linear between them (2023-06-30 -> 0.5)
+  --project none      targets (fields with `target: true`) x share; actuals as they are
+  --project linear    year-to-date actuals (cumulative fields) / linear share; targets as they are
+  --project schedule  year-to-date actuals / schedule share
+Adjusted fields keep 6 more decimals (exact to 10^-6 of a unit). Items with
+`mid_year: {year_end_only: true, assume: full|zero|N}` are pending: scored as assumed and marked.
+Event counts stay year-to-date. A scenario overrides field values (`--set U.F=V`, or a table) and may add
+events; it is scored by the same pipeline and shown beside the baseline.
+"""
+
+from __future__ import annotations
+
+import calendar
+import dataclasses
+from dataclasses import dataclass
+from datetime import date
+from decimal import Decimal
+from fractions import Fraction
+from typing import Any, Literal
+
+import polars as pl
+
+from .errors import KaoheError, Loc, Problem, did_you_mean
+from .model import Field, Item, Method, Pool, Scheme, Section
+from .pipeline import Loaded
+from .yamlread import Reader
+from .yamlsrc import YMap
+
+Projection = Literal["none", "linear", "schedule"]
+EXTRA = 6  # decimals added to an adjusted field
+
+
+def linear_share(as_of: date) -> Fraction:
+    start = date(as_of.year, 1, 1)
+    days = 366 if calendar.isleap(as_of.year) else 365
+    return Fraction((as_of - start).days + 1, days)
+
+
+def schedule_share(as_of: date, schedule: tuple[Decimal, ...]) -> Fraction:
+    """The declared cumulative share at period ends; linear by days within a period."""
+    periods = len(schedule)
+    months = 12 // periods
+    k = (as_of.month - 1) // months  # the period the date falls in
+    start = date(as_of.year, k * months + 1, 1)
+    end_month = (k + 1) * months
+    end = date(as_of.year, end_month, calendar.monthrange(as_of.year, end_month)[1])
+    before = Fraction(schedule[k - 1]) if k else Fraction(0)
+    within = Fraction((as_of - start).days + 1, (end - start).days + 1)
+    return before + (Fraction(schedule[k]) - before) * within
+
+
+@dataclass(frozen=True)
+class AsOf:
+    as_of: date
+    project: Projection
+    linear: Fraction
+    pending: tuple[str, ...]  # item ids scored as assumed
+    adjusted: dict[str, str]  # field id -> "pro-rated x 0.4959" / "projected / 0.5"
+
+
+def default_schedule(scheme: Scheme) -> tuple[Decimal, ...]:
+    from .scheme import _schedule  # noqa: PLC0415
+
+    m = scheme.raw.get("mid_year")
+    if not isinstance(m, YMap):
+        return ()
+    from .errors import Collector  # noqa: PLC0415
+
+    c = Collector()
+    out = _schedule(Reader(c), m, "[mid_year]")
+    c.raise_if_any()
+    return out
+
+
+def as_of_run(ld: Loaded, as_of: date, project: Projection) -> tuple[Loaded, AsOf]:
+    """The loaded inputs transformed to a year-to-date run at `as_of`."""
+    scheme = ld.scheme
+    if project == "schedule" and not default_schedule(scheme) and not any(f.schedule for f in scheme.fields.values()):
+        raise KaoheError([Problem(Loc(scheme.path), "--project schedule needs a schedule in the scheme",
+                                  hint="declare mid_year: {schedule: [0.2, 0.5, 0.75, 1]} or a field's schedule:")])
+    fields = dict(scheme.fields)
+    frame = ld.units
+    notes: dict[str, str] = {}
+    for f in scheme.fields.values():
+        if f.type not in ("int", "decimal"):
+            continue
+        share = _share(f, scheme, as_of, project)
+        if project == "none" and f.target:
+            factor, note = share, f"按进度折算 × {_fmt(share)}"
+        elif project != "none" and f.cumulative and not f.target:
+            factor, note = 1 / share, f"预测全年 ÷ {_fmt(share)}"
+        else:
+            continue
+        fields[f.id] = dataclasses.replace(f, type="decimal", scale=f.scale + EXTRA)
+        scaled = pl.col(f.id).cast(pl.Int128) * (10**EXTRA * factor.numerator)
+        frame = frame.with_columns((scaled // factor.denominator).cast(pl.Int64).alias(f.id))
+        notes[f.id] = note
+    scheme, pending = _pending(dataclasses.replace(scheme, fields=fields))
+    scheme = dataclasses.replace(scheme, meta=dataclasses.replace(scheme.meta, year=as_of.year))
+    events = ld.events.filter(pl.col("date") <= as_of) if ld.events is not None else None
+    info = AsOf(as_of, project, linear_share(as_of), pending, notes)
+    return dataclasses.replace(ld, scheme=scheme, units=frame, events=events), info
+
+
+def _share(f: Field, scheme: Scheme, as_of: date, project: Projection) -> Fraction:
+    sched = f.schedule or default_schedule(scheme)
+    if project == "linear" or not sched:
+        return linear_share(as_of)
+    return schedule_share(as_of, sched)
+
+
+def _fmt(x: Fraction) -> str:
+    d = Decimal(x.numerator) / Decimal(x.denominator)
+    return f"{d:.4f}".rstrip("0").rstrip(".")
+
+
+def _pending(scheme: Scheme) -> tuple[Scheme, tuple[str, ...]]:
+    """Items marked year-end-only become fixed points at their assumed value."""
+    pending: list[str] = []
+
+    def item(it: Item) -> Item:
+        m = it.mid_year or {}
+        if not m.get("year_end_only"):
+            return it
+        pending.append(it.id)
+        assume = m.get("assume", "full")
+        pts = it.points if assume == "full" else Decimal(0) if assume == "zero" else Decimal(str(assume))
+        return dataclasses.replace(it, method=Method("fixed", {}, it.method.loc), points=pts or Decimal(0),
+                                   value=None, not_applicable=None)
+
+    def section(s: Section) -> Section:
+        return dataclasses.replace(s, items=tuple(item(i) for i in s.items),
+                                   children=tuple(section(c) for c in s.children))
+
+    def pool(p: Pool) -> Pool:
+        return dataclasses.replace(p, items=tuple(item(i) for i in p.items))
+
+    out = dataclasses.replace(scheme, sections=tuple(section(s) for s in scheme.sections),
+                              pools=tuple(pool(p) for p in scheme.pools))
+    return out, tuple(pending)
+
+
+# --- scenarios ------------------------------------------------------------------------------
+
+def parse_sets(sets: tuple[str, ...], ld: Loaded) -> pl.DataFrame:
+    """'V03.hazards_fixed=20' (unit id or name, field id or label) -> a one-row-per-unit override table."""
+    by_label = {f.label: f.id for f in ld.scheme.fields.values()}
+    ids = ld.units.get_column("unit_id").to_list()
+    names = dict(zip(ld.units.get_column("name").to_list(), ids))
+    rows: dict[str, dict[str, Any]] = {}
+    problems = []
+    for i, s in enumerate(sets, 1):
+        where = Loc(f"--set #{i}")
+        lhs, eq, value = s.partition("=")
+        unit, dot, field = lhs.strip().rpartition(".")
+        if not eq or not dot:
+            problems.append(Problem(where, f"'{s}' is not UNIT.FIELD=VALUE", hint="e.g. --set V03.hazards_fixed=20"))
+            continue
+        uid = unit if unit in ids else names.get(unit)
+        fid = field if field in ld.scheme.fields else by_label.get(field)
+        if uid is None:
+            problems.append(Problem(where, f"unknown unit '{unit}'{did_you_mean(unit, ids + list(names))}"))
+        if fid is None:
+            problems.append(Problem(where, f"unknown field '{field}'{did_you_mean(field, ld.scheme.fields)}"))
+        if uid is not None and fid is not None:
+            rows.setdefault(uid, {"unit_id": uid})[fid] = value.strip()
+    if problems:
+        raise KaoheError(problems)
+    cols = sorted({k for r in rows.values() for k in r} - {"unit_id"})
+    return pl.DataFrame([{c: r.get(c) for c in ["unit_id", *cols]} for r in rows.values()],
+                        schema={c: pl.String for c in ["unit_id", *cols]})
+
+
+def apply_overrides(ld: Loaded, table: pl.DataFrame, path: str) -> Loaded:
+    """Override field values per unit (text cells parsed exactly by field type; empty cells keep the data)."""
+    from .data import _field_problems, _parse  # noqa: PLC0415
+
+    fields = [ld.scheme.fields[c] for c in table.columns if c in ld.scheme.fields]
+    unknown = [c for c in table.columns if c != "unit_id" and c not in ld.scheme.fields]
+    problems = [Problem(Loc(path, row=1, column=c), f"unknown field '{c}'{did_you_mean(c, ld.scheme.fields)}")
+                for c in unknown]
+    ids = set(ld.units.get_column("unit_id").to_list())
+    for i, u in enumerate(table.get_column("unit_id").cast(pl.String).to_list(), 2):
+        if u not in ids:
+            problems.append(Problem(Loc(path, row=i, column="unit_id"), f"unknown unit '{u}'{did_you_mean(str(u), ids)}"))
+    raw = table.with_row_index("_row", offset=2)
+    parsed = raw.select("_row", pl.col("unit_id").cast(pl.String), *[_parse(raw, f) for f in fields])
+    for f in fields:
+        problems += _field_problems(raw, parsed, f, path, ld.scheme)
+    if problems:
+        raise KaoheError(problems)
+    frame = ld.units
+    for f in fields:
+        upd = parsed.select("unit_id", pl.col(f.id).alias("_new")).filter(pl.col("_new").is_not_null())
+        frame = frame.join(upd, on="unit_id", how="left").with_columns(
+            pl.coalesce("_new", f.id).alias(f.id)).drop("_new")
+    return dataclasses.replace(ld, units=frame)
+
+
+def scenario_events(ld: Loaded, path: Any, encoding: str | None) -> Loaded:
+    """A scenario file: a table of overrides (unit_id + fields), or extra events (event_id, date, unit_id, kind)."""
+    from .io import map_columns, read_table  # noqa: PLC0415
+
+    table = read_table(path, encoding=encoding, what="scenario")
+    if {"event_id", "date", "kind"} <= set(table.columns):
+        from .event_rules import read_events  # noqa: PLC0415
+
+        extra = read_events(ld.scheme, path, ld.units.get_column("unit_id"), encoding=encoding)
+        events = extra if ld.events is None else pl.concat([ld.events, extra], how="diagonal_relaxed")
+        dup = events.filter(pl.col("event_id").is_duplicated()).get_column("event_id").unique().to_list()
+        if dup:
+            raise KaoheError([Problem(Loc(str(path), column="event_id"),
+                                      f"scenario event ids already in the event log: {', '.join(map(str, dup[:5]))}",
+                                      hint="give scenario events their own ids")])
+        return dataclasses.replace(ld, events=events)
+    if "unit_id" not in table.columns:
+        raise KaoheError([Problem(Loc(str(path), row=1), "a scenario table needs a unit_id column",
+                                  hint="columns: unit_id and the fields to override, or event_id/date/unit_id/kind")])
+    table = map_columns(table, {f.id: f.label for f in ld.scheme.fields.values()}, path=path)
+    return apply_overrides(ld, table, str(path))
