@@ -187,11 +187,11 @@ def _award(df: pl.DataFrame, a: Award, dec: Decisions, scheme: Scheme, c) -> tup
     cond_ok = pl.all_horizontal(ok_cols) if ok_cols else pl.lit(True)
     df = df.with_columns(_scope=scope, _blocked=blocked & scope, _elig=scope & ~blocked & cond_ok)
     q = a.quota or Quota(count=sum(lv.count for lv in a.levels))
-    grp = "unit_type" if (q.per == "unit_type") else None
-    df, keys = _sort_cols(df, a.rank_by, c, "_r")
-    df = df.sort([*([grp] if grp else []), *keys], descending=[False] * bool(grp) + [k.descending for k in a.rank_by],
-                 nulls_last=True, maintain_order=True)
-    over = (lambda e: e.over(grp)) if grp else (lambda e: e)  # noqa: E731
+    grp = "unit_type" if (q.per == "unit_type") else "_one"  # _one: a single group (windows broadcast cleanly)
+    df, keys = _sort_cols(df.with_columns(_one=pl.lit(0)), a.rank_by, c, "_r")
+    df = df.sort([grp, *keys], descending=[False] + [k.descending for k in a.rank_by], nulls_last=True,
+                 maintain_order=True)
+    over = lambda e: e.over(grp)  # noqa: E731
     n = over(pl.col("_scope" if q.of == "all" else "_elig").cast(pl.Int64).sum())
     df = df.with_columns(_pos=over(pl.col("_elig").cast(pl.Int64).cum_sum()), _q=quota_expr(q, n))
     df = df.with_columns(_sel=pl.col("_elig") & (pl.col("_pos") <= pl.col("_q")))
@@ -209,7 +209,7 @@ def _award(df: pl.DataFrame, a: Award, dec: Decisions, scheme: Scheme, c) -> tup
     df = df.with_columns(status.alias(pre), pl.when(pl.col("_elig")).then(pl.col("_pos")).alias(f"{pre}.pos"),
                          pl.col("_lvl").alias(f"{pre}.level"), pl.col("_q").alias(f"{pre}.quota"),
                          pl.when(pl.col("_elig") & ~pl.col("_sel")).then(gap).alias(f"{pre}.gap"))
-    drop = ["_scope", "_blocked", "_elig", "_pos", "_q", "_sel", "_lvl", "_tie", *keys]
+    drop = ["_scope", "_blocked", "_elig", "_pos", "_q", "_sel", "_lvl", "_tie", "_one", *keys]
     return df.drop(drop).sort([GROUP, "order"]), info
 
 
@@ -232,10 +232,13 @@ def _ties(df: pl.DataFrame, a: Award, keys: list[str], over) -> pl.DataFrame:  #
     """A tie on the quota boundary: the last unit in and the first eligible unit out are equal on every
     rank_by key but the last (the stable key)."""
     tie_keys = keys[:-1] or keys
-    tk = pl.struct(tie_keys)
-    at_q = over(tk.filter(pl.col("_elig") & (pl.col("_pos") == pl.col("_q"))).first())
-    after = over(tk.filter(pl.col("_elig") & (pl.col("_pos") == pl.col("_q") + 1)).first())
-    tie = pl.col("_elig") & (at_q == after).fill_null(False) & (tk == at_q).fill_null(False)
+    last_in = pl.col("_elig") & (pl.col("_pos") == pl.col("_q"))
+    first_out = pl.col("_elig") & (pl.col("_pos") == pl.col("_q") + 1)
+    tie = pl.col("_elig")
+    for k in tie_keys:  # key by key: window filters over structs are not reliable
+        at_q = over(pl.col(k).filter(last_in).first())
+        after = over(pl.col(k).filter(first_out).first())
+        tie = tie & (at_q == after).fill_null(False) & (pl.col(k) == at_q).fill_null(False)
     df = df.with_columns(_tie=tie)
     if a.tie_at_boundary == "all_in":
         df = df.with_columns(_sel=pl.col("_sel") | pl.col("_tie"))

@@ -188,16 +188,46 @@ def apply_overrides(ld: Loaded, table: pl.DataFrame, path: str) -> Loaded:
             problems.append(Problem(Loc(path, row=i, column="unit_id"), f"unknown unit '{u}'{did_you_mean(str(u), ids)}"))
     raw = table.with_row_index("_row", offset=2)
     parsed = raw.select("_row", pl.col("unit_id").cast(pl.String), *[_parse(raw, f) for f in fields])
-    for f in fields:
-        problems += _field_problems(raw, parsed, f, path, ld.scheme)
+    for f in fields:  # types and fixed bounds here; bounds naming another field once merged, below
+        plain = dataclasses.replace(f, min=None if isinstance(f.min, str) else f.min,
+                                    max=None if isinstance(f.max, str) else f.max, required=False)
+        problems += _field_problems(raw, parsed, plain, path, ld.scheme)
     if problems:
         raise KaoheError(problems)
     frame = ld.units
     for f in fields:
         upd = parsed.select("unit_id", pl.col(f.id).alias("_new")).filter(pl.col("_new").is_not_null())
-        frame = frame.join(upd, on="unit_id", how="left").with_columns(
+        frame = frame.join(upd, on="unit_id", how="left", maintain_order="left").with_columns(
             pl.coalesce("_new", f.id).alias(f.id)).drop("_new")
+    problems += _ref_bounds(ld.scheme, frame, parsed, fields, path)
+    if problems:
+        raise KaoheError(problems)
     return dataclasses.replace(ld, units=frame)
+
+
+def _ref_bounds(scheme: Scheme, frame: pl.DataFrame, parsed: pl.DataFrame, fields: list[Field], path: str
+                ) -> list[Problem]:
+    """An override must keep bounds that name another field (fixed <= found), checked on the merged data."""
+    from .fmt import fixed_str  # noqa: PLC0415
+
+    out = []
+    rows = dict(zip(parsed.get_column("unit_id").to_list(), parsed.get_column("_row").to_list()))
+    for f in fields:
+        for which in ("min", "max"):
+            ref = getattr(f, which)
+            if not isinstance(ref, str):
+                continue
+            other = scheme.fields[ref]
+            lim = pl.col(ref) * 10**f.scale // 10**other.scale
+            bad = frame.filter(pl.col("unit_id").is_in(list(rows)) & ((pl.col(f.id) < lim) if which == "min"
+                                                                       else (pl.col(f.id) > lim)).fill_null(False))
+            for r in bad.iter_rows(named=True):
+                out.append(Problem(Loc(path, row=rows[r["unit_id"]], column=f.id),
+                                   f"{f.label} {fixed_str(r[f.id], f.scale)} would be "
+                                   f"{'below' if which == 'min' else 'above'} {other.label} "
+                                   f"{fixed_str(r[ref], other.scale)} of unit {r['unit_id']}",
+                                   hint=f"{f.id} must be {'at least' if which == 'min' else 'at most'} {ref}"))
+    return out
 
 
 def scenario_events(ld: Loaded, path: Any, encoding: str | None) -> Loaded:

@@ -1,0 +1,203 @@
+"""Mid-year simulation and the gap solver (issue: pro-rating at quarter ends, band edges exactly,
+suggested changes really reach the target, vetoes cannot be bought back)."""
+
+from __future__ import annotations
+
+import dataclasses
+from datetime import date
+from decimal import Decimal
+from fractions import Fraction
+from pathlib import Path
+
+import polars as pl
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from engine.errors import KaoheError
+from engine.gap import Change, solve
+from engine.pipeline import Inputs, load, score
+from engine.simulate import apply_overrides, as_of_run, linear_share, parse_sets, schedule_share
+
+from helpers import write_scheme
+
+Q = (Decimal("0.2"), Decimal("0.5"), Decimal("0.75"), Decimal("1"))
+
+
+@pytest.mark.parametrize(("day", "days"), [(date(2023, 3, 31), 90), (date(2023, 6, 30), 181),
+                                           (date(2023, 9, 30), 273), (date(2023, 12, 31), 365),
+                                           (date(2024, 6, 30), 182)])
+def test_linear_share_counts_elapsed_days(day: date, days: int) -> None:
+    assert linear_share(day) == Fraction(days, 366 if day.year == 2024 else 365)
+
+
+@pytest.mark.parametrize(("day", "share"), [(date(2023, 3, 31), Fraction(1, 5)), (date(2023, 6, 30), Fraction(1, 2)),
+                                            (date(2023, 9, 30), Fraction(3, 4)), (date(2023, 12, 31), Fraction(1))])
+def test_schedule_share_is_exact_at_quarter_ends(day: date, share: Fraction) -> None:
+    assert schedule_share(day, Q) == share
+
+
+def test_schedule_share_is_linear_within_a_quarter() -> None:
+    # 2023-05-15: Q2 runs 91 days from April 1; day 45 of them -> 0.2 + 0.3 * 45/91
+    assert schedule_share(date(2023, 5, 15), Q) == Fraction(1, 5) + Fraction(3, 10) * Fraction(45, 91)
+
+
+FIELDS = {
+    "done": "{label: 完成投资, type: decimal, scale: 2, min: 0, unit: 万元}",
+    "target": "{label: 投资任务, type: decimal, scale: 2, min: 0, target: true}",
+    "found": "{label: 排查隐患, type: int, min: 0}",
+    "fixed": "{label: 整改隐患, type: int, min: 0, max: found}",
+    "trainings": "{label: 培训次数, type: int, min: 0}",
+    "falsified": "{label: 数据造假, type: bool}",
+}
+BODY = """
+mid_year: {schedule: [0.2, 0.5, 0.75, 1]}
+sections:
+  - id: work
+    label: 工作
+    items:
+      - {id: invest, label: 投资, points: 40, value: done / target, method: proportional}
+      - id: rect
+        label: 隐患整改
+        value: fixed / found
+        method: {bands: {at_least: [[1, 40], [0.9, 30], [0.8, 10]], else: 0}}
+        not_applicable: {when: found == 0, points: full}
+        points: 40
+      - {id: train, label: 培训, value: trainings, method: {count: {each: 5, max: 20}}}
+vetoes:
+  - {id: fake, label: 数据造假, when: falsified, grade: fail, blocks: all}
+grades:
+  - {id: excellent, label: 优秀, min: 90}
+  - {id: good, label: 良好, min: 75}
+  - {id: fail, label: 不合格}
+awards:
+  - {id: best, label: 先进单位, eligible: item.rect >= 40, quota: {count: 1}}
+"""
+
+
+def _units(tmp_path: Path, rows: list[dict[str, object]]) -> Path:
+    path = tmp_path / "units.csv"
+    pl.DataFrame([{k: str(v).lower() if isinstance(v, bool) else str(v) for k, v in r.items()} for r in rows]) \
+        .write_csv(path)
+    return path
+
+
+def _loaded(tmp_path: Path, rows: list[dict[str, object]]):  # type: ignore[no-untyped-def]
+    scheme = write_scheme(tmp_path, BODY, FIELDS)
+    return load(Inputs(scheme, _units(tmp_path, rows)))
+
+
+ROW = {"unit_id": "u1", "unit_type": "village", "done": "500", "target": "1000", "found": "10", "fixed": "8",
+       "trainings": "2", "falsified": False}
+
+
+def test_as_of_pro_rates_targets_by_the_schedule(tmp_path: Path) -> None:
+    ld = _loaded(tmp_path, [ROW])
+    mid, info = as_of_run(ld, date(2023, 6, 30), "none")
+    # schedule share at June 30 is exactly 0.5: target 1000 -> 500, so 500/500 = full 40 points
+    run = score(mid)
+    assert info.adjusted == {"target": "按进度折算 × 0.5"}
+    assert run.frame["i.invest"][0] == 40 * 10**10
+    full_year = score(ld)
+    assert full_year.frame["i.invest"][0] == 20 * 10**10  # 40 x 500/1000
+
+
+def test_linear_projection_extrapolates_year_to_date_actuals(tmp_path: Path) -> None:
+    ld = _loaded(tmp_path, [ROW])
+    mid, info = as_of_run(ld, date(2023, 6, 30), "linear")
+    run = score(mid)
+    # trainings 2 by June 30 -> 2 x 365/181 = 4.0331... -> 5 x 4.0331 = 20.16 capped at 20; the target stays annual
+    assert "target" not in info.adjusted and "trainings" in info.adjusted
+    assert run.frame["i.train"][0] == 20 * 10**10
+    # done 500 / (181/365) = 1008.28... >= 1000 -> full 40
+    assert run.frame["i.invest"][0] == 40 * 10**10
+
+
+def test_schedule_projection_needs_a_schedule(tmp_path: Path) -> None:
+    scheme = write_scheme(tmp_path, BODY.replace("mid_year: {schedule: [0.2, 0.5, 0.75, 1]}", ""), FIELDS)
+    ld = load(Inputs(scheme, _units(tmp_path, [ROW])))
+    with pytest.raises(KaoheError, match="needs a schedule"):
+        as_of_run(ld, date(2023, 6, 30), "schedule")
+
+
+def test_set_override_changes_only_that_unit(tmp_path: Path) -> None:
+    ld = _loaded(tmp_path, [ROW, {**ROW, "unit_id": "u2"}])
+    scen = apply_overrides(ld, parse_sets(("u2.fixed=10",), ld), "--set")
+    base, after = score(ld), score(scen)
+    assert after.frame.filter(pl.col("unit_id") == "u2")["i.rect"][0] == 40 * 10**10
+    assert after.frame.filter(pl.col("unit_id") == "u1")["i.rect"][0] == base.frame.filter(
+        pl.col("unit_id") == "u1")["i.rect"][0] == 10 * 10**10
+
+
+def test_set_names_an_unknown_field_with_a_suggestion(tmp_path: Path) -> None:
+    ld = _loaded(tmp_path, [ROW])
+    with pytest.raises(KaoheError, match=r"unknown field 'fixd' \(did you mean 'fixed'\?\)"):
+        parse_sets(("u1.fixd=3",), ld)
+
+
+def _solved(changes: list[Change], unit: str, target: str) -> dict[str, Change]:
+    return {c.field: c for c in changes if c.unit_id == unit and c.target == target and c.status == "solved"}
+
+
+def test_gap_for_a_band_item_lands_exactly_on_the_band_edge(tmp_path: Path) -> None:
+    # u1: rect 8/10 = 0.8 -> 10 points; invest 20; train 10: total 40. Grade good needs 75:
+    # rect to 1.0 gives 40 (+30): total 70 - not enough alone; the award needs item.rect >= 40: fixed 10/10 exactly
+    ld = _loaded(tmp_path, [ROW, {**ROW, "unit_id": "u2", "fixed": "10", "done": "100"}])
+    run = score(ld)
+    changes = solve(ld, run)
+    best = _solved(changes, "u1", "award:best")
+    assert best["fixed"].after == "10" and best["fixed"].delta == "+2"
+    assert "found" not in best  # a field that bounds another is not a lever
+
+
+def test_gap_respects_a_full_quota(tmp_path: Path) -> None:
+    # u2 holds the only place of 'best' with total 40 x 100/1000 + 40 + 10 = 54; u1 must be eligible AND pass it
+    ld = _loaded(tmp_path, [ROW, {**ROW, "unit_id": "u2", "fixed": "10", "done": "100"}])
+    run = score(ld)
+    assert run.frame.filter(pl.col("unit_id") == "u2")["a.best"][0] == "recommended"
+    c = _solved(solve(ld, run), "u1", "award:best")["fixed"]
+    # with 10/10 u1 scores 20 + 40 + 10 = 70 > 54: it passes u2
+    after = score(apply_overrides(ld, parse_sets((f"u1.fixed={c.after}",), ld), "--set"))
+    assert after.frame.filter(pl.col("unit_id") == "u1")["a.best"][0] == "recommended"
+
+
+def test_a_vetoed_unit_cannot_buy_the_veto_back(tmp_path: Path) -> None:
+    ld = _loaded(tmp_path, [{**ROW, "falsified": True}])
+    changes = solve(ld, score(ld))
+    assert changes and all(c.status == "vetoed" and c.note == "数据造假" for c in changes)
+
+
+ints = st.integers(min_value=0, max_value=30)
+
+
+@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(rows=st.lists(st.tuples(st.integers(0, 2000), st.integers(1, 2000), ints, ints, st.integers(0, 6)),
+                     min_size=1, max_size=5))
+def test_applying_a_suggested_change_reaches_the_target(tmp_path: Path, rows: list[tuple[int, ...]]) -> None:
+    data = [{"unit_id": f"u{i}", "unit_type": "village", "done": d, "target": t, "found": max(f, x), "fixed": min(f, x),
+             "trainings": n, "falsified": False} for i, (d, t, f, x, n) in enumerate(rows)]
+    ld = _loaded(tmp_path, data)
+    run = score(ld)
+    for c in solve(ld, run):
+        if c.status != "solved":
+            continue
+        after = score(apply_overrides(ld, parse_sets((f"{c.unit_id}.{c.field}={c.after}",), ld), "--set"))
+        r = after.frame.filter(pl.col("unit_id") == c.unit_id).row(0, named=True)
+        kind, tid = c.target.split(":")
+        if kind == "grade":
+            order = ["excellent", "good", "fail"]
+            assert order.index(r["grade"]) <= order.index(tid), c
+        else:
+            assert r[f"a.{tid}"] in ("recommended", "tie_flag"), c
+        # and one grid step less would not have reached it (minimal on the field's grid)
+        f = ld.scheme.fields[c.field]
+        if f.type != "bool":
+            step = Decimal(1).scaleb(-f.scale) * (1 if Decimal(c.delta) > 0 else -1)
+            less = dataclasses.replace(c, after=str(Decimal(c.after) - step))
+            if Decimal(less.after) != Decimal(c.before):
+                before = score(apply_overrides(ld, parse_sets((f"{c.unit_id}.{c.field}={less.after}",), ld), "--set"))
+                rb = before.frame.filter(pl.col("unit_id") == c.unit_id).row(0, named=True)
+                if kind == "grade":
+                    assert order.index(rb["grade"]) > order.index(tid), c
+                else:
+                    assert rb[f"a.{tid}"] not in ("recommended", "tie_flag"), c
