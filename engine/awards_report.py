@@ -93,8 +93,9 @@ def award_rows(run: Run, award: Award) -> tuple[list[dict[str, Any]], list[dict[
     pre = f"a.{award.id}"
     rows = run.frame.to_dicts()
     types = {t: i for i, t in enumerate(run.scheme.unit_types)}
+    per_type = award.quota is not None and award.quota.per == "unit_type"
     rec = sorted([r for r in rows if r[pre] in ("recommended", "tie_flag")],
-                 key=lambda r: (types.get(r["unit_type"], 99), r[pre + ".pos"]))
+                 key=lambda r: (types.get(r["unit_type"], 99) if per_type else 0, r[pre + ".pos"]))
     order = {"tie_flag": 0, "outside_quota": 1, "not_eligible": 2, "vetoed": 3, "not_applicable": 4}
     big = 1 << 62
     rest = sorted([r for r in rows if r[pre] not in ("recommended",)],
