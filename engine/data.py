@@ -47,11 +47,14 @@ def prepare_units(df: pl.DataFrame, scheme: Scheme, *, path: str) -> Units:
            (pl.col(cols.name).cast(pl.String) if cols.name in df.columns else pl.col(cols.id).cast(pl.String))
            .alias("name"),
            pl.col(cols.type).cast(pl.String).str.strip_chars().alias("unit_type")]
+    present = [f for f in scheme.fields.values() if f.id in df.columns]
     parsed = df.select(pl.col("_row"), *out, *[_parse(df, f) for f in scheme.fields.values()])
     parsed = parsed.with_columns(_id_key=_id_key(df.get_column(cols.id)))
-    problems += _id_problems(parsed, scheme, path)
-    for f in scheme.fields.values():
-        problems += _field_problems(df, parsed, f, path, scheme)
+    checks = _id_checks(scheme)
+    for f in present:
+        checks += field_checks(f, df.schema[f.id], scheme)
+    both = parsed.hstack([df.get_column(f.id).alias(f"raw.{f.id}") for f in present])
+    problems += run_checks(both, checks, path)
     if problems:
         raise KaoheError(problems)
     return Units(parsed, path)
@@ -103,51 +106,77 @@ def _dtype(f: Field) -> pl.DataType:
     return {"str": pl.String(), "bool": pl.Boolean()}.get(f.type, pl.Int64())
 
 
+@dataclass(frozen=True)
+class Check:
+    """One kind of data problem: a mask over the parsed + raw columns, and how to say it."""
+
+    mask: pl.Expr
+    column: str
+    message: str  # may use {value} and {unit}
+    hint: str = ""
+    value_col: str | None = None
+
+
+def run_checks(both: pl.DataFrame, checks: list[Check], path: str) -> list[Problem]:
+    """Count every kind of problem in one pass; list rows only for the kinds that occur."""
+    if not checks:
+        return []
+    counts = both.select([c.mask.fill_null(False).sum().alias(str(i)) for i, c in enumerate(checks)]).row(0)
+    out: list[Problem] = []
+    for check, n in zip(checks, counts):
+        if not n:
+            continue
+        cols = ["_row", "unit_id"] + ([check.value_col] if check.value_col and check.value_col != "unit_id" else [])
+        bad = both.filter(check.mask.fill_null(False)).select(cols)
+        if check.value_col and bad.schema[check.value_col] != pl.String:
+            bad = bad.with_columns(pl.col(check.value_col).cast(pl.String))
+        for rec in bad.head(MAX_LISTED).iter_rows(named=True):
+            v = rec.get(check.value_col) if check.value_col else None
+            msg = check.message.format(value=v, unit=rec.get("unit_id", ""))
+            out.append(Problem(Loc(path, row=rec["_row"], column=check.column), msg, hint=check.hint))
+        if bad.height > MAX_LISTED:
+            out.append(Problem(Loc(path, column=check.column), f"... and {bad.height - MAX_LISTED} more rows like these"))
+    return out
+
+
 def _rows(df: pl.DataFrame, mask: pl.Expr, path: str, column: str, message: str, hint: str = "",
           value_col: str | None = None) -> list[Problem]:
-    bad = df.filter(mask)
-    out = []
-    for rec in bad.head(MAX_LISTED).iter_rows(named=True):
-        v = rec.get(value_col) if value_col else None
-        msg = message.format(value=v, unit=rec.get("unit_id", ""))
-        out.append(Problem(Loc(path, row=rec["_row"], column=column), msg, hint=hint))
-    if bad.height > MAX_LISTED:
-        out.append(Problem(Loc(path, column=column), f"... and {bad.height - MAX_LISTED} more rows like these"))
-    return out
+    return run_checks(df, [Check(mask, column, message, hint, value_col)], path)
 
 
-def _id_problems(parsed: pl.DataFrame, scheme: Scheme, path: str) -> list[Problem]:
+def _id_checks(scheme: Scheme) -> list[Check]:
     c = scheme.columns
-    out = _rows(parsed, pl.col("unit_id").is_null() | (pl.col("unit_id") == ""), path, c.id, "empty unit id",
-                "every row needs a unit id")
-    out += _rows(parsed, pl.col("unit_id").is_duplicated() & pl.col("unit_id").is_not_null(), path, c.id,
-                 "duplicate unit id '{value}'", "each unit appears once", "unit_id")
     types = list(scheme.unit_types)
-    out += _rows(parsed, ~pl.col("unit_type").is_in(types) | pl.col("unit_type").is_null(), path, c.type,
-                 "unknown unit type '{value}'", "allowed: " + ", ".join(types), "unit_type")
-    return out
+    return [
+        Check(pl.col("unit_id").is_null() | (pl.col("unit_id") == ""), c.id, "empty unit id", "every row needs a unit id"),
+        Check(pl.col("unit_id").is_duplicated() & pl.col("unit_id").is_not_null(), c.id, "duplicate unit id '{value}'",
+              "each unit appears once", "unit_id"),
+        Check(~pl.col("unit_type").is_in(types) | pl.col("unit_type").is_null(), c.type, "unknown unit type '{value}'",
+              "allowed: " + ", ".join(types), "unit_type"),
+    ]
 
 
-def _field_problems(raw: pl.DataFrame, parsed: pl.DataFrame, f: Field, path: str, scheme: Scheme) -> list[Problem]:
-    if f.id not in raw.columns:
-        return []
-    both = parsed.with_columns(raw.get_column(f.id).cast(pl.String).alias("_raw"))
+def field_checks(f: Field, raw_dtype: pl.DataType, scheme: Scheme) -> list[Check]:
+    """The checks of one field; its raw column is `raw.<id>` beside the parsed `<id>`."""
+    raw = pl.col(f"raw.{f.id}")
+    rv = f"raw.{f.id}"
     what = {"int": "a whole number", "decimal": f"a number with at most {f.scale} decimals", "bool": "是/否",
             "str": "a text"}[f.type]
-    out = _rows(both, pl.col("_raw").is_not_null() & (pl.col("_raw").str.strip_chars() != "")
-                & pl.col(f.id).is_null(), path, f.id, "'{value}' is not " + what,
-                f"write {what} in column '{f.id}' ({f.label})", "_raw")
-    if raw.schema[f.id].is_float():
-        both = both.with_columns(_off=(pl.lit(raw.get_column(f.id)) * 10**f.scale
-                                       - pl.lit(raw.get_column(f.id) * 10**f.scale).round()).abs())
-        out += _rows(both, pl.col("_off") > 1e-6, path, f.id, "'{value}' has more than " + f"{f.scale} decimals",
-                     f"round it, or declare 'scale:' for field {f.id}", "_raw")
+    text = raw_dtype == pl.String
+    blank = (raw.is_null() | (raw.str.strip_chars() == "")) if text else raw.is_null()
+    out = []
+    if text or f.type == "bool" and raw_dtype != pl.Boolean:
+        out.append(Check(~blank & pl.col(f.id).is_null(), f.id, "'{value}' is not " + what,
+                         f"write {what} in column '{f.id}' ({f.label})", rv))
+    if raw_dtype.is_float() and f.type in ("int", "decimal"):
+        off = (raw * 10**f.scale - (raw * 10**f.scale).round()).abs()
+        out.append(Check(off > 1e-6, f.id, "'{value}' has more than " + f"{f.scale} decimals",
+                         f"round it, or declare 'scale:' for field {f.id}", rv))
     if f.required:
-        out += _rows(both, pl.col("_raw").is_null() | (pl.col("_raw").str.strip_chars() == ""), path, f.id,
-                     "empty cell for unit {unit}", f"fill in {f.label}; write 0 if there is none")
+        out.append(Check(blank, f.id, "empty cell for unit {unit}", f"fill in {f.label}; write 0 if there is none"))
     if f.values:
-        out += _rows(both, pl.col(f.id).is_not_null() & ~pl.col(f.id).is_in(list(f.values)), path, f.id,
-                     "'{value}' is not allowed", "allowed: " + ", ".join(f.values), f.id)
+        out.append(Check(pl.col(f.id).is_not_null() & ~pl.col(f.id).is_in(list(f.values)), f.id,
+                         "'{value}' is not allowed", "allowed: " + ", ".join(f.values), f.id))
     for which, op in (("min", "<"), ("max", ">")):
         bound = getattr(f, which)
         if bound is None:
@@ -160,7 +189,16 @@ def _field_problems(raw: pl.DataFrame, parsed: pl.DataFrame, f: Field, path: str
             lim = pl.col(bound) * 10**f.scale // 10**other.scale
             shown = f"{bound} ({other.label})"
         bad = pl.col(f.id) < lim if op == "<" else pl.col(f.id) > lim
-        out += _rows(both, bad.fill_null(False), path, f.id,
-                     "'{value}' is " + ("below the minimum " if op == "<" else "above the maximum ") + shown,
-                     f"{f.label} must be {'at least' if op == '<' else 'at most'} {shown}", "_raw")
+        out.append(Check(bad, f.id, "'{value}' is " + ("below the minimum " if op == "<" else "above the maximum ")
+                         + shown, f"{f.label} must be {'at least' if op == '<' else 'at most'} {shown}", rv))
     return out
+
+
+def _field_problems(raw: pl.DataFrame, parsed: pl.DataFrame, f: Field, path: str, scheme: Scheme) -> list[Problem]:
+    """The problems of one field (raw table beside its parsed frame, same rows)."""
+    if f.id not in raw.columns:
+        return []
+    both = parsed.with_columns(raw.get_column(f.id).alias(f"raw.{f.id}"))
+    if "unit_id" not in both.columns:
+        both = both.with_columns(unit_id=pl.lit(""))
+    return run_checks(both, field_checks(f, raw.schema[f.id], scheme), path)

@@ -21,6 +21,7 @@ from .evaluate import ITEM_SCALE
 from .fixed import Fx
 from .model import Scheme
 from .rules_model import Award, Decisions, Quota, SortKey
+from .sortkey import sort_by
 
 GROUP = "_group"
 
@@ -68,18 +69,37 @@ def quota_expr(q: Quota, n: pl.Expr) -> pl.Expr:
     return (2 * n * a + d) // (2 * d)
 
 
+def _needed(scheme: Scheme, dec: Decisions) -> list[str]:
+    """The scored columns that decisions read (so the sorts below move a narrow frame)."""
+    exprs = [v.when for v in dec.vetoes] + [k.expr for k in dec.ranking.by]
+    for a in dec.awards:
+        exprs += [a.eligible, *[k.expr for k in a.rank_by]]
+    cols = {"unit_id", "unit_type", "_id_key", "total", "name"}
+    prefix = {"section": "s.", "item": "i.", "pool": "p."}
+    for e in exprs:
+        if e is None:
+            continue
+        cols |= {n for n in e.names() if n in scheme.fields}
+        cols |= {prefix[r.split(".", 1)[0]] + r.split(".", 1)[1] for r in e.refs()}
+    return sorted(cols)
+
+
 def decide(scheme: Scheme, dec: Decisions, scored: pl.DataFrame, event_vetoes: pl.DataFrame | None = None
            ) -> tuple[pl.DataFrame, dict[str, AwardInfo]]:
     res = resolver(scheme)
     c = lambda e: F.compile_expr(e.tree, res)  # noqa: E731
-    df = scored.with_columns(
-        (pl.col("unit_type") if dec.ranking.per else pl.lit("all")).alias(GROUP))
+    needed = [col for col in _needed(scheme, dec) if col in scored.columns]
+    types = pl.Enum(list(scheme.unit_types))  # sort groups by a small integer code, not by text
+    df = scored.select(needed).with_row_index("_i").with_columns(
+        _type=pl.col("unit_type").cast(types).to_physical())
+    df = df.with_columns((pl.col("_type") if dec.ranking.per else pl.lit(0, dtype=pl.UInt32)).alias(GROUP))
     df = _vetoes(df, dec, c, event_vetoes)
     df = _grades(df, dec, scheme, c)
     infos = {}
     for award in dec.awards:
         df, infos[award.id] = _award(df, award, dec, scheme, c)
-    return df, infos
+    new = [col for col in df.columns if col not in scored.columns and not col.startswith("_")]
+    return scored.hstack(df.select("_i", *new).sort("_i").drop("_i")), infos
 
 
 def _vetoes(df: pl.DataFrame, dec: Decisions, c, event_vetoes: pl.DataFrame | None) -> pl.DataFrame:  # type: ignore[no-untyped-def]
@@ -113,8 +133,7 @@ def _sort_cols(df: pl.DataFrame, keys: tuple[SortKey, ...], c, prefix: str) -> t
 def _ordered(df: pl.DataFrame, keys: tuple[SortKey, ...], names: list[str], first: list[str], *,
              grouped: bool = True) -> pl.DataFrame:
     lead = [GROUP] if grouped else []
-    return df.sort([*lead, *first, *names], descending=[False] * (len(lead) + len(first)) + [k.descending for k in keys],
-                   nulls_last=True, maintain_order=True)
+    return sort_by(df, [*lead, *first, *names], [False] * (len(lead) + len(first)) + [k.descending for k in keys])
 
 
 def _grades(df: pl.DataFrame, dec: Decisions, scheme: Scheme, c) -> pl.DataFrame:  # type: ignore[no-untyped-def]
@@ -143,14 +162,14 @@ def _grades(df: pl.DataFrame, dec: Decisions, scheme: Scheme, c) -> pl.DataFrame
             continue
         has = pl.col("grade") == gr.id
         if gr.quota.per == "unit_type":  # within each unit type, in the type's ranking order
-            df = df.sort(["unit_type", "order_all"])
-            n, pos = pl.len().over("unit_type"), has.cast(pl.Int64).cum_sum().over("unit_type")
+            df = sort_by(df, ["_type", "order_all"], [False, False])
+            n, pos = pl.len().over("_type"), has.cast(pl.Int64).cum_sum().over("_type")
         else:  # over all units, in the overall order
-            df = df.sort("order_all")
+            df = sort_by(df, ["order_all"], [False])
             n, pos = pl.len(), has.cast(pl.Int64).cum_sum()
         df = df.with_columns(grade=pl.when(has & (pos > quota_expr(gr.quota, n))).then(pl.lit(ids[i + 1]))
                              .otherwise(pl.col("grade")))
-    return df.sort([GROUP, "order"])
+    return sort_by(df, [GROUP, "order"], [False, False])
 
 
 def conjuncts(e: E.Node) -> list[E.Node]:
@@ -187,10 +206,11 @@ def _award(df: pl.DataFrame, a: Award, dec: Decisions, scheme: Scheme, c) -> tup
     cond_ok = pl.all_horizontal(ok_cols) if ok_cols else pl.lit(True)
     df = df.with_columns(_scope=scope, _blocked=blocked & scope, _elig=scope & ~blocked & cond_ok)
     q = a.quota or Quota(count=sum(lv.count for lv in a.levels))
-    grp = "unit_type" if (q.per == "unit_type") else "_one"  # _one: a single group (windows broadcast cleanly)
+    grp = "_type" if (q.per == "unit_type") else "_one"  # _one: a single group (windows broadcast cleanly)
     df, keys = _sort_cols(df.with_columns(_one=pl.lit(0)), a.rank_by, c, "_r")
-    df = df.sort([grp, *keys], descending=[False] + [k.descending for k in a.rank_by], nulls_last=True,
-                 maintain_order=True)
+    same_order = a.rank_by == dec.ranking.by and (grp == "_type") == (dec.ranking.per == "unit_type")
+    if not same_order:  # the frame is in ranking order already (see _grades); ineligible units never count
+        df = sort_by(df, [grp, *keys], [False] + [k.descending for k in a.rank_by])
     over = lambda e: e.over(grp)  # noqa: E731
     n = over(pl.col("_scope" if q.of == "all" else "_elig").cast(pl.Int64).sum())
     df = df.with_columns(_pos=over(pl.col("_elig").cast(pl.Int64).cum_sum()), _q=quota_expr(q, n))
@@ -210,7 +230,8 @@ def _award(df: pl.DataFrame, a: Award, dec: Decisions, scheme: Scheme, c) -> tup
                          pl.col("_lvl").alias(f"{pre}.level"), pl.col("_q").alias(f"{pre}.quota"),
                          pl.when(pl.col("_elig") & ~pl.col("_sel")).then(gap).alias(f"{pre}.gap"))
     drop = ["_scope", "_blocked", "_elig", "_pos", "_q", "_sel", "_lvl", "_tie", "_one", *keys]
-    return df.drop(drop).sort([GROUP, "order"]), info
+    df = df.drop(drop)
+    return (df if same_order else sort_by(df, [GROUP, "order"], [False, False])), info
 
 
 def _levels(df: pl.DataFrame, a: Award, over, precision: int) -> pl.DataFrame:  # type: ignore[no-untyped-def]

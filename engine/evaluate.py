@@ -189,25 +189,39 @@ def _total(scheme: Scheme) -> pl.Expr:
 
 
 def data_checks(plan: Plan, scored: pl.DataFrame, path: str) -> list[Problem]:
-    """Problems only the evaluation can see: assessed values outside their range, items with no value."""
-    out: list[Problem] = []
+    """Problems only the evaluation can see: assessed values outside their range, items with no value.
+
+    One aggregate pass counts every kind of problem; only kinds that occur are listed row by row."""
+    checks: list[tuple[Item, str, pl.Expr]] = []
     for item in plan.scheme.all_items():
-        col = f"i.{item.id}"
-        field_name = next(iter(sorted(item.value.names())), item.id) if item.value else item.id
-        bad = scored.filter(pl.col(col).is_null() & _applies(_item_scope(plan.scheme, item)))
+        missing = pl.col(f"i.{item.id}").is_null() & _applies(_item_scope(plan.scheme, item))
+        checks.append((item, "missing", missing))
         if item.method.kind == "assessed":
             lo, hi = item.method.params["min"], item.method.params["max"]
+            v = Fx(pl.col(f"v.{item.id}"), "num", plan.value_scale[item.id])
+            checks.append((item, "range", (F.compare("<", v, F.num(lo)).expr | F.compare(">", v, F.num(hi)).expr)
+                           .fill_null(False)))
+    if not checks:
+        return []
+    counts = scored.select([m.sum().alias(str(k)) for k, (_, _, m) in enumerate(checks)]).row(0)
+    out: list[Problem] = []
+    for (item, kind, mask), n in zip(checks, counts):
+        if not n:
+            continue
+        field_name = next(iter(sorted(item.value.names())), item.id) if item.value else item.id
+        cols = ["_row", "unit_id", "name", f"v.{item.id}"]
+        bad = scored.select(cols).filter(scored.select(mask).to_series())
+        if kind == "range":
+            lo, hi = item.method.params["min"], item.method.params["max"]
             s = plan.value_scale[item.id]
-            v = Fx(pl.col(f"v.{item.id}"), "num", s)
-            outside = F.compare("<", v, F.num(lo)).expr | F.compare(">", v, F.num(hi)).expr
-            rng = scored.filter(outside.fill_null(False))
-            out += _listed(rng, path, field_name, lambda r: (
-                f"unit {r['unit_id']} ({r['name']}): {item.label} is {F.to_decimal_str(r[f'v.{item.id}'], s)}, "
+            out += _listed(bad, path, field_name, lambda r, it=item, s=s, lo=lo, hi=hi: (
+                f"unit {r['unit_id']} ({r['name']}): {it.label} is {F.to_decimal_str(r[f'v.{it.id}'], s)}, "
                 f"outside the declared range {lo}..{hi}"), "correct the assessed value")
-        out += _listed(bad, path, field_name, lambda r: (
-            f"unit {r['unit_id']} ({r['name']}): item '{item.id}' ({item.label}) cannot be scored: "
-            f"a value it uses is empty or a division by zero"),
-            "fill in the data, or declare 'not_applicable' for this item in the scheme")
+        else:
+            out += _listed(bad, path, field_name, lambda r, it=item: (
+                f"unit {r['unit_id']} ({r['name']}): item '{it.id}' ({it.label}) cannot be scored: "
+                f"a value it uses is empty or a division by zero"),
+                "fill in the data, or declare 'not_applicable' for this item in the scheme")
     return out
 
 
