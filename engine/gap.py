@@ -348,7 +348,7 @@ def gap_text(ld: Loaded, run: Run, unit: str, lang: Lang, top: int = 5) -> str:
         out.append("  已达到所有等级和奖项" if lang == "zh" else "  reaches every grade and award")
     vetoed = [k for k, cs in by_target.items() if cs[0].status == "vetoed"]
     if vetoed:
-        names = "、".join(target_label(run, k, lang) for k in vetoed)
+        names = ("、" if lang == "zh" else ", ").join(target_label(run, k, lang) for k in vetoed)
         out.append(f"{names}:\n  - {describe(run.scheme, by_target[vetoed[0]][0], lang)}")
     for key, cs in by_target.items():
         if key in vetoed:

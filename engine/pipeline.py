@@ -6,6 +6,7 @@ everything the reports need, with a manifest (hashes, version, options) for repr
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
@@ -109,6 +110,12 @@ def manifest(scheme: Scheme, inputs: Inputs) -> dict[str, Any]:
     from .io import sha256_file  # noqa: PLC0415
 
     paths = [p for p in (inputs.data, inputs.events) if p is not None]
-    return {"scheme": str(inputs.scheme), "scheme_sha256": scheme.sha256,
-            "inputs": {str(p): sha256_file(p) for p in paths}, "kaohe_version": __version__,
+    return {"scheme": _shown(inputs.scheme), "scheme_sha256": scheme.sha256,
+            "inputs": {_shown(p): sha256_file(p) for p in paths}, "kaohe_version": __version__,
             "options": dict(sorted(inputs.options.items()))}
+
+
+def _shown(path: Path) -> str:
+    """A path as the user would write it: relative to the working directory when inside it."""
+    rel = os.path.relpath(Path(path).resolve(), Path.cwd())
+    return str(path) if rel.startswith("..") else rel

@@ -1,0 +1,43 @@
+"""Golden CLI tests (black's tests/data/cases style): each tests/cases/*.txt holds the arguments on its
+first line, then `# exit: N`, then the exact expected stdout. Run with KAOHE_UPDATE_GOLDEN=1 to rewrite
+the files from the current output after an intended change (and review the diff)."""
+
+from __future__ import annotations
+
+import os
+import shlex
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from cli import main
+
+CASES = sorted((Path(__file__).parent / "cases").glob("*.txt"))
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _parse(path: Path) -> tuple[list[str], int, str]:
+    head, code, expected = path.read_text(encoding="utf-8").split("\n", 2)
+    assert head.startswith("args: ") and code.startswith("# exit: "), f"{path}: bad header"
+    return shlex.split(head[len("args: "):]), int(code[len("# exit: "):]), expected
+
+
+@pytest.mark.parametrize("path", CASES, ids=[p.stem for p in CASES])
+def test_cli_output_matches_golden_file(path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(ROOT)
+    args, code, expected = _parse(path)
+    result = CliRunner().invoke(main, args, prog_name="kaohe", catch_exceptions=False)
+    out = result.stdout if result.exit_code == 0 else result.stdout + result.stderr
+    if os.environ.get("KAOHE_UPDATE_GOLDEN"):
+        path.write_text(f"args: {shlex.join(args)}\n# exit: {result.exit_code}\n{out}", encoding="utf-8")
+        return
+    assert result.exit_code == code, f"args: {args}\nstdout:\n{result.stdout}\nstderr:\n{result.stderr}"
+    assert out == expected, f"args: {args}\nstderr:\n{result.stderr}"
+
+
+def test_every_command_has_help_and_is_in_the_readme() -> None:
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    for name, cmd in main.commands.items():
+        assert cmd.help, f"kaohe {name} has no help text"
+        assert f"kaohe {name}" in readme, f"kaohe {name} is not in README.md"
