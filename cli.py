@@ -5,10 +5,11 @@ Exit codes: 0 ok, 1 problems in a scheme or data file, 2 bad usage.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import sys
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 import click
 
@@ -268,7 +269,8 @@ def simulate(scheme: Path | None, data: Path | None, events: Path | None, encodi
     if gaps:
         from engine.gap import gap_summary  # noqa: PLC0415
 
-        gap_text = gap_summary(scen_ld or base_ld, scen or base, lang)  # type: ignore[arg-type]
+        with _progress("求解差距" if lang == "zh" else "solving gaps") as step:
+            gap_text = gap_summary(scen_ld or base_ld, scen or base, lang, step)  # type: ignore[arg-type]
     heads, rows = compare_table(base, scen, lang, gap_text)  # type: ignore[arg-type]
     title = header(base, info, lang) + base.scheme.meta.label if fmt == "table" else ""  # type: ignore[arg-type]
     emit(render(heads, rows, fmt, title=title), output, inputs)
@@ -294,7 +296,23 @@ def gap(unit: str, scheme: Path | None, data: Path | None, events: Path | None, 
         ld, _ = as_of_run(ld, as_of.date(), project)  # type: ignore[arg-type]
     r = score_run(ld)
     uid = _unit_id(r, unit)
-    click.echo(gap_text(ld, r, uid, lang, top), nl=False)  # type: ignore[arg-type]
+    with _progress("求解差距" if lang == "zh" else "solving gaps") as step:
+        text = gap_text(ld, r, uid, lang, top, step)  # type: ignore[arg-type]
+    click.echo(text, nl=False)
+
+
+@contextlib.contextmanager
+def _progress(label: str) -> Iterator[Callable[[int, int], None]]:
+    """A progress bar on a terminal (stderr); nothing when output is piped or redirected."""
+    if not sys.stderr.isatty():
+        yield lambda done, total: None
+        return
+    with click.progressbar(length=1, label=label, file=sys.stderr) as bar:
+        def step(done: int, total: int) -> None:
+            bar.length = max(total, 1)
+            bar.update(done - bar.pos)
+
+        yield step
 
 
 def _unit_id(r: Any, unit: str) -> str:

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Any
+from typing import Any, Callable
 
 import polars as pl
 
@@ -190,7 +190,10 @@ def _open_targets(run: Run, ts: list[Target], unit_ids: set[str] | None) -> list
     return out
 
 
-def solve(ld: Loaded, run: Run, unit_ids: set[str] | None = None) -> list[Change]:
+Progress = Callable[[int, int], None]  # (steps done, steps in all)
+
+
+def solve(ld: Loaded, run: Run, unit_ids: set[str] | None = None, progress: Progress | None = None) -> list[Change]:
     """Every open (unit, target): the smallest single-field change that reaches it, per lever field."""
     scheme = ld.scheme
     ts = targets(run)
@@ -209,7 +212,7 @@ def solve(ld: Loaded, run: Run, unit_ids: set[str] | None = None) -> list[Change
     if run.adjustments is not None:
         adjustments = run.adjustments.filter(pl.col("points").is_not_null()).lazy()
     combos = [(u, t, f, d) for u, t in rows for f in sorted(lev[types[u]]) for d in _directions(scheme.fields[f])]
-    found = _search(scheme, run, ts, base, adjustments, keep, combos)
+    found = _search(scheme, run, ts, base, adjustments, keep, combos, progress)
     for u, t in rows:
         best = [c for c in found if c.unit_id == u and c.target == t.key]
         changes += best or [Change(u, t.key, "no_single_change")]
@@ -248,7 +251,8 @@ def _room(scheme: Scheme, fields: list[Field]) -> tuple[pl.Expr, pl.Expr]:
 
 
 def _search(scheme: Scheme, run: Run, ts: list[Target], base: pl.DataFrame, adjustments: pl.LazyFrame | None,
-            keep: frozenset[str], combos: list[tuple[str, Target, str, int]]) -> list[Change]:
+            keep: frozenset[str], combos: list[tuple[str, Target, str, int]],
+            progress: Progress | None = None) -> list[Change]:
     fields = {c[2]: scheme.fields[c[2]] for c in combos}
     nums = [f for f in fields.values() if f.type in ("int", "decimal")]
     bools = [f for f in fields.values() if f.type == "bool"]
@@ -279,7 +283,10 @@ def _search(scheme: Scheme, run: Run, ts: list[Target], base: pl.DataFrame, adju
 
     rows = rows.filter(reach(rows, pl.col("_room")))  # reachable at the far end of the room (or by flipping)
     rows = rows.with_columns(_lo=pl.lit(0, dtype=pl.Int64), _hi=pl.col("_room").fill_null(1))
-    for _ in range(MAX_STEPS):
+    steps = int(rows.select(pl.col("_hi").max()).item() or 1).bit_length()  # binary search: one step a bit
+    for done in range(MAX_STEPS):
+        if progress is not None:
+            progress(min(done, steps), steps)
         active = rows.filter(pl.col("_hi") - pl.col("_lo") > 1)
         if active.height == 0:
             break
@@ -336,8 +343,8 @@ def target_label(run: Run, key: str, lang: Lang) -> str:
     return a.label if lang == "zh" else tid
 
 
-def gap_text(ld: Loaded, run: Run, unit: str, lang: Lang, top: int = 5) -> str:
-    changes = solve(ld, run, {unit})
+def gap_text(ld: Loaded, run: Run, unit: str, lang: Lang, top: int = 5, progress: Progress | None = None) -> str:
+    changes = solve(ld, run, {unit}, progress)
     by_target: dict[str, list[Change]] = {}
     for c in changes:
         by_target.setdefault(c.target, []).append(c)
@@ -362,10 +369,10 @@ def gap_text(ld: Loaded, run: Run, unit: str, lang: Lang, top: int = 5) -> str:
     return "\n".join(out) + "\n"
 
 
-def gap_summary(ld: Loaded, run: Run, lang: Lang) -> dict[str, str]:
+def gap_summary(ld: Loaded, run: Run, lang: Lang, progress: Progress | None = None) -> dict[str, str]:
     """Per unit: the next grade's (or else the nearest award's) smallest single change, for simulate --gaps."""
     out: dict[str, str] = {}
-    for u, cs in _group(solve(ld, run)).items():
+    for u, cs in _group(solve(ld, run, None, progress)).items():
         solved = sorted([c for c in cs if c.status == "solved"], key=lambda c: (not c.target.startswith("grade:"),
                                                                                  relative(c)))
         if solved:
