@@ -61,9 +61,9 @@ def build_inputs(scheme: Path | None, data: Path | None, events: Path | None, en
         demo = demo_inputs(scheme.name if scheme is not None else "township-2022.yaml")
         if scheme is not None and not demo.data.exists():
             raise click.UsageError("--data is required with a scheme that has no bundled demo data")
+        events = events or (demo.events if scheme is None and data is None else None)  # demo events go with demo data
         scheme = scheme or demo.scheme
         data = data or demo.data
-        events = events or (demo.events if scheme == demo.scheme else None)
     return Inputs(scheme, data, events, encoding, sheet, options)
 
 
@@ -250,7 +250,7 @@ def simulate(scheme: Path | None, data: Path | None, events: Path | None, encodi
         raise click.UsageError("--project needs --as-of")
     inputs = build_inputs(scheme, data, events, encoding, sheet, as_of=as_of.date().isoformat() if as_of else None,
                           project=project, sets=list(sets), scenario=str(scenario) if scenario else None)
-    base_ld = load(inputs)
+    base_ld = load(inputs, year=as_of.year if as_of else None)
     scen_ld = None
     if sets or scenario:
         scen_ld = base_ld
@@ -289,7 +289,7 @@ def gap(unit: str, scheme: Path | None, data: Path | None, events: Path | None, 
     from engine.pipeline import load, score as score_run  # noqa: PLC0415
 
     inputs = build_inputs(scheme, data, events, encoding, sheet)
-    ld = load(inputs)
+    ld = load(inputs, year=as_of.year if as_of else None)
     if as_of is not None:
         from engine.simulate import as_of_run  # noqa: PLC0415
 

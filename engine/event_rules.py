@@ -131,25 +131,27 @@ def _points(r: Reader, m: YMap, ctx: str, env: dict[str, Type]) -> dict[str, Any
     return {}
 
 
-def read_events(scheme: Scheme, path: Path, unit_ids: pl.Series, *, encoding: str | None = None) -> pl.DataFrame:
-    """The event log, validated: every problem with file, row and column; numbers exact."""
+def read_events(scheme: Scheme, path: Path, unit_ids: pl.Series, *, encoding: str | None = None,
+                year: int | None = None) -> pl.DataFrame:
+    """The event log, validated: every problem with file, row and column; numbers exact. Dates must lie
+    in the assessment `year` (default: the scheme's; a mid-year run passes the as-of year)."""
     from .io import read_table  # noqa: PLC0415
 
     file = str(path)
-    raw = read_table(path, encoding=encoding, what="events")
+    raw = read_table(path, encoding=encoding, what="events", allow_empty=True)
     missing = [c for c in BASE_COLUMNS if c not in raw.columns]
     if missing:
         raise KaoheError([Problem(Loc(file, row=1), f"missing column '{c}'{did_you_mean(c, raw.columns)}",
                                   hint="the event log needs event_id, date, unit_id, kind") for c in missing])
     fields = {k: f for k, f in event_fields(scheme).items() if k in raw.columns}
-    raw = raw.with_row_index("_row", offset=2)
+    raw = raw.with_row_index("_row", offset=2).with_columns(pl.col(c).cast(pl.String) for c in BASE_COLUMNS)
     day = pl.coalesce([pl.col("date").cast(pl.String).str.strip_chars().str.to_date(fmt, strict=False)
                        for fmt in DATE_FORMATS]) if raw.schema["date"] != pl.Date else pl.col("date")
     parsed = raw.select("_row", pl.col("event_id").cast(pl.String).str.strip_chars(),
                         day.alias("date"), pl.col("unit_id").cast(pl.String).str.strip_chars(),
                         pl.col("kind").cast(pl.String).str.strip_chars(),
                         *[_parse(raw, f) for f in fields.values()])
-    year = scheme.meta.year
+    year = year or scheme.meta.year
     problems = _rows(parsed, pl.col("event_id").is_null(), file, "event_id", "empty event id")
     problems += _rows(parsed, pl.col("event_id").is_duplicated() & pl.col("event_id").is_not_null(), file,
                       "event_id", "duplicate event id '{value}'", "each event needs its own id", "event_id")

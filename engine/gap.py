@@ -233,14 +233,31 @@ def _bound_expr(scheme: Scheme, f: Field, which: str) -> pl.Expr | None:
     return None
 
 
+def _assessed_range(scheme: Scheme, f: Field) -> tuple[pl.Expr | None, pl.Expr | None]:
+    """An `assessed` item whose value is the field itself bounds it by the item's declared range."""
+    lo = hi = None
+    for it in scheme.all_items():
+        if it.method.kind == "assessed" and it.value is not None and it.value.source == f.id:
+            lo = pl.lit(int(it.method.params["min"].scaleb(f.scale)), dtype=pl.Int64)
+            hi = pl.lit(int(it.method.params["max"].scaleb(f.scale)), dtype=pl.Int64)
+    return lo, hi
+
+
+def _tighter(a: pl.Expr | None, b: pl.Expr | None, lower: bool) -> pl.Expr | None:
+    if a is None or b is None:
+        return a if b is None else b
+    return pl.max_horizontal(a, b) if lower else pl.min_horizontal(a, b)
+
+
 def _room(scheme: Scheme, fields: list[Field]) -> tuple[pl.Expr, pl.Expr]:
     """(current value, how far the value may move in direction _d) per row, in the field's scaled units."""
     cur = pl.lit(None, dtype=pl.Int64)
     room = pl.lit(None, dtype=pl.Int64)
     for f in fields:
         c = pl.col(f.id)
-        hi = _bound_expr(scheme, f, "max")
-        lo = _bound_expr(scheme, f, "min")
+        alo, ahi = _assessed_range(scheme, f)
+        hi = _tighter(_bound_expr(scheme, f, "max"), ahi, lower=False)
+        lo = _tighter(_bound_expr(scheme, f, "min"), alo, lower=True)
         wide = pl.max_horizontal(c.abs() * 10, pl.lit(10**f.scale * 1000))
         up = (hi - c) if hi is not None else wide
         down = (c - lo) if lo is not None else pl.when(c >= 0).then(c).otherwise(wide)

@@ -82,13 +82,13 @@ def sha256_file(path: str | Path) -> str:
 
 
 def read_table(path: str | Path, *, encoding: str | None = None, sheet: str | int | None = None,
-               what: str = "data") -> pl.DataFrame:
+               what: str = "data", allow_empty: bool = False) -> pl.DataFrame:
     """A table as a DataFrame (String columns for CSV/XLSX); see `read_table_info`."""
-    return read_table_info(path, encoding=encoding, sheet=sheet, what=what)[0]
+    return read_table_info(path, encoding=encoding, sheet=sheet, what=what, allow_empty=allow_empty)[0]
 
 
 def read_table_info(path: str | Path, *, encoding: str | None = None, sheet: str | int | None = None,
-                    what: str = "data") -> tuple[pl.DataFrame, TableInfo]:
+                    what: str = "data", allow_empty: bool = False) -> tuple[pl.DataFrame, TableInfo]:
     """Read .csv/.xlsx/.parquet. `encoding` (CSV) is detected when None: UTF-8 (BOM optional), then
     GB18030 (a superset of GBK). `sheet` (XLSX) is a name or a 1-based number; default the first."""
     file = str(path)
@@ -102,10 +102,10 @@ def read_table_info(path: str | Path, *, encoding: str | None = None, sheet: str
     used_sheet: str | None = None
     if fmt == "csv":
         text, encoding = _decode(data, file, encoding)
-        df = _tidy(_parse_csv(text, file, what), file, what, letters=True)
+        df = _tidy(_parse_csv(text, file, what), file, what, letters=True, allow_empty=allow_empty)
     elif fmt == "xlsx":
         raw, used_sheet = _parse_xlsx(data, file, sheet, what)
-        df = _tidy(raw, file, what, letters=False, where=f" (sheet '{used_sheet}')")
+        df = _tidy(raw, file, what, letters=False, where=f" (sheet '{used_sheet}')", allow_empty=allow_empty)
     else:
         df = _parquet(data, file, what)
     return df, TableInfo(file, fmt, encoding if fmt == "csv" else None, used_sheet, digest)
@@ -256,7 +256,8 @@ def _check_names(names: list[str], file: str, *, letters: bool, blank_ok: set[in
         raise KaoheError(_cap(problems, file))
 
 
-def _tidy(raw: pl.DataFrame, file: str, what: str, *, letters: bool, where: str = "") -> pl.DataFrame:
+def _tidy(raw: pl.DataFrame, file: str, what: str, *, letters: bool, where: str = "",
+          allow_empty: bool = False) -> pl.DataFrame:
     """Row 0 of `raw` is the header: strip names and cells, drop unnamed empty columns, check names."""
     names = [(v or "").strip() for v in raw.row(0)]
     body = raw.slice(1).with_columns(_clean(c) for c in raw.columns)
@@ -268,6 +269,8 @@ def _tidy(raw: pl.DataFrame, file: str, what: str, *, letters: bool, where: str 
     body = body.select(pl.col(raw.columns[i]).alias(names[i]) for i in keep)
     filled = body.select(pl.any_horizontal(pl.all().is_not_null())).to_series() if body.width else None
     last = filled.arg_true().max() if filled is not None else None
+    if last is None and allow_empty:  # a header alone: e.g. an event log of a year without incidents
+        return body.head(0)
     if last is None:
         _fail(file, f"no {what} rows{where}: the header (row 1) is not followed by any values",
               f"put the {what} in the rows below the header")

@@ -122,6 +122,7 @@ class Scheme:
     pools: tuple[Pool, ...]
     total: Total
     raw: Mapping[str, Any]  # the located YAML, for the decision/event/test stages
+    schedule: tuple[Decimal, ...] = ()  # mid_year: the township's cumulative progress plan
 
     def all_sections(self) -> list[Section]:
         out: list[Section] = []

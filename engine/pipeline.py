@@ -72,9 +72,11 @@ class Loaded:
     path: str
     events: pl.DataFrame | None  # the validated event log
     inputs: Inputs
+    year: int  # the assessment year (the scheme's, or the as-of year of a mid-year run)
 
 
-def load(inputs: Inputs) -> Loaded:
+def load(inputs: Inputs, *, year: int | None = None) -> Loaded:
+    """Read and validate everything; `year` overrides the scheme's assessment year (mid-year runs)."""
     scheme = load_scheme(inputs.scheme)
     decisions = load_decisions(scheme)
     df, path = read_units(inputs, scheme)
@@ -83,8 +85,9 @@ def load(inputs: Inputs) -> Loaded:
     if inputs.events is not None and scheme.raw.get("events"):
         from .event_rules import read_events  # noqa: PLC0415
 
-        events = read_events(scheme, inputs.events, units.frame.get_column("unit_id"), encoding=inputs.encoding)
-    return Loaded(scheme, decisions, units.frame, path, events, inputs)
+        events = read_events(scheme, inputs.events, units.frame.get_column("unit_id"), encoding=inputs.encoding,
+                             year=year)
+    return Loaded(scheme, decisions, units.frame, path, events, inputs, year or scheme.meta.year)
 
 
 def score(ld: Loaded) -> Run:

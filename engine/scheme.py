@@ -50,6 +50,7 @@ def load_scheme(path: str | Path) -> Scheme:
         pools=tuple(_pool(r, p, loc) for p, loc in _entries(r, raw, "pools")),
         total=_total(r, r.map(raw, "total", "[total]")),
         raw=raw,
+        schedule=_mid_year(r, raw),
     )
     from .check import check_scheme  # noqa: PLC0415 - check needs the built model
 
@@ -113,6 +114,28 @@ def _fields(r: Reader, m: YMap) -> dict[str, Field]:
             unit=r.text(spec, "unit", ctx), required=r.boolean(spec, "required", ctx, True),
             cumulative=r.boolean(spec, "cumulative", ctx, ftype in ("int", "decimal") and not spec.get("target")),
             target=r.boolean(spec, "target", ctx, False), schedule=_schedule(r, spec, ctx))
+    return out
+
+
+def _mid_year(r: Reader, raw: YMap) -> tuple[Decimal, ...]:
+    m = r.map(raw, "mid_year", "[mid_year]")
+    r.keys(m, "[mid_year]", allowed_keys=("schedule", "note"))
+    return _schedule(r, m, "[mid_year]")
+
+
+def _item_mid_year(r: Reader, m: YMap, ctx: str, points: Decimal | None) -> dict[str, Any]:
+    """Item-level mid_year: {year_end_only: true, assume: full | zero | N} (scored as assumed at mid-year)."""
+    if m.get("mid_year") is None:
+        return {}
+    v = r.map(m, "mid_year", ctx)
+    r.keys(v, ctx, allowed_keys=("year_end_only", "assume", "note"))
+    out: dict[str, Any] = {"year_end_only": r.boolean(v, "year_end_only", ctx, False)}
+    assume = v.get("assume", "full")
+    if assume not in ("full", "zero"):
+        assume = r.number(v, "assume", ctx, Decimal(0))
+    if assume == "full" and points is None and out["year_end_only"]:
+        r.p.add(v.loc, "'assume: full' needs the item's 'points'", context=ctx, hint="or assume: zero, or a number")
+    out["assume"] = assume
     return out
 
 
@@ -194,7 +217,7 @@ def _item(r: Reader, m: YMap, loc: Any, parent: str) -> Item:
                 points=points, value=value, not_applicable=_na(r, m, ctx),
                 applies_to=r.names(m, "applies_to", ctx), min=r.number(m, "min", ctx), max=r.number(m, "max", ctx),
                 unit=r.text(m, "unit", ctx), source=r.text(m, "source", ctx),
-                mid_year=m.get("mid_year") if isinstance(m.get("mid_year"), YMap) else {}, parent=parent)
+                mid_year=_item_mid_year(r, m, ctx, points), parent=parent)
 
 
 def _na(r: Reader, m: YMap, ctx: str) -> NotApplicable | None:

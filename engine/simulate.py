@@ -26,8 +26,6 @@ import polars as pl
 from .errors import KaoheError, Loc, Problem, did_you_mean
 from .model import Field, Item, Method, Pool, Scheme, Section
 from .pipeline import Loaded
-from .yamlread import Reader
-from .yamlsrc import YMap
 
 Projection = Literal["none", "linear", "schedule"]
 EXTRA = 6  # decimals added to an adjusted field
@@ -62,17 +60,7 @@ class AsOf:
 
 
 def default_schedule(scheme: Scheme) -> tuple[Decimal, ...]:
-    from .scheme import _schedule  # noqa: PLC0415
-
-    m = scheme.raw.get("mid_year")
-    if not isinstance(m, YMap):
-        return ()
-    from .errors import Collector  # noqa: PLC0415
-
-    c = Collector()
-    out = _schedule(Reader(c), m, "[mid_year]")
-    c.raise_if_any()
-    return out
+    return scheme.schedule
 
 
 def as_of_run(ld: Loaded, as_of: date, project: Projection) -> tuple[Loaded, AsOf]:
@@ -127,7 +115,7 @@ def _pending(scheme: Scheme) -> tuple[Scheme, tuple[str, ...]]:
             return it
         pending.append(it.id)
         assume = m.get("assume", "full")
-        pts = it.points if assume == "full" else Decimal(0) if assume == "zero" else Decimal(str(assume))
+        pts = it.points if assume == "full" else Decimal(0) if assume == "zero" else assume
         return dataclasses.replace(it, method=Method("fixed", {}, it.method.loc), points=pts or Decimal(0),
                                    value=None, not_applicable=None)
 
@@ -238,7 +226,7 @@ def scenario_events(ld: Loaded, path: Any, encoding: str | None) -> Loaded:
     if {"event_id", "date", "kind"} <= set(table.columns):
         from .event_rules import read_events  # noqa: PLC0415
 
-        extra = read_events(ld.scheme, path, ld.units.get_column("unit_id"), encoding=encoding)
+        extra = read_events(ld.scheme, path, ld.units.get_column("unit_id"), encoding=encoding, year=ld.year)
         events = extra if ld.events is None else pl.concat([ld.events, extra], how="diagonal_relaxed")
         dup = events.filter(pl.col("event_id").is_duplicated()).get_column("event_id").unique().to_list()
         if dup:
