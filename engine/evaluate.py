@@ -44,12 +44,26 @@ class Plan:
         return self.scheme.meta.precision
 
 
-def _field_resolver(scheme: Scheme):  # type: ignore[no-untyped-def]
+Ranges = Mapping[str, tuple[int, int]]
+
+
+def field_ranges(scheme: Scheme, units: pl.DataFrame) -> dict[str, tuple[int, int]]:
+    """The scaled min and max of every number field in the data (lets arithmetic stay in Int64)."""
+    nums = [f.id for f in scheme.fields.values() if f.type in ("int", "decimal") and f.id in units.columns]
+    if not nums or units.height == 0:
+        return {}
+    row = units.select([pl.col(c).min().alias(f"{c}.lo") for c in nums]
+                       + [pl.col(c).max().alias(f"{c}.hi") for c in nums]).row(0, named=True)
+    return {c: (row[f"{c}.lo"], row[f"{c}.hi"]) for c in nums if row[f"{c}.lo"] is not None}
+
+
+def _field_resolver(scheme: Scheme, ranges: Ranges | None = None):  # type: ignore[no-untyped-def]
     def resolve(node: Name | Ref) -> Fx:
         if isinstance(node, Ref):
             raise KeyError(node.key)
         f = scheme.fields[node.id]
-        return Fx(pl.col(node.id), "num" if f.type in ("int", "decimal") else f.type, f.scale)  # type: ignore[arg-type]
+        kind = "num" if f.type in ("int", "decimal") else f.type
+        return Fx(pl.col(node.id), kind, f.scale, (ranges or {}).get(node.id))  # type: ignore[arg-type]
 
     return resolve
 
@@ -66,9 +80,10 @@ def _scope(*chain: tuple[str, ...] | None) -> tuple[str, ...] | None:
     return None if out is None else tuple(sorted(out))
 
 
-def item_exprs(scheme: Scheme, item: Item, scope: tuple[str, ...] | None) -> tuple[list[pl.Expr], int]:
+def item_exprs(scheme: Scheme, item: Item, scope: tuple[str, ...] | None, ranges: Ranges | None = None
+               ) -> tuple[list[pl.Expr], int]:
     """([v.<item>, i.<item>, and n.<item> (not applicable) when declared], value scale) for one item."""
-    resolve = _field_resolver(scheme)
+    resolve = _field_resolver(scheme, ranges)
     compile_ = lambda e: F.compile_expr(e.tree, resolve)  # noqa: E731
     spec = METHODS[item.method.kind]
     value = compile_(item.value) if item.value is not None else None
@@ -111,7 +126,7 @@ def _up(col: str, scale: int) -> pl.Expr:
 
 
 def build_plan(scheme: Scheme, units: pl.LazyFrame, adjustments: pl.LazyFrame | None = None, *,
-               keep: frozenset[str] = frozenset()) -> tuple[Plan, pl.LazyFrame]:
+               keep: frozenset[str] = frozenset(), ranges: Ranges | None = None) -> tuple[Plan, pl.LazyFrame]:
     """The whole scoring as one lazy query over `units` (validated, fixed-point).
 
     Items in `keep` are not recomputed: their v./i. columns are taken from `units` as they are
@@ -133,7 +148,7 @@ def build_plan(scheme: Scheme, units: pl.LazyFrame, adjustments: pl.LazyFrame | 
             stages.append([])
         parts = []
         for it in sec.items:
-            exprs, value_scale[it.id] = item_exprs(scheme, it, scope)
+            exprs, value_scale[it.id] = item_exprs(scheme, it, scope, ranges)
             if it.id not in keep:
                 stages[0] += exprs
             parts.append(pl.col(f"i.{it.id}"))
@@ -152,7 +167,7 @@ def build_plan(scheme: Scheme, units: pl.LazyFrame, adjustments: pl.LazyFrame | 
     for pool in scheme.pools:
         parts = []
         for it in pool.items:
-            exprs, value_scale[it.id] = item_exprs(scheme, it, pool.applies_to)
+            exprs, value_scale[it.id] = item_exprs(scheme, it, pool.applies_to, ranges)
             if it.id not in keep:
                 section_stages[0] += exprs
             parts.append(pl.col(f"i.{it.id}"))
@@ -247,7 +262,8 @@ def _listed(bad: pl.DataFrame, path: str, column: str, msg, hint: str) -> list[P
 def evaluate(scheme: Scheme, units: pl.DataFrame, *, path: str, adjustments: pl.DataFrame | None = None
              ) -> tuple[Plan, pl.DataFrame]:
     """Score every unit; raise KaoheError if any unit cannot be scored exactly."""
-    plan, lf = build_plan(scheme, units.lazy(), adjustments.lazy() if adjustments is not None else None)
+    plan, lf = build_plan(scheme, units.lazy(), adjustments.lazy() if adjustments is not None else None,
+                          ranges=field_ranges(scheme, units))
     try:
         scored = lf.collect()
     except pl.exceptions.InvalidOperationError as e:  # strict cast: a product outside Int64

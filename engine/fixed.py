@@ -29,20 +29,43 @@ Rounding = Literal["half_up", "half_even", "down", "up", "floor", "ceiling"]
 ROUNDINGS: tuple[Rounding, ...] = ("half_up", "half_even", "down", "up", "floor", "ceiling")
 
 
+Range = tuple[int, int] | None  # the scaled values a number can take, when known
+SAFE = 2**62  # below this an Int64 product or shift cannot overflow
+
+
 @dataclass(frozen=True)
 class Fx:
-    """A compiled value: a Polars expression, its type, and for numbers its decimal scale."""
+    """A compiled value: a Polars expression, its type, for numbers its decimal scale and, when known,
+    the range of its scaled values (from constants and the data's min/max). A known range lets a product
+    or quotient stay in Int64; an unknown one takes the 128-bit path."""
 
     expr: pl.Expr
     type: E.Type = "num"
     scale: int = 0
+    rng: Range = None
 
 
 def num(value: Decimal | int | str, scale: int | None = None) -> Fx:
     """A numeric constant, exactly."""
     d = Decimal(str(value))
     s = max(0, -int(d.as_tuple().exponent)) if scale is None else scale  # type: ignore[operator]
-    return Fx(pl.lit(int(d.scaleb(s)), dtype=pl.Int64), "num", s)
+    v = int(d.scaleb(s))
+    return Fx(pl.lit(v, dtype=pl.Int64), "num", s, (v, v))
+
+
+def _at(x: Fx, scale: int) -> Range:
+    k = 10 ** (scale - x.scale)
+    return None if x.rng is None else (x.rng[0] * k, x.rng[1] * k)
+
+
+def _hull(*rs: Range) -> Range:
+    if any(r is None for r in rs):
+        return None
+    return (min(r[0] for r in rs), max(r[1] for r in rs))  # type: ignore[index]
+
+
+def _fits(r: Range) -> bool:
+    return r is not None and max(abs(r[0]), abs(r[1])) < SAFE
 
 
 def rescale(x: Fx, scale: int) -> pl.Expr:
@@ -69,31 +92,54 @@ def _narrow(e: pl.Expr) -> pl.Expr:
 
 def add(a: Fx, b: Fx, sign: int = 1) -> Fx:
     s, (x, y) = align(a, b)
-    return Fx(x + y if sign > 0 else x - y, "num", s)
+    ra, rb = _at(a, s), _at(b, s)
+    rng: Range = None
+    if ra is not None and rb is not None:
+        rng = (ra[0] + rb[0], ra[1] + rb[1]) if sign > 0 else (ra[0] - rb[1], ra[1] - rb[0])
+    return Fx(x + y if sign > 0 else x - y, "num", s, rng)
 
 
 def mul(a: Fx, b: Fx) -> Fx:
     s = a.scale + b.scale
-    prod = _wide(a.expr) * _wide(b.expr)
+    rng: Range = None
+    if a.rng is not None and b.rng is not None:
+        ends = [x * y for x in a.rng for y in b.rng]
+        rng = (min(ends), max(ends))
+    narrow = _fits(rng)
+    prod = a.expr * b.expr if narrow else _wide(a.expr) * _wide(b.expr)
     if s > MAX_SCALE:
-        prod = prod // (10 ** (s - MAX_SCALE))
+        k = 10 ** (s - MAX_SCALE)
+        prod = prod // k
+        rng = None if rng is None else (rng[0] // k, rng[1] // k)
         s = MAX_SCALE
-    return Fx(_narrow(prod), "num", s)
+    return Fx(prod if narrow else _narrow(prod), "num", s, rng)
 
 
 def div(a: Fx, b: Fx, scale: int = DIV_SCALE) -> Fx:
     """floor(a / b) at `scale` decimals; null where b is 0 or missing."""
     shift = scale - a.scale + b.scale
-    num_ = _wide(a.expr) * (10**shift) if shift >= 0 else _wide(a.expr)
-    den = _wide(b.expr) if shift >= 0 else _wide(b.expr) * (10 ** (-shift))
+    ka, kb = (10**shift, 1) if shift >= 0 else (1, 10 ** (-shift))
+    ra = None if a.rng is None else (a.rng[0] * ka, a.rng[1] * ka)
+    rb = None if b.rng is None else (b.rng[0] * kb, b.rng[1] * kb)
+    narrow = _fits(ra) and _fits(rb)
+    num_ = (a.expr if narrow else _wide(a.expr)) * ka if ka != 1 else (a.expr if narrow else _wide(a.expr))
+    den = (b.expr if narrow else _wide(b.expr)) * kb if kb != 1 else (b.expr if narrow else _wide(b.expr))
     den = pl.when(den != 0).then(den)
-    return Fx(_narrow(num_ // den), "num", scale)
+    rng: Range = None
+    if ra is not None:
+        big = max(abs(ra[0]), abs(ra[1]))  # |den| >= 1
+        rng = (-big, big)
+        if rb is not None and (rb[0] > 0 or rb[1] < 0):
+            ends = [x // y for x in ra for y in rb]
+            rng = (min(ends) - 1, max(ends) + 1)
+    q = num_ // den
+    return Fx(q if narrow else _narrow(q), "num", scale, rng)
 
 
 def round_to(x: Fx, scale: int, mode: Rounding = "half_up") -> Fx:
     """x rounded to `scale` decimals. half_up is 四舍五入 (ties away from zero, as Excel's ROUND)."""
     if scale >= x.scale:
-        return Fx(rescale(x, scale), "num", scale)
+        return Fx(rescale(x, scale), "num", scale, _at(x, scale))
     q = 10 ** (x.scale - scale)
     e = x.expr
     match mode:
@@ -111,7 +157,8 @@ def round_to(x: Fx, scale: int, mode: Rounding = "half_up") -> Fx:
             fl, rem = e // q, e % q
             up = (rem * 2 > q) | ((rem * 2 == q) & (fl % 2 != 0))
             r = fl + up.cast(pl.Int64)
-    return Fx(r, "num", scale)
+    rng = None if x.rng is None else (x.rng[0] // q - 1, x.rng[1] // q + 1)
+    return Fx(r, "num", scale, rng)
 
 
 def clamp(x: Fx, lo: Fx | None = None, hi: Fx | None = None) -> Fx:
@@ -124,7 +171,11 @@ def clamp(x: Fx, lo: Fx | None = None, hi: Fx | None = None) -> Fx:
         i += 1
     if hi is not None:
         e = pl.min_horizontal(e, exprs[i])
-    return Fx(pl.when(exprs[0].is_not_null()).then(e), "num", s)  # *_horizontal skip nulls: a missing x stays missing
+    rx, rl, rh = _at(x, s), (_at(lo, s) if lo is not None else None), (_at(hi, s) if hi is not None else None)
+    low = max(rx[0], rl[0]) if rx and rl else (rl[0] if rl else (rx[0] if rx else None))
+    high = min(rx[1], rh[1]) if rx and rh else (rh[1] if rh else (rx[1] if rx else None))
+    rng = (low, high) if low is not None and high is not None else None
+    return Fx(pl.when(exprs[0].is_not_null()).then(e), "num", s, rng)  # *_horizontal skip nulls: missing stays missing
 
 
 def compare(op: str, a: Fx, b: Fx) -> Fx:
@@ -143,7 +194,7 @@ def when(cond: Fx, then: Fx, other: Fx) -> Fx:
     if then.type != "num":
         return Fx(pl.when(cond.expr).then(then.expr).otherwise(other.expr), then.type)
     s, (x, y) = align(then, other)
-    return Fx(pl.when(cond.expr).then(x).otherwise(y), "num", s)
+    return Fx(pl.when(cond.expr).then(x).otherwise(y), "num", s, _hull(_at(then, s), _at(other, s)))
 
 
 def to_decimal_str(value: int | None, scale: int) -> str:
@@ -170,7 +221,7 @@ def compile_expr(node: E.Node, resolve: Resolver) -> Fx:  # noqa: C901 - one cas
             return resolve(node)
         case E.Unary(op="-", operand=a):
             x = c(a)
-            return Fx(-x.expr, "num", x.scale)
+            return Fx(-x.expr, "num", x.scale, None if x.rng is None else (-x.rng[1], -x.rng[0]))
         case E.Unary(operand=a):
             return Fx(~c(a).expr, "bool")
         case E.Bin(op="+", left=a, right=b):
@@ -205,7 +256,8 @@ def _call(fn: str, xs: list[Fx]) -> Fx:
     match fn:
         case "min" | "max":
             s, es = align(*xs)
-            return Fx(pl.min_horizontal(es) if fn == "min" else pl.max_horizontal(es), "num", s)
+            return Fx(pl.min_horizontal(es) if fn == "min" else pl.max_horizontal(es), "num", s,
+                      _hull(*[_at(x, s) for x in xs]))
         case "abs":
             return Fx(xs[0].expr.abs(), "num", xs[0].scale)
         case "is_null":
@@ -214,12 +266,14 @@ def _call(fn: str, xs: list[Fx]) -> Fx:
             if xs[0].type != "num":
                 return Fx(xs[0].expr.fill_null(xs[1].expr), xs[0].type)
             s, (x, d) = align(*xs)
-            return Fx(x.fill_null(d), "num", s)
+            return Fx(x.fill_null(d), "num", s, _hull(_at(xs[0], s), _at(xs[1], s)))
         case "count_true":
-            return Fx(pl.sum_horizontal([x.expr.cast(pl.Int64) for x in xs], ignore_nulls=False), "num", 0)
+            return Fx(pl.sum_horizontal([x.expr.cast(pl.Int64) for x in xs], ignore_nulls=False), "num", 0,
+                      (0, len(xs)))
         case "mean":
             s, es = align(*xs)
-            total = Fx(pl.sum_horizontal(es), "num", s)
-            n = Fx(pl.sum_horizontal([e.is_not_null().cast(pl.Int64) for e in es]), "num", 0)
+            h = _hull(*[_at(x, s) for x in xs])
+            total = Fx(pl.sum_horizontal(es), "num", s, None if h is None else (h[0] * len(xs), h[1] * len(xs)))
+            n = Fx(pl.sum_horizontal([e.is_not_null().cast(pl.Int64) for e in es]), "num", 0, (1, len(xs)))
             return div(total, n)
     raise TypeError(f"unknown function {fn}")

@@ -14,6 +14,7 @@ from hypothesis import strategies as st
 
 from engine.data import prepare_units
 from engine.decide import decide
+from engine.errors import KaoheError
 from engine.evaluate import ITEM_SCALE, evaluate
 from engine.rules_load import load_decisions
 from engine.scheme import load_scheme
@@ -233,3 +234,34 @@ def test_monotone_example_by_hand(tmp_path: Path) -> None:
     # base:   27 + 15 + 4 + (0.0001 short -> 0 whole steps) 10 + 7 = 63
     # better: 30 + 20 + 6 + 10 + 10 = 76
     assert dec(df, "total") == [D(63), D(76)]
+
+
+def test_int64_fast_path_gives_the_same_scores_as_the_128_bit_path() -> None:
+    """Known data ranges let products and quotients stay in Int64; the result must not change."""
+    import sys
+
+    from engine.evaluate import build_plan, field_ranges
+
+    sys.path.insert(0, str(Path(__file__).parent / "benchmark"))
+    from synth import generate  # type: ignore[import-not-found]
+
+    from engine.scheme import load_scheme
+
+    scheme = load_scheme(Path(__file__).parent / "benchmark" / "reference.yaml")
+    units = prepare_units(generate(scheme, 2000), scheme, path="synthetic").frame
+    cols = ["total"] + [c for c in units.columns if c.startswith("i.")]
+    _, fast = build_plan(scheme, units.lazy(), ranges=field_ranges(scheme, units))
+    _, wide = build_plan(scheme, units.lazy())
+    assert "Int128" in wide.explain() and fast.explain().count("Int128") < wide.explain().count("Int128")
+    assert fast.collect().select(cols).equals(wide.collect().select(cols))
+
+
+def test_a_value_too_large_for_exact_arithmetic_is_an_error_not_a_wrapped_score(tmp_path: Path) -> None:
+    body = """
+    sections:
+      - id: s
+        items:
+          - {id: x, points: 10, value: big * big * big, method: direct}
+    """
+    with pytest.raises(KaoheError, match="too large to score exactly"):
+        score(tmp_path, body, {"big": "{type: decimal, scale: 4}"}, {"big": ["900000000"]})
