@@ -19,6 +19,7 @@ holds), dates of the event log as text (YYYY-MM-DD). Written atomically, never o
 from __future__ import annotations
 
 import io
+from collections import Counter
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from decimal import Decimal
@@ -30,6 +31,7 @@ import xlsxwriter
 
 from .errors import KaoheError, Loc, Problem, did_you_mean
 from .io_columns import map_columns
+from .io_read import _letter
 from .io_write import _FIXED_TIME, MAX_WIDTH, _text_width, neutralise, write_atomic
 from .model import Field, Scheme
 
@@ -117,40 +119,27 @@ def _kind_text(f: Field) -> str:
     return {"int": "整数", "bool": "是/否", "str": "文本"}.get(f.type) or f"小数(最多{f.scale}位)"
 
 
-def _letter(i: int) -> str:
-    s = ""
-    i += 1
-    while i:
-        i, r = divmod(i - 1, 26)
-        s = chr(65 + r) + s
-    return s
-
-
 def _headers(scheme: Scheme) -> dict[str, str]:
     """Field id -> its header: the label, unless map_columns would not map that label back to the
     field (two fields with one label, a label that is another field's id): then the id."""
     labels = {f.id: f.label for f in scheme.fields.values()}
     reserved = {scheme.columns.id, scheme.columns.name, scheme.columns.type}
-    headers = {fid: (fid if label in reserved else label) for fid, label in labels.items()}
-    for _ in range(2):
-        bad = set()
-        if len(set(headers.values())) != len(headers):
-            seen: dict[str, str] = {}
-            for fid, h in headers.items():
-                if h in seen:
-                    bad |= {fid, seen[h]}
-                seen.setdefault(h, fid)
+    headers = {fid: fid if label in reserved else label for fid, label in labels.items()}
+    while True:
+        counts = Counter(headers.values())
+        bad = {fid for fid, h in headers.items() if counts[h] > 1}
+        unique = list(counts)
         try:
-            mapped = map_columns(pl.DataFrame(schema=dict.fromkeys(dict.fromkeys(headers.values()), pl.String)),
-                                 labels, path="template").columns
-            back = dict(zip(dict.fromkeys(headers.values()), mapped))
-            bad |= {fid for fid, h in headers.items() if back.get(h) != fid}
+            mapped = map_columns(pl.DataFrame(schema=dict.fromkeys(unique, pl.String)), labels, path="template")
+            back = dict(zip(unique, mapped.columns))
+            bad |= {fid for fid, h in headers.items() if back[h] != fid}
         except KaoheError as e:
-            bad |= {fid for fid, h in headers.items() if any(p.loc.column == h for p in e.problems)}
+            clash = {p.loc.column for p in e.problems}
+            bad |= {fid for fid, h in headers.items() if h in clash}
+        bad = {fid for fid in bad if headers[fid] != fid}  # an id always maps to its field
         if not bad:
             return headers
-        headers.update({fid: fid for fid in bad})
-    return headers
+        headers.update((fid, fid) for fid in bad)
 
 
 def _validation(f: Field, scheme: Scheme, col: int, where: Mapping[str, int]) -> dict[str, Any] | None:
@@ -209,7 +198,7 @@ def _unit_columns(scheme: Scheme) -> list[Column]:
     fields = [f for f in scheme.fields.values() if f.id not in (c.id, c.name, c.type)]
     where = {f.id: i for i, f in enumerate(fields, start=len(out))}
     for i, f in enumerate(fields, start=len(out)):
-        note = "" if f.type != "decimal" else "百分数可写作 95.5%"
+        note = "可写作百分数, 如 95.5%" if f.type == "decimal" and f.max == Decimal(1) else ""
         if f.values:
             note = "可选值: " + "、".join(f.values)
         if not f.required:

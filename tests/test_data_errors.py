@@ -1,0 +1,113 @@
+"""Bad data through the real pipeline: every problem names the file, the row, the column and what is wrong.
+
+Each file in tests/bad_data/ is the demo data (fixtures/2022/units.csv or events.csv) with exactly
+one thing broken; the table below says where (spreadsheet row, header = row 1) and what the
+message must say. A CSV has no room for comments, so the expectations live here.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+from pathlib import Path
+
+import pytest
+
+from engine.errors import KaoheError
+from engine.pipeline import Inputs, run
+
+ROOT = Path(__file__).resolve().parent.parent
+SCHEME = ROOT / "rules" / "township-2022.yaml"
+UNITS = ROOT / "fixtures" / "2022" / "units.csv"
+EVENTS = ROOT / "fixtures" / "2022" / "events.csv"
+BAD = Path(__file__).resolve().parent / "bad_data"
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _scheme_parsed_once():  # type: ignore[no-untyped-def]
+    """load_scheme is pure (path -> frozen Scheme): parse each scheme once per module instead of once
+    per run, to keep the suite fast; every other stage of the pipeline runs for real."""
+    import engine.pipeline  # noqa: PLC0415
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(engine.pipeline, "load_scheme", functools.lru_cache(maxsize=None)(engine.pipeline.load_scheme))
+        yield
+
+# (file, row, column, message fragment)
+UNIT_CASES = [
+    ("missing_column.csv", 1, "hazards_found", "did you mean 'hazard_found'?"),
+    ("not_a_number.csv", 4, "safety_trainings", "'四次' is not a whole number"),
+    ("too_many_decimals.csv", 3, "safety_eval", "'20.05' is not a number with at most 1 decimals"),
+    ("below_min.csv", 6, "safety_trainings", "'-2' is below the minimum 0"),
+    ("above_max.csv", 8, "party_q1", "'31.0' is above the maximum 30"),
+    ("max_other_field.csv", 2, "hazards_fixed", "'13' is above the maximum hazards_found (排查安全隐患数)"),
+    ("unknown_unit_type.csv", 8, "unit_type", "unknown unit type 'villag'"),
+    ("duplicate_unit_id.csv", 11, "unit_id", "duplicate unit id 'V09'"),
+    ("empty_required.csv", 5, "letters_signed", "empty cell for unit V04"),
+    ("value_not_allowed.csv", 7, "village_class", "'四类' is not allowed"),
+    ("bad_bool.csv", 9, "dues_on_time", "'已交' is not 是/否"),
+]
+EVENT_CASES = [
+    ("event_date_outside_year.csv", 6, "date", "date '2021-12-30' is outside the assessment year 2022"),
+    ("event_not_a_date.csv", 11, "date", "'2022-02-30' is not a date"),
+    ("event_unknown_unit.csv", 13, "unit_id", "event for unknown unit 'V99'"),
+    ("event_duplicate_id.csv", 21, "event_id", "duplicate event id 'E019'"),
+    ("event_missing_column.csv", 1, "kind", "missing column 'kind'"),
+]
+
+
+def _inputs(name: str) -> Inputs:
+    bad = BAD / name
+    return Inputs(SCHEME, UNITS, bad) if name.startswith("event_") else Inputs(SCHEME, bad, EVENTS)
+
+
+def _error(inputs: Inputs) -> KaoheError:
+    with pytest.raises(KaoheError) as info:
+        run(inputs)
+    return info.value
+
+
+def test_every_bad_file_is_listed() -> None:
+    listed = {c[0] for c in UNIT_CASES + EVENT_CASES} | {"three_problems.csv"}
+    assert listed == {p.name for p in BAD.glob("*.csv")}
+
+
+@pytest.mark.parametrize(("name", "row", "column", "fragment"), UNIT_CASES + EVENT_CASES,
+                         ids=[c[0].removesuffix(".csv") for c in UNIT_CASES + EVENT_CASES])
+def test_bad_data_is_located(name: str, row: int, column: str, fragment: str) -> None:
+    err = _error(_inputs(name))
+    text = str(err)
+    assert all(p.loc.file.endswith(name) for p in err.problems), text
+    hits = [str(p) for p in err.problems if p.loc.row == row]
+    assert hits, f"no problem at row {row}:\n{text}"
+    hit = next((h for h in hits if fragment in h), None)
+    assert hit is not None, f"'{fragment}' not said at row {row}:\n{text}"
+    assert name in hit and f"row {row}" in hit and column in hit, hit
+    # exactly the broken thing is reported: one cell, or both rows of a duplicate
+    assert len(err.problems) == (2 if "duplicate" in name else 1), text
+
+
+def test_the_fixtures_themselves_are_clean() -> None:
+    r = run(Inputs(SCHEME, UNITS, EVENTS))
+    assert r.frame.height == 30
+
+
+def test_all_problems_of_a_file_at_once() -> None:
+    err = _error(_inputs("three_problems.csv"))
+    found = {(p.loc.row, p.loc.column) for p in err.problems}
+    assert found == {(4, "safety_trainings"), (8, "party_q1"), (12, "unit_type")}, str(err)
+    text = str(err)
+    for fragment in ("'四次' is not a whole number", "'31.0' is above the maximum 30", "unknown unit type '村庄'"):
+        assert fragment in text
+    assert text.endswith("3 problems in 1 file")
+
+
+@pytest.mark.parametrize("name", ["three_problems.csv", "event_duplicate_id.csv", "missing_column.csv"])
+def test_a_failed_run_leaves_its_inputs_alone(name: str, tmp_path: Path) -> None:
+    inputs = _inputs(name)
+    files = [inputs.scheme, inputs.data, inputs.events]
+    before = {p: hashlib.sha256(p.read_bytes()).hexdigest() for p in files if p is not None}
+    listing = {p.parent: sorted(x.name for x in p.parent.iterdir()) for p in before}
+    _error(inputs)
+    assert {p: hashlib.sha256(p.read_bytes()).hexdigest() for p in before} == before
+    assert {d: sorted(x.name for x in d.iterdir()) for d in listing} == listing  # no temp or output files
