@@ -45,9 +45,10 @@ The durable-rules traps, and what this module does about each (tests/test_events
 7. Numbers: durable compares JSON numbers as C longs or doubles. Numeric attributes are posted as
    integers scaled to the largest number of decimals among the data and the constants they are
    compared with, so every comparison is an exact 64-bit integer comparison.
-8. Missing values: a null attribute is left out of the fact (`$ex` would count a JSON null as
-   present); a comparison on a missing attribute is false, as in `engine.fixed` (null never
-   matches). `not` is pushed down to the comparisons, which keeps the Polars (Kleene) meaning.
+8. Missing values: a comparison with a JSON null is false for every operator, as in
+   `engine.fixed` (null never matches), but `$ex` counts a null as present: conditions never use
+   `$ex` on an attribute (`x not in []` is computed first). `not` is pushed down to the
+   comparisons (== becomes !=, < becomes >=, and/or swap), which keeps the Kleene meaning.
 9. A condition that matches the session's own state fact loops forever (`+m.id` hangs): every
    condition is guarded by `_r`, a property only our facts have.
 10. A message has at most 31 properties: only attributes that rules use are posted, under short
@@ -56,6 +57,11 @@ The durable-rules traps, and what this module does about each (tests/test_events
    the C engine (the session's action context is never set): "free(): invalid pointer" or a
    segfault, depending on what the heap held before (found by the property test). Each session
    ends with a sentinel fact that fires a no-op action, so every session has run one.
+12. A condition with `$or` fires once per true branch: an event satisfying both sides of
+   `a or b` would score twice. Matches are made unique per (event, rule), problems likewise.
+   durable expands and/or into alternatives and refuses big ones ("error code 113"): a condition
+   with more than MAX_PATHS alternatives is computed by Polars first; should durable still refuse
+   one, the error names the rule.
 
 Expressions durable cannot test directly (arithmetic, functions, if/else, comparing two columns)
 are computed by `engine.fixed` in Polars as extra boolean attributes before posting; `section.X`,
@@ -69,6 +75,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import math
 import operator
 import sys
 import threading
@@ -93,6 +100,7 @@ SESSION_FACTS = 1_000  # facts per durable session: whole units packed up to thi
 ACTION_CAP = 1_000  # matches handed to one action call (durable `cap`)
 MAX_PROBLEMS = 50  # data problems reported at once before giving up
 MAX_ATTRIBUTES = 28  # durable allows 31 properties per message; sid, id and _r take three
+MAX_PATHS = 64  # a condition whose and/or expands to more alternatives is computed by Polars first
 
 BASE_COLUMNS = ("event_id", "date", "unit_id", "kind")
 OUTPUT_SCHEMA = {"unit_id": pl.String, "event_id": pl.String, "rule": pl.String, "points": pl.Int64,
@@ -475,7 +483,12 @@ class _Compiler:
             case E.Unary(op="not", operand=a):
                 return self.cond(a, not neg)
             case E.BoolOp(op=op, values=vs):
-                return self.boolop((op == "and") != neg, [self.cond(v, neg) for v in vs])
+                saved = dict(self.attrs), dict(self.derived)
+                c = self.boolop((op == "and") != neg, [self.cond(v, neg) for v in vs])
+                if isinstance(c, dict) and _paths(c) > MAX_PATHS:  # too many ways to match: compute it first
+                    self.attrs, self.derived = saved
+                    return self.derive(node, neg)
+                return c
             case E.Cmp(op=op, left=a, right=b):
                 if _const(a) and _const(b):
                     return _fold(op, a, b) != neg
@@ -531,8 +544,8 @@ class _Compiler:
         values = list(dict.fromkeys(self.value(a, o) for o in opts))
         if not negate:
             return self.boolop(False, [{a.key: v} for v in values])
-        if not values:
-            return {"$ex": {a.key: 1}}  # `x not in []`: true wherever x has a value
+        if not values:  # `x not in []`: true where x has a value; `$ex` would count a JSON null as a value
+            return self.derive(E.Call("is_null", (name,)), True)
         return self.boolop(True, [{"$neq": {a.key: v}} for v in values])
 
     def derive(self, node: E.Node, neg: bool) -> dict[str, Any]:
@@ -546,6 +559,15 @@ class _Compiler:
 def _by_kind(kind: str | None) -> str:
     """points_by looks its column up as text: a text column as it is, others as their text."""
     return "str" if kind == "str" else "text"
+
+
+def _paths(c: dict[str, Any]) -> int:
+    """How many alternative matches durable builds for a condition (its disjunctive normal form)."""
+    if "$and" in c:
+        return math.prod(_paths(x) for x in c["$and"])
+    if "$or" in c:
+        return sum(_paths(x) for x in c["$or"])
+    return 1
 
 
 def _const(n: E.Node) -> bool:
@@ -789,25 +811,28 @@ def _refused(rules: Sequence[EventRule], conditions: dict[int, dict[str, Any]], 
         except Exception as e:  # noqa: BLE001 - durable raises plain Exception
             problems.append(Problem(rules[k].when.loc, f"durable-rules cannot take the condition "
                                     f"'{rules[k].when.source}': {e}", f"[event {rules[k].id}]",
-                                    "split the rule, or use 'x in [...]' for long or-chains"))
+                                    "split the condition over several rules, or simplify it"))
     return problems or [Problem(NOWHERE, f"durable-rules refused the event rules: {error}", "[events]")]
 
 
 def _post_sessions(host: _BatchHost, name: str, rules: Sequence[EventRule], posted: pl.DataFrame, run: _Run,
                    path: str, event_ids: list[str]) -> None:
     ids, id_hashes = _fact_ids(SESSION_FACTS + 1)  # + the end-of-session fact
-    names = ("_r", *posted.columns[2:])
-    rows = posted.select(pl.exclude("unit_id")).rows()
     sizes = posted.select(pl.col("unit_id").rle().struct.field("len")).to_series().to_list()
+    bounds = _sessions(sizes)
+    sids = [_sid(n, id_hashes) for n in range(len(bounds))]
+    session = pl.select(pl.Series(range(len(bounds)), dtype=pl.Int64)
+                        .repeat_by(pl.Series([hi - lo for lo, hi in bounds])).explode()).to_series()
+    # the facts, built by Polars: sid, id = position in the session; a null is posted as JSON null,
+    # which no comparison matches (we never test an attribute with `$ex`)
+    facts = posted.drop("unit_id").with_columns(
+        pl.Series(sids, dtype=pl.String).gather(session).alias("sid"),
+        (pl.col("_r") - pl.Series([lo for lo, _ in bounds]).gather(session)).cast(pl.String).alias("id"),
+    ).to_dicts()
     problems: list[Problem] = []
-    for n, (lo, hi) in enumerate(_sessions(sizes)):
-        sid = _sid(n, id_hashes)
-        batch = []
-        for j, row in enumerate(rows[lo:hi]):
-            fact = {k: v for k, v in zip(names, row) if v is not None}
-            fact["sid"], fact["id"] = sid, ids[j]
-            batch.append(fact)
-        batch.append({"sid": sid, "id": ids[len(batch)], "_end": 1})
+    for (lo, hi), sid in zip(bounds, sids):
+        batch = facts[lo:hi]
+        batch.append({"sid": sid, "id": ids[hi - lo], "_end": 1})
         run.open_session = True
         try:
             state = host.assert_facts(name, batch)
@@ -824,11 +849,17 @@ def _post_sessions(host: _BatchHost, name: str, rules: Sequence[EventRule], post
         if failed or state.get("exception"):
             problems += _action_problems(rules, failed, state, path, event_ids)
             if len(problems) >= MAX_PROBLEMS:
-                raise KaoheError(problems)
+                raise KaoheError(_distinct(problems))
         host.delete_state(name, sid)
         run.open_session = False
     if problems:
-        raise KaoheError(problems)
+        raise KaoheError(_distinct(problems))
+
+
+def _distinct(problems: list[Problem]) -> list[Problem]:
+    """Each problem once (`a or b` fires once per true branch, trap 12), in file order."""
+    return sorted(dict.fromkeys(problems), key=lambda p: (p.loc.file, p.loc.row or 0, p.loc.line, p.loc.col,
+                                                          p.message))
 
 
 def _sessions(sizes: list[int]) -> list[tuple[int, int]]:
@@ -878,6 +909,7 @@ def _assemble(events: pl.DataFrame, rules: Sequence[EventRule], run: _Run) -> pl
     `events` is in output order (unit, date, event id), so sorting by (row, rule) sorts the output."""
     m = pl.DataFrame({"_r": run.rows, "_k": run.rule, "points": run.points, "detail": run.detail},
                      schema={"_r": pl.Int64, "_k": pl.Int64, "points": pl.Int64, "detail": pl.String})
+    m = m.unique(["_r", "_k"], keep="first")  # `a or b` fires once per true branch (trap 12)
     ids = [r.id for r in rules]
     rank = {rid: i for i, rid in enumerate(sorted(set(ids)))}
     info = pl.DataFrame({"_k": list(range(len(rules))), "_rank": [rank[i] for i in ids], "rule": ids,
