@@ -338,7 +338,7 @@ def _notes_sheet(ws: Any, fmt: Any, scheme: Scheme, unit_cols: list[Column], eve
         [f"'{UNITS_SHEET}'表每个单位一行; 列标题不要修改 (也可改为字段代码); 必填列(橙色)不能留空, 没有的写 0。"],
         ["是/否 列填 是 或 否; 百分数可写作 95.5% ; 小数不能超过规定位数 (不会自动四舍五入)。"],
         [f"'{EVENTS_SHEET}'表每个事件一行, 日期写作 YYYY-MM-DD; 没有事件时可以留空。"],
-        ["计分: kaohe run --scheme 方案.yaml --data 本文件.xlsx"],
+        ["计分: kaohe run --scheme 方案.yaml --data 本文件.xlsx --events 本文件.xlsx (没有事件时省略 --events)"],
     ]
     widths = [_text_width(h) + 2 for h in heads]
     for j, h in enumerate(heads):
