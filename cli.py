@@ -315,6 +315,33 @@ def _progress(label: str) -> Iterator[Callable[[int, int], None]]:
         yield step
 
 
+@main.command()
+@click.argument("scheme", type=click.Path(path_type=Path), required=False)
+@click.option("-o", "--output", type=click.Path(path_type=Path), required=True,
+              help="The template to write (.xlsx).")
+@click.option("--units", type=click.Path(path_type=Path),
+              help="Prefill one row per unit (id, name, type) from this table (.csv, .xlsx, .parquet).")
+@click.option("--encoding", help="Text encoding of a CSV --units table (default: detect).")
+@click.option("--sheet", help="Sheet of an .xlsx --units table (default: the first).")
+def template(scheme: Path | None, output: Path, units: Path | None, encoding: str | None,
+             sheet: str | None) -> None:
+    """Write an Excel data template for SCHEME (default: the demo): one column per field, headed by
+    its label, the declared ranges as validation rules; an event-log sheet; a sheet explaining each column."""
+    from engine.io import read_table  # noqa: PLC0415
+    from engine.pipeline import demo_inputs  # noqa: PLC0415
+    from engine.scheme import load_scheme  # noqa: PLC0415
+    from engine.template import write_template  # noqa: PLC0415
+
+    if output.suffix.lower() != ".xlsx":
+        raise click.BadParameter("the template is an Excel workbook: give a file name ending in .xlsx",
+                                 param_hint="-o/--output")
+    path = scheme or demo_inputs().scheme
+    frame = read_table(units, encoding=encoding, sheet=sheet, what="units") if units is not None else None
+    write_template(load_scheme(path), output, units=frame, inputs=[p for p in (path, units) if p is not None],
+                   units_path=str(units or ""))
+    click.echo(f"wrote {output}", err=True)
+
+
 def _unit_id(r: Any, unit: str) -> str:
     from engine.report import find_unit  # noqa: PLC0415
 

@@ -72,10 +72,15 @@ def _parse(df: pl.DataFrame, f: Field) -> pl.Expr:
         t = col.cast(pl.String).str.strip_chars().str.to_lowercase()
         return (pl.when(t.is_in(TRUE_WORDS)).then(True).when(t.is_in(FALSE_WORDS)).then(False)
                 .otherwise(None).alias(f.id))
+    limit = (2**63 - 1) // 10**f.scale  # larger values cannot be held exactly: reported, never wrapped
     if dt.is_integer():
-        return (col.cast(pl.Int64) * 10**f.scale).alias(f.id)
-    if dt.is_float():  # exact when the value has at most `scale` decimals (checked in _field_problems)
-        return (col * 10**f.scale).round().cast(pl.Int64).alias(f.id)
+        wide = col.cast(pl.Int128) if dt != pl.Int128 else col
+        return pl.when(wide.abs() <= limit).then(wide.cast(pl.Int64) * 10**f.scale).alias(f.id)
+    if dt.is_float():  # exact when the value has at most `scale` decimals (checked in field_checks); NaN is empty
+        ok = col.is_not_nan() & (col.abs() < float(limit))
+        return pl.when(ok).then((col * 10**f.scale).round().cast(pl.Int64)).alias(f.id)
+    if isinstance(dt, pl.Decimal):  # exact digits, like a text cell
+        return _text_number(col.cast(pl.String), f.scale).alias(f.id)
     return _text_number(col.cast(pl.String), f.scale).alias(f.id)
 
 
@@ -163,13 +168,19 @@ def field_checks(f: Field, raw_dtype: pl.DataType, scheme: Scheme) -> list[Check
     what = {"int": "a whole number", "decimal": f"a number with at most {f.scale} decimals", "bool": "是/否",
             "str": "a text"}[f.type]
     text = raw_dtype == pl.String
-    blank = (raw.is_null() | (raw.str.strip_chars() == "")) if text else raw.is_null()
+    if text:
+        blank = raw.is_null() | (raw.str.strip_chars() == "")
+    elif raw_dtype.is_float():
+        blank = raw.is_null() | raw.is_nan()  # NaN is how pandas and polars write a missing number
+    else:
+        blank = raw.is_null()
     out = []
-    if text or f.type == "bool" and raw_dtype != pl.Boolean:
-        out.append(Check(~blank & pl.col(f.id).is_null(), f.id, "'{value}' is not " + what,
+    if f.type != "str" and raw_dtype != pl.Boolean:  # a cell that is there but does not read as its type
+        too_big = " (or is too large to hold exactly)" if f.type in ("int", "decimal") else ""
+        out.append(Check(~blank & pl.col(f.id).is_null(), f.id, "'{value}' is not " + what + too_big,
                          f"write {what} in column '{f.id}' ({f.label})", rv))
     if raw_dtype.is_float() and f.type in ("int", "decimal"):
-        off = (raw * 10**f.scale - (raw * 10**f.scale).round()).abs()
+        off = pl.when(pl.col(f.id).is_not_null()).then((raw * 10**f.scale - (raw * 10**f.scale).round()).abs())
         out.append(Check(off > 1e-6, f.id, "'{value}' has more than " + f"{f.scale} decimals",
                          f"round it, or declare 'scale:' for field {f.id}", rv))
     if f.required:

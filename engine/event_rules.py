@@ -29,7 +29,9 @@ DEFAULT_EVENT_FIELDS = {
     "note": Field("note", "备注", "str", Loc("<default>"), required=False),
 }
 RULE_KEYS = ("id", "label", "when", "points", "section", "pool", "veto", "nth", "within_days", "source", "note")
-DATE_FORMATS = ("%Y-%m-%d", "%Y/%m/%d", "%Y.%m.%d", "%Y年%m月%d日", "%Y%m%d")
+DATE_FORMATS = ("%Y-%m-%d", "%Y/%m/%d", "%Y.%m.%d", "%Y年%m月%d日", "%Y%m%d", "%Y-%m-%d %H:%M:%S",
+                "%Y-%m-%d %H:%M:%S%.f")
+EVENT_SHEETS = ("事件记录", "events")  # the sheet of an .xlsx event log (the template's), else the first
 
 
 def event_fields(scheme: Scheme) -> dict[str, Field]:
@@ -138,7 +140,7 @@ def read_events(scheme: Scheme, path: Path, unit_ids: pl.Series, *, encoding: st
     from .io import read_table  # noqa: PLC0415
 
     file = str(path)
-    raw = read_table(path, encoding=encoding, what="events", allow_empty=True)
+    raw = read_table(path, encoding=encoding, what="events", allow_empty=True, sheet=_event_sheet(path))
     missing = [c for c in BASE_COLUMNS if c not in raw.columns]
     if missing:
         raise KaoheError([Problem(Loc(file, row=1), f"missing column '{c}'{did_you_mean(c, raw.columns)}",
@@ -170,6 +172,19 @@ def read_events(scheme: Scheme, path: Path, unit_ids: pl.Series, *, encoding: st
     if problems:
         raise KaoheError(problems)
     return _plain_numbers(parsed.drop("_row"), fields)
+
+
+def _event_sheet(path: Path) -> str | None:
+    """In a workbook holding units and events (a filled template), the events sheet; else the first."""
+    if Path(path).suffix.lower() != ".xlsx":
+        return None
+    try:
+        import fastexcel  # noqa: PLC0415
+
+        names = fastexcel.read_excel(str(path)).sheet_names
+    except Exception:  # noqa: BLE001 - an unreadable workbook is reported by read_table with its location
+        return None
+    return next((n for n in EVENT_SHEETS if n in names), None)
 
 
 def _plain_numbers(df: pl.DataFrame, fields: dict[str, Field]) -> pl.DataFrame:

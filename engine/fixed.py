@@ -241,7 +241,7 @@ def compile_expr(node: E.Node, resolve: Resolver) -> Fx:  # noqa: C901 - one cas
             x = c(v)
             if x.type == "num":
                 vals = [int(o.value.scaleb(x.scale)) for o in opts if isinstance(o, E.Num)]
-                e = x.expr.is_in(pl.Series(vals, dtype=pl.Int64))
+                e = x.expr.is_in(pl.Series(vals, dtype=pl.Int64).implode())
             else:
                 e = x.expr.is_in([o.value for o in opts])
             return Fx(~e if neg else e, "bool")

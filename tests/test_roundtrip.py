@@ -130,18 +130,14 @@ def test_events_in_other_formats_decide_the_same(tmp_path: Path, baseline: pl.Da
         _same(_decided(run(Inputs(SCHEME, UNITS, path)).frame), baseline)
 
 
-# --- engine bugs found on the way (each: input, expected, got) ------------------------------------
+# --- engine bugs found on the way (fixed): Excel date cells, NaN, Parquet Decimal, overflow ----------
 
-@pytest.mark.xfail(strict=True, raises=KaoheError, reason="BUG: a date cell of an .xlsx event log reads as '2022-01-18 00:00:00' "
-                   "(calamine, dtype string) and read_events rejects it: \"is not a date\"")
 def test_excel_date_cells_in_an_event_log(tmp_path: Path, baseline: pl.DataFrame) -> None:
     path = tmp_path / "events.xlsx"
     write_xlsx(path, {"事件记录": read_table(EVENTS).with_columns(pl.col("date").str.to_date())})
     _same(_decided(run(Inputs(SCHEME, UNITS, path)).frame), baseline)
 
 
-@pytest.mark.xfail(strict=True, raises=pl.exceptions.InvalidOperationError, reason="BUG: NaN in a Float64 Parquet column (how pandas/polars write a missing "
-                   "number) crashes prepare_units with polars InvalidOperationError instead of being an empty cell")
 def test_parquet_nan_is_an_empty_cell(tmp_path: Path, scheme, baseline: pl.DataFrame, text: pl.DataFrame) -> None:  # type: ignore[no-untyped-def]
     df = _typed(text, scheme)
     df = df.with_columns(pl.col(f.id).fill_null(float("nan")) for f in scheme.fields.values() if f.type == "decimal")
@@ -150,8 +146,6 @@ def test_parquet_nan_is_an_empty_cell(tmp_path: Path, scheme, baseline: pl.DataF
     _same(_decided(run(Inputs(SCHEME, path, EVENTS)).frame), baseline)
 
 
-@pytest.mark.xfail(strict=True, raises=pytest.fail.Exception, reason="BUG: a Parquet Decimal(38,3) value 85.275 for collective_income (scale 2) "
-                   "is silently read as missing (the item falls to not_applicable) instead of 'more than 2 decimals'")
 def test_parquet_decimal_with_too_many_decimals_is_an_error(tmp_path: Path, text: pl.DataFrame) -> None:
     df = text.with_columns(pl.when(pl.col("unit_id") == "V01").then(pl.lit("85.275"))
                            .otherwise(pl.col("collective_income")).str.to_decimal(scale=3).alias("collective_income"))
@@ -162,8 +156,6 @@ def test_parquet_decimal_with_too_many_decimals_is_an_error(tmp_path: Path, text
     assert "row 2, column 'collective_income'" in str(info.value)
 
 
-@pytest.mark.xfail(strict=True, raises=pytest.fail.Exception, reason="BUG: an Int64 Parquet value 10**18 for key_task_eval (decimal, scale 1, "
-                   "no bounds) overflows when scaled (x 10) and wraps to -8446744073709551616, scored silently")
 def test_parquet_number_too_large_is_an_error(tmp_path: Path, text: pl.DataFrame) -> None:
     kt = pl.col("key_task_eval").cast(pl.Float64).round(0).cast(pl.Int64)
     df = text.with_columns(pl.when(pl.col("unit_id") == "O01").then(10**18).otherwise(kt).alias("key_task_eval"))
@@ -174,8 +166,6 @@ def test_parquet_number_too_large_is_an_error(tmp_path: Path, text: pl.DataFrame
     assert "row 22, column 'key_task_eval'" in str(info.value)
 
 
-@pytest.mark.xfail(strict=True, raises=pl.exceptions.InvalidOperationError, reason="BUG: a Float64 Parquet value 1e18 for collective_income (scale 2) "
-                   "crashes prepare_units with polars InvalidOperationError (strict cast) instead of a located error")
 def test_parquet_float_too_large_is_an_error(tmp_path: Path, text: pl.DataFrame) -> None:
     ci = pl.col("collective_income").cast(pl.Float64)
     df = text.with_columns(pl.when(pl.col("unit_id") == "V01").then(1e18).otherwise(ci).alias("collective_income"))

@@ -238,9 +238,6 @@ def test_another_scheme_reads_back_too(tmp_path: Path) -> None:
     assert got.equals(prepare_units(data, cadres, path="x").frame)
 
 
-@pytest.mark.xfail(strict=True, raises=KaoheError, reason="BUG (gap): engine.event_rules.read_events always reads the first sheet of "
-                   "an .xlsx event log, so a filled template (units in sheet 1, events in sheet '事件记录') cannot be "
-                   "given as both --data and --events: \"missing column 'event_id'\"; see the proposed patch")
 def test_one_filled_workbook_gives_units_and_events(template: Path, tmp_path: Path, scheme,  # type: ignore[no-untyped-def]
                                                     units: pl.DataFrame) -> None:
     ids = {f.label: f.id for f in scheme.fields.values()}
