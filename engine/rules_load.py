@@ -140,8 +140,10 @@ def _veto(r: Reader, m: YMap, env: dict[str, Type]) -> Veto:
         blocks = ()
     elif blocks != "all":
         blocks = r.names(m, "blocks", ctx) or ()
+    grade = m.get("grade")
+    default_rank = "last" if grade is not None or blocks == "all" else "keep"  # a scoped veto keeps the rank
     return Veto(vid, r.text(m, "label", ctx, vid), m.key_locs.get("id", m.loc), _expr(r, m, "when", ctx, env, "bool"),
-                m.get("grade"), blocks, r.choice(m, "rank", ctx, ("last", "keep"), "last"))  # type: ignore[arg-type]
+                grade, blocks, r.choice(m, "rank", ctx, ("last", "keep"), default_rank))  # type: ignore[arg-type]
 
 
 def _award(r: Reader, m: YMap, env: dict[str, Type], ranking: Ranking) -> Award:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Literal
@@ -25,12 +26,12 @@ class Quota:
         if self.count is not None:
             return self.count
         assert self.share is not None
-        exact = self.share * n
+        exact = self.share * n  # Decimal // truncates toward zero: use floor and ceil, which are exact
         if self.rounding == "floor":
-            return int(exact // 1)
+            return math.floor(exact)
         if self.rounding == "ceil":
-            return int(-((-exact) // 1))
-        return int((exact + Decimal("0.5")) // 1)
+            return math.ceil(exact)
+        return math.floor(exact + Decimal("0.5"))
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,225 @@
+"""Decisions: vetoes by scope, grades with quotas, competition ranks, awards within quotas, levels,
+ties at a quota boundary, and the properties a committee relies on (hypothesis)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import polars as pl
+import pytest
+from helpers import write_scheme
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from engine.data import prepare_units
+from engine.decide import decide
+from engine.evaluate import evaluate
+from engine.rules_load import load_decisions
+from engine.rules_model import Quota
+from engine.scheme import load_scheme
+
+FIELDS = {"score": "{label: 得分, type: decimal, scale: 2, min: 0, max: 100}",
+          "safe": "{label: 安全得分, type: decimal, scale: 2, min: 0, max: 100}",
+          "deaths": "{label: 死亡人数, type: int, min: 0}",
+          "polluted": "{label: 污染事件, type: bool}"}
+SECTIONS = """
+sections:
+  - id: main
+    label: 主体
+    items:
+      - {id: s, label: 得分, points: 100, value: score, method: direct}
+  - id: safety
+    label: 安全
+    weight: 0
+    items:
+      - {id: f, label: 安全, points: 100, value: safe, method: direct}
+"""
+
+
+def decided(tmp_path: Path, rows: list[dict[str, object]], decisions: str) -> pl.DataFrame:
+    body = SECTIONS.replace("weight: 0", "weight: 0.000001") + decisions
+    path = write_scheme(tmp_path, body, FIELDS)
+    scheme = load_scheme(path)
+    cols = ["unit_id", "unit_type", *FIELDS]
+    df = pl.DataFrame([{c: str(r.get(c, {"deaths": 0, "polluted": "false", "safe": 50,
+                                          "unit_type": "village"}.get(c))).lower() for c in cols} for r in rows],
+                      schema={c: pl.String for c in cols})
+    units = prepare_units(df, scheme, path="units.csv")
+    _, scored = evaluate(scheme, units.frame, path="units.csv")
+    out, _ = decide(scheme, load_decisions(scheme), scored)
+    return out.sort("unit_id")
+
+
+GRADES = """
+grades:
+  - {id: excellent, label: 优秀, min: 90}
+  - {id: good, label: 良好, min: 80}
+  - {id: fail, label: 不合格}
+"""
+
+
+def col(df: pl.DataFrame, name: str) -> list[object]:
+    return df.get_column(name).to_list()
+
+
+@pytest.mark.parametrize(("n", "share", "rounding", "places"), [
+    (7, "0.3", "floor", 2), (7, "0.3", "half_up", 2), (7, "0.3", "ceil", 3), (5, "0.3", "half_up", 2),
+    (10, "0.3", "floor", 3), (3, "0.1", "floor", 0), (3, "0.1", "ceil", 1)])
+def test_share_quotas_round_as_declared(n: int, share: str, rounding: str, places: int) -> None:
+    # 30% of 7 = 2.1: floor 2, half-up 2, ceil 3; 30% of 5 = 1.5 -> half-up 2
+    from decimal import Decimal
+
+    assert Quota(share=Decimal(share), rounding=rounding).size(n) == places  # type: ignore[arg-type]
+
+
+def test_competition_ranks_share_the_better_place(tmp_path: Path) -> None:
+    rows = [{"unit_id": f"u{i}", "score": s} for i, s in enumerate([95, 90, 90, 85])]
+    df = decided(tmp_path, rows, GRADES)
+    assert col(df, "rank") == [1, 2, 2, 4]  # 95, 90, 90, 85: competition ranking (1, 2, 2, 4)
+    assert col(df, "order") == [1, 2, 3, 4]  # the strict order breaks the tie by unit_id
+
+
+def test_ranks_within_unit_type_and_overall(tmp_path: Path) -> None:
+    rows = [{"unit_id": "a", "score": 95}, {"unit_id": "b", "score": 90, "unit_type": "office"},
+            {"unit_id": "c", "score": 92}]
+    df = decided(tmp_path, rows, GRADES)
+    assert col(df, "rank") == [1, 1, 2] and col(df, "rank_all") == [1, 3, 2]
+
+
+def test_grade_boundaries_are_inclusive_by_default_and_exclusive_when_declared(tmp_path: Path) -> None:
+    rows = [{"unit_id": "a", "score": 90}, {"unit_id": "b", "score": "89.99"}, {"unit_id": "c", "score": 80}]
+    assert col(decided(tmp_path, rows, GRADES), "grade") == ["excellent", "good", "good"]
+    strict = GRADES.replace("min: 90}", "min: 90, inclusive: false}")
+    assert col(decided(tmp_path, rows, strict), "grade") == ["good", "good", "good"]
+
+
+def test_a_grade_quota_passes_units_over_it_to_the_next_grade(tmp_path: Path) -> None:
+    rows = [{"unit_id": f"u{i}", "score": 99 - i} for i in range(7)]  # all >= 90
+    quota = GRADES.replace("min: 90}", "min: 90, quota: {share: 0.3, rounding: floor}}")
+    df = decided(tmp_path, rows, quota)
+    assert col(df, "grade") == ["excellent"] * 2 + ["good"] * 5  # 30% of 7, floor: 2
+
+
+VETOES = GRADES + """
+vetoes:
+  - {id: fatal, label: 亡人事故, when: deaths > 0, grade: fail, blocks: all, rank: last}
+  - {id: pollution, label: 环境污染, when: polluted, blocks: [eco]}
+  - {id: kept, label: 保留名次, when: deaths > 5, grade: fail, blocks: all, rank: keep}
+awards:
+  - {id: top, label: 优秀单位, quota: {count: 2}}
+  - {id: eco, label: 生态先进, quota: {count: 2}}
+"""
+
+
+def test_a_veto_forces_the_grade_blocks_all_awards_and_ranks_last(tmp_path: Path) -> None:
+    rows = [{"unit_id": "a", "score": 99, "deaths": 1}, {"unit_id": "b", "score": 90}, {"unit_id": "c", "score": 80}]
+    df = decided(tmp_path, rows, VETOES)
+    a = df.row(0, named=True)
+    assert (a["grade"], a["rank"], a["a.top"], a["a.eco"], a["xs.fatal"]) == ("fail", 3, "vetoed", "vetoed",
+                                                                             "数据: deaths > 0")
+    assert col(df, "a.top") == ["vetoed", "recommended", "recommended"]  # the place passes to the next unit
+
+
+def test_a_named_veto_blocks_only_its_awards_and_keeps_the_grade(tmp_path: Path) -> None:
+    rows = [{"unit_id": "a", "score": 99, "polluted": True}, {"unit_id": "b", "score": 90},
+            {"unit_id": "c", "score": 80}]
+    a = decided(tmp_path, rows, VETOES).row(0, named=True)
+    assert (a["grade"], a["rank"], a["a.top"], a["a.eco"]) == ("excellent", 1, "recommended", "vetoed")
+
+
+def test_a_veto_that_keeps_rank_keeps_its_position(tmp_path: Path) -> None:
+    rows = [{"unit_id": "a", "score": 99, "deaths": 6}, {"unit_id": "b", "score": 90}]
+    a = decided(tmp_path, rows, VETOES).row(0, named=True)
+    # deaths 6 triggers both 'fatal' (rank last) and 'kept': one veto ranking last is enough
+    assert a["rank"] == 2
+    rows = [{"unit_id": "a", "score": 99, "deaths": 6}, {"unit_id": "b", "score": 90}]
+    keep_only = VETOES.replace("when: deaths > 0", "when: deaths > 100")
+    a = decided(tmp_path, rows, keep_only).row(0, named=True)
+    assert (a["rank"], a["grade"], a["a.top"]) == (1, "fail", "vetoed")
+
+
+TIES = GRADES + """
+awards:
+  - {id: t, label: 先进, rank_by: [total desc, unit_id asc], quota: {count: 2}, tie_at_boundary: POLICY}
+"""
+
+
+@pytest.mark.parametrize(("policy", "statuses"), [
+    ("strict", ["recommended", "recommended", "outside_quota", "outside_quota"]),
+    ("all_in", ["recommended", "recommended", "recommended", "outside_quota"]),
+    ("flag", ["recommended", "tie_flag", "tie_flag", "outside_quota"]),
+])
+def test_a_tie_on_the_quota_boundary_follows_the_declared_policy(tmp_path: Path, policy: str,
+                                                                  statuses: list[str]) -> None:
+    rows = [{"unit_id": "a", "score": 95}, {"unit_id": "b", "score": 90}, {"unit_id": "c", "score": 90},
+            {"unit_id": "d", "score": 80}]
+    assert col(decided(tmp_path, rows, TIES.replace("POLICY", policy)), "a.t") == statuses
+
+
+LEVELS = GRADES + """
+awards:
+  - id: prize
+    label: 示范
+    levels:
+      - {id: first, label: 一等奖, count: 1, min_score: 95}
+      - {id: second, label: 二等奖, count: 1, min_score: 85}
+    pass_down: PASS
+"""
+
+
+@pytest.mark.parametrize(("pass_down", "levels"), [("true", [None, "二等奖", "二等奖"]),
+                                                    ("false", [None, "二等奖", None])])
+def test_levels_pass_an_unused_place_down_when_declared(tmp_path: Path, pass_down: str,
+                                                        levels: list[str | None]) -> None:
+    # nobody reaches 95: the first prize's place passes down (or not) to the second prize
+    rows = [{"unit_id": "a", "score": 80}, {"unit_id": "b", "score": 94}, {"unit_id": "c", "score": 90}]
+    df = decided(tmp_path, rows, LEVELS.replace("PASS", pass_down))
+    assert col(df, "a.prize.level") == levels
+
+
+def test_eligibility_reasons_record_how_far_each_condition_is(tmp_path: Path) -> None:
+    body = GRADES + """
+awards:
+  - {id: s, label: 安全先进, eligible: section.safety >= 90 and deaths == 0, quota: {count: 5}}
+"""
+    df = decided(tmp_path, [{"unit_id": "a", "score": 80, "safe": "87.5"}], body)
+    r = df.row(0, named=True)
+    assert (r["a.s"], r["a.s.c0"], r["a.s.g0"], r["a.s.c1"]) == ("not_eligible", False, 250, True)  # 2.50 short
+
+
+PROPS = GRADES + """
+vetoes:
+  - {id: fatal, label: 亡人事故, when: deaths > 0, grade: fail, blocks: all}
+  - {id: pollution, label: 环境污染, when: polluted, blocks: [eco]}
+awards:
+  - {id: top, label: 优秀单位, quota: {share: 0.3, rounding: floor, per: unit_type}}
+  - {id: eco, label: 生态先进, eligible: section.safety >= 60, quota: {count: 2}, tie_at_boundary: flag}
+  - {id: best, label: 示范, min_score: 85, quota: {share: 0.5, rounding: half_up}}
+"""
+unit = st.fixed_dictionaries({
+    "score": st.sampled_from(["95", "90", "90", "85", "84.99", "70"]) | st.integers(0, 100).map(str),
+    "safe": st.sampled_from(["60", "59.99", "80"]), "deaths": st.sampled_from([0, 0, 0, 1]),
+    "polluted": st.sampled_from([False, False, True]), "unit_type": st.sampled_from(["village", "office"])})
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(units=st.lists(unit, min_size=1, max_size=12))
+def test_quotas_are_never_exceeded_and_vetoed_units_never_get_blocked_awards(tmp_path: Path,
+                                                                              units: list[dict[str, object]]) -> None:
+    rows = [{**u, "unit_id": f"u{i:02d}"} for i, u in enumerate(units)]
+    df = decided(tmp_path, rows, PROPS)
+    for a in ("top", "eco", "best"):
+        got = df.filter(pl.col(f"a.{a}") == "recommended")
+        per = ["unit_type"] if a == "top" else []
+        sizes = got.group_by(per).len() if per else pl.DataFrame({"len": [got.height]})
+        quota = df.group_by(per).agg(pl.col(f"a.{a}.quota").first()) if per else None
+        if quota is not None:
+            joined = sizes.join(quota, on="unit_type")
+            assert (joined["len"] <= joined[f"a.{a}.quota"]).all()
+        else:
+            assert got.height <= df[f"a.{a}.quota"][0]
+    fatal = df.filter(pl.col("x.fatal"))
+    assert fatal.filter(pl.any_horizontal(pl.col(f"a.{a}") == "recommended" for a in ("top", "eco", "best"))).height == 0
+    assert (fatal["grade"] == "fail").all()
+    assert df.filter(pl.col("x.pollution") & (pl.col("a.eco") == "recommended")).height == 0
+    assert df.filter((pl.col("a.best") == "recommended") & (pl.col("total") < 8500)).height == 0
