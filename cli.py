@@ -80,13 +80,15 @@ def emit(text: str | bytes, output: Path | None, inputs: Any = None) -> None:
 
 
 def with_run(f: Callable[..., Any]) -> Callable[..., Any]:
+    """Run the pipeline for a command; per-item findings only where the output shows them."""
     @functools.wraps(f)
     def wrapper(scheme: Path | None, data: Path | None, events: Path | None, encoding: str | None,
                 sheet: str | None, **kw: Any) -> Any:
         from engine.pipeline import run  # noqa: PLC0415
 
         inputs = build_inputs(scheme, data, events, encoding, sheet)
-        return f(run(inputs), inputs, **kw)
+        detail = f.__name__ == "explain" or kw.get("fmt") == "xlsx"
+        return f(run(inputs, detail=detail), inputs, **kw)
 
     return wrapper
 

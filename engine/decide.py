@@ -69,7 +69,7 @@ def quota_expr(q: Quota, n: pl.Expr) -> pl.Expr:
     return (2 * n * a + d) // (2 * d)
 
 
-def _needed(scheme: Scheme, dec: Decisions) -> list[str]:
+def needed_columns(scheme: Scheme, dec: Decisions) -> list[str]:
     """The scored columns that decisions read (so the sorts below move a narrow frame)."""
     exprs = [v.when for v in dec.vetoes] + [k.expr for k in dec.ranking.by]
     for a in dec.awards:
@@ -88,7 +88,7 @@ def decide(scheme: Scheme, dec: Decisions, scored: pl.DataFrame, event_vetoes: p
            ) -> tuple[pl.DataFrame, dict[str, AwardInfo]]:
     res = resolver(scheme)
     c = lambda e: F.compile_expr(e.tree, res)  # noqa: E731
-    needed = [col for col in _needed(scheme, dec) if col in scored.columns]
+    needed = [col for col in needed_columns(scheme, dec) if col in scored.columns]
     types = pl.Enum(list(scheme.unit_types))  # sort groups by a small integer code, not by text
     df = scored.select(needed).with_row_index("_i").with_columns(
         _type=pl.col("unit_type").cast(types).to_physical())

@@ -203,10 +203,8 @@ def _total(scheme: Scheme) -> pl.Expr:
     return F.rescale(out, p) if out.scale < p else out.expr
 
 
-def data_checks(plan: Plan, scored: pl.DataFrame, path: str) -> list[Problem]:
-    """Problems only the evaluation can see: assessed values outside their range, items with no value.
-
-    One aggregate pass counts every kind of problem; only kinds that occur are listed row by row."""
+def _checks(plan: Plan) -> list[tuple[Item, str, pl.Expr]]:
+    """Problems only the evaluation can see: items with no value, assessed values outside their range."""
     checks: list[tuple[Item, str, pl.Expr]] = []
     for item in plan.scheme.all_items():
         missing = pl.col(f"i.{item.id}").is_null() & _applies(_item_scope(plan.scheme, item))
@@ -216,24 +214,23 @@ def data_checks(plan: Plan, scored: pl.DataFrame, path: str) -> list[Problem]:
             v = Fx(pl.col(f"v.{item.id}"), "num", plan.value_scale[item.id])
             checks.append((item, "range", (F.compare("<", v, F.num(lo)).expr | F.compare(">", v, F.num(hi)).expr)
                            .fill_null(False)))
-    if not checks:
-        return []
-    counts = scored.select([m.sum().alias(str(k)) for k, (_, _, m) in enumerate(checks)]).row(0)
+    return checks
+
+
+def _describe(plan: Plan, scored: pl.LazyFrame, failing: list[tuple[Item, str, pl.Expr]], path: str) -> list[Problem]:
     out: list[Problem] = []
-    for (item, kind, mask), n in zip(checks, counts):
-        if not n:
-            continue
+    for item, kind, mask in failing:
         field_name = next(iter(sorted(item.value.names())), item.id) if item.value else item.id
-        cols = ["_row", "unit_id", "name", f"v.{item.id}"]
-        bad = scored.select(cols).filter(scored.select(mask).to_series())
+        bad = scored.filter(mask).select("_row", "unit_id", "name", f"v.{item.id}").head(MAX_LISTED + 1).collect()
+        n = scored.select(mask.sum()).collect().item()
         if kind == "range":
             lo, hi = item.method.params["min"], item.method.params["max"]
             s = plan.value_scale[item.id]
-            out += _listed(bad, path, field_name, lambda r, it=item, s=s, lo=lo, hi=hi: (
+            out += _listed(bad, n, path, field_name, lambda r, it=item, s=s, lo=lo, hi=hi: (
                 f"unit {r['unit_id']} ({r['name']}): {it.label} is {F.to_decimal_str(r[f'v.{it.id}'], s)}, "
                 f"outside the declared range {lo}..{hi}"), "correct the assessed value")
         else:
-            out += _listed(bad, path, field_name, lambda r, it=item: (
+            out += _listed(bad, n, path, field_name, lambda r, it=item: (
                 f"unit {r['unit_id']} ({r['name']}): item '{it.id}' ({it.label}) cannot be scored: "
                 f"a value it uses is empty or a division by zero"),
                 "fill in the data, or declare 'not_applicable' for this item in the scheme")
@@ -251,25 +248,35 @@ def _item_scope(scheme: Scheme, item: Item) -> tuple[str, ...] | None:
     return _scope(*chain)
 
 
-def _listed(bad: pl.DataFrame, path: str, column: str, msg, hint: str) -> list[Problem]:  # type: ignore[no-untyped-def]
+def _listed(bad: pl.DataFrame, n: int, path: str, column: str, msg, hint: str) -> list[Problem]:  # type: ignore[no-untyped-def]
     out = [Problem(Loc(path, row=r["_row"], column=column), msg(r), hint=hint)
            for r in bad.head(MAX_LISTED).iter_rows(named=True)]
-    if bad.height > MAX_LISTED:
-        out.append(Problem(Loc(path, column=column), f"... and {bad.height - MAX_LISTED} more units like these"))
+    if n > MAX_LISTED:
+        out.append(Problem(Loc(path, column=column), f"... and {n - MAX_LISTED} more units like these"))
     return out
 
 
-def evaluate(scheme: Scheme, units: pl.DataFrame, *, path: str, adjustments: pl.DataFrame | None = None
-             ) -> tuple[Plan, pl.DataFrame]:
-    """Score every unit; raise KaoheError if any unit cannot be scored exactly."""
+def evaluate(scheme: Scheme, units: pl.DataFrame, *, path: str, adjustments: pl.DataFrame | None = None,
+             detail: bool = True, keep: frozenset[str] = frozenset()) -> tuple[Plan, pl.DataFrame]:
+    """Score every unit; raise KaoheError if any unit cannot be scored exactly.
+
+    With detail=False the result holds the input columns, section, pool and total scores and only the
+    item columns named in `keep` (what decisions read): the findings columns are not materialised. The
+    data checks are computed in the same pass either way (collect_all shares the common plan)."""
     plan, lf = build_plan(scheme, units.lazy(), adjustments.lazy() if adjustments is not None else None,
                           ranges=field_ranges(scheme, units))
+    checks = _checks(plan)
+    main = lf
+    if not detail:
+        main = lf.select(pl.col(c) for c in lf.collect_schema().names()
+                         if not c.startswith(("v.", "i.", "n.", "r.", "e.")) or c in keep)
+    counts = lf.select([m.sum().alias(str(n)) for n, (_, _, m) in enumerate(checks)] or [pl.lit(0).alias("0")])
     try:
-        scored = lf.collect()
+        scored, found = pl.collect_all([main, counts])
     except pl.exceptions.InvalidOperationError as e:  # strict cast: a product outside Int64
         raise KaoheError([Problem(Loc(path), f"a value is too large to score exactly ({e})".splitlines()[0],
                                   hint="check the data for values with misplaced decimal points")]) from None
-    problems = data_checks(plan, scored, path)
-    if problems:
-        raise KaoheError(problems)
+    failing = [c for c, n in zip(checks, found.row(0)) if n]
+    if failing:
+        raise KaoheError(_describe(plan, lf, failing, path))
     return plan, scored

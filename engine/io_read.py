@@ -17,7 +17,7 @@ import hashlib
 import io
 from dataclasses import dataclass
 from pathlib import Path
-from typing import NoReturn
+from typing import Callable, NoReturn
 
 import fastexcel
 import polars as pl
@@ -82,15 +82,19 @@ def sha256_file(path: str | Path) -> str:
 
 
 def read_table(path: str | Path, *, encoding: str | None = None, sheet: str | int | None = None,
-               what: str = "data", allow_empty: bool = False) -> pl.DataFrame:
+               what: str = "data", allow_empty: bool = False,
+               wanted: Callable[[str], bool] | None = None) -> pl.DataFrame:
     """A table as a DataFrame (String columns for CSV/XLSX); see `read_table_info`."""
-    return read_table_info(path, encoding=encoding, sheet=sheet, what=what, allow_empty=allow_empty)[0]
+    return read_table_info(path, encoding=encoding, sheet=sheet, what=what, allow_empty=allow_empty,
+                           wanted=wanted)[0]
 
 
 def read_table_info(path: str | Path, *, encoding: str | None = None, sheet: str | int | None = None,
-                    what: str = "data", allow_empty: bool = False) -> tuple[pl.DataFrame, TableInfo]:
+                    what: str = "data", allow_empty: bool = False,
+                    wanted: Callable[[str], bool] | None = None) -> tuple[pl.DataFrame, TableInfo]:
     """Read .csv/.xlsx/.parquet. `encoding` (CSV) is detected when None: UTF-8 (BOM optional), then
-    GB18030 (a superset of GBK). `sheet` (XLSX) is a name or a 1-based number; default the first."""
+    GB18030 (a superset of GBK). `sheet` (XLSX) is a name or a 1-based number; default the first.
+    `wanted` (Parquet): read only the columns whose names it accepts (the rest are never decoded)."""
     file = str(path)
     fmt = FORMATS.get(Path(path).suffix.lower())
     if fmt is None:
@@ -107,7 +111,7 @@ def read_table_info(path: str | Path, *, encoding: str | None = None, sheet: str
         raw, used_sheet = _parse_xlsx(data, file, sheet, what)
         df = _tidy(raw, file, what, letters=False, where=f" (sheet '{used_sheet}')", allow_empty=allow_empty)
     else:
-        df = _parquet(data, file, what)
+        df = _parquet(data, file, what, wanted)
     return df, TableInfo(file, fmt, encoding if fmt == "csv" else None, used_sheet, digest)
 
 
@@ -214,9 +218,12 @@ def _parse_xlsx(data: bytes, file: str, sheet: str | int | None, what: str) -> t
     return raw, name
 
 
-def _parquet(data: bytes, file: str, what: str) -> pl.DataFrame:
+def _parquet(data: bytes, file: str, what: str, wanted: Callable[[str], bool] | None = None) -> pl.DataFrame:
     try:
-        df = pl.read_parquet(io.BytesIO(data))
+        cols = None
+        if wanted is not None:
+            cols = [c for c in pl.read_parquet_schema(io.BytesIO(data)) if wanted(c.strip())] or None
+        df = pl.read_parquet(io.BytesIO(data), columns=cols)
     except Exception as e:  # polars raises ComputeError, OSError, ... on damaged files
         _fail(file, f"cannot read as Parquet: {str(e).splitlines()[0]}", "the file may be damaged; write it again")
     names = [c.strip() for c in df.columns]

@@ -16,7 +16,7 @@ import polars as pl
 
 from . import __version__
 from .data import prepare_units
-from .decide import AwardInfo, decide
+from .decide import AwardInfo, decide, needed_columns
 from .evaluate import Plan, evaluate
 from .model import Scheme
 from .rules_load import load_decisions
@@ -57,8 +57,11 @@ def demo_inputs(scheme: str = "township-2022.yaml") -> Inputs:
 def read_units(inputs: Inputs, scheme: Scheme) -> tuple[pl.DataFrame, str]:
     from .io import map_columns, read_table  # noqa: PLC0415
 
-    df = read_table(inputs.data, encoding=inputs.encoding, sheet=inputs.sheet, what="units")
     labels = {f.id: f.label for f in scheme.fields.values()}
+    names = {*labels, *labels.values(), scheme.columns.id, scheme.columns.name, scheme.columns.type}
+    label_heads = tuple(labels.values())
+    df = read_table(inputs.data, encoding=inputs.encoding, sheet=inputs.sheet, what="units",
+                    wanted=lambda c: c in names or c.startswith(label_heads))
     return map_columns(df, labels, path=inputs.data), str(inputs.data)
 
 
@@ -90,7 +93,9 @@ def load(inputs: Inputs, *, year: int | None = None) -> Loaded:
     return Loaded(scheme, decisions, units.frame, path, events, inputs, year or scheme.meta.year)
 
 
-def score(ld: Loaded) -> Run:
+def score(ld: Loaded, *, detail: bool = True) -> Run:
+    """Score and decide. detail=False skips the per-item findings columns (explain, gap and the workbook
+    need them; tables, awards and JSON do not), which saves memory and time at county scale and up."""
     adjustments, vetoes = None, None
     if ld.events is not None:
         from .event_rules import load_event_rules  # noqa: PLC0415 - loads durable-rules only when needed
@@ -100,13 +105,14 @@ def score(ld: Loaded) -> Run:
         vetoes = adjustments.filter(pl.col("veto").is_not_null())
     plan, scored = evaluate(ld.scheme, ld.units, path=ld.path,
                             adjustments=adjustments.filter(pl.col("points").is_not_null())
-                            if adjustments is not None else None)
+                            if adjustments is not None else None,
+                            detail=detail, keep=frozenset(needed_columns(ld.scheme, ld.decisions)))
     frame, infos = decide(ld.scheme, ld.decisions, scored, vetoes)
     return Run(ld.scheme, ld.decisions, plan, frame, infos, adjustments, manifest(ld.scheme, ld.inputs))
 
 
-def run(inputs: Inputs) -> Run:
-    return score(load(inputs))
+def run(inputs: Inputs, *, detail: bool = True) -> Run:
+    return score(load(inputs), detail=detail)
 
 
 def manifest(scheme: Scheme, inputs: Inputs) -> dict[str, Any]:

@@ -30,18 +30,12 @@ DEMO = ROOT / "rules" / "township-2022.yaml"
 
 
 def kaohe_e2e(scheme_path: Path, data: Path, out: Path | None = None) -> int:
-    import polars as pl
+    """The library path of `kaohe run` without rendering: read (only the scheme's columns), validate,
+    score, decide; the per-item findings columns are not materialised (detail=False)."""
+    from engine.pipeline import Inputs, run
 
-    from engine.data import prepare_units
-    from engine.decide import decide
-    from engine.evaluate import evaluate
-    from engine.rules_load import load_decisions
-    from engine.scheme import load_scheme
-
-    scheme = load_scheme(scheme_path)
-    units = prepare_units(pl.read_parquet(data), scheme, path=str(data))
-    _, scored = evaluate(scheme, units.frame, path=str(data))
-    decided, _ = decide(scheme, load_decisions(scheme), scored)
+    result = run(Inputs(scheme_path, data), detail=False)
+    decided = result.frame
     if out is not None:
         cols = ["unit_id", "unit_type", "total", "grade", "rank", "order"]
         cols += [c for c in decided.columns if c.startswith(("s.", "p.")) or (c.startswith("a.") and c.count(".") == 1)]
