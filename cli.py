@@ -67,16 +67,24 @@ def build_inputs(scheme: Path | None, data: Path | None, events: Path | None, en
     return Inputs(scheme, data, events, encoding, sheet, options)
 
 
-def emit(text: str | bytes, output: Path | None, inputs: Any = None) -> None:
+def emit(text: str | bytes, output: Path | None, inputs: Any = None, manifest: dict[str, Any] | None = None) -> None:
+    """Print, or write atomically to -o FILE (CSV with a BOM for Excel). A file output that cannot hold
+    the run manifest itself gets it beside it as FILE.manifest.json (JSON outputs embed it)."""
     if output is None:
         click.echo(text if isinstance(text, str) else text.decode("utf-8-sig"), nl=False)
         return
+    import json  # noqa: PLC0415
+
     from engine.io import write_atomic  # noqa: PLC0415
 
     paths = [p for p in (inputs.scheme, inputs.data, inputs.events) if p is not None] if inputs else []
     data = text.encode("utf-8-sig") if isinstance(text, str) and output.suffix.lower() == ".csv" else text
     write_atomic(output, data, inputs=paths)
     click.echo(f"wrote {output}", err=True)
+    if manifest is not None and output.suffix.lower() != ".json":
+        side = output.with_name(output.name + ".manifest.json")
+        write_atomic(side, json.dumps(manifest, ensure_ascii=False, indent=2) + "\n", inputs=paths)
+        click.echo(f"wrote {side}", err=True)
 
 
 def with_run(f: Callable[..., Any]) -> Callable[..., Any]:
@@ -161,7 +169,7 @@ def score(r: Any, inputs: Any, fmt: str, output: Path | None, lang: str) -> None
     from engine.report import render, score_table  # noqa: PLC0415
 
     headers, rows = score_table(r, lang)  # type: ignore[arg-type]
-    emit(render(headers, rows, fmt, title=r.scheme.meta.label if fmt == "table" else ""), output, inputs)
+    emit(render(headers, rows, fmt, title=r.scheme.meta.label if fmt == "table" else ""), output, inputs, r.manifest)
 
 
 @main.command()
@@ -196,13 +204,13 @@ def _awards_output(r: Any, inputs: Any, fmt: str, output: Path | None, lang: str
         from engine.workbook import award_table  # noqa: PLC0415
 
         parts = [render(*award_table(r, a, lang), fmt, title=a.label) for a in r.decisions.awards]  # type: ignore[arg-type]
-        emit(("\n" if fmt == "markdown" else "").join(parts), output, inputs)
+        emit(("\n" if fmt == "markdown" else "").join(parts), output, inputs, r.manifest)
     else:
         text = awards_text(r, lang)  # type: ignore[arg-type]
         if with_scores:
             headers, rows = score_table(r, lang)  # type: ignore[arg-type]
             text = render(headers, rows, "table", title=r.scheme.meta.label) + "\n" + text
-        emit(text, output, inputs)
+        emit(text, output, inputs, r.manifest)
 
 
 AWARD_FORMATS = click.Choice(["table", "json", "xlsx", "csv", "markdown"])
@@ -275,7 +283,7 @@ def simulate(scheme: Path | None, data: Path | None, events: Path | None, encodi
             gap_text = gap_summary(scen_ld or base_ld, scen or base, lang, step)  # type: ignore[arg-type]
     heads, rows = compare_table(base, scen, lang, gap_text)  # type: ignore[arg-type]
     title = header(base, info, lang) + base.scheme.meta.label if fmt == "table" else ""  # type: ignore[arg-type]
-    emit(render(heads, rows, fmt, title=title), output, inputs)
+    emit(render(heads, rows, fmt, title=title), output, inputs, base.manifest)
 
 
 @main.command()

@@ -41,3 +41,33 @@ def test_every_command_has_help_and_is_in_the_readme() -> None:
     for name, cmd in main.commands.items():
         assert cmd.help, f"kaohe {name} has no help text"
         assert f"kaohe {name}" in readme, f"kaohe {name} is not in README.md"
+
+
+def test_file_outputs_are_byte_identical_across_runs_and_carry_the_manifest(tmp_path: Path,
+                                                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    import json
+
+    monkeypatch.chdir(ROOT)
+    outs = []
+    for i in range(2):
+        out = tmp_path / f"scores{i}.csv"
+        result = CliRunner().invoke(main, ["score", "--format", "csv", "-o", str(out)], prog_name="kaohe")
+        assert result.exit_code == 0, result.stderr
+        outs.append(out.read_bytes())
+        manifest = json.loads((tmp_path / f"scores{i}.csv.manifest.json").read_text(encoding="utf-8"))
+        assert manifest["inputs"] == {"fixtures/2022/units.csv": manifest["inputs"]["fixtures/2022/units.csv"],
+                                      "fixtures/2022/events.csv": manifest["inputs"]["fixtures/2022/events.csv"]}
+        assert len(manifest["scheme_sha256"]) == 64
+    assert outs[0] == outs[1] and outs[0].startswith(b"\xef\xbb\xbf")  # UTF-8 BOM for Excel
+
+
+def test_an_output_over_an_input_is_refused_and_the_input_is_unchanged(tmp_path: Path,
+                                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(ROOT)
+    units = tmp_path / "units.csv"
+    units.write_bytes((ROOT / "fixtures" / "2022" / "units.csv").read_bytes())
+    before = units.read_bytes()
+    result = CliRunner().invoke(main, ["score", "--data", str(units), "--format", "csv", "-o", str(units)],
+                                prog_name="kaohe")
+    assert result.exit_code == 1 and "units.csv" in result.stderr
+    assert units.read_bytes() == before
