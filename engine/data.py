@@ -100,11 +100,14 @@ def _text_number(t: pl.Expr, scale: int) -> pl.Expr:
 
 
 def _id_key(ids: pl.Series) -> pl.Series:
-    """How unit ids sort: as numbers when every id is a whole number (2 before 10), else as text."""
+    """How unit ids sort: as numbers when every id is a whole number (2 before 10), else as text. Text ids
+    become their position in text order, so that every sort key stays an integer (packed sorts)."""
     if ids.dtype.is_integer():
         return ids.cast(pl.Int64)
     as_int = ids.cast(pl.String).str.strip_chars().str.to_integer(strict=False)
-    return as_int if as_int.null_count() == ids.null_count() else ids.cast(pl.String).str.strip_chars()
+    if as_int.null_count() == ids.null_count():
+        return as_int
+    return ids.cast(pl.String).str.strip_chars().rank("dense").cast(pl.Int64)
 
 
 def _dtype(f: Field) -> pl.DataType:

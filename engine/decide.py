@@ -96,10 +96,16 @@ def decide(scheme: Scheme, dec: Decisions, scored: pl.DataFrame, event_vetoes: p
     df = _vetoes(df, dec, c, event_vetoes)
     df = _grades(df, dec, scheme, c)
     infos = {}
+    results = []
+    in_order = True  # _grades leaves the frame in ranking order
     for award in dec.awards:
-        df, infos[award.id] = _award(df, award, dec, scheme, c)
+        df, infos[award.id], in_order = _award(df, award, dec, scheme, c, in_order)
+        done = [col for col in df.columns if col == f"a.{award.id}" or col.startswith(f"a.{award.id}.")]
+        results.append(df.select("_i", *done))  # set aside: the working frame stays narrow
+        df = df.drop(done)
     new = [col for col in df.columns if col not in scored.columns and not col.startswith("_")]
-    return scored.hstack(df.select("_i", *new).sort("_i").drop("_i")), infos
+    parts = [df.select("_i", *new).sort("_i")] + [r.sort("_i").drop("_i") for r in results]
+    return scored.hstack(pl.concat(parts, how="horizontal").drop("_i")), infos
 
 
 def _vetoes(df: pl.DataFrame, dec: Decisions, c, event_vetoes: pl.DataFrame | None) -> pl.DataFrame:  # type: ignore[no-untyped-def]
@@ -146,7 +152,7 @@ def _grades(df: pl.DataFrame, dec: Decisions, scheme: Scheme, c) -> pl.DataFrame
     df = df.with_columns(order_all=pl.int_range(1, pl.len() + 1, dtype=pl.Int64))
     df = df.with_columns(rank_all=pl.col("order_all").min().over(["_last", keys[0]]))
     if not dec.grades:
-        return df.with_columns(grade=pl.lit(None, dtype=pl.String))
+        return sort_by(df, [GROUP, "order"], [False, False]).with_columns(grade=pl.lit(None, dtype=pl.String))
     g = pl.lit(dec.grades[-1].id)
     for gr in reversed(dec.grades[:-1]):
         lim = pl.lit(int(gr.min.scaleb(p)) if gr.min is not None else 0, dtype=pl.Int64)
@@ -178,7 +184,10 @@ def conjuncts(e: E.Node) -> list[E.Node]:
     return [e]
 
 
-def _award(df: pl.DataFrame, a: Award, dec: Decisions, scheme: Scheme, c) -> tuple[pl.DataFrame, AwardInfo]:  # type: ignore[no-untyped-def]
+def _award(df: pl.DataFrame, a: Award, dec: Decisions, scheme: Scheme, c,  # type: ignore[no-untyped-def]
+           in_order: bool) -> tuple[pl.DataFrame, AwardInfo, bool]:
+    """Allocate one award; `in_order` says whether `df` is in ranking order (then an award ranked the
+    same way needs no sort). Returns the frame, the award's conditions and whether it is still in order."""
     pre, info = f"a.{a.id}", AwardInfo()
     conds: list[tuple[E.Node, str]] = []
     if a.eligible is not None:
@@ -209,7 +218,7 @@ def _award(df: pl.DataFrame, a: Award, dec: Decisions, scheme: Scheme, c) -> tup
     grp = "_type" if (q.per == "unit_type") else "_one"  # _one: a single group (windows broadcast cleanly)
     df, keys = _sort_cols(df.with_columns(_one=pl.lit(0)), a.rank_by, c, "_r")
     same_order = a.rank_by == dec.ranking.by and (grp == "_type") == (dec.ranking.per == "unit_type")
-    if not same_order:  # the frame is in ranking order already (see _grades); ineligible units never count
+    if not (same_order and in_order):
         df = sort_by(df, [grp, *keys], [False] + [k.descending for k in a.rank_by])
     over = lambda e: e.over(grp)  # noqa: E731
     n = over(pl.col("_scope" if q.of == "all" else "_elig").cast(pl.Int64).sum())
@@ -230,8 +239,7 @@ def _award(df: pl.DataFrame, a: Award, dec: Decisions, scheme: Scheme, c) -> tup
                          pl.col("_lvl").alias(f"{pre}.level"), pl.col("_q").alias(f"{pre}.quota"),
                          pl.when(pl.col("_elig") & ~pl.col("_sel")).then(gap).alias(f"{pre}.gap"))
     drop = ["_scope", "_blocked", "_elig", "_pos", "_q", "_sel", "_lvl", "_tie", "_one", *keys]
-    df = df.drop(drop)
-    return (df if same_order else sort_by(df, [GROUP, "order"], [False, False])), info
+    return df.drop(drop), info, same_order and in_order
 
 
 def _levels(df: pl.DataFrame, a: Award, over, precision: int) -> pl.DataFrame:  # type: ignore[no-untyped-def]
