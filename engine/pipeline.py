@@ -54,15 +54,16 @@ def demo_inputs(scheme: str = "township-2022.yaml") -> Inputs:
     return Inputs(rules / scheme, fixtures / data, events if events and events.exists() else None)
 
 
-def read_units(inputs: Inputs, scheme: Scheme) -> tuple[pl.DataFrame, str]:
-    from .io import map_columns, read_table  # noqa: PLC0415
+def read_units(inputs: Inputs, scheme: Scheme) -> tuple[pl.DataFrame, str, str]:
+    """The units table (only the columns the scheme uses, for Parquet), its path and its SHA-256."""
+    from .io import map_columns, read_table_info  # noqa: PLC0415
 
     labels = {f.id: f.label for f in scheme.fields.values()}
     names = {*labels, *labels.values(), scheme.columns.id, scheme.columns.name, scheme.columns.type}
     label_heads = tuple(labels.values())
-    df = read_table(inputs.data, encoding=inputs.encoding, sheet=inputs.sheet, what="units",
-                    wanted=lambda c: c in names or c.startswith(label_heads))
-    return map_columns(df, labels, path=inputs.data), str(inputs.data)
+    df, info = read_table_info(inputs.data, encoding=inputs.encoding, sheet=inputs.sheet, what="units",
+                               wanted=lambda c: c in names or c.startswith(label_heads))
+    return map_columns(df, labels, path=inputs.data), str(inputs.data), info.sha256
 
 
 @dataclass(frozen=True)
@@ -76,13 +77,14 @@ class Loaded:
     events: pl.DataFrame | None  # the validated event log
     inputs: Inputs
     year: int  # the assessment year (the scheme's, or the as-of year of a mid-year run)
+    hashes: dict[str, str] = field(default_factory=dict)  # input path -> SHA-256 of the bytes read
 
 
 def load(inputs: Inputs, *, year: int | None = None) -> Loaded:
     """Read and validate everything; `year` overrides the scheme's assessment year (mid-year runs)."""
     scheme = load_scheme(inputs.scheme)
     decisions = load_decisions(scheme)
-    df, path = read_units(inputs, scheme)
+    df, path, sha = read_units(inputs, scheme)
     units = prepare_units(df, scheme, path=path)
     events = None
     if inputs.events is not None and scheme.raw.get("events"):
@@ -90,7 +92,7 @@ def load(inputs: Inputs, *, year: int | None = None) -> Loaded:
 
         events = read_events(scheme, inputs.events, units.frame.get_column("unit_id"), encoding=inputs.encoding,
                              year=year)
-    return Loaded(scheme, decisions, units.frame, path, events, inputs, year or scheme.meta.year)
+    return Loaded(scheme, decisions, units.frame, path, events, inputs, year or scheme.meta.year, {path: sha})
 
 
 def score(ld: Loaded, *, detail: bool = True) -> Run:
@@ -108,19 +110,23 @@ def score(ld: Loaded, *, detail: bool = True) -> Run:
                             if adjustments is not None else None,
                             detail=detail, keep=frozenset(needed_columns(ld.scheme, ld.decisions)))
     frame, infos = decide(ld.scheme, ld.decisions, scored, vetoes)
-    return Run(ld.scheme, ld.decisions, plan, frame, infos, adjustments, manifest(ld.scheme, ld.inputs))
+    return Run(ld.scheme, ld.decisions, plan, frame, infos, adjustments, manifest(ld.scheme, ld.inputs, ld.hashes))
 
 
 def run(inputs: Inputs, *, detail: bool = True) -> Run:
     return score(load(inputs), detail=detail)
 
 
-def manifest(scheme: Scheme, inputs: Inputs) -> dict[str, Any]:
+def manifest(scheme: Scheme, inputs: Inputs, hashes: dict[str, str] | None = None) -> dict[str, Any]:
+    """Scheme and input hashes (of the bytes actually read, where known), version and options."""
     from .io import sha256_file  # noqa: PLC0415
+
+    def digest(p: Path) -> str:
+        return (hashes or {}).get(str(p)) or sha256_file(p)
 
     paths = [p for p in (inputs.data, inputs.events) if p is not None]
     return {"scheme": _shown(inputs.scheme), "scheme_sha256": scheme.sha256,
-            "inputs": {_shown(p): sha256_file(p) for p in paths}, "kaohe_version": __version__,
+            "inputs": {_shown(p): digest(p) for p in paths}, "kaohe_version": __version__,
             "options": dict(sorted(inputs.options.items()))}
 
 
