@@ -74,7 +74,7 @@ def needed_columns(scheme: Scheme, dec: Decisions) -> list[str]:
     exprs = [v.when for v in dec.vetoes] + [k.expr for k in dec.ranking.by]
     for a in dec.awards:
         exprs += [a.eligible, *[k.expr for k in a.rank_by]]
-    cols = {"unit_id", "unit_type", "_id_key", "total", "name"}
+    cols = {"unit_id", "unit_type", "_id_key", "_type", "total", "name"}
     prefix = {"section": "s.", "item": "i.", "pool": "p."}
     for e in exprs:
         if e is None:
@@ -90,8 +90,9 @@ def decide(scheme: Scheme, dec: Decisions, scored: pl.DataFrame, event_vetoes: p
     c = lambda e: F.compile_expr(e.tree, res)  # noqa: E731
     needed = [col for col in needed_columns(scheme, dec) if col in scored.columns]
     types = pl.Enum(list(scheme.unit_types))  # sort groups by a small integer code, not by text
-    df = scored.select(needed).with_row_index("_i").with_columns(
-        _type=pl.col("unit_type").cast(types).to_physical())
+    df = scored.select(needed).with_row_index("_i")
+    if "_type" not in df.columns:  # the unit type's position in the scheme (engine.data computes it once)
+        df = df.with_columns(_type=pl.col("unit_type").cast(types).to_physical())
     df = df.with_columns((pl.col("_type") if dec.ranking.per else pl.lit(0, dtype=pl.UInt32)).alias(GROUP))
     df = _vetoes(df, dec, c, event_vetoes)
     df = _grades(df, dec, scheme, c)
