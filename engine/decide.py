@@ -196,10 +196,10 @@ def _award(df: pl.DataFrame, a: Award, dec: Decisions, scheme: Scheme, c,  # typ
     if a.min_score is not None:
         node = E.Cmp(">=", E.Name("total"), E.Num(a.min_score))
         conds.append((node, E.to_source(node)))
-    ok_cols = []
+    ok_cols, cols = [], []
     for k, (node, text) in enumerate(conds):
         ok = F.compile_expr(node, resolver(scheme)).expr.fill_null(False)
-        cols = [ok.alias(f"{pre}.c{k}")]
+        cols.append(ok.alias(f"{pre}.c{k}"))
         scale = None
         if isinstance(node, E.Cmp) and node.op in (">=", ">", "<=", "<"):
             lhs, rhs = (F.compile_expr(x, resolver(scheme)) for x in (node.left, node.right))
@@ -207,26 +207,25 @@ def _award(df: pl.DataFrame, a: Award, dec: Decisions, scheme: Scheme, c,  # typ
                 gap = F.add(rhs, lhs, -1) if node.op in (">=", ">") else F.add(lhs, rhs, -1)
                 cols.append(gap.expr.alias(f"{pre}.g{k}"))
                 scale = gap.scale
-        df = df.with_columns(cols)
         ok_cols.append(pl.col(f"{pre}.c{k}"))
         info.conditions.append(Condition(text, scale))
     scope = pl.col("unit_type").is_in(list(a.applies_to)) if a.applies_to else pl.lit(True)
     blocking = [pl.col(f"x.{v.id}") for v in dec.vetoes if v.blocks == "all" or a.id in v.blocks]
     blocked = pl.any_horizontal(blocking) if blocking else pl.lit(False)
     cond_ok = pl.all_horizontal(ok_cols) if ok_cols else pl.lit(True)
-    df = df.with_columns(_scope=scope, _blocked=blocked & scope, _elig=scope & ~blocked & cond_ok)
     q = a.quota or Quota(count=sum(lv.count for lv in a.levels))
     grp = "_type" if (q.per == "unit_type") else "_one"  # _one: a single group (windows broadcast cleanly)
-    df, keys = _sort_cols(df.with_columns(_one=pl.lit(0)), a.rank_by, c, "_r")
+    df, keys = _sort_cols(df.with_columns(cols).with_columns(_one=pl.lit(0)), a.rank_by, c, "_r")
     same_order = a.rank_by == dec.ranking.by and (grp == "_type") == (dec.ranking.per == "unit_type")
     if not (same_order and in_order):
         df = sort_by(df, [grp, *keys], [False] + [k.descending for k in a.rank_by])
+    lf = df.lazy().with_columns(_scope=scope, _blocked=blocked & scope, _elig=scope & ~blocked & cond_ok)
     over = lambda e: e.over(grp)  # noqa: E731
     n = over(pl.col("_scope" if q.of == "all" else "_elig").cast(pl.Int64).sum())
-    df = df.with_columns(_pos=over(pl.col("_elig").cast(pl.Int64).cum_sum()), _q=quota_expr(q, n))
-    df = df.with_columns(_sel=pl.col("_elig") & (pl.col("_pos") <= pl.col("_q")))
-    df = _levels(df, a, over, scheme.meta.precision) if a.levels else df.with_columns(_lvl=pl.lit(None, dtype=pl.String))
-    df = _ties(df, a, keys, over)
+    lf = lf.with_columns(_pos=over(pl.col("_elig").cast(pl.Int64).cum_sum()), _q=quota_expr(q, n))
+    lf = lf.with_columns(_sel=pl.col("_elig") & (pl.col("_pos") <= pl.col("_q")))
+    lf = _levels(lf, a, over, scheme.meta.precision) if a.levels else lf.with_columns(_lvl=pl.lit(None, dtype=pl.String))
+    lf = _ties(lf, a, keys, over)
     status = (pl.when(~pl.col("_scope")).then(pl.lit("not_applicable"))
               .when(pl.col("_blocked")).then(pl.lit("vetoed"))
               .when(~pl.col("_elig")).then(pl.lit("not_eligible"))
@@ -236,14 +235,14 @@ def _award(df: pl.DataFrame, a: Award, dec: Decisions, scheme: Scheme, c,  # typ
     first = keys[0]
     last_in = over(pl.col(first).filter(pl.col("_sel")).last())
     gap = (last_in - pl.col(first)) if a.rank_by[0].descending else (pl.col(first) - last_in)
-    df = df.with_columns(status.alias(pre), pl.when(pl.col("_elig")).then(pl.col("_pos")).alias(f"{pre}.pos"),
+    lf = lf.with_columns(status.alias(pre), pl.when(pl.col("_elig")).then(pl.col("_pos")).alias(f"{pre}.pos"),
                          pl.col("_lvl").alias(f"{pre}.level"), pl.col("_q").alias(f"{pre}.quota"),
                          pl.when(pl.col("_elig") & ~pl.col("_sel")).then(gap).alias(f"{pre}.gap"))
     drop = ["_scope", "_blocked", "_elig", "_pos", "_q", "_sel", "_lvl", "_tie", "_one", *keys]
-    return df.drop(drop), info, same_order and in_order
+    return lf.drop(drop).collect(), info, same_order and in_order
 
 
-def _levels(df: pl.DataFrame, a: Award, over, precision: int) -> pl.DataFrame:  # type: ignore[no-untyped-def]
+def _levels(df: pl.LazyFrame, a: Award, over, precision: int) -> pl.LazyFrame:  # type: ignore[no-untyped-def]
     """一等/二等/三等 down the ranking; unused places pass down when declared."""
     df = df.with_columns(_lvl=pl.lit(None, dtype=pl.String), _carry=pl.lit(0, dtype=pl.Int64))
     for lv in a.levels:
@@ -258,7 +257,7 @@ def _levels(df: pl.DataFrame, a: Award, over, precision: int) -> pl.DataFrame:  
     return df.with_columns(_sel=pl.col("_lvl").is_not_null()).drop("_carry")
 
 
-def _ties(df: pl.DataFrame, a: Award, keys: list[str], over) -> pl.DataFrame:  # type: ignore[no-untyped-def]
+def _ties(df: pl.LazyFrame, a: Award, keys: list[str], over) -> pl.LazyFrame:  # type: ignore[no-untyped-def]
     """A tie on the quota boundary: the last unit in and the first eligible unit out are equal on every
     rank_by key but the last (the stable key)."""
     tie_keys = keys[:-1] or keys
