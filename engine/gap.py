@@ -22,7 +22,7 @@ import polars as pl
 
 from . import fixed as F
 from .decide import resolver
-from .evaluate import _item_scope, build_plan
+from .evaluate import _item_scope, build_plan, field_ranges
 from .expr import Expr
 from .fmt import Lang, fixed_str
 from .methods import METHODS
@@ -213,9 +213,11 @@ def solve(ld: Loaded, run: Run, unit_ids: set[str] | None = None, progress: Prog
         adjustments = run.adjustments.filter(pl.col("points").is_not_null()).lazy()
     combos = [(u, t, f, d) for u, t in rows for f in sorted(lev[types[u]]) for d in _directions(scheme.fields[f])]
     found = _search(scheme, run, ts, base, adjustments, keep, combos, progress)
+    by_target: dict[tuple[str, str], list[Change]] = {}
+    for c in found:
+        by_target.setdefault((c.unit_id, c.target), []).append(c)
     for u, t in rows:
-        best = [c for c in found if c.unit_id == u and c.target == t.key]
-        changes += best or [Change(u, t.key, "no_single_change")]
+        changes += by_target.get((u, t.key)) or [Change(u, t.key, "no_single_change")]
     return changes
 
 
@@ -288,7 +290,7 @@ def _search(scheme: Scheme, run: Run, ts: list[Target], base: pl.DataFrame, adju
                                    for f in nums] +
                                   [pl.when(pl.col("_f") == f.id).then(~pl.col(f.id)).otherwise(pl.col(f.id)).alias(f.id)
                                    for f in bools])
-        _, lf = build_plan(scheme, cand.lazy(), adjustments, keep=keep)
+        _, lf = build_plan(scheme, cand.lazy(), adjustments, keep=keep, ranges=field_ranges(scheme, cand))
         scored = _with_grade(run, ts, lf.collect().sort("_k"))
         out = pl.Series("r", [False] * scored.height)
         for t in ts:
