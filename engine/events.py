@@ -67,22 +67,20 @@ Expressions durable cannot test directly (arithmetic, functions, if/else, compar
 are computed by `engine.fixed` in Polars as extra boolean attributes before posting; `section.X`,
 `item.X`, `pool.X` are rejected with the rule's location (an event sees only its own columns).
 
-`bench()` measures events/s through this adapter and through a bare durable host; run
-`python -m engine.events [n_events n_units]`.
+What does not need durable lives beside this module: engine.event_check checks the event log and
+the rules (located problems), engine.event_prep prepares the posted columns with Polars and turns
+the matches into the output frame. tests/benchmark/bench_events.py measures events/s through this
+adapter and through a bare durable host: `python tests/benchmark/bench_events.py [n_events n_units]`.
 """
 
 from __future__ import annotations
 
 import itertools
-import json
 import math
 import operator
-import sys
 import threading
-import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import date, timedelta
 from decimal import Decimal
 from functools import lru_cache
 from typing import Any
@@ -92,19 +90,36 @@ import durable_rules_engine  # type: ignore[import-not-found]
 import polars as pl
 
 from . import expr as E
-from . import fixed as F
-from .errors import NOWHERE, KaoheError, Loc, Problem, did_you_mean
+from .errors import NOWHERE, KaoheError, Loc, Problem
+from .event_check import (
+    _INT64,
+    BASE_COLUMNS,
+    EVENT_SCALE,
+    MAX_PROBLEMS,
+    _check_events,
+    _check_rules,
+    _distinct,
+    _kind_of,
+    _row_loc,
+)
+from .event_prep import (
+    OUTPUT_SCHEMA,
+    _assemble,
+    _Attr,
+    _by_kind,
+    _Columns,
+    _fmt,
+    _fmt_scaled,
+    _posted_frame,
+    _Run,
+)
 
-EVENT_SCALE = 6  # points are Int64 at 10**-6
+__all__ = ["BASE_COLUMNS", "EVENT_SCALE", "OUTPUT_SCHEMA", "EventRule", "run_event_rules"]
+
 SESSION_FACTS = 1_000  # facts per durable session: whole units packed up to this; bigger units are cut
 ACTION_CAP = 1_000  # matches handed to one action call (durable `cap`)
-MAX_PROBLEMS = 50  # data problems reported at once before giving up
 MAX_ATTRIBUTES = 28  # durable allows 31 properties per message; sid, id and _r take three
 MAX_PATHS = 64  # a condition whose and/or expands to more alternatives is computed by Polars first
-
-BASE_COLUMNS = ("event_id", "date", "unit_id", "kind")
-OUTPUT_SCHEMA = {"unit_id": pl.String, "event_id": pl.String, "rule": pl.String, "points": pl.Int64,
-                 "target": pl.String, "veto": pl.String, "date": pl.Date, "kind": pl.String, "detail": pl.String}
 
 _GUARD = {"$ex": {"_r": 1}}  # only our facts have _r (trap 9)
 _NEVER = 65_535  # durable's largest `count`, above SESSION_FACTS: the catch-all rule never fires
@@ -112,7 +127,6 @@ _END = {"$ex": {"_end": 1}}  # the end-of-session fact (no _r: no other rule see
 _DURABLE_OPS = {"<": "$lt", "<=": "$lte", ">": "$gt", ">=": "$gte", "!=": "$neq"}
 _NEGATED = {"==": "!=", "!=": "==", "<": ">=", "<=": ">", ">": "<=", ">=": "<"}
 _FLIPPED = {"==": "==", "!=": "!=", "<": ">", "<=": ">=", ">": "<", ">=": "<="}
-_INT64 = (1 << 63) - 1
 _RUN_IDS = itertools.count()
 _LOCK = threading.Lock()  # the durable C engine keeps global handle tables; one run at a time
 
@@ -146,6 +160,10 @@ class _BatchHost(durable_engine.Host):  # type: ignore[misc]
     def _run(self) -> None:  # durable's Host.__init__ starts the timer threads here
         return None
 
+    def free(self, name: str) -> None:
+        """Free the engine handle of the ruleset `name` (trap 1)."""
+        durable_rules_engine.delete_ruleset(self.get_ruleset(name)._handle)
+
 
 def _fnv1_32(text: str) -> int:
     """durable's message/session hash (FNV-1, 32 bit; bytes are C `char`, signed on x86)."""
@@ -174,298 +192,11 @@ def _sid(n: int, id_hashes: frozenset[int]) -> str:
 
 
 # --------------------------------------------------------------------------------------------
-# columns of the event log
+# compiling `when` to durable conditions (the columns and attributes: engine.event_prep._Columns)
 
 
-def _kind_of(dtype: pl.DataType) -> str | None:
-    """How a column is posted: str | num | bool | date | null; None when not supported."""
-    if dtype == pl.String or isinstance(dtype, (pl.Categorical, pl.Enum)):
-        return "str"
-    if dtype.is_integer() or dtype.is_float() or isinstance(dtype, pl.Decimal):
-        return "num"
-    if dtype == pl.Boolean:
-        return "bool"
-    if dtype == pl.Date:
-        return "date"
-    if dtype == pl.Null:
-        return "null"
-    return None
-
-
-_EXPR_TYPE: dict[str, E.Type | None] = {"str": "str", "num": "num", "bool": "bool", "date": "str", "null": None}
-
-
-def _decimals(d: Decimal) -> int:
-    exp = d.normalize().as_tuple().exponent
-    return max(0, -exp) if isinstance(exp, int) else 0
-
-
-def _row_loc(path: str, r: int, column: str | None = None) -> Loc:
-    """Row r of the frame is line r + 2 of the file (line 1 is the header), as engine.event_rules."""
-    return Loc(path, row=r + 2, column=column)
-
-
-def _fmt(v: int, sign: bool = True) -> str:
-    """Scaled points as plain text: -3000000 -> '-3', 500000 -> '+0.5'."""
-    q, r = divmod(abs(v), 10**EVENT_SCALE)
-    s = str(q) if not r else f"{q}.{str(r).rjust(EVENT_SCALE, '0').rstrip('0')}"
-    if v < 0:
-        return "-" + s
-    return ("+" + s) if sign and v > 0 else s
-
-
-def _fmt_scaled(v: int, scale: int) -> str:
-    q, r = divmod(abs(v), 10**scale)
-    s = str(q) if not r else f"{q}.{str(r).rjust(scale, '0').rstrip('0')}"
-    return ("-" if v < 0 else "") + s
-
-
-# --------------------------------------------------------------------------------------------
-# checking the inputs
-
-
-def _check_events(events: pl.DataFrame, path: str) -> list[Problem]:
-    problems: list[Problem] = []
-    missing = [c for c in BASE_COLUMNS if c not in events.columns]
-    for c in missing:
-        problems.append(Problem(Loc(path, row=1), f"missing column '{c}'{did_you_mean(c, events.columns)}",
-                                hint="the event log needs event_id, date, unit_id, kind"))
-    for c in ("event_id", "unit_id", "kind"):
-        if c in events.columns and _kind_of(events.schema[c]) not in ("str", "null"):
-            problems.append(Problem(Loc(path, row=1, column=c), f"column '{c}' must be text, not {events.schema[c]}"))
-    if "date" in events.columns and events.schema["date"] not in (pl.Date, pl.Null):
-        problems.append(Problem(Loc(path, row=1, column="date"), f"column 'date' must be dates, not "
-                                f"{events.schema['date']}", hint="read the log with engine.event_rules.read_events"))
-    if problems:
-        return problems
-    for c in ("event_id", "unit_id", "date"):
-        problems += _bad_rows(events, pl.col(c).is_null(), path, c, f"empty {c.replace('_', ' ')}")
-    problems += _bad_rows(events, pl.col("event_id").is_duplicated() & pl.col("event_id").is_not_null(), path,
-                          "event_id", "duplicate event id '{value}'", "each event needs its own id")
-    return problems
-
-
-def _bad_rows(df: pl.DataFrame, bad: pl.Expr, path: str, column: str, message: str, hint: str = "") -> list[Problem]:
-    rows = (df.with_row_index("_i").filter(bad).head(MAX_PROBLEMS)
-            .select("_i", pl.col(column).cast(pl.String).alias("_v")).rows())
-    return [Problem(_row_loc(path, i, column), message.format(value=v), hint=hint) for i, v in rows]
-
-
-def _check_rules(rules: Sequence[EventRule], kinds: dict[str, str | None]) -> list[Problem]:
-    problems: list[Problem] = []
-    first: dict[str, Loc] = {}
-    env = {c: _EXPR_TYPE[k] for c, k in kinds.items() if k is not None}
-    for rule in rules:
-        ctx = f"[event {rule.id}]"
-        messages = []
-        if rule.id in first:
-            messages.append(f"duplicate event rule id '{rule.id}' (first at {first[rule.id]})")
-        first.setdefault(rule.id, rule.loc)
-        messages += _points_messages(rule, kinds)
-        if rule.nth is not None and (isinstance(rule.nth, bool) or not isinstance(rule.nth, int) or rule.nth < 1):
-            messages.append(f"'nth' must be a whole number from 1, got {rule.nth!r}")
-        w = rule.within_days
-        if w is not None and (isinstance(w, bool) or not isinstance(w, int) or w < 0):
-            messages.append(f"'within_days' must be a whole number of days, got {w!r}")
-        problems += [Problem(rule.loc, m, ctx) for m in messages]
-        problems += _check_when(rule, kinds, env, ctx)
-    return problems
-
-
-def _points_messages(rule: EventRule, kinds: dict[str, str | None]) -> list[str]:
-    out = []
-    forms = [n for n, on in (("points", rule.points is not None),
-                             ("points by a table", rule.points_by is not None or rule.points_table is not None),
-                             ("points per quantity", rule.points_per is not None or rule.each is not None)) if on]
-    if len(forms) > 1:
-        out.append(f"give one way of scoring, not {' and '.join(forms)}")
-    if not forms and rule.veto is None:
-        out.append("an event rule needs points or a veto")
-    if (rule.points_by is None) != (rule.points_table is None):
-        out.append("points by a table need both 'by' (the column) and 'table' (value -> points)")
-    if (rule.points_per is None) != (rule.each is None):
-        out.append("points per quantity need both 'per' (the column) and 'each' (points per unit)")
-    numbers: list[tuple[str, Any]] = [("points", rule.points), ("each", rule.each)]
-    numbers += [(f"points for '{k}'", v) for k, v in (rule.points_table or {}).items()]
-    for what, v in numbers:
-        if v is None:
-            continue
-        if not isinstance(v, (Decimal, int)) or isinstance(v, bool) or not Decimal(v).is_finite():
-            out.append(f"{what} must be a number, got {v!r}")
-        elif _decimals(Decimal(v)) > EVENT_SCALE:
-            out.append(f"{what} {v} has more than {EVENT_SCALE} decimals")
-        elif abs(Decimal(v).scaleb(EVENT_SCALE)) > _INT64:
-            out.append(f"{what} {v} is too large")
-    for attr, allowed, what in ((rule.points_by, ("str", "num", "null"), "a text or number column"),
-                                (rule.points_per, ("num", "null"), "a number column")):
-        if attr is None:
-            continue
-        if attr not in kinds:
-            out.append(f"unknown event column '{attr}'{did_you_mean(attr, kinds)}")
-        elif kinds[attr] not in allowed:
-            out.append(f"'{attr}' must be {what}, it is {kinds[attr] or 'of an unsupported type'}")
-    return out
-
-
-def _check_when(rule: EventRule, kinds: dict[str, str | None], env: dict[str, Any], ctx: str) -> list[Problem]:
-    expr = rule.when
-    problems: list[Problem] = []
-    for node in E.walk(expr.tree):
-        if isinstance(node, E.Ref):
-            problems.append(Problem(expr.loc.shifted(node.col), f"'{node.key}' is not available in an event rule",
-                                    ctx, "an event rule sees only the columns of its event: "
-                                    + ", ".join(sorted(c for c, k in kinds.items() if k))))
-        elif isinstance(node, E.Name) and node.id in kinds and kinds[node.id] is None:
-            problems.append(Problem(expr.loc.shifted(node.col), f"column '{node.id}' cannot be used in a condition",
-                                    ctx, "conditions compare texts, numbers, true/false and dates"))
-    if problems:
-        return problems
-    problems += E.typecheck(expr, env, want="bool", context=ctx)
-    if problems:
-        return problems
-    for node in E.walk(expr.tree):  # dates compare as 'YYYY-MM-DD' texts: the constants must be such texts
-        pairs: list[tuple[E.Node, E.Node]] = []
-        if isinstance(node, E.Cmp):
-            pairs = [(node.left, node.right), (node.right, node.left)]
-        elif isinstance(node, E.In):
-            pairs = [(node.value, o) for o in node.options]
-        for a, b in pairs:
-            if isinstance(a, E.Name) and kinds.get(a.id) == "date" and isinstance(b, E.Str) and not _is_iso(b.value):
-                problems.append(Problem(expr.loc.shifted(b.col), f"'{b.value}' is not a date", ctx,
-                                        "write dates as 'YYYY-MM-DD', e.g. date >= '2022-07-01'"))
-    return problems
-
-
-def _is_iso(text: str) -> bool:
-    try:
-        return len(text) == 10 and date.fromisoformat(text).isoformat() == text
-    except ValueError:
-        return False
-
-
-# --------------------------------------------------------------------------------------------
-# compiling `when` to durable conditions
-
-
-@dataclass
-class _Attr:
-    key: str  # the property name in the posted fact
-    column: str
-    kind: str  # str | num | bool | text (a column posted as its text, for points_by)
-    scale: int = 0  # num: posted as value * 10**scale
-
-
-class _Compiler:
-    """Expr trees -> durable condition JSON, plus the attributes (and derived columns) to post."""
-
-    def __init__(self, events: pl.DataFrame, rules: Sequence[EventRule], path: str, rows: list[int]) -> None:
-        self.events, self.rules, self.path = events, rules, path
-        self.rows = rows  # position in `events` -> row of the caller's frame (for messages)
-        self.kinds = {c: _kind_of(t) for c, t in events.schema.items()}
-        self.attrs: dict[tuple[str, str], _Attr] = {}
-        self.derived: dict[str, tuple[pl.Expr, EventRule]] = {}
-        self.native: dict[str, tuple[pl.Expr, int]] = {}  # numeric column -> (Int64 expr, scale)
-        self.scale: dict[str, int] = {}  # numeric column -> scale it is posted at
-        self.problems: list[Problem] = []
-
-    # numbers ------------------------------------------------------------------------------
-
-    def native_num(self, column: str) -> tuple[pl.Expr, int]:
-        """The column as an exact scaled Int64 (expression, scale)."""
-        if column in self.native:
-            return self.native[column]
-        dtype = self.events.schema[column]
-        col = pl.col(column)
-        if isinstance(dtype, pl.Decimal):
-            out = (col.to_physical().cast(pl.Int64, strict=True), dtype.scale or 0)
-        elif dtype.is_float():
-            out = self._floats(column)
-        elif dtype == pl.Null:
-            out = (pl.lit(None, dtype=pl.Int64), 0)
-        else:
-            out = (col.cast(pl.Int64, strict=True), 0)
-        self.native[column] = out
-        return out
-
-    def _floats(self, column: str) -> tuple[pl.Expr, int]:
-        """Floats as the decimals they print as (0.1 -> 1 at scale 1): exact for values read from text."""
-        values = [v for v in self.events.get_column(column).unique().to_list() if v is not None]
-        decs = {}
-        for v in values:
-            d = Decimal(repr(v))
-            if not d.is_finite():
-                self.problems.append(Problem(Loc(self.path, row=1, column=column),
-                                             f"column '{column}' holds {v}, which is not a number"))
-                continue
-            decs[v] = d
-        scale = max((_decimals(d) for d in decs.values()), default=0)
-        old = list(decs)
-        new = [int(d.scaleb(scale)) for d in decs.values()]
-        if any(abs(n) > _INT64 for n in new):
-            self.problems.append(Problem(Loc(self.path, row=1, column=column),
-                                         f"column '{column}' has numbers too large to compare exactly"))
-            new = [0 for _ in new]
-        expr = pl.col(column).replace_strict(old, new, default=None, return_dtype=pl.Int64) if old else \
-            pl.lit(None, dtype=pl.Int64)
-        return expr, scale
-
-    def collect_scales(self) -> None:
-        """Pass 1: every numeric column is posted at max(its own decimals, its constants' decimals)."""
-        for rule in self.rules:
-            for node in E.walk(rule.when.tree):
-                pairs: list[tuple[E.Node, E.Node]] = []
-                if isinstance(node, E.Cmp):
-                    pairs = [(node.left, node.right), (node.right, node.left)]
-                elif isinstance(node, E.In):
-                    pairs = [(node.value, o) for o in node.options]
-                for a, b in pairs:
-                    if isinstance(a, E.Name) and self.kinds.get(a.id) == "num" and isinstance(b, E.Num):
-                        s = max(self.native_num(a.id)[1], _decimals(b.value))
-                        self.scale[a.id] = max(self.scale.get(a.id, 0), s)
-        for rule in self.rules:
-            if rule.points_per is not None and self.kinds.get(rule.points_per) == "num":
-                self.scale[rule.points_per] = max(self.scale.get(rule.points_per, 0),
-                                                  self.native_num(rule.points_per)[1])
-
-    # attributes ---------------------------------------------------------------------------
-
-    def attr(self, column: str, kind: str) -> _Attr:
-        k = (column, kind)
-        if k not in self.attrs:
-            self.attrs[k] = _Attr(f"a{len(self.attrs)}", column, kind, self.scale.get(column, 0))
-        return self.attrs[k]
-
-    def attr_exprs(self) -> list[pl.Expr]:
-        out = []
-        for a in self.attrs.values():
-            col = pl.col(a.column)
-            if a.kind == "num":
-                e, s = self.native_num(a.column)
-                e = (e.cast(pl.Int128) * 10 ** (a.scale - s)).cast(pl.Int64, strict=True)
-            elif a.kind == "date":
-                e = col.dt.strftime("%Y-%m-%d")
-            elif a.kind in ("str", "text"):
-                e = col.cast(pl.String)
-            else:
-                e = col
-            out.append(e.alias(a.key))
-        return out
-
-    def resolve(self, node: E.Name | E.Ref) -> F.Fx:
-        """engine.fixed's view of a column, for derived attributes."""
-        assert isinstance(node, E.Name)
-        kind = self.kinds[node.id]
-        col = pl.col(node.id)
-        if kind == "num" or kind == "null":
-            e, s = self.native_num(node.id)
-            return F.Fx(e, "num", s)
-        if kind == "date":
-            return F.Fx(col.dt.strftime("%Y-%m-%d"), "str")
-        if kind == "bool":
-            return F.Fx(col, "bool")
-        return F.Fx(col.cast(pl.String), "str")
-
-    # conditions ---------------------------------------------------------------------------
+class _Compiler(_Columns):
+    """Expr trees -> durable condition JSON; the attributes (and derived columns) to post are _Columns'."""
 
     def condition(self, rule: EventRule) -> dict[str, Any] | bool:
         self.rule = rule
@@ -550,15 +281,7 @@ class _Compiler:
 
     def derive(self, node: E.Node, neg: bool) -> dict[str, Any]:
         """A boolean that durable cannot test itself, computed by engine.fixed before posting."""
-        fx = F.compile_expr(node, self.resolve)
-        key = f"d{len(self.derived)}"
-        self.derived[key] = ((~fx.expr if neg else fx.expr).alias(key), self.rule)
-        return {key: True}
-
-
-def _by_kind(kind: str | None) -> str:
-    """points_by looks its column up as text: a text column as it is, others as their text."""
-    return "str" if kind == "str" else "text"
+        return {self.derived_column(node, neg, self.rule): True}
 
 
 def _paths(c: dict[str, Any]) -> int:
@@ -595,18 +318,6 @@ class _DataError(Exception):
     def __init__(self, problems: list[Problem]) -> None:
         super().__init__(f"{len(problems)} problem(s)")
         self.problems = problems
-
-
-@dataclass
-class _Run:
-    """What the actions of one run write to."""
-
-    rows: list[int]
-    rule: list[int]
-    points: list[int | None]
-    detail: list[str]
-    failures: list[tuple[int, int | None, BaseException]]  # (rule index, row, exception)
-    open_session: bool = False  # a session was posted and not cleanly deleted
 
 
 def _make_action(k: int, rule: EventRule, c: _Compiler, run: _Run, event_ids: list[str]) -> Callable[[Any], None]:
@@ -747,33 +458,6 @@ def run_event_rules(events: pl.DataFrame, rules: Sequence[EventRule], *, path: s
     return _assemble(events, rules, run)
 
 
-def _posted_frame(events: pl.DataFrame, comp: _Compiler) -> pl.DataFrame:
-    """_r (row), unit_id and the posted attributes; overflow and type errors located."""
-    exprs = [pl.int_range(pl.len(), dtype=pl.Int64).alias("_r"), pl.col("unit_id").cast(pl.String)]
-    named = list(zip(comp.attrs.values(), comp.attr_exprs()))
-    try:
-        df = events.select(*exprs, *(e for _, e in named), *(e for e, _ in comp.derived.values()))
-    except (pl.exceptions.ComputeError, pl.exceptions.InvalidOperationError):
-        problems = []
-        for a, e in named:  # find the column that does not fit
-            try:
-                events.select(e)
-            except (pl.exceptions.ComputeError, pl.exceptions.InvalidOperationError):
-                problems.append(Problem(Loc(comp.path, row=1, column=a.column),
-                                        f"column '{a.column}' has numbers too large to compare exactly at "
-                                        f"{a.scale} decimals"))
-        for e, rule in comp.derived.values():
-            try:
-                events.select(e)
-            except (pl.exceptions.ComputeError, pl.exceptions.InvalidOperationError) as err:
-                problems.append(Problem(rule.when.loc, f"condition '{rule.when.source}' cannot be computed "
-                                        f"exactly: {str(err).splitlines()[0]}", f"[event {rule.id}]"))
-        if not problems:
-            raise
-        raise KaoheError(problems) from None
-    return df
-
-
 def _post_all(events: pl.DataFrame, rules: Sequence[EventRule], comp: _Compiler,
               conditions: dict[int, dict[str, Any]], posted: pl.DataFrame, path: str) -> _Run:
     run = _Run([], [], [], [], [])
@@ -796,7 +480,7 @@ def _post_all(events: pl.DataFrame, rules: Sequence[EventRule], comp: _Compiler,
         _post_sessions(host, name, rules, posted, run, path, event_ids)
     finally:
         if not run.open_session:  # after a failed post the engine's session may be half-made: leave it
-            durable_rules_engine.delete_ruleset(host.get_ruleset(name)._handle)
+            host.free(name)
     return run
 
 
@@ -807,7 +491,7 @@ def _refused(rules: Sequence[EventRule], conditions: dict[int, dict[str, Any]], 
         name = f"kaohe_probe_{next(_RUN_IDS)}"
         try:
             probe.register_rulesets({name: {"r": {"all": [{"m": cond}], "run": lambda c: None}}})
-            durable_rules_engine.delete_ruleset(probe.get_ruleset(name)._handle)
+            probe.free(name)
         except Exception as e:  # noqa: BLE001 - durable raises plain Exception
             problems.append(Problem(rules[k].when.loc, f"durable-rules cannot take the condition "
                                     f"'{rules[k].when.source}': {e}", f"[event {rules[k].id}]",
@@ -856,12 +540,6 @@ def _post_sessions(host: _BatchHost, name: str, rules: Sequence[EventRule], post
         raise KaoheError(_distinct(problems))
 
 
-def _distinct(problems: list[Problem]) -> list[Problem]:
-    """Each problem once (`a or b` fires once per true branch, trap 12), in file order."""
-    return sorted(dict.fromkeys(problems), key=lambda p: (p.loc.file, p.loc.row or 0, p.loc.line, p.loc.col,
-                                                          p.message))
-
-
 def _sessions(sizes: list[int]) -> list[tuple[int, int]]:
     """Row ranges [lo, hi) of the durable sessions over the unit-sorted rows: whole units packed up to
     SESSION_FACTS facts; a bigger unit is cut into SESSION_FACTS pieces (its correlations are computed
@@ -901,150 +579,3 @@ def _action_problems(rules: Sequence[EventRule], failed: list[tuple[int, int | N
         problems.append(Problem(Loc(path), f"durable-rules reported: {str(state.get('exception'))[:200]}",
                                 "[events]", "please report it with the scheme and the event log"))
     return problems
-
-
-def _assemble(events: pl.DataFrame, rules: Sequence[EventRule], run: _Run) -> pl.DataFrame:
-    """Matches -> the tidy frame; nth and within_days applied per (rule, unit) in date order.
-
-    `events` is in output order (unit, date, event id), so sorting by (row, rule) sorts the output."""
-    m = pl.DataFrame({"_r": run.rows, "_k": run.rule, "points": run.points, "detail": run.detail},
-                     schema={"_r": pl.Int64, "_k": pl.Int64, "points": pl.Int64, "detail": pl.String})
-    m = m.unique(["_r", "_k"], keep="first")  # `a or b` fires once per true branch (trap 12)
-    ids = [r.id for r in rules]
-    rank = {rid: i for i, rid in enumerate(sorted(set(ids)))}
-    info = pl.DataFrame({"_k": list(range(len(rules))), "_rank": [rank[i] for i in ids], "rule": ids,
-                         "target": [r.target for r in rules], "veto": [r.veto for r in rules],
-                         "_nth": [r.nth for r in rules], "_within": [r.within_days for r in rules]},
-                        schema={"_k": pl.Int64, "_rank": pl.Int64, "rule": pl.String, "target": pl.String,
-                                "veto": pl.String, "_nth": pl.Int64, "_within": pl.Int64})
-    base = events.select(pl.col("unit_id").cast(pl.String), pl.col("event_id").cast(pl.String),
-                         pl.col("date").cast(pl.Date), pl.col("kind").cast(pl.String),
-                         pl.col("unit_id").rle_id().alias("_u"))
-    m = m.join(info, on="_k", how="left").sort("_k", "_r")  # each (rule, unit) run in date order
-    m = pl.concat([m, base[m.get_column("_r")]], how="horizontal")
-    first = (pl.col("_k") != pl.col("_k").shift(1)) | (pl.col("_u") != pl.col("_u").shift(1))
-    first = first.fill_null(True)
-    i = pl.int_range(pl.len(), dtype=pl.Int64)
-    occ = i - pl.when(first).then(i).forward_fill() + 1  # 1, 2, ... within the run
-    gap = pl.when(~first).then((pl.col("date") - pl.col("date").shift(1)).dt.total_days())
-    keep = ((pl.col("_nth").is_null() | (pl.col("_occ") >= pl.col("_nth")))
-            & (pl.col("_within").is_null() | (pl.col("_gap") <= pl.col("_within")).fill_null(False)))
-    note = (pl.when(pl.col("_nth").is_not_null()).then(pl.format(" (第{}次)", pl.col("_occ"))).otherwise(pl.lit(""))
-            + pl.when(pl.col("_within").is_not_null()).then(pl.format(" (距上次{}天)", pl.col("_gap")))
-            .otherwise(pl.lit("")))
-    return (m.lazy().with_columns(occ.alias("_occ"), gap.alias("_gap"))
-            .filter(keep).with_columns((pl.col("detail") + note).alias("detail"))
-            .sort("_r", "_rank")
-            .select([pl.col(c).cast(t) for c, t in OUTPUT_SCHEMA.items()]).collect())
-
-
-# --------------------------------------------------------------------------------------------
-# benchmark
-
-
-def _bench_events(n_events: int, n_units: int, seed: int = 7) -> pl.DataFrame:
-    import random
-
-    rnd = random.Random(seed)
-    kinds = ["通报批评", "表彰", "生产安全事故", "信访", "越级访", "搬迁延误", "环境污染事件", "其他"]
-    levels = ["县级", "市级", "省级"]
-    day0 = date(2022, 1, 1)
-    rows = []
-    for i in range(n_events):
-        k = rnd.choice(kinds)
-        rows.append((f"E{i:07d}", day0 + timedelta(days=rnd.randrange(365)), f"U{rnd.randrange(n_units):05d}", k,
-                     rnd.choice(levels) if k in ("通报批评", "表彰") else None,
-                     rnd.randrange(3) if k == "生产安全事故" else None,
-                     rnd.randrange(1, 20) if k == "搬迁延误" else None))
-    return pl.DataFrame(rows, orient="row", schema={
-        "event_id": pl.String, "date": pl.Date, "unit_id": pl.String, "kind": pl.String, "level": pl.String,
-        "deaths": pl.Int64, "households": pl.Int64})
-
-
-def _bench_rules() -> list[EventRule]:
-    loc = Loc("bench.yaml", 1, 1)
-
-    def w(text: str) -> E.Expr:
-        return E.parse(text, loc)
-
-    D = Decimal
-    return [
-        EventRule("general_accident", "一般生产安全事故", w('kind == "生产安全事故" and deaths == 0'), points=D(-3),
-                  target="section:safety"),
-        EventRule("fatal_accident", "亡人生产安全事故", w('kind == "生产安全事故" and deaths >= 1'), veto="fatal"),
-        EventRule("petition", "信访事项", w('kind == "信访"'), points=D(-1), nth=2, target="section:stability"),
-        EventRule("escalated", "越级访", w('kind == "越级访"'), points=D(-5), target="section:stability"),
-        EventRule("repeat_escalated", "30天内重复越级访", w('kind == "越级访"'), points=D(-5), within_days=30,
-                  target="section:stability"),
-        EventRule("pollution", "环境污染事件", w('kind == "环境污染事件"'), veto="pollution"),
-        EventRule("relocation", "搬迁安置延误", w('kind == "搬迁延误"'), points_per="households", each=D("-0.1"),
-                  target="pool:deductions"),
-        EventRule("criticism", "通报批评", w('kind == "通报批评"'), points_by="level",
-                  points_table={"县级": D(-1), "市级": D(-2), "省级": D(-3)}, target="pool:deductions"),
-        EventRule("commendation", "表彰奖励", w('kind == "表彰"'), points_by="level",
-                  points_table={"县级": D("0.5"), "市级": D(1), "省级": D(2)}, target="pool:bonus"),
-    ]
-
-
-def _raw(events: pl.DataFrame, *, cap: int | None = None, as_events: bool = False, packed: bool = False) -> float:
-    """events/s posting the log to a bare host (no timer threads) with one trivial rule; one batch per
-    unit (or, packed, per SESSION_FACTS facts as the adapter does). Only durable's work is timed: the
-    batches of dicts are built before the clock starts."""
-    seen = [0]
-
-    def act(c: Any) -> None:
-        seen[0] += len(c.m) if isinstance(c.m, list) else 1
-
-    rule: dict[str, Any] = {"all": [{"m": {"$ex": {"kind": 1}}}], "run": act}
-    if cap:
-        rule["cap"] = cap
-    host = _BatchHost()
-    name = f"kaohe_raw_{next(_RUN_IDS)}"
-    host.register_rulesets({name: {"trivial": rule}})
-    df = events.sort("unit_id", maintain_order=True).with_columns(pl.col("date").dt.strftime("%Y-%m-%d"))
-    dicts = [{k: v for k, v in d.items() if v is not None} for d in df.to_dicts()]
-    sizes = df.group_by("unit_id", maintain_order=True).len().get_column("len").to_list()
-    bounds = _sessions(sizes) if packed else list(itertools.pairwise(itertools.accumulate(sizes, initial=0)))
-    batches = []
-    for n, (lo, hi) in enumerate(bounds):
-        batch = [dict(d, sid=f"u{n}", id=str(j)) for j, d in enumerate(dicts[lo:hi])]
-        batches.append((f"u{n}", batch))
-    post = host.post_batch if as_events else host.assert_facts
-    t0 = time.perf_counter()
-    for sid, batch in batches:
-        post(name, batch)
-        host.delete_state(name, sid)
-    dt = time.perf_counter() - t0
-    durable_rules_engine.delete_ruleset(host.get_ruleset(name)._handle)
-    assert seen[0] == events.height, (seen[0], events.height)
-    return events.height / dt
-
-
-def bench(n_events: int = 100_000, n_units: int = 10_000, repeat: int = 3) -> dict[str, Any]:
-    """events/s through run_event_rules (frame in, frame out, 9 rules like township-2022's) against posting
-    the same events to a bare durable host with one trivial rule (best of `repeat` each)."""
-    events = _bench_events(n_events, n_units)
-    rules = _bench_rules()
-    run_event_rules(events.head(1000), rules)  # warm-up
-    best = float("inf")
-    rows = 0
-    for _ in range(repeat):
-        t0 = time.perf_counter()
-        out = run_event_rules(events, rules)
-        best = min(best, time.perf_counter() - t0)
-        rows = out.height
-    adapter = n_events / best
-    raws = {
-        "raw_facts_per_unit": max(_raw(events) for _ in range(repeat)),
-        "raw_post_batch_per_unit": max(_raw(events, as_events=True) for _ in range(repeat)),
-        "raw_facts_cap_per_unit": max(_raw(events, cap=ACTION_CAP) for _ in range(repeat)),
-        "raw_facts_cap_packed": max(_raw(events, cap=ACTION_CAP, packed=True) for _ in range(repeat)),
-    }
-    return {"n_events": n_events, "n_units": n_units, "rules": len(rules), "output_rows": rows,
-            "adapter_events_per_s": round(adapter), **{f"{k}_events_per_s": round(v) for k, v in raws.items()},
-            **{f"ratio_vs_{k}": round(adapter / v, 2) for k, v in raws.items()}}
-
-
-if __name__ == "__main__":  # python -m engine.events [n_events n_units]
-    args = [int(a) for a in sys.argv[1:3]]
-    print(json.dumps(bench(*args), indent=2, ensure_ascii=False))
