@@ -117,7 +117,7 @@ def _vetoes(df: pl.DataFrame, dec: Decisions, c, event_vetoes: pl.DataFrame | No
         if event_vetoes is not None and event_vetoes.height:
             ev = (event_vetoes.filter(pl.col("veto") == v.id).group_by("unit_id")
                   .agg(pl.col("event_id").sort().str.join(",").alias("_ev")))
-            df = df.join(ev.rename({"_ev": f"_ev.{v.id}"}), on="unit_id", how="left")
+            df = df.join(ev.rename({"_ev": f"_ev.{v.id}"}), on="unit_id", how="left", maintain_order="left")
             evc = pl.col(f"_ev.{v.id}")
             hit = hit | evc.is_not_null()
             src = pl.concat_str([src, pl.when(evc.is_not_null()).then(pl.lit("事件: ") + evc)],

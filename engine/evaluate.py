@@ -138,7 +138,7 @@ def build_plan(scheme: Scheme, units: pl.LazyFrame, adjustments: pl.LazyFrame | 
     if adjustments is not None:
         agg = adjustments.group_by("unit_id").agg(
             [pl.col("points").filter(pl.col("target") == t).sum().alias(f"e.{t}") for t in targets])
-        units = units.join(agg, on="unit_id", how="left").with_columns(
+        units = units.join(agg, on="unit_id", how="left", maintain_order="left").with_columns(
             [pl.col(f"e.{t}").fill_null(0) for t in targets])
     event_cols = {t: f"e.{t}" for t in targets} if adjustments is not None else {}
 
