@@ -8,8 +8,9 @@ from __future__ import annotations
 import contextlib
 import functools
 import sys
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any
 
 import click
 
@@ -115,10 +116,9 @@ def main() -> None:
 def check(scheme: tuple[Path, ...]) -> None:
     """Check scheme files: report every problem with file:line:col, exit 1 if any."""
     from engine.errors import KaoheError as KE  # noqa: PLC0415
+    from engine.pipeline import demo_inputs  # noqa: PLC0415
     from engine.rules_load import load_decisions  # noqa: PLC0415
     from engine.scheme import load_scheme  # noqa: PLC0415
-
-    from engine.pipeline import demo_inputs  # noqa: PLC0415
 
     paths = list(scheme) or [demo_inputs().scheme]
     problems = []
@@ -251,7 +251,8 @@ def simulate(scheme: Path | None, data: Path | None, events: Path | None, encodi
              lang: str, as_of: Any, project: str, sets: tuple[str, ...], scenario: Path | None, gaps: bool,
              fmt: str, output: Path | None) -> None:
     """Mid-year simulation and what-if scenarios, shown beside the baseline."""
-    from engine.pipeline import load, score as score_run  # noqa: PLC0415
+    from engine.pipeline import load  # noqa: PLC0415
+    from engine.pipeline import score as score_run  # noqa: PLC0415
     from engine.report import render  # noqa: PLC0415
     from engine.sim_report import compare_table, header  # noqa: PLC0415
     from engine.simulate import apply_overrides, as_of_run, parse_sets, scenario_events  # noqa: PLC0415
@@ -296,7 +297,8 @@ def gap(unit: str, scheme: Path | None, data: Path | None, events: Path | None, 
         sheet: str | None, lang: str, as_of: Any, project: str, top: int) -> None:
     """What would UNIT need to reach each grade and award: the smallest change of each single field."""
     from engine.gap import gap_text  # noqa: PLC0415
-    from engine.pipeline import load, score as score_run  # noqa: PLC0415
+    from engine.pipeline import load  # noqa: PLC0415
+    from engine.pipeline import score as score_run  # noqa: PLC0415
 
     inputs = build_inputs(scheme, data, events, encoding, sheet)
     ld = load(inputs, year=as_of.year if as_of else None)

@@ -41,7 +41,7 @@ def pretty(text: str, run: Run, lang: Lang) -> str:
     return out.replace(" and ", " 且 ").replace(" or ", " 或 ")
 
 
-def reason(run: Run, award: Award, info: AwardInfo, r: dict[str, Any], lang: Lang) -> str:  # noqa: C901
+def reason(run: Run, award: Award, info: AwardInfo, r: dict[str, Any], lang: Lang) -> str:
     zh = lang == "zh"
     pre = f"a.{award.id}"
     status, p = r[pre], run.scheme.meta.precision
@@ -124,7 +124,7 @@ def awards_text(run: Run, lang: Lang, misses: int = 3) -> str:
                    ("  (无推荐单位)" if lang == "zh" else "  (no unit recommended)"))
         near = [r for r in rest if r[f"a.{award.id}"] != "not_applicable" and r[f"a.{award.id}"] != "tie_flag"]
         if near:
-            out.append(("  最接近的未入选单位:" if lang == "zh" else "  nearest misses:"))
+            out.append("  最接近的未入选单位:" if lang == "zh" else "  nearest misses:")
             for r in near[:misses]:
                 out.append(f"  - {r['name']} ({r['unit_id']}, {fixed_str(r['total'], p, p)}): "
                            f"{reason(run, award, info, r, lang)}")

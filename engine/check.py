@@ -7,8 +7,8 @@ the loader fails once with all of them.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from decimal import Decimal
-from typing import Iterable
 
 from .errors import Loc, Problem, did_you_mean
 from .expr import Expr, Type, typecheck

@@ -11,7 +11,6 @@ Adds to the scored frame, per unit:
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from decimal import Decimal
 
 import polars as pl
 

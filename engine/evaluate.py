@@ -16,15 +16,15 @@ coefficient + pools), then clamped.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import Mapping
 
 import polars as pl
 
 from . import fixed as F
 from .errors import KaoheError, Loc, Problem
-from .expr import Expr, Name, Ref
+from .expr import Name, Ref
 from .fixed import Fx
 from .methods import METHODS, Ctx
 from .model import Item, Pool, Scheme, Section

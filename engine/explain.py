@@ -29,7 +29,7 @@ def _n(d: Any) -> str:
 
 
 def reason(item: Item, value: Any, scale: int, points: int | None, pts_scale: int, lang: Lang,
-           not_applicable: bool = False) -> str:  # noqa: C901
+           not_applicable: bool = False) -> str:
     """A short explanation such as '0.95 ≥ 0.95 → 12' or '8 − 3 × 1 = 5'."""
     zh = lang == "zh"
     p = item.method.params

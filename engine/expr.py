@@ -366,7 +366,7 @@ def typecheck(expr: Expr, env: dict[str, Type], *, want: Type | None, context: s
 _PREC = {"or": 1, "and": 2, "not": 3, "cmp": 4, "+": 5, "-": 5, "*": 6, "/": 6, "neg": 7}
 
 
-def to_source(node: Node, parent: int = 0) -> str:  # noqa: C901 - one case per node kind
+def to_source(node: Node, parent: int = 0) -> str:
     """The expression as text (for reasons: 'section.safety >= 27')."""
     def wrap(text: str, prec: int) -> str:
         return f"({text})" if prec < parent else text

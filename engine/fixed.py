@@ -15,9 +15,10 @@ measured ~3x slower than Int64 here; scaled integers make every rounding step vi
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Callable, Literal
+from typing import Literal
 
 import polars as pl
 

@@ -14,9 +14,10 @@ Cross-unit items (rank, share_of_leader, efficacy) keep their baseline points.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Any, Callable
+from typing import Any
 
 import polars as pl
 

@@ -15,9 +15,10 @@ import codecs
 import csv
 import hashlib
 import io
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, NoReturn
+from typing import NoReturn
 
 import fastexcel
 import polars as pl

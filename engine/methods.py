@@ -9,9 +9,10 @@ the units the item applies to (optionally per group, e.g. per unit type).
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Any, Callable, Mapping
+from typing import Any
 
 import polars as pl
 

@@ -8,7 +8,8 @@ uses ids where the scheme has no English label.
 from __future__ import annotations
 
 import json
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 from tabulate import tabulate
 
@@ -43,7 +44,7 @@ def score_table(run: Run, lang: Lang) -> tuple[list[str], Rows]:
     p = run.scheme.meta.precision
     secs = list(run.scheme.sections)
     pools = list(run.scheme.pools)
-    lab = (lambda x: x.label) if lang == "zh" else (lambda x: x.id)  # noqa: E731
+    lab = (lambda x: x.label) if lang == "zh" else (lambda x: x.id)
     headers = [word("rank", lang), word("unit_id", lang), word("unit", lang), word("type", lang),
                *[lab(s) for s in secs], *[lab(q) for q in pools], word("total", lang), word("grade", lang),
                word("vetoes", lang)]

@@ -6,7 +6,6 @@ Names usable in `eligible`, `when` and sort keys: every field, `section.X`, `ite
 
 from __future__ import annotations
 
-from decimal import Decimal
 from typing import Any
 
 from .check import field_env

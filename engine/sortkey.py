@@ -3,7 +3,7 @@ query would do; otherwise Polars' multi-column sort. Nulls sort last in either d
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import polars as pl
 

@@ -4,8 +4,8 @@ findings (unit x item), event adjustments and the run manifest."""
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Any, Iterable
 
 import polars as pl
 

@@ -3,8 +3,9 @@ returns a safe default instead of raising, so a scheme's problems are reported t
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from decimal import Decimal, InvalidOperation
-from typing import Any, Iterable
+from typing import Any
 
 from .errors import Collector, Loc, allowed, did_you_mean
 from .expr import Expr, ExprError, parse

@@ -9,9 +9,10 @@ and returns the scored frame. `dec` / `pts` turn its scaled Int64 columns into D
 from __future__ import annotations
 
 import textwrap
+from collections.abc import Mapping
 from decimal import Decimal
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 import polars as pl
 
@@ -89,5 +90,5 @@ def by_unit(df: pl.DataFrame, col: str, precision: int = 2) -> dict[str, Decimal
     return dict(zip(df.get_column("unit_id").to_list(), dec(df, col, precision)))
 
 
-def D(x: str | int) -> Decimal:  # noqa: N802 - reads like a literal
+def D(x: str | int) -> Decimal:
     return Decimal(str(x))

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import io
 import os
 import re
 import zipfile
@@ -14,8 +13,16 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from engine.errors import KaoheError
-from engine.io import (map_columns, neutralise, read_table, read_table_info, sha256_file, to_csv_bytes,
-                       write_atomic, write_xlsx)
+from engine.io import (
+    map_columns,
+    neutralise,
+    read_table,
+    read_table_info,
+    sha256_file,
+    to_csv_bytes,
+    write_atomic,
+    write_xlsx,
+)
 from engine.io_write import _neutralise_expr, _text_width
 
 FRAME = pl.DataFrame({

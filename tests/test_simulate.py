@@ -11,6 +11,7 @@ from pathlib import Path
 
 import polars as pl
 import pytest
+from helpers import write_scheme
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -18,8 +19,6 @@ from engine.errors import KaoheError
 from engine.gap import Change, solve
 from engine.pipeline import Inputs, load, score
 from engine.simulate import apply_overrides, as_of_run, linear_share, parse_sets, schedule_share
-
-from helpers import write_scheme
 
 Q = (Decimal("0.2"), Decimal("0.5"), Decimal("0.75"), Decimal("1"))
 

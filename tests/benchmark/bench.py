@@ -89,8 +89,8 @@ def ensure_data(sizes: list[int]) -> None:
         subprocess.run([sys.executable, str(REFERENCE / "gen.py"), *map(str, missing)], check=True,
                        env={**os.environ, "KAOHE_BENCH_DATA": str(DATA)})
     sys.path.insert(0, str(ROOT))
-    from tests.benchmark.synth import generate
     from engine.scheme import load_scheme
+    from tests.benchmark.synth import generate
 
     demo = load_scheme(DEMO)
     for n in sizes:

@@ -18,8 +18,8 @@ import polars as pl
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-from engine.model import Field, Scheme  # noqa: E402
-from engine.scheme import load_scheme  # noqa: E402
+from engine.model import Field, Scheme
+from engine.scheme import load_scheme
 
 
 def _order(fields: dict[str, Field]) -> list[Field]:
