@@ -244,7 +244,8 @@ def run_cmd(r: Any, inputs: Any, fmt: str, output: Path | None, lang: str) -> No
               help="none: pro-rate targets; linear/schedule: extrapolate year-to-date actuals to year end.")
 @click.option("--set", "sets", multiple=True, metavar="UNIT.FIELD=VALUE", help="Override one value (repeatable).")
 @click.option("--scenario", type=click.Path(path_type=Path),
-              help="A table of overrides (unit_id + field columns), or of extra events (event_id, date, unit_id, kind).")
+              help="A table of overrides (unit_id + field columns), "
+                   "or of extra events (event_id, date, unit_id, kind).")
 @click.option("--gaps", is_flag=True, help="Add the smallest single change that reaches the next grade or award.")
 @output_options
 def simulate(scheme: Path | None, data: Path | None, events: Path | None, encoding: str | None, sheet: str | None,

@@ -17,9 +17,10 @@ from .report import grade_label, type_label
 from .rules_model import Award
 
 STATUS = {
-    "recommended": ("推荐", "recommended"), "tie_flag": ("名额边界并列, 提请考核委员会决定", "tie at the quota boundary: "
-                                                                                        "committee decides"),
-    "outside_quota": ("符合条件, 超出名额", "eligible, outside the quota"), "not_eligible": ("不符合条件", "not eligible"),
+    "recommended": ("推荐", "recommended"),
+    "tie_flag": ("名额边界并列, 提请考核委员会决定", "tie at the quota boundary: committee decides"),
+    "outside_quota": ("符合条件, 超出名额", "eligible, outside the quota"),
+    "not_eligible": ("不符合条件", "not eligible"),
     "vetoed": ("一票否决", "vetoed"), "not_applicable": ("不参评", "not assessed for this award"),
 }
 _OPS = {">=": "≥", "<=": "≤", "!=": "≠", "==": "="}
@@ -166,7 +167,8 @@ def awards_document(run: Run) -> dict[str, Any]:
             "id": award.id, "label": award.label, "quota": _quota_json(run, award),
             "recommended": [{"unit_id": str(r["unit_id"]), "name": r["name"], "rank": r[pre + ".pos"],
                              "total": num(r["total"]), "level": r.get(pre + ".level"), "status": r[pre]} for r in rec],
-            "not_selected": [{"unit_id": str(r["unit_id"]), "status": r[pre], "reason": reason(run, award, info, r, "zh"),
+            "not_selected": [{"unit_id": str(r["unit_id"]), "status": r[pre],
+                              "reason": reason(run, award, info, r, "zh"),
                               "reason_en": reason(run, award, info, r, "en")} for r in rest if r[pre] != "tie_flag"],
         })
     return {"scheme": {"id": run.scheme.meta.id, "label": run.scheme.meta.label, "year": run.scheme.meta.year},

@@ -136,7 +136,7 @@ def run_checks(both: pl.DataFrame, checks: list[Check], path: str) -> list[Probl
         return []
     counts = both.select([c.mask.fill_null(False).sum().alias(str(i)) for i, c in enumerate(checks)]).row(0)
     out: list[Problem] = []
-    for check, n in zip(checks, counts):
+    for check, n in zip(checks, counts, strict=True):
         if not n:
             continue
         cols = ["_row", "unit_id"] + ([check.value_col] if check.value_col and check.value_col != "unit_id" else [])
@@ -148,7 +148,8 @@ def run_checks(both: pl.DataFrame, checks: list[Check], path: str) -> list[Probl
             msg = check.message.format(value=v, unit=rec.get("unit_id", ""))
             out.append(Problem(Loc(path, row=rec["_row"], column=check.column), msg, hint=check.hint))
         if bad.height > MAX_LISTED:
-            out.append(Problem(Loc(path, column=check.column), f"... and {bad.height - MAX_LISTED} more rows like these"))
+            out.append(Problem(Loc(path, column=check.column),
+                               f"... and {bad.height - MAX_LISTED} more rows like these"))
     return out
 
 
@@ -161,7 +162,8 @@ def _id_checks(scheme: Scheme) -> list[Check]:
     c = scheme.columns
     types = list(scheme.unit_types)
     return [
-        Check(pl.col("unit_id").is_null() | (pl.col("unit_id") == ""), c.id, "empty unit id", "every row needs a unit id"),
+        Check(pl.col("unit_id").is_null() | (pl.col("unit_id") == ""), c.id, "empty unit id",
+              "every row needs a unit id"),
         Check(pl.col("unit_id").is_duplicated() & pl.col("unit_id").is_not_null(), c.id, "duplicate unit id '{value}'",
               "each unit appears once", "unit_id"),
         Check(pl.col("_type").is_null(), c.type, "unknown unit type '{value}'",
@@ -247,8 +249,9 @@ def _field_checks(f: Field, raw_dtype: pl.DataType, scheme: Scheme) -> list[tupl
             lim = pl.col(bound) * 10**f.scale // 10**other.scale
             shown = f"{bound} ({other.label})"
         bad = pl.col(f.id) < lim if op == "<" else pl.col(f.id) > lim
-        out.append((which, Check(bad, f.id, "'{value}' is " + ("below the minimum " if op == "<" else "above the maximum ")
-                                 + shown, f"{f.label} must be {'at least' if op == '<' else 'at most'} {shown}", rv)))
+        what = "'{value}' is " + ("below the minimum " if op == "<" else "above the maximum ") + shown
+        out.append((which, Check(bad, f.id, what, f"{f.label} must be {'at least' if op == '<' else 'at most'} {shown}",
+                                 rv)))
     return out
 
 

@@ -132,7 +132,7 @@ def _vetoes(df: pl.DataFrame, dec: Decisions, c, event_vetoes: pl.DataFrame | No
 def _sort_cols(df: pl.DataFrame, keys: tuple[SortKey, ...], c, prefix: str) -> tuple[pl.DataFrame, list[str]]:  # type: ignore[no-untyped-def]
     names = [f"{prefix}{i}" for i in range(len(keys))]
     exprs = [(pl.col("_id_key") if k.expr.tree == E.Name("unit_id", k.expr.tree.col) and "_id_key" in df.columns
-              else c(k.expr).expr).alias(n) for k, n in zip(keys, names)]
+              else c(k.expr).expr).alias(n) for k, n in zip(keys, names, strict=True)]
     return df.with_columns(exprs), names
 
 
@@ -223,7 +223,8 @@ def _award(df: pl.DataFrame, a: Award, dec: Decisions, scheme: Scheme, c,  # typ
     n = over(pl.col("_scope" if q.of == "all" else "_elig").cast(pl.Int64).sum())
     lf = lf.with_columns(_pos=over(pl.col("_elig").cast(pl.Int64).cum_sum()), _q=quota_expr(q, n))
     lf = lf.with_columns(_sel=pl.col("_elig") & (pl.col("_pos") <= pl.col("_q")))
-    lf = _levels(lf, a, over, scheme.meta.precision) if a.levels else lf.with_columns(_lvl=pl.lit(None, dtype=pl.String))
+    lf = (_levels(lf, a, over, scheme.meta.precision) if a.levels
+          else lf.with_columns(_lvl=pl.lit(None, dtype=pl.String)))
     lf = _ties(lf, a, keys, over)
     status = (pl.when(~pl.col("_scope")).then(pl.lit("not_applicable"))
               .when(pl.col("_blocked")).then(pl.lit("vetoed"))

@@ -125,6 +125,19 @@ def _up(col: str, scale: int) -> pl.Expr:
     return pl.col(col) * 10 ** (ITEM_SCALE - scale)
 
 
+def _with_events(scheme: Scheme, units: pl.LazyFrame, adjustments: pl.LazyFrame | None
+                 ) -> tuple[pl.LazyFrame, dict[str, str]]:
+    """Each unit's event points per section and pool (e.<target>, 0 when none); target -> column."""
+    if adjustments is None:
+        return units, {}
+    targets = [f"section:{s.id}" for s in scheme.all_sections()] + [f"pool:{q.id}" for q in scheme.pools]
+    agg = adjustments.group_by("unit_id").agg(
+        [pl.col("points").filter(pl.col("target") == t).sum().alias(f"e.{t}") for t in targets])
+    units = units.join(agg, on="unit_id", how="left", maintain_order="left").with_columns(
+        [pl.col(f"e.{t}").fill_null(0) for t in targets])
+    return units, {t: f"e.{t}" for t in targets}
+
+
 def build_plan(scheme: Scheme, units: pl.LazyFrame, adjustments: pl.LazyFrame | None = None, *,
                keep: frozenset[str] = frozenset(), ranges: Ranges | None = None) -> tuple[Plan, pl.LazyFrame]:
     """The whole scoring as one lazy query over `units` (validated, fixed-point).
@@ -134,13 +147,7 @@ def build_plan(scheme: Scheme, units: pl.LazyFrame, adjustments: pl.LazyFrame | 
     p = scheme.meta.precision
     value_scale: dict[str, int] = {}
     stages: list[list[pl.Expr]] = [[]]
-    targets = [f"section:{s.id}" for s in scheme.all_sections()] + [f"pool:{q.id}" for q in scheme.pools]
-    if adjustments is not None:
-        agg = adjustments.group_by("unit_id").agg(
-            [pl.col("points").filter(pl.col("target") == t).sum().alias(f"e.{t}") for t in targets])
-        units = units.join(agg, on="unit_id", how="left", maintain_order="left").with_columns(
-            [pl.col(f"e.{t}").fill_null(0) for t in targets])
-    event_cols = {t: f"e.{t}" for t in targets} if adjustments is not None else {}
+    units, event_cols = _with_events(scheme, units, adjustments)
 
     def visit(sec: Section, scope: tuple[str, ...] | None, depth: int) -> None:
         scope = _scope(scope, sec.applies_to)
@@ -162,7 +169,7 @@ def build_plan(scheme: Scheme, units: pl.LazyFrame, adjustments: pl.LazyFrame | 
 
     for sec in scheme.sections:
         visit(sec, None, 0)
-    section_stages = [stages[0]] + list(reversed(stages[1:]))  # children before parents
+    section_stages = [stages[0], *reversed(stages[1:])]  # children before parents
     pool_exprs = []
     for pool in scheme.pools:
         parts = []
@@ -276,7 +283,8 @@ def evaluate(scheme: Scheme, units: pl.DataFrame, *, path: str, adjustments: pl.
     except pl.exceptions.InvalidOperationError as e:  # strict cast: a product outside Int64
         raise KaoheError([Problem(Loc(path), f"a value is too large to score exactly ({e})".splitlines()[0],
                                   hint="check the data for values with misplaced decimal points")]) from None
-    failing = [c for c, n in zip(checks, found.row(0)) if n]
+    # strict=False: with no checks `counts` still holds one placeholder column
+    failing = [c for c, n in zip(checks, found.row(0), strict=False) if n]
     if failing:
         raise KaoheError(_describe(plan, lf, failing, path))
     return plan, scored

@@ -189,7 +189,7 @@ def _by_kind(kind: str | None) -> str:
 def _posted_frame(events: pl.DataFrame, comp: _Columns) -> pl.DataFrame:
     """_r (row), unit_id and the posted attributes; overflow and type errors located."""
     exprs = [pl.int_range(pl.len(), dtype=pl.Int64).alias("_r"), pl.col("unit_id").cast(pl.String)]
-    named = list(zip(comp.attrs.values(), comp.attr_exprs()))
+    named = list(zip(comp.attrs.values(), comp.attr_exprs(), strict=True))
     try:
         df = events.select(*exprs, *(e for _, e in named), *(e for e, _ in comp.derived.values()))
     except (pl.exceptions.ComputeError, pl.exceptions.InvalidOperationError):

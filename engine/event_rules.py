@@ -64,7 +64,7 @@ def load_event_rules(scheme: Scheme) -> list[Any]:
     vetoes = {v.get("id") for v in scheme.raw.get("vetoes") or [] if isinstance(v, YMap)}
     rules = []
     lst = r.list(scheme.raw, "events", "[events]")
-    for m, loc in zip(lst, lst.locs):
+    for m, loc in zip(lst, lst.locs, strict=True):
         if not isinstance(m, YMap):
             problems.add(loc, "each event rule must be a mapping with id, when and points or veto")
             continue
@@ -79,7 +79,8 @@ def load_event_rules(scheme: Scheme) -> list[Any]:
         if m.get("section") is not None:
             target = f"section:{m['section']}"
             if m["section"] not in sections:
-                problems.add(m.locs["section"], f"unknown section '{m['section']}'{did_you_mean(str(m['section']), sections)}",
+                problems.add(m.locs["section"],
+                             f"unknown section '{m['section']}'{did_you_mean(str(m['section']), sections)}",
                              context=ctx)
         if m.get("pool") is not None:
             target = f"pool:{m['pool']}"

@@ -320,7 +320,8 @@ class _DataError(Exception):
         self.problems = problems
 
 
-def _make_action(k: int, rule: EventRule, c: _Compiler, run: _Run, event_ids: list[str]) -> Callable[[Any], None]:
+def _make_action(k: int, rule: EventRule, c: _Compiler, run: _Run,  # noqa: C901 - one body per kind of points
+                 event_ids: list[str]) -> Callable[[Any], None]:
     """The action of rule k: append (row, k, points, detail) for each matched fact; points exact."""
     label = rule.label or rule.id
     ctx = f"[event {rule.id}]"
@@ -514,7 +515,7 @@ def _post_sessions(host: _BatchHost, name: str, rules: Sequence[EventRule], post
         (pl.col("_r") - pl.Series([lo for lo, _ in bounds]).gather(session)).cast(pl.String).alias("id"),
     ).to_dicts()
     problems: list[Problem] = []
-    for (lo, hi), sid in zip(bounds, sids):
+    for (lo, hi), sid in zip(bounds, sids, strict=True):
         batch = facts[lo:hi]
         batch.append({"sid": sid, "id": ids[hi - lo], "_end": 1})
         run.open_session = True

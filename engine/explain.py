@@ -28,7 +28,7 @@ def _n(d: Any) -> str:
     return plain(Decimal(d)) if d is not None else "—"
 
 
-def reason(item: Item, value: Any, scale: int, points: int | None, pts_scale: int, lang: Lang,
+def reason(item: Item, value: Any, scale: int, points: int | None, pts_scale: int, lang: Lang,  # noqa: C901 - one case per method kind
            not_applicable: bool = False) -> str:
     """A short explanation such as '0.95 ≥ 0.95 → 12' or '8 − 3 × 1 = 5'."""
     zh = lang == "zh"

@@ -16,7 +16,7 @@ from __future__ import annotations
 import ast
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
-from typing import Literal, Union
+from typing import Literal
 
 from .errors import Loc, Problem, did_you_mean
 
@@ -112,7 +112,7 @@ class Call:
     col: int = 0
 
 
-Node = Union[Num, Str, Bool, Name, Ref, Unary, Bin, Cmp, BoolOp, In, IfElse, Call]
+Node = Num | Str | Bool | Name | Ref | Unary | Bin | Cmp | BoolOp | In | IfElse | Call
 
 # name -> (argument count: exact int or "n" for 1+, result rule)
 FUNCTIONS: dict[str, str] = {
@@ -245,7 +245,7 @@ class _Build:
     def _compare(self, left: ast.expr, ops: list[ast.cmpop], rights: list[ast.expr], col: int) -> Node:
         parts: list[Node] = []
         a = self.node(left)
-        for op, r in zip(ops, rights):
+        for op, r in zip(ops, rights, strict=True):
             if isinstance(op, (ast.In, ast.NotIn)):
                 parts.append(self._in(a, r, isinstance(op, ast.NotIn), col))
                 continue
@@ -265,7 +265,8 @@ class _Build:
         return In(value, opts, negate, col)  # type: ignore[arg-type]
 
 
-def typecheck(expr: Expr, env: dict[str, Type], *, want: Type | None, context: str = "") -> list[Problem]:
+def typecheck(expr: Expr, env: dict[str, Type], *, want: Type | None,  # noqa: C901 - t(): one case per node kind
+              context: str = "") -> list[Problem]:
     """Problems with names and types in `expr`, checked against `env` (name or ref key -> type)."""
     problems: list[Problem] = []
 

@@ -76,7 +76,7 @@ def _beats(scheme: Scheme, t: Target, group: str) -> pl.Expr:
         return pl.lit(True)
     out = pl.lit(False)
     equal = pl.lit(True)
-    for k, e, v in zip(t.keys, _key_exprs(scheme, t.keys), b):
+    for k, e, v in zip(t.keys, _key_exprs(scheme, t.keys), b, strict=True):
         better = (e > pl.lit(v)) if k.descending else (e < pl.lit(v))
         out = out | (equal & better.fill_null(False))
         equal = equal & (e == pl.lit(v)).fill_null(False)
@@ -144,7 +144,8 @@ def _with_grade(run: Run, ts: list[Target], scored: pl.DataFrame) -> pl.DataFram
     g = pl.lit(gs[-1].id) if gs else pl.lit(None, dtype=pl.String)
     for gr in reversed(gs[:-1]):
         lim = pl.lit(int(gr.min.scaleb(p)) if gr.min is not None else 0)
-        g = pl.when((pl.col("total") >= lim) if gr.inclusive else (pl.col("total") > lim)).then(pl.lit(gr.id)).otherwise(g)
+        passes = (pl.col("total") >= lim) if gr.inclusive else (pl.col("total") > lim)
+        g = pl.when(passes).then(pl.lit(gr.id)).otherwise(g)
     scored = scored.with_columns(g.alias("grade"))
     by_key = {t.key: t for t in ts}
     for i, gr in enumerate(gs[:-1]):
@@ -204,7 +205,7 @@ def solve(ld: Loaded, run: Run, unit_ids: set[str] | None = None, progress: Prog
     if not rows:
         return changes
     lev = levers(scheme)
-    types = dict(zip(run.frame.get_column("unit_id").cast(pl.String), run.frame.get_column("unit_type")))
+    types = dict(zip(run.frame.get_column("unit_id").cast(pl.String), run.frame.get_column("unit_type"), strict=True))
     keep = frozenset(i.id for i in scheme.all_items() if METHODS[i.method.kind].window)
     base = ld.units.join(run.frame.select("unit_id", *[c for c in run.frame.columns
                                                        if c.split(".", 1)[-1] in keep and c[:2] in ("i.", "v.")]),

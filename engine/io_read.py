@@ -65,7 +65,8 @@ def _read_bytes(path: str | Path, file: str, what: str) -> bytes:
     except IsADirectoryError:
         _fail(file, f"is a directory, not a {what} file", "give the path of the file itself")
     except PermissionError:
-        _fail(file, f"permission denied reading the {what} file", "close it in Excel/WPS if it is open, or check access")
+        _fail(file, f"permission denied reading the {what} file",
+              "close it in Excel/WPS if it is open, or check access")
     except OSError as e:
         _fail(file, f"cannot read the {what} file: {e.strerror}")
 
@@ -189,7 +190,7 @@ def _quote_row(text: str) -> int | None:
 def _parse_xlsx(data: bytes, file: str, sheet: str | int | None, what: str) -> tuple[pl.DataFrame, str]:
     try:
         names = fastexcel.read_excel(data).sheet_names
-    except Exception as e:  # fastexcel raises its own hierarchy and, on odd zips, others
+    except Exception as e:  # noqa: BLE001 - fastexcel raises its own hierarchy and, on odd zips, others
         _fail(file, f"cannot open as an .xlsx workbook: {str(e).splitlines()[0]}",
               "the file may be damaged or not really .xlsx; open it in Excel and save it again as .xlsx")
     listed = ", ".join(f"'{n}'" for n in names)
@@ -211,7 +212,7 @@ def _parse_xlsx(data: bytes, file: str, sheet: str | int | None, what: str) -> t
         raw = pl.read_excel(io.BytesIO(data), sheet_name=name, engine="calamine", has_header=False,
                             drop_empty_rows=False, drop_empty_cols=False, raise_if_empty=False,
                             read_options={"dtypes": "string"})
-    except Exception as e:
+    except Exception as e:  # noqa: BLE001 - calamine errors come through polars as several types
         _fail(file, f"cannot read sheet '{name}': {str(e).splitlines()[0]}",
               "the file may be damaged; open it in Excel and save it again as .xlsx")
     if raw.height == 0 or raw.width == 0:
@@ -225,11 +226,11 @@ def _parquet(data: bytes, file: str, what: str, wanted: Callable[[str], bool] | 
         if wanted is not None:
             cols = [c for c in pl.read_parquet_schema(io.BytesIO(data)) if wanted(c.strip())] or None
         df = pl.read_parquet(io.BytesIO(data), columns=cols)
-    except Exception as e:  # polars raises ComputeError, OSError, ... on damaged files
+    except Exception as e:  # noqa: BLE001 - polars raises ComputeError, OSError, ... on damaged files
         _fail(file, f"cannot read as Parquet: {str(e).splitlines()[0]}", "the file may be damaged; write it again")
     names = [c.strip() for c in df.columns]
     _check_names(names, file, letters=False)
-    df = df.rename(dict(zip(df.columns, names)))
+    df = df.rename(dict(zip(df.columns, names, strict=True)))
     if df.height == 0:
         _fail(file, f"no {what} rows: the file has column names but no rows")
     return df.with_columns(_clean(c) for c, t in df.schema.items() if t == pl.String)
@@ -289,4 +290,4 @@ def _tidy(raw: pl.DataFrame, file: str, what: str, *, letters: bool, where: str 
 def _cap(problems: list[Problem], file: str) -> list[Problem]:
     if len(problems) <= MAX_LISTED:
         return problems
-    return problems[:MAX_LISTED] + [Problem(Loc(file), f"... and {len(problems) - MAX_LISTED} more like these")]
+    return [*problems[:MAX_LISTED], Problem(Loc(file), f"... and {len(problems) - MAX_LISTED} more like these")]

@@ -150,7 +150,7 @@ def write_xlsx(path: str | Path, sheets: Mapping[str, pl.DataFrame], *, inputs: 
             fmt_cache[key] = wb.add_format(props) if props else None
         return fmt_cache[key]
 
-    for name, df in zip(_sheet_names(sheets), sheets.values()):
+    for name, df in zip(_sheet_names(sheets), sheets.values(), strict=True):
         ws = wb.add_worksheet(name)
         for j, (col, t) in enumerate(df.schema.items()):
             ws.write_string(0, j, col, fmt(bold=True, quote_prefix=neutralise(col) != col))

@@ -90,10 +90,11 @@ def _threshold(ctx: Ctx) -> Fx:
 def _proportional(ctx: Ctx) -> Fx:
     cap = ctx.params.get("cap", Decimal(1))
     v = _value(ctx)
-    tree = ctx.value_expr.tree if ctx.value_expr else None
-    if isinstance(tree, Bin) and tree.op == "/":
+    vx = ctx.value_expr
+    tree = vx.tree if vx else None
+    if vx is not None and isinstance(tree, Bin) and tree.op == "/":
         # P x a / b with a single floor, so exact results stay exact (20 x 1150/1000 = 23)
-        a, b = ctx.compile(Expr("", tree.left, ctx.value_expr.loc)), ctx.compile(Expr("", tree.right, ctx.value_expr.loc))  # type: ignore[union-attr]
+        a, b = ctx.compile(Expr("", tree.left, vx.loc)), ctx.compile(Expr("", tree.right, vx.loc))
         pts = F.div(F.mul(ctx.points, a), b)
     else:
         pts = F.mul(ctx.points, v)
@@ -253,8 +254,8 @@ METHODS: dict[str, MethodSpec] = {m.name: m for m in [
     MethodSpec("deduct", "按次数(数量)扣分", {"each": (N, REQ, None), "max": (N, False, None), "base": (N, False, None),
                "floor": (N, False, Decimal(0))}, "num", _deduct),
     MethodSpec("lookup", "按类别取分", {"table": ("map", REQ, None), "else": (N, False, None)}, "str", _lookup),
-    MethodSpec("checklist", "缺项扣分", {"checks": ("exprs", REQ, None), "each": (N, REQ, None), "base": (N, False, None),
-               "floor": (N, False, Decimal(0))}, None, _checklist),
+    MethodSpec("checklist", "缺项扣分", {"checks": ("exprs", REQ, None), "each": (N, REQ, None),
+                                     "base": (N, False, None), "floor": (N, False, Decimal(0))}, None, _checklist),
     MethodSpec("formula", "按公式计分", {"points": ("expr", REQ, None)}, None, _formula),
     MethodSpec("rank", "按名次计分", {"order": ("choice:desc|asc", False, "desc"), "table": ("nums", False, None),
                "else": (N, False, None), "step_pct": (N, False, None), "linear": ("nums", False, None),

@@ -52,7 +52,8 @@ def score_table(run: Run, lang: Lang) -> tuple[list[str], Rows]:
     for r in ordered(run):
         vetoes = [v.label if lang == "zh" else v.id for v in run.decisions.vetoes if r.get(f"x.{v.id}")]
         rows.append([str(r["rank"]), str(r["unit_id"]), r["name"], type_label(run, r["unit_type"], lang),
-                     *[fixed_str(r[f"s.{s.id}"], p, p) for s in secs], *[fixed_str(r[f"p.{q.id}"], p, p) for q in pools],
+                     *[fixed_str(r[f"s.{s.id}"], p, p) for s in secs],
+                     *[fixed_str(r[f"p.{q.id}"], p, p) for q in pools],
                      fixed_str(r["total"], p, p), grade_label(run, r["grade"], lang), "、".join(vetoes)])
     return headers, rows
 
@@ -70,7 +71,7 @@ def render(headers: Sequence[str], rows: Rows, fmt: str, *, title: str = "") -> 
         w.writerows([[neutralise(c) for c in r] for r in rows])
         return buf.getvalue()
     if fmt == "json":
-        return json.dumps([dict(zip(headers, r)) for r in rows], ensure_ascii=False, indent=2) + "\n"
+        return json.dumps([dict(zip(headers, r, strict=True)) for r in rows], ensure_ascii=False, indent=2) + "\n"
     table = tabulate(rows, headers=list(headers), tablefmt="github" if fmt == "markdown" else "simple",
                      disable_numparse=True, stralign="left")
     if title:

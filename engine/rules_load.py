@@ -45,7 +45,7 @@ def load_decisions(scheme: Scheme) -> Decisions:
 def _maps(r: Reader, raw: YMap, key: str) -> list[YMap]:
     lst = r.list(raw, key, f"[{key}]")
     out = []
-    for v, loc in zip(lst, lst.locs):
+    for v, loc in zip(lst, lst.locs, strict=True):
         if isinstance(v, YMap):
             out.append(v)
         else:
@@ -86,7 +86,8 @@ def _sort_keys(r: Reader, m: YMap, key: str, ctx: str, env: dict[str, Type]) -> 
     v = m.get(key)
     if v is None:
         return None
-    entries = list(zip(v, v.locs)) if isinstance(v, YList) else [(x, m.locs[key]) for x in str(v).split(",")]
+    entries = (list(zip(v, v.locs, strict=True)) if isinstance(v, YList)
+               else [(x, m.locs[key]) for x in str(v).split(",")])
     out = []
     for text, loc in entries:
         parts = str(text).strip().rsplit(" ", 1)
@@ -175,7 +176,7 @@ def _cross(scheme: Scheme, grades: tuple[Grade, ...], vetoes: tuple[Veto, ...], 
     for kind, ids, locs in (("grade", gids, [g.loc for g in grades]), ("award", aids, [a.loc for a in awards]),
                             ("veto", [v.id for v in vetoes], [v.loc for v in vetoes])):
         seen: set[str] = set()
-        for i, loc in zip(ids, locs):
+        for i, loc in zip(ids, locs, strict=True):
             if i in seen:
                 out.append(Problem(loc, f"duplicate {kind} id '{i}'"))
             seen.add(i)

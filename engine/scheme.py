@@ -62,7 +62,7 @@ def load_scheme(path: str | Path) -> Scheme:
 def _entries(r: Reader, m: YMap, key: str) -> list[tuple[YMap, Any]]:
     out = []
     lst = r.list(m, key, f"[{key}]")
-    for v, loc in zip(lst, lst.locs):
+    for v, loc in zip(lst, lst.locs, strict=True):
         if isinstance(v, YMap):
             out.append((v, loc))
         else:
@@ -148,7 +148,7 @@ def _schedule(r: Reader, m: YMap, ctx: str) -> tuple[Decimal, ...]:
         r.p.add(m.locs["schedule"], "'schedule' must list 4 quarterly or 12 monthly cumulative shares, "
                 "e.g. [0.2, 0.5, 0.75, 1]", context=ctx)
         return ()
-    shares = tuple(r.as_number(x, loc, "'schedule'", ctx) or Decimal(0) for x, loc in zip(v, v.locs))
+    shares = tuple(r.as_number(x, loc, "'schedule'", ctx) or Decimal(0) for x, loc in zip(v, v.locs, strict=True))
     if list(shares) != sorted(shares) or shares[-1] != 1 or shares[0] < 0:
         r.p.add(m.locs["schedule"], f"'schedule' shares must rise to 1 at year end, got "
                 f"[{', '.join(f'{x:f}' for x in shares)}]", context=ctx)
@@ -296,12 +296,12 @@ def _param(r: Reader, kind: str, v: Any, loc: Any, what: str, ctx: str) -> Any: 
         r.p.add(loc, f"{what} must be a list", context=ctx)
         return None
     if kind == "nums":
-        return tuple(r.as_number(x, xl, what, ctx) for x, xl in zip(v, v.locs))
+        return tuple(r.as_number(x, xl, what, ctx) for x, xl in zip(v, v.locs, strict=True))
     if kind == "exprs":
-        return tuple(r.as_expr(x, xl, ctx) for x, xl in zip(v, v.locs))
+        return tuple(r.as_expr(x, xl, ctx) for x, xl in zip(v, v.locs, strict=True))
     if kind == "table":
         rows = []
-        for x, xl in zip(v, v.locs):
+        for x, xl in zip(v, v.locs, strict=True):
             if not isinstance(x, YList) or len(x) != 2:
                 r.p.add(xl, f"each row of {what} must be [threshold, points]", context=ctx)
                 continue

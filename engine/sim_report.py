@@ -15,7 +15,8 @@ def header(run: Run, info: AsOf | None, lang: Lang) -> str:
     if info is None:
         return ""
     zh = lang == "zh"
-    lines = [f"{'截至' if zh else 'as of'} {info.as_of} ({'时间进度' if zh else 'elapsed'} {_fmt(info.linear * 100)}%), "
+    lines = [f"{'截至' if zh else 'as of'} {info.as_of} "
+             f"({'时间进度' if zh else 'elapsed'} {_fmt(info.linear * 100)}%), "
              f"{'预测方式' if zh else 'projection'}: {info.project}"]
     for fid, note in info.adjusted.items():
         f = run.scheme.fields[fid]
@@ -41,8 +42,9 @@ def compare_table(base: Run, scen: Run | None, lang: Lang, gaps: dict[str, str] 
              word("grade", lang), word("awards", lang)]
     after = {str(r["unit_id"]): r for r in scen.frame.to_dicts()} if scen is not None else {}
     if scen is not None:
-        heads += ["情景总分" if zh else "scenario total", "变化" if zh else "change", "情景排名" if zh else "scenario rank",
-                  "情景等级" if zh else "scenario grade", "奖项变化" if zh else "award changes"]
+        heads += ["情景总分" if zh else "scenario total", "变化" if zh else "change",
+                  "情景排名" if zh else "scenario rank", "情景等级" if zh else "scenario grade",
+                  "奖项变化" if zh else "award changes"]
     if gaps is not None:
         heads.append("差距" if zh else "gaps")
     rows = []

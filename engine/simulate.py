@@ -137,7 +137,7 @@ def parse_sets(sets: tuple[str, ...], ld: Loaded) -> pl.DataFrame:
     """'V03.hazards_fixed=20' (unit id or name, field id or label) -> a one-row-per-unit override table."""
     by_label = {f.label: f.id for f in ld.scheme.fields.values()}
     ids = ld.units.get_column("unit_id").to_list()
-    names = dict(zip(ld.units.get_column("name").to_list(), ids))
+    names = dict(zip(ld.units.get_column("name").to_list(), ids, strict=True))
     rows: dict[str, dict[str, Any]] = {}
     problems = []
     for i, s in enumerate(sets, 1):
@@ -173,7 +173,8 @@ def apply_overrides(ld: Loaded, table: pl.DataFrame, path: str) -> Loaded:
     ids = set(ld.units.get_column("unit_id").to_list())
     for i, u in enumerate(table.get_column("unit_id").cast(pl.String).to_list(), 2):
         if u not in ids:
-            problems.append(Problem(Loc(path, row=i, column="unit_id"), f"unknown unit '{u}'{did_you_mean(str(u), ids)}"))
+            problems.append(Problem(Loc(path, row=i, column="unit_id"),
+                                    f"unknown unit '{u}'{did_you_mean(str(u), ids)}"))
     raw = table.with_row_index("_row", offset=2)
     parsed = raw.select("_row", pl.col("unit_id").cast(pl.String), *[_parse(raw, f) for f in fields])
     for f in fields:  # types and fixed bounds here; bounds naming another field once merged, below
@@ -199,7 +200,7 @@ def _ref_bounds(scheme: Scheme, frame: pl.DataFrame, parsed: pl.DataFrame, field
     from .fmt import fixed_str  # noqa: PLC0415
 
     out = []
-    rows = dict(zip(parsed.get_column("unit_id").to_list(), parsed.get_column("_row").to_list()))
+    rows = dict(zip(parsed.get_column("unit_id").to_list(), parsed.get_column("_row").to_list(), strict=True))
     for f in fields:
         for which in ("min", "max"):
             ref = getattr(f, which)

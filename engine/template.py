@@ -131,7 +131,7 @@ def _headers(scheme: Scheme) -> dict[str, str]:
         unique = list(counts)
         try:
             mapped = map_columns(pl.DataFrame(schema=dict.fromkeys(unique, pl.String)), labels, path="template")
-            back = dict(zip(unique, mapped.columns))
+            back = dict(zip(unique, mapped.columns, strict=True))
             bad |= {fid for fid, h in headers.items() if back[h] != fid}
         except KaoheError as e:
             clash = {p.loc.column for p in e.problems}
@@ -291,7 +291,7 @@ def _unit_rows(scheme: Scheme, units: pl.DataFrame, file: str) -> list[list[str 
             cols.append(s.replace(by_label) if name == c.type else s)
         else:
             cols.append(pl.Series([None] * units.height, dtype=pl.String))
-    return [list(r) for r in zip(*(s.to_list() for s in cols)) if r[0]]
+    return [list(r) for r in zip(*(s.to_list() for s in cols), strict=True) if r[0]]
 
 
 # --- sheets ---------------------------------------------------------------------------------------

@@ -88,7 +88,8 @@ def load_yaml(path: str | Path) -> Any:
     except yaml.YAMLError as e:
         raise KaoheError([Problem(Loc(file), f"YAML error: {e}")]) from None
     if node is None:
-        raise KaoheError([Problem(Loc(file), "the file is empty", hint="a scheme needs at least 'scheme:' and 'sections:'")])
+        raise KaoheError([Problem(Loc(file), "the file is empty",
+                                  hint="a scheme needs at least 'scheme:' and 'sections:'")])
     builder = _Builder(file)
     try:
         value = builder.build(node)

@@ -26,7 +26,7 @@ UNIT_TYPES = "{village: 村, office: 镇属单位}"
 def scheme_text(body: str, fields: Mapping[str, str] | None = None, *, precision: int = 2,
                 rounding: str = "half_up") -> str:
     """A complete scheme file: header + unit_types + fields (id -> inline YAML spec) + body."""
-    lines = ["scheme: {id: t, label: 测试方案, year: 2022, precision: %d, rounding: %s}" % (precision, rounding),
+    lines = [f"scheme: {{id: t, label: 测试方案, year: 2022, precision: {precision:d}, rounding: {rounding}}}",
              f"unit_types: {UNIT_TYPES}"]
     if fields:
         lines.append("fields:")
@@ -87,7 +87,7 @@ def pts(df: pl.DataFrame, col: str, precision: int = 2) -> Decimal | None:
 
 
 def by_unit(df: pl.DataFrame, col: str, precision: int = 2) -> dict[str, Decimal | None]:
-    return dict(zip(df.get_column("unit_id").to_list(), dec(df, col, precision)))
+    return dict(zip(df.get_column("unit_id").to_list(), dec(df, col, precision), strict=True))
 
 
 def D(x: str | int) -> Decimal:

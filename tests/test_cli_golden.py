@@ -4,6 +4,7 @@ the files from the current output after an intended change (and review the diff)
 
 from __future__ import annotations
 
+import json
 import os
 import shlex
 from pathlib import Path
@@ -45,8 +46,6 @@ def test_every_command_has_help_and_is_in_the_readme() -> None:
 
 def test_file_outputs_are_byte_identical_across_runs_and_carry_the_manifest(tmp_path: Path,
                                                                              monkeypatch: pytest.MonkeyPatch) -> None:
-    import json
-
     monkeypatch.chdir(ROOT)
     outs = []
     for i in range(2):

@@ -3,6 +3,7 @@ every real problem must still be reported, located by row and column."""
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import polars as pl
@@ -10,18 +11,15 @@ import pytest
 
 from engine.errors import KaoheError
 from engine.pipeline import Inputs, run
+from engine.scheme import load_scheme
 
 ROOT = Path(__file__).resolve().parents[1]
 SCHEME = ROOT / "tests" / "benchmark" / "reference.yaml"
 
 
 def _units(tmp_path: Path, **changes: object) -> Path:
-    import sys
-
     sys.path.insert(0, str(ROOT / "tests" / "benchmark"))
-    from synth import generate  # type: ignore[import-not-found]
-
-    from engine.scheme import load_scheme
+    from synth import generate  # type: ignore[import-not-found]  # noqa: PLC0415 - importable only after the sys.path insert above
 
     df = generate(load_scheme(SCHEME), 50)
     for col, (row, value) in changes.items():  # type: ignore[misc]

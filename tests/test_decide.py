@@ -3,6 +3,7 @@ ties at a quota boundary, and the properties a committee relies on (hypothesis).
 
 from __future__ import annotations
 
+from decimal import Decimal
 from pathlib import Path
 
 import polars as pl
@@ -67,8 +68,6 @@ def col(df: pl.DataFrame, name: str) -> list[object]:
     (10, "0.3", "floor", 3), (3, "0.1", "floor", 0), (3, "0.1", "ceil", 1)])
 def test_share_quotas_round_as_declared(n: int, share: str, rounding: str, places: int) -> None:
     # 30% of 7 = 2.1: floor 2, half-up 2, ceil 3; 30% of 5 = 1.5 -> half-up 2
-    from decimal import Decimal
-
     assert Quota(share=Decimal(share), rounding=rounding).size(n) == places  # type: ignore[arg-type]
 
 
@@ -219,7 +218,8 @@ def test_quotas_are_never_exceeded_and_vetoed_units_never_get_blocked_awards(tmp
         else:
             assert got.height <= df[f"a.{a}.quota"][0]
     fatal = df.filter(pl.col("x.fatal"))
-    assert fatal.filter(pl.any_horizontal(pl.col(f"a.{a}") == "recommended" for a in ("top", "eco", "best"))).height == 0
+    recommended = pl.any_horizontal(pl.col(f"a.{a}") == "recommended" for a in ("top", "eco", "best"))
+    assert fatal.filter(recommended).height == 0
     assert (fatal["grade"] == "fail").all()
     assert df.filter(pl.col("x.pollution") & (pl.col("a.eco") == "recommended")).height == 0
     assert df.filter((pl.col("a.best") == "recommended") & (pl.col("total") < 8500)).height == 0

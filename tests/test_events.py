@@ -7,9 +7,11 @@ checked for exact locations.
 
 from __future__ import annotations
 
+import sys
 import threading
 from datetime import date, timedelta
 from decimal import Decimal as D
+from pathlib import Path
 from typing import Any
 
 import polars as pl
@@ -353,9 +355,10 @@ def test_bad_event_log_rows_are_located() -> None:
         pl.when(pl.col("unit_id") == "B").then(None).otherwise(pl.col("unit_id")).alias("unit_id"))
     with pytest.raises(KaoheError) as e:
         run_event_rules(events, [rule("r", "true", veto="v")], path="data/events.csv")
+    dup = "duplicate event id 'E1'; each event needs its own id"
     assert problems(e) == ["data/events.csv: row 3, column 'unit_id': empty unit id",
-                           "data/events.csv: row 2, column 'event_id': duplicate event id 'E1'; each event needs its own id",
-                           "data/events.csv: row 3, column 'event_id': duplicate event id 'E1'; each event needs its own id"]
+                           f"data/events.csv: row 2, column 'event_id': {dup}",
+                           f"data/events.csv: row 3, column 'event_id': {dup}"]
 
 
 def test_action_exception_becomes_a_located_error() -> None:
@@ -514,11 +517,8 @@ def test_repeated_runs_under_load() -> None:
 
 
 def test_bench_reports_both_throughputs() -> None:
-    import sys
-    from pathlib import Path
-
     sys.path.insert(0, str(Path(__file__).parent / "benchmark"))
-    from bench_events import bench  # type: ignore[import-not-found]
+    from bench_events import bench  # type: ignore[import-not-found]  # noqa: PLC0415 - importable only after the sys.path insert above
 
     result = bench(n_events=2_000, n_units=200, repeat=1)
     assert result["adapter_events_per_s"] > 0 and result["raw_facts_per_unit_events_per_s"] > 0

@@ -3,6 +3,7 @@ scheme never punishes a better input."""
 
 from __future__ import annotations
 
+import sys
 from decimal import Decimal
 from pathlib import Path
 
@@ -15,7 +16,7 @@ from hypothesis import strategies as st
 from engine.data import prepare_units
 from engine.decide import decide
 from engine.errors import KaoheError
-from engine.evaluate import ITEM_SCALE, evaluate
+from engine.evaluate import ITEM_SCALE, build_plan, evaluate, field_ranges
 from engine.rules_load import load_decisions
 from engine.scheme import load_scheme
 
@@ -155,15 +156,15 @@ def test_shuffling_example_by_hand(many_scheme) -> None:  # type: ignore[no-unty
                        "cls": ["一类", "二类", "三类"], "ok": ["是", "否", "是"]})
     for frame_ in (df, df.reverse()):
         s = _scores(many_scheme, frame_)
-        got = dict(zip(s.get_column("unit_id"), dec(s, "i.r")))
+        got = dict(zip(s.get_column("unit_id"), dec(s, "i.r"), strict=True))
         assert got == {"a": D(10), "b": D(8), "c": D(8)}  # ranks 1, 2, 2
-        got = dict(zip(s.get_column("unit_id"), dec(s, "i.rl")))
+        got = dict(zip(s.get_column("unit_id"), dec(s, "i.rl"), strict=True))
         # n ascending, 3 units: 5 - 4 x (rank - 1)/2 = 5, 3, 1
         assert got == {"a": D(5), "b": D(3), "c": D(1)}
-        got = dict(zip(s.get_column("unit_id"), dec(s, "i.sh")))
+        got = dict(zip(s.get_column("unit_id"), dec(s, "i.sh"), strict=True))
         # done + 1 = 5, 2, 1; leader 5: 10, 4, 2
         assert got == {"a": D(10), "b": D(4), "c": D(2)}
-        got = dict(zip(s.get_column("unit_id"), dec(s, "i.p")))
+        got = dict(zip(s.get_column("unit_id"), dec(s, "i.p"), strict=True))
         assert got == {"a": D(20), "b": D(10), "c": D(20)}  # c: target 0 -> not applicable, full
 
 
@@ -217,7 +218,8 @@ def test_improving_one_input_never_lowers_the_total(monotone_scheme,  # type: ig
     else:
         better["incidents"] = Decimal(max(incidents - 1, 0))
     rows = [{k: str(v) for k, v in r.items()} for r in (base, better)]
-    df = pl.DataFrame([{"unit_id": uid, "unit_type": "village", **r} for uid, r in zip(("base", "better"), rows)])
+    df = pl.DataFrame([{"unit_id": uid, "unit_type": "village", **r}
+                       for uid, r in zip(("base", "better"), rows, strict=True)])
     units = prepare_units(df, monotone_scheme, path="units.csv")
     _, scored = evaluate(monotone_scheme, units.frame, path="units.csv")
     totals = by_unit(scored, "total")
@@ -238,14 +240,8 @@ def test_monotone_example_by_hand(tmp_path: Path) -> None:
 
 def test_int64_fast_path_gives_the_same_scores_as_the_128_bit_path() -> None:
     """Known data ranges let products and quotients stay in Int64; the result must not change."""
-    import sys
-
-    from engine.evaluate import build_plan, field_ranges
-
     sys.path.insert(0, str(Path(__file__).parent / "benchmark"))
-    from synth import generate  # type: ignore[import-not-found]
-
-    from engine.scheme import load_scheme
+    from synth import generate  # type: ignore[import-not-found]  # noqa: PLC0415 - importable only after the sys.path insert above
 
     scheme = load_scheme(Path(__file__).parent / "benchmark" / "reference.yaml")
     units = prepare_units(generate(scheme, 2000), scheme, path="synthetic").frame

@@ -269,7 +269,7 @@ def test_count_capped_by_item_points(tmp_path: Path) -> None:
 def test_count_without_max_or_points_is_rejected(tmp_path: Path) -> None:
     path = write_scheme(tmp_path, "sections:\n  - {id: s, items: [{id: x, value: n, method: {count: {each: 2}}}]}",
                         {"n": INT})
-    with pytest.raises(KaoheError, match="points|max"):
+    with pytest.raises(KaoheError, match=r"points|max"):
         load_scheme(path)
 
 

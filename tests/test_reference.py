@@ -53,8 +53,8 @@ def test_worked_example_matches_scheme_md() -> None:
 def test_agrees_with_hand_written_reference_on_generated_units() -> None:
     sys.path.insert(0, str(REFERENCE))
     try:
-        import gen  # type: ignore[import-not-found]
-        import impl_polars  # type: ignore[import-not-found]
+        import gen  # type: ignore[import-not-found]  # noqa: PLC0415 - importable only after the sys.path insert above
+        import impl_polars  # type: ignore[import-not-found]  # noqa: PLC0415
     finally:
         sys.path.remove(str(REFERENCE))
     df = gen.generate(3000)

@@ -104,7 +104,7 @@ def test_sheets_and_headers(template: Path, scheme) -> None:  # type: ignore[no-
     assert heads == ["unit_id", "name", "unit_type"] + [f.label for f in scheme.fields.values()]
     mapped = map_columns(pl.DataFrame(schema=dict.fromkeys(heads, pl.String)),
                          {f.id: f.label for f in scheme.fields.values()}, path=template)
-    assert mapped.columns == ["unit_id", "name", "unit_type"] + list(scheme.fields)
+    assert mapped.columns == ["unit_id", "name", "unit_type", *scheme.fields]
     assert _header_row(template, EVENTS_SHEET) == ["event_id", "date", "unit_id", "kind", "level", "deaths",
                                                    "households", "value", "note"]
 
@@ -174,15 +174,16 @@ def test_header_comments_say_label_unit_type_and_range(template: Path) -> None:
     with zipfile.ZipFile(template) as z:
         names = [n for n in z.namelist() if re.match(r"xl/comments\d+\.xml", n)]
         text = "".join(z.read(n).decode("utf-8") for n in names)
-    for fragment in ("整改安全隐患数", "字段: hazards_fixed", "类型: 整数", "单位: 处", "范围: 0 ~ 排查安全隐患数(hazards_found)",
-                     "类型: 小数(最多2位)", "单位: 万元", "选填", "可选值: 一类、二类、三类", "字段: deaths"):
+    for fragment in ("整改安全隐患数", "字段: hazards_fixed", "类型: 整数", "单位: 处",
+                     "范围: 0 ~ 排查安全隐患数(hazards_found)", "类型: 小数(最多2位)", "单位: 万元", "选填",
+                     "可选值: 一类、二类、三类", "字段: deaths"):
         assert fragment in text, fragment
 
 
 def test_notes_sheet_lists_every_field(template: Path, scheme) -> None:  # type: ignore[no-untyped-def]
     notes = read_table(template, sheet=NOTES_SHEET).filter(pl.col("字段").is_not_null())
     units_part = notes.filter(pl.col("工作表") == UNITS_SHEET)
-    assert units_part.get_column("字段").to_list() == ["unit_id", "name", "unit_type"] + list(scheme.fields)
+    assert units_part.get_column("字段").to_list() == ["unit_id", "name", "unit_type", *scheme.fields]
     row = {r["字段"]: r for r in units_part.iter_rows(named=True)}
     assert (row["hazards_fixed"]["类型"], row["hazards_fixed"]["单位"], row["hazards_fixed"]["范围"],
             row["hazards_fixed"]["必填"]) == ("整数", "处", "0 ~ 排查安全隐患数(hazards_found)", "是")
@@ -274,7 +275,8 @@ def test_units_table_needs_ids_and_may_give_type_labels(tmp_path: Path, scheme) 
         write_template(scheme, tmp_path / "t.xlsx", units=pl.DataFrame({"unit": ["V01"]}), units_path="list.csv")
     assert "list.csv: row 1: missing column 'unit_id' (did you mean 'unit'?)" in str(info.value)
     path = tmp_path / "t.xlsx"
-    write_template(scheme, path, units=pl.DataFrame({"unit_id": [" 007", "008", None], "unit_type": ["村", "office", None]}))
+    units = pl.DataFrame({"unit_id": [" 007", "008", None], "unit_type": ["村", "office", None]})
+    write_template(scheme, path, units=units)
     df = read_table(path)
     assert df.select("unit_id", "name", "unit_type").rows() == [("007", None, "village"), ("008", None, "office")]
 

@@ -32,7 +32,7 @@ DEMO = ROOT / "rules" / "township-2022.yaml"
 def kaohe_e2e(scheme_path: Path, data: Path, out: Path | None = None) -> int:
     """The library path of `kaohe run` without rendering: read (only the scheme's columns), validate,
     score, decide; the per-item findings columns are not materialised (detail=False)."""
-    from engine.pipeline import Inputs, run
+    from engine.pipeline import Inputs, run  # noqa: PLC0415 - ROOT is put on sys.path by the caller
 
     result = run(Inputs(scheme_path, data), detail=False)
     decided = result.frame
@@ -45,7 +45,7 @@ def kaohe_e2e(scheme_path: Path, data: Path, out: Path | None = None) -> int:
 
 def reference_e2e(data: Path) -> int:
     sys.path.insert(0, str(REFERENCE))
-    import impl_polars  # type: ignore[import-not-found]
+    import impl_polars  # type: ignore[import-not-found]  # noqa: PLC0415 - importable only after the sys.path insert above
 
     return int(impl_polars.run_e2e(str(data)).height)
 
@@ -89,8 +89,8 @@ def ensure_data(sizes: list[int]) -> None:
         subprocess.run([sys.executable, str(REFERENCE / "gen.py"), *map(str, missing)], check=True,
                        env={**os.environ, "KAOHE_BENCH_DATA": str(DATA)})
     sys.path.insert(0, str(ROOT))
-    from engine.scheme import load_scheme
-    from tests.benchmark.synth import generate
+    from engine.scheme import load_scheme  # noqa: PLC0415 - importable only after the sys.path insert above
+    from tests.benchmark.synth import generate  # noqa: PLC0415
 
     demo = load_scheme(DEMO)
     for n in sizes:
@@ -116,7 +116,7 @@ def main() -> None:
         child(args.child[0], args.child[1], int(args.child[2]))
         return
     ensure_data(args.sizes)
-    from tabulate import tabulate
+    from tabulate import tabulate  # noqa: PLC0415 - only the parent prints; timed children do not load it
 
     rows = []
     for n in args.sizes:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import random
 import sys
 import time
 from datetime import date, timedelta
@@ -25,8 +26,6 @@ from engine.events import _RUN_IDS, ACTION_CAP, EventRule, _BatchHost, _sessions
 
 
 def _bench_events(n_events: int, n_units: int, seed: int = 7) -> pl.DataFrame:
-    import random
-
     rnd = random.Random(seed)
     kinds = ["通报批评", "表彰", "生产安全事故", "信访", "越级访", "搬迁延误", "环境污染事件", "其他"]
     levels = ["县级", "市级", "省级"]
