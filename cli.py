@@ -10,12 +10,19 @@ import functools
 import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from engine import __version__
 from engine.errors import KaoheError
+
+if TYPE_CHECKING:
+    from datetime import datetime
+
+    from engine.fmt import Lang
+    from engine.pipeline import Inputs, Run
+    from engine.simulate import Projection
 
 FORMATS = ("table", "csv", "json", "markdown")
 
@@ -55,7 +62,7 @@ def output_options(f: Callable[..., Any]) -> Callable[..., Any]:
 
 
 def build_inputs(scheme: Path | None, data: Path | None, events: Path | None, encoding: str | None,
-                 sheet: str | None, **options: Any):  # type: ignore[no-untyped-def]
+                 sheet: str | None, **options: Any) -> Inputs:
     from engine.pipeline import Inputs, demo_inputs  # noqa: PLC0415
 
     if scheme is None or data is None:
@@ -68,7 +75,8 @@ def build_inputs(scheme: Path | None, data: Path | None, events: Path | None, en
     return Inputs(scheme, data, events, encoding, sheet, options)
 
 
-def emit(text: str | bytes, output: Path | None, inputs: Any = None, manifest: dict[str, Any] | None = None) -> None:
+def emit(text: str | bytes, output: Path | None, inputs: Inputs | None = None,
+         manifest: dict[str, Any] | None = None) -> None:
     """Print, or write atomically to -o FILE (CSV with a BOM for Excel). A file output that cannot hold
     the run manifest itself gets it beside it as FILE.manifest.json (JSON outputs embed it)."""
     if output is None:
@@ -164,11 +172,11 @@ def test_cmd(scheme: tuple[Path, ...]) -> None:
 @input_options
 @output_options
 @with_run
-def score(r: Any, inputs: Any, fmt: str, output: Path | None, lang: str) -> None:
+def score(r: Run, inputs: Inputs, fmt: str, output: Path | None, lang: Lang) -> None:
     """Print the ranked score table (sections, pools, total, grade)."""
     from engine.report import render, score_table  # noqa: PLC0415
 
-    headers, rows = score_table(r, lang)  # type: ignore[arg-type]
+    headers, rows = score_table(r, lang)
     emit(render(headers, rows, fmt, title=r.scheme.meta.label if fmt == "table" else ""), output, inputs, r.manifest)
 
 
@@ -176,16 +184,17 @@ def score(r: Any, inputs: Any, fmt: str, output: Path | None, lang: str) -> None
 @click.argument("unit")
 @input_options
 @with_run
-def explain(r: Any, inputs: Any, unit: str, lang: str) -> None:
+def explain(r: Run, inputs: Inputs, unit: str, lang: Lang) -> None:
     """Explain one unit's score: every item's input, method, points and why. UNIT is an id or a name."""
     from engine.report import explain as explain_unit  # noqa: PLC0415
     from engine.report import find_unit  # noqa: PLC0415
 
     row = find_unit(r, _unit_id(r, unit))
-    click.echo(explain_unit(r, row, lang), nl=False)  # type: ignore[arg-type]
+    assert row is not None  # _unit_id has found it
+    click.echo(explain_unit(r, row, lang), nl=False)
 
 
-def _awards_output(r: Any, inputs: Any, fmt: str, output: Path | None, lang: str, with_scores: bool) -> None:
+def _awards_output(r: Run, inputs: Inputs, fmt: str, output: Path | None, lang: Lang, with_scores: bool) -> None:
     import json  # noqa: PLC0415
 
     from engine.awards_report import awards_document, awards_text  # noqa: PLC0415
@@ -203,12 +212,12 @@ def _awards_output(r: Any, inputs: Any, fmt: str, output: Path | None, lang: str
     elif fmt in ("csv", "markdown"):
         from engine.workbook import award_table  # noqa: PLC0415
 
-        parts = [render(*award_table(r, a, lang), fmt, title=a.label) for a in r.decisions.awards]  # type: ignore[arg-type]
+        parts = [render(*award_table(r, a, lang), fmt, title=a.label) for a in r.decisions.awards]
         emit(("\n" if fmt == "markdown" else "").join(parts), output, inputs, r.manifest)
     else:
-        text = awards_text(r, lang)  # type: ignore[arg-type]
+        text = awards_text(r, lang)
         if with_scores:
-            headers, rows = score_table(r, lang)  # type: ignore[arg-type]
+            headers, rows = score_table(r, lang)
             text = render(headers, rows, "table", title=r.scheme.meta.label) + "\n" + text
         emit(text, output, inputs, r.manifest)
 
@@ -221,7 +230,7 @@ AWARD_FORMATS = click.Choice(["table", "json", "xlsx", "csv", "markdown"])
 @click.option("--format", "fmt", type=AWARD_FORMATS, default="table", show_default=True, help="Output format.")
 @click.option("-o", "--output", type=click.Path(path_type=Path), help="Write to this file instead of stdout.")
 @with_run
-def awards(r: Any, inputs: Any, fmt: str, output: Path | None, lang: str) -> None:
+def awards(r: Run, inputs: Inputs, fmt: str, output: Path | None, lang: Lang) -> None:
     """Ranked award recommendations within quotas, nearest misses and reasons."""
     _awards_output(r, inputs, fmt, output, lang, with_scores=False)
 
@@ -231,7 +240,7 @@ def awards(r: Any, inputs: Any, fmt: str, output: Path | None, lang: str) -> Non
 @click.option("--format", "fmt", type=AWARD_FORMATS, default="table", show_default=True, help="Output format.")
 @click.option("-o", "--output", type=click.Path(path_type=Path), help="Write to this file instead of stdout.")
 @with_run
-def run_cmd(r: Any, inputs: Any, fmt: str, output: Path | None, lang: str) -> None:
+def run_cmd(r: Run, inputs: Inputs, fmt: str, output: Path | None, lang: Lang) -> None:
     """The main job: score every unit, decide grades and awards, print the ranked recommendations."""
     _awards_output(r, inputs, fmt, output, lang, with_scores=True)
 
@@ -249,8 +258,8 @@ def run_cmd(r: Any, inputs: Any, fmt: str, output: Path | None, lang: str) -> No
 @click.option("--gaps", is_flag=True, help="Add the smallest single change that reaches the next grade or award.")
 @output_options
 def simulate(scheme: Path | None, data: Path | None, events: Path | None, encoding: str | None, sheet: str | None,
-             lang: str, as_of: Any, project: str, sets: tuple[str, ...], scenario: Path | None, gaps: bool,
-             fmt: str, output: Path | None) -> None:
+             lang: Lang, as_of: datetime | None, project: Projection, sets: tuple[str, ...], scenario: Path | None,
+             gaps: bool, fmt: str, output: Path | None) -> None:
     """Mid-year simulation and what-if scenarios, shown beside the baseline."""
     from engine.pipeline import load  # noqa: PLC0415
     from engine.pipeline import score as score_run  # noqa: PLC0415
@@ -272,9 +281,9 @@ def simulate(scheme: Path | None, data: Path | None, events: Path | None, encodi
             scen_ld = apply_overrides(scen_ld, parse_sets(sets, scen_ld), "--set")
     info = None
     if as_of is not None:
-        base_ld, info = as_of_run(base_ld, as_of.date(), project)  # type: ignore[arg-type]
+        base_ld, info = as_of_run(base_ld, as_of.date(), project)
         if scen_ld is not None:
-            scen_ld, _ = as_of_run(scen_ld, as_of.date(), project)  # type: ignore[arg-type]
+            scen_ld, _ = as_of_run(scen_ld, as_of.date(), project)
     base = score_run(base_ld)
     scen = score_run(scen_ld) if scen_ld is not None else None
     gap_text = None
@@ -282,9 +291,9 @@ def simulate(scheme: Path | None, data: Path | None, events: Path | None, encodi
         from engine.gap import gap_summary  # noqa: PLC0415
 
         with _progress("求解差距" if lang == "zh" else "solving gaps") as step:
-            gap_text = gap_summary(scen_ld or base_ld, scen or base, lang, step)  # type: ignore[arg-type]
-    heads, rows = compare_table(base, scen, lang, gap_text)  # type: ignore[arg-type]
-    title = header(base, info, lang) + base.scheme.meta.label if fmt == "table" else ""  # type: ignore[arg-type]
+            gap_text = gap_summary(scen_ld or base_ld, scen or base, lang, step)
+    heads, rows = compare_table(base, scen, lang, gap_text)
+    title = header(base, info, lang) + base.scheme.meta.label if fmt == "table" else ""
     emit(render(heads, rows, fmt, title=title), output, inputs, base.manifest)
 
 
@@ -295,7 +304,7 @@ def simulate(scheme: Path | None, data: Path | None, events: Path | None, encodi
 @click.option("--project", type=click.Choice(["none", "linear", "schedule"]), default="none", show_default=True)
 @click.option("--top", type=click.IntRange(1, 50), default=5, show_default=True, help="Options shown per target.")
 def gap(unit: str, scheme: Path | None, data: Path | None, events: Path | None, encoding: str | None,
-        sheet: str | None, lang: str, as_of: Any, project: str, top: int) -> None:
+        sheet: str | None, lang: Lang, as_of: datetime | None, project: Projection, top: int) -> None:
     """What would UNIT need to reach each grade and award: the smallest change of each single field."""
     from engine.gap import gap_text  # noqa: PLC0415
     from engine.pipeline import load  # noqa: PLC0415
@@ -306,11 +315,11 @@ def gap(unit: str, scheme: Path | None, data: Path | None, events: Path | None, 
     if as_of is not None:
         from engine.simulate import as_of_run  # noqa: PLC0415
 
-        ld, _ = as_of_run(ld, as_of.date(), project)  # type: ignore[arg-type]
+        ld, _ = as_of_run(ld, as_of.date(), project)
     r = score_run(ld)
     uid = _unit_id(r, unit)
     with _progress("求解差距" if lang == "zh" else "solving gaps") as step:
-        text = gap_text(ld, r, uid, lang, top, step)  # type: ignore[arg-type]
+        text = gap_text(ld, r, uid, lang, top, step)
     click.echo(text, nl=False)
 
 
@@ -355,7 +364,7 @@ def template(scheme: Path | None, output: Path, units: Path | None, encoding: st
     click.echo(f"wrote {output}", err=True)
 
 
-def _unit_id(r: Any, unit: str) -> str:
+def _unit_id(r: Run, unit: str) -> str:
     from engine.report import find_unit  # noqa: PLC0415
 
     row = find_unit(r, unit)

@@ -147,7 +147,10 @@ def _quota_text(run: Run, award: Award, lang: Lang) -> str:
 def awards_document(run: Run) -> dict[str, Any]:
     """The stable JSON document of a run (issue contract): scheme, manifest, units, awards."""
     p = run.scheme.meta.precision
-    num = lambda v: float(fixed_str(v, p, p)) if v is not None else None  # noqa: E731 - exact short repr
+
+    def num(v: int | None) -> float | None:  # exact short repr
+        return float(fixed_str(v, p, p)) if v is not None else None
+
     units = []
     for r in sorted(run.frame.to_dicts(), key=lambda r: (r["unit_type"], r["order"])):
         units.append({

@@ -32,9 +32,9 @@ def check_scheme(scheme: Scheme) -> list[Problem]:
         out += _range(s.floor, s.max, s.loc, f"[{s.id}]", "floor", "max")
         if s.weight <= 0:
             out.append(Problem(s.loc, "'weight' must be above 0", f"[{s.id}]"))
-    for p in scheme.pools:
-        out += _applies(scheme, p.applies_to, p.loc, f"[pool {p.id}]")
-        out += _range(p.floor, p.max, p.loc, f"[pool {p.id}]", "floor", "max")
+    for pool in scheme.pools:
+        out += _applies(scheme, pool.applies_to, pool.loc, f"[pool {pool.id}]")
+        out += _range(pool.floor, pool.max, pool.loc, f"[pool {pool.id}]", "floor", "max")
     for item in scheme.all_items():
         out += _item(scheme, item, env)
     p = scheme.meta.precision
@@ -42,12 +42,12 @@ def check_scheme(scheme: Scheme) -> list[Problem]:
         for n in nodes:
             for key in ("max", "floor"):
                 b = getattr(n, key)
-                if b is not None and -b.as_tuple().exponent > p:  # type: ignore[operator]
+                if b is not None and -b.as_tuple().exponent > p:
                     out.append(Problem(n.loc, f"{what} '{key}: {b}' has more decimals than the scheme's precision {p}",
                                        f"[{n.id}]", "round the bound, or raise scheme.precision"))
     for key in ("max", "floor"):
         b = getattr(scheme.total, key)
-        if b is not None and -b.as_tuple().exponent > p:  # type: ignore[operator]
+        if b is not None and -b.as_tuple().exponent > p:
             out.append(Problem(Loc(scheme.path), f"total '{key}: {b}' has more decimals than the precision {p}",
                                "[total]"))
     if scheme.total.coefficient is not None:

@@ -10,6 +10,7 @@ Adds to the scored frame, per unit:
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import polars as pl
@@ -23,6 +24,9 @@ from .rules_model import Award, Decisions, Quota, SortKey
 from .sortkey import sort_by
 
 GROUP = "_group"
+
+Compile = Callable[[E.Expr], Fx]
+Over = Callable[[pl.Expr], pl.Expr]
 
 
 @dataclass(frozen=True)
@@ -49,7 +53,7 @@ def resolver(scheme: Scheme) -> F.Resolver:
         if node.id in ("grade", "unit_id", "name", "unit_type"):
             return Fx(pl.col(node.id), "str")
         f = scheme.fields[node.id]
-        return Fx(pl.col(node.id), "num" if f.type in ("int", "decimal") else f.type, f.scale)  # type: ignore[arg-type]
+        return Fx(pl.col(node.id), f.kind, f.scale)
 
     return resolve
 
@@ -59,8 +63,8 @@ def quota_expr(q: Quota, n: pl.Expr) -> pl.Expr:
     if q.count is not None:
         return pl.lit(q.count, dtype=pl.Int64)
     assert q.share is not None
-    k = max(0, -int(q.share.as_tuple().exponent))  # type: ignore[operator]
-    a, d = int(q.share.scaleb(k)), 10**k
+    k = max(0, -int(q.share.as_tuple().exponent))
+    a, d = int(q.share.scaleb(k)), int(10**k)
     if q.rounding == "floor":
         return (n * a) // d
     if q.rounding == "ceil":
@@ -86,7 +90,10 @@ def needed_columns(scheme: Scheme, dec: Decisions) -> list[str]:
 def decide(scheme: Scheme, dec: Decisions, scored: pl.DataFrame, event_vetoes: pl.DataFrame | None = None
            ) -> tuple[pl.DataFrame, dict[str, AwardInfo]]:
     res = resolver(scheme)
-    c = lambda e: F.compile_expr(e.tree, res)  # noqa: E731
+
+    def c(e: E.Expr) -> Fx:
+        return F.compile_expr(e.tree, res)
+
     needed = [col for col in needed_columns(scheme, dec) if col in scored.columns]
     types = pl.Enum(list(scheme.unit_types))  # sort groups by a small integer code, not by text
     df = scored.select(needed).with_row_index("_i")
@@ -108,11 +115,11 @@ def decide(scheme: Scheme, dec: Decisions, scored: pl.DataFrame, event_vetoes: p
     return scored.hstack(pl.concat(parts, how="horizontal").drop("_i")), infos
 
 
-def _vetoes(df: pl.DataFrame, dec: Decisions, c, event_vetoes: pl.DataFrame | None) -> pl.DataFrame:  # type: ignore[no-untyped-def]
+def _vetoes(df: pl.DataFrame, dec: Decisions, c: Compile, event_vetoes: pl.DataFrame | None) -> pl.DataFrame:
     cols = []
     for v in dec.vetoes:
         hit = c(v.when).expr.fill_null(False) if v.when is not None else pl.lit(False)
-        src = pl.when(hit).then(pl.lit(f"数据: {v.when.source}" if v.when is not None else ""))
+        src: pl.Expr = pl.when(hit).then(pl.lit(f"数据: {v.when.source}" if v.when is not None else ""))
         if event_vetoes is not None and event_vetoes.height:
             ev = (event_vetoes.filter(pl.col("veto") == v.id).group_by("unit_id")
                   .agg(pl.col("event_id").sort().str.join(",").alias("_ev")))
@@ -129,7 +136,7 @@ def _vetoes(df: pl.DataFrame, dec: Decisions, c, event_vetoes: pl.DataFrame | No
                            _last=pl.any_horizontal(last) if last else pl.lit(False))
 
 
-def _sort_cols(df: pl.DataFrame, keys: tuple[SortKey, ...], c, prefix: str) -> tuple[pl.DataFrame, list[str]]:  # type: ignore[no-untyped-def]
+def _sort_cols(df: pl.DataFrame, keys: tuple[SortKey, ...], c: Compile, prefix: str) -> tuple[pl.DataFrame, list[str]]:
     names = [f"{prefix}{i}" for i in range(len(keys))]
     exprs = [(pl.col("_id_key") if k.expr.tree == E.Name("unit_id", k.expr.tree.col) and "_id_key" in df.columns
               else c(k.expr).expr).alias(n) for k, n in zip(keys, names, strict=True)]
@@ -142,7 +149,7 @@ def _ordered(df: pl.DataFrame, keys: tuple[SortKey, ...], names: list[str], firs
     return sort_by(df, [*lead, *first, *names], [False] * (len(lead) + len(first)) + [k.descending for k in keys])
 
 
-def _grades(df: pl.DataFrame, dec: Decisions, scheme: Scheme, c) -> pl.DataFrame:  # type: ignore[no-untyped-def]
+def _grades(df: pl.DataFrame, dec: Decisions, scheme: Scheme, c: Compile) -> pl.DataFrame:
     p = scheme.meta.precision
     df, keys = _sort_cols(df, dec.ranking.by, c, "_k")
     df = _ordered(df, dec.ranking.by, keys, ["_last"])
@@ -184,7 +191,7 @@ def conjuncts(e: E.Node) -> list[E.Node]:
     return [e]
 
 
-def _award(df: pl.DataFrame, a: Award, dec: Decisions, scheme: Scheme, c,  # type: ignore[no-untyped-def]
+def _award(df: pl.DataFrame, a: Award, dec: Decisions, scheme: Scheme, c: Compile,
            in_order: bool) -> tuple[pl.DataFrame, AwardInfo, bool]:
     """Allocate one award; `in_order` says whether `df` is in ranking order (then an award ranked the
     same way needs no sort). Returns the frame, the award's conditions and whether it is still in order."""
@@ -193,7 +200,7 @@ def _award(df: pl.DataFrame, a: Award, dec: Decisions, scheme: Scheme, c,  # typ
     if a.eligible is not None:
         conds += [(n, E.to_source(n)) for n in conjuncts(a.eligible.tree)]
     if a.min_score is not None:
-        node = E.Cmp(">=", E.Name("total"), E.Num(a.min_score))
+        node: E.Node = E.Cmp(">=", E.Name("total"), E.Num(a.min_score))
         conds.append((node, E.to_source(node)))
     ok_cols, cols = [], []
     for k, (node, text) in enumerate(conds):
@@ -203,9 +210,9 @@ def _award(df: pl.DataFrame, a: Award, dec: Decisions, scheme: Scheme, c,  # typ
         if isinstance(node, E.Cmp) and node.op in (">=", ">", "<=", "<"):
             lhs, rhs = (F.compile_expr(x, resolver(scheme)) for x in (node.left, node.right))
             if lhs.type == "num":
-                gap = F.add(rhs, lhs, -1) if node.op in (">=", ">") else F.add(lhs, rhs, -1)
-                cols.append(gap.expr.alias(f"{pre}.g{k}"))
-                scale = gap.scale
+                dist = F.add(rhs, lhs, -1) if node.op in (">=", ">") else F.add(lhs, rhs, -1)
+                cols.append(dist.expr.alias(f"{pre}.g{k}"))
+                scale = dist.scale
         ok_cols.append(pl.col(f"{pre}.c{k}"))
         info.conditions.append(Condition(text, scale))
     scope = pl.col("unit_type").is_in(list(a.applies_to)) if a.applies_to else pl.lit(True)
@@ -219,7 +226,10 @@ def _award(df: pl.DataFrame, a: Award, dec: Decisions, scheme: Scheme, c,  # typ
     if not (same_order and in_order):
         df = sort_by(df, [grp, *keys], [False] + [k.descending for k in a.rank_by])
     lf = df.lazy().with_columns(_scope=scope, _blocked=blocked & scope, _elig=scope & ~blocked & cond_ok)
-    over = lambda e: e.over(grp)  # noqa: E731
+
+    def over(e: pl.Expr) -> pl.Expr:
+        return e.over(grp)
+
     n = over(pl.col("_scope" if q.of == "all" else "_elig").cast(pl.Int64).sum())
     lf = lf.with_columns(_pos=over(pl.col("_elig").cast(pl.Int64).cum_sum()), _q=quota_expr(q, n))
     lf = lf.with_columns(_sel=pl.col("_elig") & (pl.col("_pos") <= pl.col("_q")))
@@ -242,7 +252,7 @@ def _award(df: pl.DataFrame, a: Award, dec: Decisions, scheme: Scheme, c,  # typ
     return lf.drop(drop).collect(), info, same_order and in_order
 
 
-def _levels(df: pl.LazyFrame, a: Award, over, precision: int) -> pl.LazyFrame:  # type: ignore[no-untyped-def]
+def _levels(df: pl.LazyFrame, a: Award, over: Over, precision: int) -> pl.LazyFrame:
     """一等/二等/三等 down the ranking; unused places pass down when declared."""
     df = df.with_columns(_lvl=pl.lit(None, dtype=pl.String), _carry=pl.lit(0, dtype=pl.Int64))
     for lv in a.levels:
@@ -257,7 +267,7 @@ def _levels(df: pl.LazyFrame, a: Award, over, precision: int) -> pl.LazyFrame:  
     return df.with_columns(_sel=pl.col("_lvl").is_not_null()).drop("_carry")
 
 
-def _ties(df: pl.LazyFrame, a: Award, keys: list[str], over) -> pl.LazyFrame:  # type: ignore[no-untyped-def]
+def _ties(df: pl.LazyFrame, a: Award, keys: list[str], over: Over) -> pl.LazyFrame:
     """A tie on the quota boundary: the last unit in and the first eligible unit out are equal on every
     rank_by key but the last (the stable key)."""
     tie_keys = keys[:-1] or keys

@@ -16,15 +16,16 @@ coefficient + pools), then clamped.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
+from typing import Any
 
 import polars as pl
 
 from . import fixed as F
 from .errors import KaoheError, Loc, Problem
-from .expr import Name, Ref
+from .expr import Expr, Name, Ref
 from .fixed import Fx
 from .methods import METHODS, Ctx
 from .model import Item, Pool, Scheme, Section
@@ -57,13 +58,12 @@ def field_ranges(scheme: Scheme, units: pl.DataFrame) -> dict[str, tuple[int, in
     return {c: (row[f"{c}.lo"], row[f"{c}.hi"]) for c in nums if row[f"{c}.lo"] is not None}
 
 
-def _field_resolver(scheme: Scheme, ranges: Ranges | None = None):  # type: ignore[no-untyped-def]
+def _field_resolver(scheme: Scheme, ranges: Ranges | None = None) -> F.Resolver:
     def resolve(node: Name | Ref) -> Fx:
         if isinstance(node, Ref):
             raise KeyError(node.key)
         f = scheme.fields[node.id]
-        kind = "num" if f.type in ("int", "decimal") else f.type
-        return Fx(pl.col(node.id), kind, f.scale, (ranges or {}).get(node.id))  # type: ignore[arg-type]
+        return Fx(pl.col(node.id), f.kind, f.scale, (ranges or {}).get(node.id))
 
     return resolve
 
@@ -84,7 +84,10 @@ def item_exprs(scheme: Scheme, item: Item, scope: tuple[str, ...] | None, ranges
                ) -> tuple[list[pl.Expr], int]:
     """([v.<item>, i.<item>, and n.<item> (not applicable) when declared], value scale) for one item."""
     resolve = _field_resolver(scheme, ranges)
-    compile_ = lambda e: F.compile_expr(e.tree, resolve)  # noqa: E731
+
+    def compile_(e: Expr) -> Fx:
+        return F.compile_expr(e.tree, resolve)
+
     spec = METHODS[item.method.kind]
     value = compile_(item.value) if item.value is not None else None
     applies = _applies(_scope(scope, item.applies_to))
@@ -103,7 +106,8 @@ def item_exprs(scheme: Scheme, item: Item, scope: tuple[str, ...] | None, ranges
     if na is not None:
         cond = compile_(na.when).expr.fill_null(False) if na.when else (
             value.expr.is_null() if value is not None else pl.lit(False))
-        na_pts = {"full": item.points or Decimal(0), "zero": Decimal(0)}.get(na.points, na.points)  # type: ignore[call-overload]
+        na_pts = (na.points if isinstance(na.points, Decimal)
+                  else (item.points or Decimal(0)) if na.points == "full" else Decimal(0))
         pts_e = pl.when(cond).then(F.rescale(F.num(na_pts), ITEM_SCALE)).otherwise(pts_e)
         extra = [(cond & applies).alias(f"n.{item.id}")]
     else:
@@ -116,13 +120,14 @@ def item_exprs(scheme: Scheme, item: Item, scope: tuple[str, ...] | None, ranges
 
 def _rounded(parts: list[pl.Expr], scheme: Scheme, lo: Decimal | None, hi: Decimal | None) -> pl.Expr:
     raw = Fx(pl.sum_horizontal(parts) if parts else pl.lit(0, dtype=pl.Int64), "num", ITEM_SCALE)
-    out = F.round_to(raw, scheme.meta.precision, scheme.meta.rounding)  # type: ignore[arg-type]
+    out = F.round_to(raw, scheme.meta.precision, scheme.meta.rounding)
     return F.clamp(out, F.num(lo) if lo is not None else None, F.num(hi) if hi is not None else None).expr \
         if (lo is not None or hi is not None) else out.expr
 
 
 def _up(col: str, scale: int) -> pl.Expr:
-    return pl.col(col) * 10 ** (ITEM_SCALE - scale)
+    k: int = 10 ** (ITEM_SCALE - scale)
+    return pl.col(col) * k
 
 
 def _with_events(scheme: Scheme, units: pl.LazyFrame, adjustments: pl.LazyFrame | None
@@ -203,7 +208,7 @@ def _total(scheme: Scheme) -> pl.Expr:
         acc = F.mul(acc, F.compile_expr(scheme.total.coefficient.tree, _field_resolver(scheme)))
     for pool in scheme.pools:
         acc = F.add(acc, Fx(pl.col(f"p.{pool.id}").fill_null(0), "num", p))
-    out = F.round_to(acc, p, scheme.meta.rounding)  # type: ignore[arg-type]
+    out = F.round_to(acc, p, scheme.meta.rounding)
     t = scheme.total
     if t.max is not None or t.floor is not None:
         out = F.clamp(out, F.num(t.floor) if t.floor is not None else None, F.num(t.max) if t.max is not None else None)
@@ -233,14 +238,19 @@ def _describe(plan: Plan, scored: pl.LazyFrame, failing: list[tuple[Item, str, p
         if kind == "range":
             lo, hi = item.method.params["min"], item.method.params["max"]
             s = plan.value_scale[item.id]
-            out += _listed(bad, n, path, field_name, lambda r, it=item, s=s, lo=lo, hi=hi: (
-                f"unit {r['unit_id']} ({r['name']}): {it.label} is {F.to_decimal_str(r[f'v.{it.id}'], s)}, "
-                f"outside the declared range {lo}..{hi}"), "correct the assessed value")
+
+            def outside(r: dict[str, Any], it: Item = item, s: int = s, lo: Any = lo, hi: Any = hi) -> str:
+                return (f"unit {r['unit_id']} ({r['name']}): {it.label} is {F.to_decimal_str(r[f'v.{it.id}'], s)}, "
+                        f"outside the declared range {lo}..{hi}")
+
+            out += _listed(bad, n, path, field_name, outside, "correct the assessed value")
         else:
-            out += _listed(bad, n, path, field_name, lambda r, it=item: (
-                f"unit {r['unit_id']} ({r['name']}): item '{it.id}' ({it.label}) cannot be scored: "
-                f"a value it uses is empty or a division by zero"),
-                "fill in the data, or declare 'not_applicable' for this item in the scheme")
+            def unscored(r: dict[str, Any], it: Item = item) -> str:
+                return (f"unit {r['unit_id']} ({r['name']}): item '{it.id}' ({it.label}) cannot be scored: "
+                        f"a value it uses is empty or a division by zero")
+
+            out += _listed(bad, n, path, field_name, unscored,
+                           "fill in the data, or declare 'not_applicable' for this item in the scheme")
     return out
 
 
@@ -255,7 +265,8 @@ def _item_scope(scheme: Scheme, item: Item) -> tuple[str, ...] | None:
     return _scope(*chain)
 
 
-def _listed(bad: pl.DataFrame, n: int, path: str, column: str, msg, hint: str) -> list[Problem]:  # type: ignore[no-untyped-def]
+def _listed(bad: pl.DataFrame, n: int, path: str, column: str, msg: Callable[[dict[str, Any]], str],
+            hint: str) -> list[Problem]:
     out = [Problem(Loc(path, row=r["_row"], column=column), msg(r), hint=hint)
            for r in bad.head(MAX_LISTED).iter_rows(named=True)]
     if n > MAX_LISTED:

@@ -83,10 +83,10 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from functools import lru_cache
-from typing import Any
+from typing import Any, Literal, TypeGuard
 
-import durable.engine as durable_engine  # type: ignore[import-untyped]
-import durable_rules_engine  # type: ignore[import-not-found]
+import durable.engine as durable_engine
+import durable_rules_engine
 import polars as pl
 
 from . import expr as E
@@ -154,7 +154,7 @@ class EventRule:
 # durable-rules host without background threads (trap 2)
 
 
-class _BatchHost(durable_engine.Host):  # type: ignore[misc]
+class _BatchHost(durable_engine.Host):  # type: ignore[misc]  # durable has no type information: Host is Any
     """A durable host for synchronous batch use: no dispatch/timer threads are ever started."""
 
     def _run(self) -> None:  # durable's Host.__init__ starts the timer threads here
@@ -198,7 +198,7 @@ def _sid(n: int, id_hashes: frozenset[int]) -> str:
 class _Compiler(_Columns):
     """Expr trees -> durable condition JSON; the attributes (and derived columns) to post are _Columns'."""
 
-    def condition(self, rule: EventRule) -> dict[str, Any] | bool:
+    def condition(self, rule: EventRule) -> dict[str, Any] | Literal[False]:
         self.rule = rule
         c = self.cond(rule.when.tree, False)
         if c is True:
@@ -224,9 +224,9 @@ class _Compiler(_Columns):
                 if _const(a) and _const(b):
                     return _fold(op, a, b) != neg
                 if isinstance(a, E.Name) and _const(b):
-                    return self.leaf(a, op, b, neg)  # type: ignore[arg-type]
+                    return self.leaf(a, op, b, neg)
                 if isinstance(b, E.Name) and _const(a):
-                    return self.leaf(b, _FLIPPED[op], a, neg)  # type: ignore[arg-type]
+                    return self.leaf(b, _FLIPPED[op], a, neg)
             case E.In(value=v, options=opts, negate=negate):
                 if isinstance(v, E.Name):
                     return self.in_leaf(v, opts, negate != neg)
@@ -293,7 +293,7 @@ def _paths(c: dict[str, Any]) -> int:
     return 1
 
 
-def _const(n: E.Node) -> bool:
+def _const(n: E.Node) -> TypeGuard[E.Num | E.Str | E.Bool]:
     return isinstance(n, (E.Num, E.Str, E.Bool))
 
 
@@ -440,7 +440,7 @@ def run_event_rules(events: pl.DataFrame, rules: Sequence[EventRule], *, path: s
     for k, rule in enumerate(rules):
         cond = comp.condition(rule)
         if cond is not False:
-            conditions[k] = cond  # type: ignore[assignment]
+            conditions[k] = cond
         if rule.points_by is not None:
             comp.attr(rule.points_by, _by_kind(kinds[rule.points_by]))
         if rule.points_per is not None:

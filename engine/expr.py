@@ -125,8 +125,10 @@ FUNCTIONS: dict[str, str] = {
     "count_true": "how many conditions hold: count_true(a, b, ...)",
 }
 
-_BINOPS = {ast.Add: "+", ast.Sub: "-", ast.Mult: "*", ast.Div: "/"}
-_CMPOPS = {ast.Eq: "==", ast.NotEq: "!=", ast.Lt: "<", ast.LtE: "<=", ast.Gt: ">", ast.GtE: ">="}
+_BINOPS: dict[type[ast.operator], Literal["+", "-", "*", "/"]] = {
+    ast.Add: "+", ast.Sub: "-", ast.Mult: "*", ast.Div: "/"}
+_CMPOPS: dict[type[ast.cmpop], Literal["==", "!=", "<", "<=", ">", ">="]] = {
+    ast.Eq: "==", ast.NotEq: "!=", ast.Lt: "<", ast.LtE: "<=", ast.Gt: ">", ast.GtE: ">="}
 
 
 class ExprError(Exception):
@@ -225,7 +227,7 @@ class _Build:
             case ast.UnaryOp(op=ast.Not(), operand=a):
                 return Unary("not", self.node(a), col)
             case ast.BinOp(op=op, left=a, right=b) if type(op) in _BINOPS:
-                return Bin(_BINOPS[type(op)], self.node(a), self.node(b), col)  # type: ignore[arg-type]
+                return Bin(_BINOPS[type(op)], self.node(a), self.node(b), col)
             case ast.BoolOp(op=op, values=vs):
                 return BoolOp("and" if isinstance(op, ast.And) else "or", tuple(self.node(v) for v in vs), col)
             case ast.Compare(left=left, ops=ops, comparators=rights):
@@ -252,17 +254,18 @@ class _Build:
             if type(op) not in _CMPOPS:
                 raise ExprError("use ==, !=, <, <=, >, >= or in", col)
             b = self.node(r)
-            parts.append(Cmp(_CMPOPS[type(op)], a, b, col))  # type: ignore[arg-type]
+            parts.append(Cmp(_CMPOPS[type(op)], a, b, col))
             a = b
         return parts[0] if len(parts) == 1 else BoolOp("and", tuple(parts), col)
 
     def _in(self, value: Node, r: ast.expr, negate: bool, col: int) -> In:
         if not isinstance(r, (ast.List, ast.Tuple, ast.Set)):
             raise ExprError("'in' needs a list of constants: x in ['a', 'b']", col)
-        opts = tuple(self.node(e) for e in r.elts)
-        if not all(isinstance(o, (Num, Str, Bool)) for o in opts):
+        nodes = tuple(self.node(e) for e in r.elts)
+        opts = tuple(o for o in nodes if isinstance(o, (Num, Str, Bool)))
+        if len(opts) < len(nodes):
             raise ExprError("'in' needs a list of constants: x in ['a', 'b']", col)
-        return In(value, opts, negate, col)  # type: ignore[arg-type]
+        return In(value, opts, negate, col)
 
 
 def typecheck(expr: Expr, env: dict[str, Type], *, want: Type | None,  # noqa: C901 - t(): one case per node kind

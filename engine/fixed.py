@@ -49,7 +49,7 @@ class Fx:
 def num(value: Decimal | int | str, scale: int | None = None) -> Fx:
     """A numeric constant, exactly."""
     d = Decimal(str(value))
-    s = max(0, -int(d.as_tuple().exponent)) if scale is None else scale  # type: ignore[operator]
+    s = max(0, -int(d.as_tuple().exponent)) if scale is None else scale
     v = int(d.scaleb(s))
     return Fx(pl.lit(v, dtype=pl.Int64), "num", s, (v, v))
 
@@ -60,9 +60,10 @@ def _at(x: Fx, scale: int) -> Range:
 
 
 def _hull(*rs: Range) -> Range:
-    if any(r is None for r in rs):
+    known = [r for r in rs if r is not None]
+    if len(known) < len(rs):
         return None
-    return (min(r[0] for r in rs), max(r[1] for r in rs))  # type: ignore[index]
+    return (min(r[0] for r in known), max(r[1] for r in known))
 
 
 def _fits(r: Range) -> bool:
@@ -75,7 +76,8 @@ def rescale(x: Fx, scale: int) -> pl.Expr:
         return x.expr
     if scale < x.scale:
         raise ValueError("rescale only widens; use round_to to narrow")
-    return x.expr * (10 ** (scale - x.scale))
+    k: int = 10 ** (scale - x.scale)
+    return x.expr * k
 
 
 def align(*xs: Fx) -> tuple[int, list[pl.Expr]]:
@@ -210,7 +212,10 @@ Resolver = Callable[[E.Name | E.Ref], Fx]
 
 def compile_expr(node: E.Node, resolve: Resolver) -> Fx:  # noqa: C901 - one case per node kind
     """The expression tree as a Polars fixed-point expression; names come from `resolve`."""
-    c = lambda n: compile_expr(n, resolve)  # noqa: E731
+
+    def c(n: E.Node) -> Fx:
+        return compile_expr(n, resolve)
+
     match node:
         case E.Num(value=v):
             return num(v)

@@ -233,7 +233,9 @@ def _bound_expr(scheme: Scheme, f: Field, which: str) -> pl.Expr | None:
         return pl.lit(int(b.scaleb(f.scale)), dtype=pl.Int64)
     if isinstance(b, str):
         other = scheme.fields[b]
-        return pl.col(b) * 10**f.scale // 10**other.scale
+        up: int = 10**f.scale
+        down: int = 10**other.scale
+        return pl.col(b) * up // down
     return None
 
 

@@ -33,12 +33,12 @@ def map_columns(df: pl.DataFrame, fields: Mapping[str, str], *, path: str | Path
     """Rename headers written as a field's label (`fields`: id -> label) to the field id."""
     file = str(path)
     exact: dict[str, str] = {}
-    for fid, label in fields.items():
-        exact.setdefault(_norm(label), fid)
+    for field_id, label in fields.items():
+        exact.setdefault(_norm(label), field_id)
     exact.update({_norm(fid): fid for fid in fields})
     bases: dict[str, list[str]] = {}
-    for fid, label in fields.items():
-        bases.setdefault(_split_unit(label)[0], []).append(fid)
+    for field_id, label in fields.items():
+        bases.setdefault(_split_unit(label)[0], []).append(field_id)
     problems: list[Problem] = []
     owner: dict[str, str] = {}
     renames: dict[str, str] = {}

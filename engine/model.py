@@ -5,10 +5,14 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from .errors import Loc
-from .expr import Expr
+from .expr import Expr, Type
+
+if TYPE_CHECKING:
+    from .fixed import Rounding
+    from .yamlsrc import YMap
 
 FieldType = Literal["int", "decimal", "bool", "str"]
 
@@ -28,6 +32,11 @@ class Field:
     cumulative: bool = True  # a year-to-date quantity (mid-year projection may extrapolate it)
     target: bool = False  # an annual target (pro-rated to the as-of date in a mid-year run)
     schedule: tuple[Decimal, ...] = ()  # cumulative share due by each quarter (4) or month (12) end
+
+    @property
+    def kind(self) -> Type:
+        """The expression type of the field's values: int and decimal are 'num'."""
+        return "num" if self.type == "int" or self.type == "decimal" else self.type
 
 
 @dataclass(frozen=True)
@@ -106,7 +115,7 @@ class Meta:
     label: str
     year: int
     precision: int = 2
-    rounding: str = "half_up"
+    rounding: Rounding = "half_up"
     source: str = ""
     label_en: str = ""
 
@@ -122,7 +131,7 @@ class Scheme:
     sections: tuple[Section, ...]
     pools: tuple[Pool, ...]
     total: Total
-    raw: Mapping[str, Any]  # the located YAML, for the decision/event/test stages
+    raw: YMap  # the located YAML, for the decision/event/test stages
     schedule: tuple[Decimal, ...] = ()  # mid_year: the township's cumulative progress plan
 
     def all_sections(self) -> list[Section]:

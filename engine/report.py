@@ -8,7 +8,7 @@ uses ids where the scheme has no English label.
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from tabulate import tabulate
@@ -16,7 +16,7 @@ from tabulate import tabulate
 from .evaluate import ITEM_SCALE
 from .explain import method_label, reason, value_str
 from .fmt import Lang, fixed_str, points_str, word
-from .model import Item, Section
+from .model import Item, Pool, Section
 from .pipeline import Run
 
 Rows = list[list[str]]
@@ -44,7 +44,7 @@ def score_table(run: Run, lang: Lang) -> tuple[list[str], Rows]:
     p = run.scheme.meta.precision
     secs = list(run.scheme.sections)
     pools = list(run.scheme.pools)
-    lab = (lambda x: x.label) if lang == "zh" else (lambda x: x.id)
+    lab: Callable[[Section | Pool], str] = (lambda x: x.label) if lang == "zh" else (lambda x: x.id)
     headers = [word("rank", lang), word("unit_id", lang), word("unit", lang), word("type", lang),
                *[lab(s) for s in secs], *[lab(q) for q in pools], word("total", lang), word("grade", lang),
                word("vetoes", lang)]
@@ -72,8 +72,8 @@ def render(headers: Sequence[str], rows: Rows, fmt: str, *, title: str = "") -> 
         return buf.getvalue()
     if fmt == "json":
         return json.dumps([dict(zip(headers, r, strict=True)) for r in rows], ensure_ascii=False, indent=2) + "\n"
-    table = tabulate(rows, headers=list(headers), tablefmt="github" if fmt == "markdown" else "simple",
-                     disable_numparse=True, stralign="left")
+    table: str = tabulate(rows, headers=list(headers), tablefmt="github" if fmt == "markdown" else "simple",
+                          disable_numparse=True, stralign="left")
     if title:
         table = (f"## {title}\n\n" if fmt == "markdown" else f"{title}\n") + table
     return table + "\n"

@@ -6,7 +6,7 @@ Names usable in `eligible`, `when` and sort keys: every field, `section.X`, `ite
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 from .check import field_env
 from .errors import Collector, Loc, Problem, did_you_mean
@@ -78,8 +78,8 @@ def _quota(r: Reader, m: YMap, key: str, ctx: str) -> Quota | None:
     if per not in (None, "unit_type"):
         r.p.add(q.locs["per"], f"'per' must be unit_type, got {per!r}", context=ctx)
     return Quota(count=count, share=share, rounding=r.choice(q, "rounding", ctx, ("floor", "half_up", "ceil"),
-                                                             "floor"),  # type: ignore[arg-type]
-                 per=per, of=r.choice(q, "of", ctx, ("all", "eligible"), "all"))  # type: ignore[arg-type]
+                                                             "floor"),
+                 per=per, of=r.choice(q, "of", ctx, ("all", "eligible"), "all"))
 
 
 def _sort_keys(r: Reader, m: YMap, key: str, ctx: str, env: dict[str, Type]) -> tuple[SortKey, ...] | None:
@@ -141,9 +141,10 @@ def _veto(r: Reader, m: YMap, env: dict[str, Type]) -> Veto:
     elif blocks != "all":
         blocks = r.names(m, "blocks", ctx) or ()
     grade = m.get("grade")
-    default_rank = "last" if grade is not None or blocks == "all" else "keep"  # a scoped veto keeps the rank
+    # a scoped veto keeps the rank
+    default_rank: Literal["last", "keep"] = "last" if grade is not None or blocks == "all" else "keep"
     return Veto(vid, r.text(m, "label", ctx, vid), m.key_locs.get("id", m.loc), _expr(r, m, "when", ctx, env, "bool"),
-                grade, blocks, r.choice(m, "rank", ctx, ("last", "keep"), default_rank))  # type: ignore[arg-type]
+                grade, blocks, r.choice(m, "rank", ctx, ("last", "keep"), default_rank))
 
 
 def _award(r: Reader, m: YMap, env: dict[str, Type], ranking: Ranking) -> Award:
@@ -164,7 +165,7 @@ def _award(r: Reader, m: YMap, env: dict[str, Type], ranking: Ranking) -> Award:
     return Award(aid, r.text(m, "label", ctx, aid), m.key_locs.get("id", m.loc), r.names(m, "applies_to", ctx),
                  _expr(r, m, "eligible", ctx, env, "bool"), r.number(m, "min_score", ctx),
                  _sort_keys(r, m, "rank_by", ctx, env) or ranking.by, quota,
-                 r.choice(m, "tie_at_boundary", ctx, ("strict", "all_in", "flag"), "strict"),  # type: ignore[arg-type]
+                 r.choice(m, "tie_at_boundary", ctx, ("strict", "all_in", "flag"), "strict"),
                  tuple(levels), r.boolean(m, "pass_down", ctx, True), r.text(m, "label_en", ctx))
 
 

@@ -16,7 +16,7 @@ from typing import Any
 from .errors import Collector
 from .fixed import ROUNDINGS
 from .methods import EXACTLY_ONE, METHODS
-from .model import Columns, Field, Item, Meta, Method, NotApplicable, Pool, Scheme, Section, Total
+from .model import Columns, Field, FieldType, Item, Meta, Method, NotApplicable, Pool, Scheme, Section, Total
 from .yamlread import Reader
 from .yamlsrc import YList, YMap, load_yaml
 
@@ -101,13 +101,13 @@ def _fields(r: Reader, m: YMap) -> dict[str, Field]:
             r.p.add(m.locs[fid], "a field needs a mapping such as {label: 完成投资, type: decimal}", context=ctx)
             continue
         r.keys(spec, ctx, allowed_keys=FIELD_KEYS, required=("type",))
-        ftype = r.choice(spec, "type", ctx, ("int", "decimal", "bool", "str"), "decimal")
+        ftype: FieldType = r.choice(spec, "type", ctx, ("int", "decimal", "bool", "str"), "decimal")
         scale = r.integer(spec, "scale", ctx, 4 if ftype == "decimal" else 0)
         if ftype == "decimal" and not 0 <= scale <= 8:
             r.p.add(spec.locs["scale"], "'scale' (decimals kept) must be between 0 and 8", context=ctx)
         vals = spec.get("values")
         out[fid] = Field(
-            id=fid, label=r.text(spec, "label", ctx, fid), type=ftype, loc=m.key_locs[fid],  # type: ignore[arg-type]
+            id=fid, label=r.text(spec, "label", ctx, fid), type=ftype, loc=m.key_locs[fid],
             scale=scale if ftype == "decimal" else 0,
             min=_bound(r, spec, "min", ctx), max=_bound(r, spec, "max", ctx),
             values=tuple(str(v) for v in vals) if isinstance(vals, YList) else (),
@@ -242,10 +242,10 @@ def _method(r: Reader, m: YMap, ctx: str) -> Method:
         params.loc, params.locs, params.key_locs = loc, {}, {}
     elif isinstance(v, YMap) and len(v) == 1:
         kind = next(iter(v))
-        params = v[kind] if isinstance(v[kind], YMap) else None  # type: ignore[assignment]
-        if params is None:
+        if not isinstance(v[kind], YMap):
             r.p.add(v.locs[kind], f"the parameters of '{kind}' must be a mapping", context=ctx)
             return Method(kind, {}, loc)
+        params = v[kind]
     else:
         if v is not None:
             r.p.add(loc, "'method' must be one method name, or {name: {parameters}}", context=ctx,

@@ -39,7 +39,7 @@ class CaseResult:
 
 def cases(scheme: Scheme) -> list[tuple[str, YMap, Loc]]:
     lst = scheme.raw.get("tests") or []
-    out = []
+    out: list[tuple[str, YMap, Loc]] = []
     for m, loc in zip(lst, getattr(lst, "locs", [])):
         if not isinstance(m, YMap) or not isinstance(m.get("unit"), YMap) or not isinstance(m.get("expect"), YMap):
             raise KaoheError([Problem(loc, "a test case needs name, unit: {...} and expect: {...}", "[tests]")])

@@ -5,11 +5,13 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from decimal import Decimal, InvalidOperation
-from typing import Any
+from typing import Any, TypeVar
 
 from .errors import Collector, Loc, allowed, did_you_mean
 from .expr import Expr, ExprError, parse
 from .yamlsrc import YList, YMap
+
+S = TypeVar("S", bound=str)
 
 
 class Reader:
@@ -98,14 +100,14 @@ class Reader:
             return default
         return v
 
-    def choice(self, m: YMap, key: str, ctx: str, choices: Iterable[str], default: str) -> str:
+    def choice(self, m: YMap, key: str, ctx: str, choices: Iterable[S], default: S) -> S:
         v = m.get(key, default)
         opts = list(choices)
         if v not in opts:
             self.p.add(m.locs.get(key, m.loc), f"'{key}' is {v!r}{did_you_mean(str(v), opts)}", context=ctx,
                        hint=allowed(opts))
             return default
-        return str(v)
+        return opts[opts.index(v)]  # the option equal to v (typed as the options are)
 
     def expr(self, m: YMap, key: str, ctx: str) -> Expr | None:
         if key not in m or m[key] is None:
