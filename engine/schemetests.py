@@ -19,10 +19,11 @@ from typing import Any
 import polars as pl
 
 from .data import _parse
-from .errors import KaoheError, Loc, Problem
+from .errors import Collector, KaoheError, Loc, Problem
 from .evaluate import ITEM_SCALE, _item_scope, item_exprs
 from .fmt import dec, plain
 from .model import Scheme
+from .yamlread import Reader
 from .yamlsrc import YMap
 
 
@@ -38,9 +39,11 @@ class CaseResult:
 
 
 def cases(scheme: Scheme) -> list[tuple[str, YMap, Loc]]:
-    lst = scheme.raw.get("tests") or []
+    r = Reader(Collector())
+    lst = r.list(scheme.raw, "tests", "[tests]")  # not a list (tests: 5): a problem, not a crash or no cases
+    r.p.raise_if_any()
     out: list[tuple[str, YMap, Loc]] = []
-    for m, loc in zip(lst, getattr(lst, "locs", [])):
+    for m, loc in zip(lst, lst.locs, strict=True):
         if not isinstance(m, YMap) or not isinstance(m.get("unit"), YMap) or not isinstance(m.get("expect"), YMap):
             raise KaoheError([Problem(loc, "a test case needs name, unit: {...} and expect: {...}", "[tests]")])
         unknown = [k for k in m if k not in ("name", "unit", "expect", "note")]

@@ -5,9 +5,11 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from helpers import write_scheme
 
+from engine.errors import KaoheError
 from engine.scheme import load_scheme
-from engine.schemetests import cases, run_case
+from engine.schemetests import cases, run_all, run_case
 
 RULES = Path(__file__).resolve().parents[1] / "rules"
 CASES = [(path, name) for path in sorted(RULES.glob("*.yaml")) for name, _, _ in cases(load_scheme(path))
@@ -33,3 +35,25 @@ def test_a_wrong_expectation_fails_with_the_got_value(tmp_path: Path) -> None:
     name, m, loc = cases(scheme)[0]
     result = run_case(scheme, name, m, loc, {})
     assert result.failures == ("item.hazard_rectify: expected 14, got 15",)
+
+
+@pytest.mark.parametrize("value", ["abc", "5", "{a: 1}", "true"])
+def test_tests_that_are_not_a_list_are_a_problem_not_a_crash_or_no_cases(tmp_path: Path, value: str) -> None:
+    # was: TypeError (5, true), AttributeError while reporting ({a: 1}), or silently no cases ("abc")
+    path = write_scheme(tmp_path, f"""
+        sections:
+          - {{id: s, items: [{{id: x, points: 10, value: n, method: proportional}}]}}
+        tests: {value}
+        """, {"n": "{type: decimal}"})
+    scheme = load_scheme(path)
+    with pytest.raises(KaoheError) as info:
+        run_all(scheme)
+    assert [p.message for p in info.value.problems] == ["'tests' must be a list (lines starting with '- ')"]
+    assert info.value.problems[0].loc.line == 7  # the `tests:` line
+
+
+def test_an_empty_tests_list_has_no_cases(tmp_path: Path) -> None:
+    body = "sections:\n  - {id: s, items: [{id: x, points: 10, value: n, method: proportional}]}\n"
+    for tail in ("", "tests:\n", "tests: []\n"):
+        path = write_scheme(tmp_path, body + tail, {"n": "{type: decimal}"})
+        assert cases(load_scheme(path)) == []
