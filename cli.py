@@ -127,6 +127,7 @@ def check(scheme: tuple[Path, ...]) -> None:
     from engine.pipeline import demo_inputs  # noqa: PLC0415
     from engine.rules_load import load_decisions  # noqa: PLC0415
     from engine.scheme import load_scheme  # noqa: PLC0415
+    from engine.schemetests import cases  # noqa: PLC0415
 
     paths = list(scheme) or [demo_inputs().scheme]
     problems = []
@@ -134,6 +135,7 @@ def check(scheme: tuple[Path, ...]) -> None:
         try:
             s = load_scheme(path)
             load_decisions(s)
+            cases(s)  # the scheme's own test cases are well-formed (run them with `kaohe test`)
             if s.raw.get("events"):
                 from engine.event_rules import load_event_rules  # noqa: PLC0415
 
@@ -222,13 +224,16 @@ def _awards_output(r: Run, inputs: Inputs, fmt: str, output: Path | None, lang: 
         emit(text, output, inputs, r.manifest)
 
 
-AWARD_FORMATS = click.Choice(["table", "json", "xlsx", "csv", "markdown"])
+def award_output_options(f: Callable[..., Any]) -> Callable[..., Any]:
+    """--format (table, json, xlsx, csv, markdown) and -o for the commands that print awards."""
+    f = click.option("-o", "--output", type=click.Path(path_type=Path), help="Write to this file instead of stdout.")(f)
+    formats = click.Choice(["table", "json", "xlsx", "csv", "markdown"])
+    return click.option("--format", "fmt", type=formats, default="table", show_default=True, help="Output format.")(f)
 
 
 @main.command()
 @input_options
-@click.option("--format", "fmt", type=AWARD_FORMATS, default="table", show_default=True, help="Output format.")
-@click.option("-o", "--output", type=click.Path(path_type=Path), help="Write to this file instead of stdout.")
+@award_output_options
 @with_run
 def awards(r: Run, inputs: Inputs, fmt: str, output: Path | None, lang: Lang) -> None:
     """Ranked award recommendations within quotas, nearest misses and reasons."""
@@ -237,8 +242,7 @@ def awards(r: Run, inputs: Inputs, fmt: str, output: Path | None, lang: Lang) ->
 
 @main.command(name="run")
 @input_options
-@click.option("--format", "fmt", type=AWARD_FORMATS, default="table", show_default=True, help="Output format.")
-@click.option("-o", "--output", type=click.Path(path_type=Path), help="Write to this file instead of stdout.")
+@award_output_options
 @with_run
 def run_cmd(r: Run, inputs: Inputs, fmt: str, output: Path | None, lang: Lang) -> None:
     """The main job: score every unit, decide grades and awards, print the ranked recommendations."""

@@ -161,16 +161,10 @@ def _check_when(rule: EventRule, kinds: dict[str, str | None], env: dict[str, An
     problems += E.typecheck(expr, env, want="bool", context=ctx)
     if problems:
         return problems
-    for node in E.walk(expr.tree):  # dates compare as 'YYYY-MM-DD' texts: the constants must be such texts
-        pairs: list[tuple[E.Node, E.Node]] = []
-        if isinstance(node, E.Cmp):
-            pairs = [(node.left, node.right), (node.right, node.left)]
-        elif isinstance(node, E.In):
-            pairs = [(node.value, o) for o in node.options]
-        for a, b in pairs:
-            if isinstance(a, E.Name) and kinds.get(a.id) == "date" and isinstance(b, E.Str) and not _is_iso(b.value):
-                problems.append(Problem(expr.loc.shifted(b.col), f"'{b.value}' is not a date", ctx,
-                                        "write dates as 'YYYY-MM-DD', e.g. date >= '2022-07-01'"))
+    for a, b in E.compared_pairs(expr.tree):  # dates compare as 'YYYY-MM-DD' texts: constants must be such texts
+        if isinstance(a, E.Name) and kinds.get(a.id) == "date" and isinstance(b, E.Str) and not _is_iso(b.value):
+            problems.append(Problem(expr.loc.shifted(b.col), f"'{b.value}' is not a date", ctx,
+                                    "write dates as 'YYYY-MM-DD', e.g. date >= '2022-07-01'"))
     return problems
 
 

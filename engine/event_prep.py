@@ -120,16 +120,10 @@ class _Columns:
     def collect_scales(self) -> None:
         """Pass 1: every numeric column is posted at max(its own decimals, its constants' decimals)."""
         for rule in self.rules:
-            for node in E.walk(rule.when.tree):
-                pairs: list[tuple[E.Node, E.Node]] = []
-                if isinstance(node, E.Cmp):
-                    pairs = [(node.left, node.right), (node.right, node.left)]
-                elif isinstance(node, E.In):
-                    pairs = [(node.value, o) for o in node.options]
-                for a, b in pairs:
-                    if isinstance(a, E.Name) and self.kinds.get(a.id) == "num" and isinstance(b, E.Num):
-                        s = max(self.native_num(a.id)[1], _decimals(b.value))
-                        self.scale[a.id] = max(self.scale.get(a.id, 0), s)
+            for a, b in E.compared_pairs(rule.when.tree):
+                if isinstance(a, E.Name) and self.kinds.get(a.id) == "num" and isinstance(b, E.Num):
+                    s = max(self.native_num(a.id)[1], _decimals(b.value))
+                    self.scale[a.id] = max(self.scale.get(a.id, 0), s)
         for rule in self.rules:
             if rule.points_per is not None and self.kinds.get(rule.points_per) == "num":
                 self.scale[rule.points_per] = max(self.scale.get(rule.points_per, 0),

@@ -169,6 +169,17 @@ def walk(node: Node) -> list[Node]:
     return out
 
 
+def compared_pairs(tree: Node) -> list[tuple[Node, Node]]:
+    """Every (side, other side) of a comparison or `in` in the tree: `a >= 1` gives (a, 1) and (1, a)."""
+    out: list[tuple[Node, Node]] = []
+    for node in walk(tree):
+        if isinstance(node, Cmp):
+            out += [(node.left, node.right), (node.right, node.left)]
+        elif isinstance(node, In):
+            out += [(node.value, o) for o in node.options]
+    return out
+
+
 def parse(source: object, loc: Loc) -> Expr:
     """Parse `source` (a YAML scalar) into an Expr; raises ExprError with a column."""
     if isinstance(source, bool):

@@ -7,7 +7,6 @@ message must say. A CSV has no room for comments, so the expectations live here.
 
 from __future__ import annotations
 
-import functools
 import hashlib
 from pathlib import Path
 
@@ -23,15 +22,7 @@ EVENTS = ROOT / "fixtures" / "2022" / "events.csv"
 BAD = Path(__file__).resolve().parent / "bad_data"
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _scheme_parsed_once():  # type: ignore[no-untyped-def]
-    """load_scheme is pure (path -> frozen Scheme): parse each scheme once per module instead of once
-    per run, to keep the suite fast; every other stage of the pipeline runs for real."""
-    import engine.pipeline  # noqa: PLC0415
-
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(engine.pipeline, "load_scheme", functools.lru_cache(maxsize=None)(engine.pipeline.load_scheme))
-        yield
+pytestmark = pytest.mark.usefixtures("scheme_parsed_once")
 
 # (file, row, column, message fragment)
 UNIT_CASES = [

@@ -10,7 +10,6 @@ awards: the whole decided frame).
 from __future__ import annotations
 
 import datetime as dt
-import functools
 from pathlib import Path
 
 import polars as pl
@@ -28,15 +27,7 @@ EVENTS = ROOT / "fixtures" / "2022" / "events.csv"
 DECISIONS = ["unit_id", "total", "grade", "rank", "rank_all", "vetoed"]
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _scheme_parsed_once():  # type: ignore[no-untyped-def]
-    """load_scheme is pure (path -> frozen Scheme): parse each scheme once per module instead of once
-    per run, to keep the suite fast; every other stage of the pipeline runs for real."""
-    import engine.pipeline  # noqa: PLC0415
-
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(engine.pipeline, "load_scheme", functools.lru_cache(maxsize=None)(engine.pipeline.load_scheme))
-        yield
+pytestmark = pytest.mark.usefixtures("scheme_parsed_once")
 
 
 @pytest.fixture(scope="module")

@@ -7,7 +7,6 @@ openpyxl is not used (not a dependency): the template is read back with engine.i
 
 from __future__ import annotations
 
-import functools
 import re
 import zipfile
 from pathlib import Path
@@ -21,6 +20,7 @@ from helpers import write_scheme
 from engine.data import prepare_units
 from engine.errors import KaoheError
 from engine.io import map_columns, read_table, write_xlsx
+from engine.io_read import _letter
 from engine.pipeline import Inputs, run
 from engine.scheme import load_scheme
 from engine.template import EVENTS_SHEET, NOTES_SHEET, UNITS_SHEET, event_kinds, write_template
@@ -33,15 +33,7 @@ NS = {"m": "http://schemas.openxmlformats.org/spreadsheetml/2006/main"}
 DECISIONS = ["unit_id", "total", "grade", "rank", "rank_all", "vetoed"]
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _scheme_parsed_once():  # type: ignore[no-untyped-def]
-    """load_scheme is pure (path -> frozen Scheme): parse each scheme once per module instead of once
-    per run, to keep the suite fast; every other stage of the pipeline runs for real."""
-    import engine.pipeline  # noqa: PLC0415
-
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(engine.pipeline, "load_scheme", functools.lru_cache(maxsize=None)(engine.pipeline.load_scheme))
-        yield
+pytestmark = pytest.mark.usefixtures("scheme_parsed_once")
 
 
 @pytest.fixture(scope="module")
@@ -76,13 +68,6 @@ def _sheet_xml(path: Path, n: int) -> ET.Element:
     return _xml(path, f"xl/worksheets/sheet{n}.xml")
 
 
-def _letter(i: int) -> str:
-    s = ""
-    i += 1
-    while i:
-        i, r = divmod(i - 1, 26)
-        s = chr(65 + r) + s
-    return s
 
 
 def _validations(path: Path, n: int) -> dict[str, dict[str, str]]:
