@@ -18,6 +18,7 @@ from .errors import KaoheError, Loc, Problem, did_you_mean
 from .model import Field, Scheme
 
 MAX_LISTED = 30  # problems listed per kind before "... and N more"
+MAX_MISSING = 8  # missing columns listed one by one; more suggests the wrong file
 TRUE_WORDS = ("true", "1", "yes", "y", "是", "√", "有", "完成", "已完成")
 FALSE_WORDS = ("false", "0", "no", "n", "否", "×", "无", "未完成")
 _NUM = r"^\s*([+-]?)(\d*)(?:\.(\d*))?\s*(%?)\s*$"
@@ -37,10 +38,14 @@ def prepare_units(df: pl.DataFrame, scheme: Scheme, *, path: str) -> Units:
     cols = scheme.columns
     needed = [cols.id, cols.type] + [f.id for f in scheme.fields.values() if f.required]
     missing = [c for c in needed if c not in df.columns]
-    for c in missing:
+    for c in missing[:MAX_MISSING]:
         label = scheme.fields[c].label if c in scheme.fields else ""
         problems.append(Problem(Loc(path, row=1), f"missing column '{c}'" + (f" ({label})" if label else "")
                                 + did_you_mean(c, df.columns), hint="add the column, headed by the field id or label"))
+    if len(missing) > MAX_MISSING:
+        problems.append(Problem(Loc(path, row=1), f"... and {len(missing) - MAX_MISSING} more missing columns: "
+                                f"{len(missing)} of the {len(needed)} columns '{scheme.meta.label}' needs",
+                                hint="is this the units table of this scheme? `kaohe template` writes one to fill in"))
     if problems:
         raise KaoheError(problems)
     df = df.with_row_index("_row", offset=2)
