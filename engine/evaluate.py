@@ -80,9 +80,10 @@ def _scope(*chain: tuple[str, ...] | None) -> tuple[str, ...] | None:
     return None if out is None else tuple(sorted(out))
 
 
-def item_exprs(scheme: Scheme, item: Item, scope: tuple[str, ...] | None, ranges: Ranges | None = None
-               ) -> tuple[list[pl.Expr], int]:
-    """([v.<item>, i.<item>, and n.<item> (not applicable) when declared], value scale) for one item."""
+def item_exprs(scheme: Scheme, item: Item, scope: tuple[str, ...] | None, ranges: Ranges | None = None,
+               errs: dict[str, F.Err] | None = None) -> tuple[list[pl.Expr], int]:
+    """([v.<item>, i.<item>, and n.<item> (not applicable) when declared], value scale) for one item.
+    `errs` receives the item's error bound at ITEM_SCALE (see engine.fixed.Fx.err)."""
     resolve = _field_resolver(scheme, ranges)
 
     def compile_(e: Expr) -> Fx:
@@ -99,7 +100,10 @@ def item_exprs(scheme: Scheme, item: Item, scope: tuple[str, ...] | None, ranges
     if item.min is not None or item.max is not None:
         pts = F.clamp(pts, F.num(item.min) if item.min is not None else None,
                       F.num(item.max) if item.max is not None else None)
-    pts_e = F.round_to(pts, ITEM_SCALE, "floor").expr if pts.scale > ITEM_SCALE else F.rescale(pts, ITEM_SCALE)
+    at_item = F.floor_to(pts, ITEM_SCALE)  # unrounded points, kept to ITEM_SCALE decimals with their error
+    if errs is not None:
+        errs[item.id] = at_item.err
+    pts_e = at_item.expr
     if value is not None:  # a missing value never scores: it is an error unless declared not applicable
         pts_e = pl.when(value.expr.is_not_null()).then(pts_e)
     na = item.not_applicable
@@ -118,8 +122,12 @@ def item_exprs(scheme: Scheme, item: Item, scope: tuple[str, ...] | None, ranges
         (value.scale if value is not None else 0)
 
 
-def _rounded(parts: list[pl.Expr], scheme: Scheme, lo: Decimal | None, hi: Decimal | None) -> pl.Expr:
-    raw = Fx(pl.sum_horizontal(parts) if parts else pl.lit(0, dtype=pl.Int64), "num", ITEM_SCALE)
+def _rounded(parts: list[tuple[pl.Expr, F.Err]], scheme: Scheme, lo: Decimal | None, hi: Decimal | None) -> pl.Expr:
+    """round(sum of parts) at the scheme's precision, clamped; parts carry their error bounds so that a sum
+    of repeating quotients that is exactly on a half-cent rounds as the exact value does (fixed._snap)."""
+    exprs = [e for e, _ in parts]
+    raw = Fx(pl.sum_horizontal(exprs) if exprs else pl.lit(0, dtype=pl.Int64), "num", ITEM_SCALE,
+             err=F.err_sum(*[err for _, err in parts]) if parts else (0, 0))
     out = F.round_to(raw, scheme.meta.precision, scheme.meta.rounding)
     return F.clamp(out, F.num(lo) if lo is not None else None, F.num(hi) if hi is not None else None).expr \
         if (lo is not None or hi is not None) else out.expr
@@ -151,6 +159,7 @@ def build_plan(scheme: Scheme, units: pl.LazyFrame, adjustments: pl.LazyFrame | 
     (the gap solver keeps cross-unit items at their baseline points)."""
     p = scheme.meta.precision
     value_scale: dict[str, int] = {}
+    errs: dict[str, F.Err] = {}
     stages: list[list[pl.Expr]] = [[]]
     units, event_cols = _with_events(scheme, units, adjustments)
 
@@ -158,17 +167,17 @@ def build_plan(scheme: Scheme, units: pl.LazyFrame, adjustments: pl.LazyFrame | 
         scope = _scope(scope, sec.applies_to)
         while len(stages) <= depth + 1:
             stages.append([])
-        parts = []
+        parts: list[tuple[pl.Expr, F.Err]] = []
         for it in sec.items:
-            exprs, value_scale[it.id] = item_exprs(scheme, it, scope, ranges)
+            exprs, value_scale[it.id] = item_exprs(scheme, it, scope, ranges, errs)
             if it.id not in keep:
                 stages[0] += exprs
-            parts.append(pl.col(f"i.{it.id}"))
+            parts.append((pl.col(f"i.{it.id}"), errs[it.id]))
         for ch in sec.children:
             visit(ch, scope, depth + 1)
-            parts.append(_up(f"s.{ch.id}", p))
+            parts.append((_up(f"s.{ch.id}", p), (0, 0)))
         if f"section:{sec.id}" in event_cols:
-            parts.append(_up(event_cols[f"section:{sec.id}"], EVENT_SCALE))
+            parts.append((_up(event_cols[f"section:{sec.id}"], EVENT_SCALE), (0, 0)))
         sub = _rounded(parts, scheme, sec.floor, sec.max)
         stages[depth + 1].append(pl.when(_applies(scope)).then(sub).alias(f"s.{sec.id}"))
 
@@ -179,12 +188,12 @@ def build_plan(scheme: Scheme, units: pl.LazyFrame, adjustments: pl.LazyFrame | 
     for pool in scheme.pools:
         parts = []
         for it in pool.items:
-            exprs, value_scale[it.id] = item_exprs(scheme, it, pool.applies_to, ranges)
+            exprs, value_scale[it.id] = item_exprs(scheme, it, pool.applies_to, ranges, errs)
             if it.id not in keep:
                 section_stages[0] += exprs
-            parts.append(pl.col(f"i.{it.id}"))
+            parts.append((pl.col(f"i.{it.id}"), errs[it.id]))
         if f"pool:{pool.id}" in event_cols:
-            parts.append(_up(event_cols[f"pool:{pool.id}"], EVENT_SCALE))
+            parts.append((_up(event_cols[f"pool:{pool.id}"], EVENT_SCALE), (0, 0)))
         pool_exprs.append(pl.when(_applies(pool.applies_to)).then(_rounded(parts, scheme, pool.floor, pool.max))
                           .alias(f"p.{pool.id}"))
     lf = units

@@ -31,6 +31,7 @@ ROUNDINGS: tuple[Rounding, ...] = ("half_up", "half_even", "down", "up", "floor"
 
 
 Range = tuple[int, int] | None  # the scaled values a number can take, when known
+Err = tuple[int, int] | None
 SAFE = 2**62  # below this an Int64 product or shift cannot overflow
 
 
@@ -44,6 +45,9 @@ class Fx:
     type: E.Type = "num"
     scale: int = 0
     rng: Range = None
+    # how far the exact value may lie from the computed one, in units of the last decimal:
+    # exact - computed in [-err[0], err[1]]; a floored quotient is (0, 1); None: not tracked
+    err: Err = (0, 0)
 
 
 def num(value: Decimal | int | str, scale: int | None = None) -> Fx:
@@ -64,6 +68,41 @@ def _hull(*rs: Range) -> Range:
     if len(known) < len(rs):
         return None
     return (min(r[0] for r in known), max(r[1] for r in known))
+
+
+def _err_at(x: Fx, scale: int) -> Err:
+    k = 10 ** (scale - x.scale)
+    return None if x.err is None else (x.err[0] * k, x.err[1] * k)
+
+
+def err_sum(*es: Err) -> Err:
+    if any(e is None for e in es):
+        return None
+    return (sum(e[0] for e in es), sum(e[1] for e in es))  # type: ignore[index,misc]
+
+
+def _err_hull(*es: Err) -> Err:
+    if any(e is None for e in es):
+        return None
+    return (max(e[0] for e in es), max(e[1] for e in es))  # type: ignore[index]
+
+
+def _err_scaled(e: Err, r: Range) -> Err:
+    """The error of x * c where c is exact and lies in range r."""
+    if e is None or r is None:
+        return None if e != (0, 0) else (0, 0)
+    m = max(abs(r[0]), abs(r[1]))
+    if r[0] >= 0:
+        return (e[0] * m, e[1] * m)
+    w = max(e) * m
+    return (w, w)
+
+
+def _err_floor_div(e: Err, k: int) -> Err:
+    """The error after floor(x / k): the floor adds up to one unit below."""
+    if e is None:
+        return None
+    return (-(-e[0] // k), 1 + -(-e[1] // k))
 
 
 def _fits(r: Range) -> bool:
@@ -99,7 +138,9 @@ def add(a: Fx, b: Fx, sign: int = 1) -> Fx:
     rng: Range = None
     if ra is not None and rb is not None:
         rng = (ra[0] + rb[0], ra[1] + rb[1]) if sign > 0 else (ra[0] - rb[1], ra[1] - rb[0])
-    return Fx(x + y if sign > 0 else x - y, "num", s, rng)
+    ea, eb = _err_at(a, s), _err_at(b, s)
+    err = err_sum(ea, eb) if sign > 0 else err_sum(ea, None if eb is None else (eb[1], eb[0]))
+    return Fx(x + y if sign > 0 else x - y, "num", s, rng, err)
 
 
 def mul(a: Fx, b: Fx) -> Fx:
@@ -110,12 +151,19 @@ def mul(a: Fx, b: Fx) -> Fx:
         rng = (min(ends), max(ends))
     narrow = _fits(rng)
     prod = a.expr * b.expr if narrow else _wide(a.expr) * _wide(b.expr)
+    if a.err == (0, 0):
+        err = _err_scaled(b.err, a.rng)
+    elif b.err == (0, 0):
+        err = _err_scaled(a.err, b.rng)
+    else:
+        err = None
     if s > MAX_SCALE:
         k = 10 ** (s - MAX_SCALE)
         prod = prod // k
         rng = None if rng is None else (rng[0] // k, rng[1] // k)
+        err = _err_floor_div(err, k)
         s = MAX_SCALE
-    return Fx(prod if narrow else _narrow(prod), "num", s, rng)
+    return Fx(prod if narrow else _narrow(prod), "num", s, rng, err)
 
 
 def div(a: Fx, b: Fx, scale: int = DIV_SCALE) -> Fx:
@@ -136,15 +184,46 @@ def div(a: Fx, b: Fx, scale: int = DIV_SCALE) -> Fx:
             ends = [x // y for x in ra for y in rb]
             rng = (min(ends) - 1, max(ends) + 1)
     q = num_ // den
-    return Fx(q if narrow else _narrow(q), "num", scale, rng)
+    return Fx(q if narrow else _narrow(q), "num", scale, rng, _div_err(a.err, b, ka, kb))
+
+
+def _div_err(ea: Err, b: Fx, ka: int, kb: int) -> Err:
+    """The floor makes a quotient exact within one unit below; an inexact dividend over an exact divisor
+    bounded away from zero carries its error through, divided by the smallest divisor."""
+    if ea is None or b.err != (0, 0):
+        return None
+    if ea == (0, 0):
+        return (0, 1)
+    if b.rng is None or b.rng[0] <= 0 <= b.rng[1]:
+        return None
+    small = min(abs(b.rng[0]), abs(b.rng[1])) * kb
+    lo, hi = -(-ea[0] * ka // small), -(-ea[1] * ka // small)
+    return (lo, 1 + hi) if b.rng[0] > 0 else (hi, 1 + lo)
+
+
+def _snap(x: Fx, q: int, mode: Rounding) -> pl.Expr:
+    """Where x is inexact (a sum of floored quotients) and a rounding boundary lies within its error, the
+    exact value is that boundary: repeating decimals such as 8 x 0.8/0.85 and 5 x 90/120 can add up to
+    exactly 16.805, and their 10-decimal floors fall one unit short of it. (The exact rationals here are
+    never within 10^-10 of a boundary without being on it, unless their denominators pass 10^10.)"""
+    if x.err is None or x.err == (0, 0):
+        return x.expr
+    lo, hi = x.err
+    offset = q // 2 if mode.startswith("half") else 0  # boundaries: half-way points, or the grid itself
+    e = x.expr
+    d = ((e - offset) % q + q) % q  # distance down to the boundary at or below e
+    return (pl.when((d != 0) & (d <= lo)).then(e - d)
+            .when((d != 0) & (q - d <= hi)).then(e + (q - d))
+            .otherwise(e))
 
 
 def round_to(x: Fx, scale: int, mode: Rounding = "half_up") -> Fx:
-    """x rounded to `scale` decimals. half_up is 四舍五入 (ties away from zero, as Excel's ROUND)."""
+    """x rounded to `scale` decimals. half_up is 四舍五入 (ties away from zero, as Excel's ROUND).
+    An inexact x is first snapped onto a boundary its error bound reaches (see _snap)."""
     if scale >= x.scale:
-        return Fx(rescale(x, scale), "num", scale, _at(x, scale))
+        return Fx(rescale(x, scale), "num", scale, _at(x, scale), _err_at(x, scale))
     q = 10 ** (x.scale - scale)
-    e = x.expr
+    e = _snap(x, q, mode)
     match mode:
         case "floor":
             r = e // q
@@ -161,7 +240,16 @@ def round_to(x: Fx, scale: int, mode: Rounding = "half_up") -> Fx:
             up = (rem * 2 > q) | ((rem * 2 == q) & (fl % 2 != 0))
             r = fl + up.cast(pl.Int64)
     rng = None if x.rng is None else (x.rng[0] // q - 1, x.rng[1] // q + 1)
-    return Fx(r, "num", scale, rng)
+    return Fx(r, "num", scale, rng, (0, 0) if x.err is not None else None)
+
+
+def floor_to(x: Fx, scale: int) -> Fx:
+    """x at fewer decimals, floored, keeping track of the error (an internal step, not a published rounding)."""
+    if scale >= x.scale:
+        return Fx(rescale(x, scale), "num", scale, _at(x, scale), _err_at(x, scale))
+    q = 10 ** (x.scale - scale)
+    rng = None if x.rng is None else (x.rng[0] // q - 1, x.rng[1] // q + 1)
+    return Fx(x.expr // q, "num", scale, rng, _err_floor_div(x.err, q))
 
 
 def clamp(x: Fx, lo: Fx | None = None, hi: Fx | None = None) -> Fx:
@@ -178,7 +266,8 @@ def clamp(x: Fx, lo: Fx | None = None, hi: Fx | None = None) -> Fx:
     low = max(rx[0], rl[0]) if rx and rl else (rl[0] if rl else (rx[0] if rx else None))
     high = min(rx[1], rh[1]) if rx and rh else (rh[1] if rh else (rx[1] if rx else None))
     rng = (low, high) if low is not None and high is not None else None
-    return Fx(pl.when(exprs[0].is_not_null()).then(e), "num", s, rng)  # *_horizontal skip nulls: missing stays missing
+    err = _err_at(x, s)  # a clamped value is exact; unclamped keeps x's error (a safe bound either way)
+    return Fx(pl.when(exprs[0].is_not_null()).then(e), "num", s, rng, err)  # *_horizontal skip nulls
 
 
 def compare(op: str, a: Fx, b: Fx) -> Fx:
@@ -197,7 +286,8 @@ def when(cond: Fx, then: Fx, other: Fx) -> Fx:
     if then.type != "num":
         return Fx(pl.when(cond.expr).then(then.expr).otherwise(other.expr), then.type)
     s, (x, y) = align(then, other)
-    return Fx(pl.when(cond.expr).then(x).otherwise(y), "num", s, _hull(_at(then, s), _at(other, s)))
+    return Fx(pl.when(cond.expr).then(x).otherwise(y), "num", s, _hull(_at(then, s), _at(other, s)),
+              _err_hull(_err_at(then, s), _err_at(other, s)))
 
 
 def to_decimal_str(value: int | None, scale: int) -> str:
@@ -227,7 +317,8 @@ def compile_expr(node: E.Node, resolve: Resolver) -> Fx:  # noqa: C901 - one cas
             return resolve(node)
         case E.Unary(op="-", operand=a):
             x = c(a)
-            return Fx(-x.expr, "num", x.scale, None if x.rng is None else (-x.rng[1], -x.rng[0]))
+            return Fx(-x.expr, "num", x.scale, None if x.rng is None else (-x.rng[1], -x.rng[0]),
+                      None if x.err is None else (x.err[1], x.err[0]))
         case E.Unary(operand=a):
             return Fx(~c(a).expr, "bool")
         case E.Bin(op="+", left=a, right=b):
@@ -263,23 +354,26 @@ def _call(fn: str, xs: list[Fx]) -> Fx:
         case "min" | "max":
             s, es = align(*xs)
             return Fx(pl.min_horizontal(es) if fn == "min" else pl.max_horizontal(es), "num", s,
-                      _hull(*[_at(x, s) for x in xs]))
+                      _hull(*[_at(x, s) for x in xs]), _err_hull(*[_err_at(x, s) for x in xs]))
         case "abs":
-            return Fx(xs[0].expr.abs(), "num", xs[0].scale)
+            return Fx(xs[0].expr.abs(), "num", xs[0].scale, err=None if xs[0].err is None else
+                      (max(xs[0].err), max(xs[0].err)))
         case "is_null":
             return Fx(xs[0].expr.is_null(), "bool")
         case "if_null":
             if xs[0].type != "num":
                 return Fx(xs[0].expr.fill_null(xs[1].expr), xs[0].type)
             s, (x, d) = align(*xs)
-            return Fx(x.fill_null(d), "num", s, _hull(_at(xs[0], s), _at(xs[1], s)))
+            return Fx(x.fill_null(d), "num", s, _hull(_at(xs[0], s), _at(xs[1], s)),
+                      _err_hull(_err_at(xs[0], s), _err_at(xs[1], s)))
         case "count_true":
             return Fx(pl.sum_horizontal([x.expr.cast(pl.Int64) for x in xs], ignore_nulls=False), "num", 0,
                       (0, len(xs)))
         case "mean":
             s, es = align(*xs)
             h = _hull(*[_at(x, s) for x in xs])
-            total = Fx(pl.sum_horizontal(es), "num", s, None if h is None else (h[0] * len(xs), h[1] * len(xs)))
+            total = Fx(pl.sum_horizontal(es), "num", s, None if h is None else (h[0] * len(xs), h[1] * len(xs)),
+                       err_sum(*[_err_at(x, s) for x in xs]))
             n = Fx(pl.sum_horizontal([e.is_not_null().cast(pl.Int64) for e in es]), "num", 0, (1, len(xs)))
             return div(total, n)
     raise TypeError(f"unknown function {fn}")

@@ -261,3 +261,32 @@ def test_a_value_too_large_for_exact_arithmetic_is_an_error_not_a_wrapped_score(
     """
     with pytest.raises(KaoheError, match="too large to score exactly"):
         score(tmp_path, body, {"big": "{type: decimal, scale: 4}"}, {"big": ["900000000"]})
+
+
+def test_repeating_quotients_that_add_up_to_exactly_a_half_cent_round_up(tmp_path: Path) -> None:
+    """Regression (1M-unit benchmark, 8 units): 8 x 0.80/0.85 + 5 x 90/120-style items whose exact sum is
+    x.xx5 rounded down, because each quotient's 10-decimal floor is one unit short. Here 0.01 x 1/3 +
+    0.01 x 1/6 = 0.005 exactly: half-up gives 0.01."""
+    body = """
+    sections:
+      - id: s
+        items:
+          - {id: a, points: 0.01, value: one / three, method: {proportional: {cap: null}}}
+          - {id: b, points: 0.01, value: one / six, method: {proportional: {cap: null}}}
+    """
+    fields = {"one": "{type: int}", "three": "{type: int}", "six": "{type: int}"}
+    out = score(tmp_path, body, fields, {"one": ["1"], "three": ["3"], "six": ["6"]})
+    assert dec(out, "s.s") == [D("0.01")]  # the floors alone: 0.0033333333 + 0.0016666666 = 0.0049999999 -> 0.00
+
+
+def test_steps_over_a_repeating_ratio_count_a_whole_step_that_is_exactly_reached(tmp_path: Path) -> None:
+    """(invest/target - 1) / 0.05 is exactly 1 for 1050/1000 but also for 315/300: 1.05 exactly -> one step."""
+    body = """
+    sections:
+      - id: s
+        items:
+          - {id: a, points: 10, value: done / target, method: {steps: {step: 0.05, above: 1}}}
+    """
+    fields = {"done": "{type: int}", "target": "{type: int}"}
+    out = score(tmp_path, body, fields, {"done": ["315", "314"], "target": ["300", "300"]})
+    assert dec(out, "i.a") == [D(11), D(10)]  # 315/300 = 1.05: 10 + 1; 314/300 = 1.0466...: 10
