@@ -21,7 +21,7 @@ from .evaluate import ITEM_SCALE
 from .fixed import Fx
 from .model import Scheme
 from .rules_model import Award, Decisions, Quota, SortKey
-from .sortkey import chain_key
+from .sortkey import sort_by
 
 GROUP = "_group"
 
@@ -99,19 +99,20 @@ def decide(scheme: Scheme, dec: Decisions, scored: pl.DataFrame, event_vetoes: p
     df = scored.select(needed).with_row_index("_i")
     if "_type" not in df.columns:  # the unit type's position in the scheme (engine.data computes it once)
         df = df.with_columns(_type=pl.col("unit_type").cast(types).to_physical())
-    df = df.with_columns((pl.col("_type") if dec.ranking.per else pl.lit(0, dtype=pl.UInt32)).alias(GROUP),
-                         _one=pl.lit(0, dtype=pl.UInt32))
+    df = df.with_columns((pl.col("_type") if dec.ranking.per else pl.lit(0, dtype=pl.UInt32)).alias(GROUP))
     df = _vetoes(df, dec, c, event_vetoes)
     df = _grades(df, dec, scheme, c)
     infos = {}
     results = []
-    for award in dec.awards:  # the frame is never sorted: orders are window keys, rows stay as scored
-        df, infos[award.id] = _award(df, award, dec, scheme, c)
+    in_order = True  # _grades leaves the frame in ranking order
+    for award in dec.awards:
+        df, infos[award.id], in_order = _award(df, award, dec, scheme, c, in_order)
         done = [col for col in df.columns if col == f"a.{award.id}" or col.startswith(f"a.{award.id}.")]
-        results.append(df.select(done))  # set aside: the working frame stays narrow
+        results.append(df.select("_i", *done))  # set aside: the working frame stays narrow
         df = df.drop(done)
     new = [col for col in df.columns if col not in scored.columns and not col.startswith("_")]
-    return scored.hstack(pl.concat([df.select(new), *results], how="horizontal")), infos
+    parts = [df.select("_i", *new).sort("_i")] + [r.sort("_i").drop("_i") for r in results]
+    return scored.hstack(pl.concat(parts, how="horizontal").drop("_i")), infos
 
 
 def _vetoes(df: pl.DataFrame, dec: Decisions, c: Compile, event_vetoes: pl.DataFrame | None) -> pl.DataFrame:
@@ -142,18 +143,23 @@ def _sort_cols(df: pl.DataFrame, keys: tuple[SortKey, ...], c: Compile, prefix: 
     return df.with_columns(exprs), names
 
 
+def _ordered(df: pl.DataFrame, keys: tuple[SortKey, ...], names: list[str], first: list[str], *,
+             grouped: bool = True) -> pl.DataFrame:
+    lead = [GROUP] if grouped else []
+    return sort_by(df, [*lead, *first, *names], [False] * (len(lead) + len(first)) + [k.descending for k in keys])
+
+
 def _grades(df: pl.DataFrame, dec: Decisions, scheme: Scheme, c: Compile) -> pl.DataFrame:
-    """Ranks and grades. `_rk` (the ranking chain as one key: vetoed-last, then the declared keys) orders
-    every window below; `order` is the strict position in the group, `rank` the competition rank."""
     p = scheme.meta.precision
     df, keys = _sort_cols(df, dec.ranking.by, c, "_k")
-    df = df.with_columns(_rk=chain_key(df, ["_last", *keys], [False] + [k.descending for k in dec.ranking.by]))
-    df = df.with_columns(order=pl.col("_rk").rank("ordinal").over(GROUP).cast(pl.Int64),
-                         order_all=pl.col("_rk").cast(pl.Int64))
-    df = df.with_columns(rank=pl.col("order").min().over([GROUP, "_last", keys[0]]),
-                         rank_all=pl.col("order_all").min().over(["_last", keys[0]]))
+    df = _ordered(df, dec.ranking.by, keys, ["_last"])
+    df = df.with_columns(order=pl.int_range(1, pl.len() + 1, dtype=pl.Int64).over(GROUP))
+    df = df.with_columns(rank=pl.col("order").min().over([GROUP, "_last", keys[0]]))
+    df = _ordered(df, dec.ranking.by, keys, ["_last"], grouped=False)
+    df = df.with_columns(order_all=pl.int_range(1, pl.len() + 1, dtype=pl.Int64))
+    df = df.with_columns(rank_all=pl.col("order_all").min().over(["_last", keys[0]]))
     if not dec.grades:
-        return df.with_columns(grade=pl.lit(None, dtype=pl.String))
+        return sort_by(df, [GROUP, "order"], [False, False]).with_columns(grade=pl.lit(None, dtype=pl.String))
     g = pl.lit(dec.grades[-1].id)
     for gr in reversed(dec.grades[:-1]):
         lim = pl.lit(int(gr.min.scaleb(p)) if gr.min is not None else 0, dtype=pl.Int64)
@@ -168,11 +174,15 @@ def _grades(df: pl.DataFrame, dec: Decisions, scheme: Scheme, c: Compile) -> pl.
         if gr.quota is None:
             continue
         has = pl.col("grade") == gr.id
-        grp = "_type" if gr.quota.per == "unit_type" else "_one"  # per unit type, or over all units
-        n, pos = pl.len().over(grp), has.cast(pl.Int64).cum_sum().over(grp, order_by="_rk")
+        if gr.quota.per == "unit_type":  # within each unit type, in the type's ranking order
+            df = sort_by(df, ["_type", "order_all"], [False, False])
+            n, pos = pl.len().over("_type"), has.cast(pl.Int64).cum_sum().over("_type")
+        else:  # over all units, in the overall order
+            df = sort_by(df, ["order_all"], [False])
+            n, pos = pl.len(), has.cast(pl.Int64).cum_sum()
         df = df.with_columns(grade=pl.when(has & (pos > quota_expr(gr.quota, n))).then(pl.lit(ids[i + 1]))
                              .otherwise(pl.col("grade")))
-    return df
+    return sort_by(df, [GROUP, "order"], [False, False])
 
 
 def conjuncts(e: E.Node) -> list[E.Node]:
@@ -181,8 +191,10 @@ def conjuncts(e: E.Node) -> list[E.Node]:
     return [e]
 
 
-def _award(df: pl.DataFrame, a: Award, dec: Decisions, scheme: Scheme, c: Compile) -> tuple[pl.DataFrame, AwardInfo]:
-    """Allocate one award down its rank_by chain (the ranking's key when the chain is the same)."""
+def _award(df: pl.DataFrame, a: Award, dec: Decisions, scheme: Scheme, c: Compile,
+           in_order: bool) -> tuple[pl.DataFrame, AwardInfo, bool]:
+    """Allocate one award; `in_order` says whether `df` is in ranking order (then an award ranked the
+    same way needs no sort). Returns the frame, the award's conditions and whether it is still in order."""
     pre, info = f"a.{a.id}", AwardInfo()
     conds: list[tuple[E.Node, str]] = []
     if a.eligible is not None:
@@ -209,16 +221,14 @@ def _award(df: pl.DataFrame, a: Award, dec: Decisions, scheme: Scheme, c: Compil
     cond_ok = pl.all_horizontal(ok_cols) if ok_cols else pl.lit(True)
     q = a.quota or Quota(count=sum(lv.count for lv in a.levels))
     grp = "_type" if (q.per == "unit_type") else "_one"  # _one: a single group (windows broadcast cleanly)
-    df, keys = _sort_cols(df.with_columns(cols), a.rank_by, c, "_r")
-    if a.rank_by == dec.ranking.by:
-        order = "_rk"  # the ranking's own chain (vetoed units ranked last come last here too)
-    else:
-        order = "_ak"
-        df = df.with_columns(_ak=chain_key(df, keys, [k.descending for k in a.rank_by]))
+    df, keys = _sort_cols(df.with_columns(cols).with_columns(_one=pl.lit(0)), a.rank_by, c, "_r")
+    same_order = a.rank_by == dec.ranking.by and (grp == "_type") == (dec.ranking.per == "unit_type")
+    if not (same_order and in_order):
+        df = sort_by(df, [grp, *keys], [False] + [k.descending for k in a.rank_by])
     lf = df.lazy().with_columns(_scope=scope, _blocked=blocked & scope, _elig=scope & ~blocked & cond_ok)
 
     def over(e: pl.Expr) -> pl.Expr:
-        return e.over(grp, order_by=order)
+        return e.over(grp)
 
     n = over(pl.col("_scope" if q.of == "all" else "_elig").cast(pl.Int64).sum())
     lf = lf.with_columns(_pos=over(pl.col("_elig").cast(pl.Int64).cum_sum()), _q=quota_expr(q, n))
@@ -233,14 +243,13 @@ def _award(df: pl.DataFrame, a: Award, dec: Decisions, scheme: Scheme, c: Compil
               .when(pl.col("_sel")).then(pl.lit("recommended"))
               .otherwise(pl.lit("outside_quota")))
     first = keys[0]
-    lf = lf.with_columns(_lastpos=over(pl.col("_pos").filter(pl.col("_sel")).max()))
-    last_in = over(pl.col(first).filter(pl.col("_sel") & (pl.col("_pos") == pl.col("_lastpos"))).first())
+    last_in = over(pl.col(first).filter(pl.col("_sel")).last())
     gap = (last_in - pl.col(first)) if a.rank_by[0].descending else (pl.col(first) - last_in)
     lf = lf.with_columns(status.alias(pre), pl.when(pl.col("_elig")).then(pl.col("_pos")).alias(f"{pre}.pos"),
                          pl.col("_lvl").alias(f"{pre}.level"), pl.col("_q").alias(f"{pre}.quota"),
                          pl.when(pl.col("_elig") & ~pl.col("_sel")).then(gap).alias(f"{pre}.gap"))
-    drop = ["_scope", "_blocked", "_elig", "_pos", "_q", "_sel", "_lvl", "_tie", "_lastpos", *keys]
-    return lf.drop([*drop, *(["_ak"] if order == "_ak" else [])]).collect(), info
+    drop = ["_scope", "_blocked", "_elig", "_pos", "_q", "_sel", "_lvl", "_tie", "_one", *keys]
+    return lf.drop(drop).collect(), info, same_order and in_order
 
 
 def _levels(df: pl.LazyFrame, a: Award, over: Over, precision: int) -> pl.LazyFrame:

@@ -1,5 +1,5 @@
-"""Rank chains as one key: integer keys packed into one Int64 when their ranges fit (as a hand-written
-query would do), otherwise an arg-sort over the key columns. Nulls sort last in either direction."""
+"""Fast multi-key sorts: integer keys packed into one Int64 when their ranges fit, as a hand-written
+query would do; otherwise Polars' multi-column sort. Nulls sort last in either direction."""
 
 from __future__ import annotations
 
@@ -8,6 +8,14 @@ from collections.abc import Sequence
 import polars as pl
 
 _BITS = 62
+
+
+def sort_by(df: pl.DataFrame, cols: Sequence[str], descending: Sequence[bool]) -> pl.DataFrame:
+    """df sorted by cols (stable), nulls last."""
+    packed = _packed(df, cols, descending)
+    if packed is None:
+        return df.sort(list(cols), descending=list(descending), nulls_last=True, maintain_order=True)
+    return df.with_columns(packed.alias("_sortkey")).sort("_sortkey", maintain_order=True).drop("_sortkey")
 
 
 def _packed(df: pl.DataFrame, cols: Sequence[str], descending: Sequence[bool]) -> pl.Expr | None:
@@ -31,13 +39,3 @@ def _packed(df: pl.DataFrame, cols: Sequence[str], descending: Sequence[bool]) -
         key = key + v.fill_null(span) * (1 << used)
         used += bits
     return key
-
-
-def chain_key(df: pl.DataFrame, cols: Sequence[str], descending: Sequence[bool]) -> pl.Series:
-    """One UInt32 key per row, 1..n, whose ascending order is the chain's order (nulls last, exact ties in
-    row order). Windows ordered by it (`over(..., order_by=key)`) replace sorting the whole frame."""
-    packed = _packed(df, cols, descending)
-    if packed is not None:
-        return df.select(packed.rank("ordinal").alias("_key")).to_series()
-    order = pl.arg_sort_by(list(cols), descending=list(descending), nulls_last=True, maintain_order=True)
-    return df.select((order.arg_sort() + 1).cast(pl.UInt32).alias("_key")).to_series()
