@@ -122,12 +122,17 @@ def item_exprs(scheme: Scheme, item: Item, scope: tuple[str, ...] | None, ranges
         (value.scale if value is not None else 0)
 
 
-def _rounded(parts: list[tuple[pl.Expr, F.Err]], scheme: Scheme, lo: Decimal | None, hi: Decimal | None) -> pl.Expr:
-    """round(sum of parts) at the scheme's precision, clamped; parts carry their error bounds so that a sum
-    of repeating quotients that is exactly on a half-cent rounds as the exact value does (fixed._snap)."""
+def _raw_sum(parts: list[tuple[pl.Expr, F.Err]]) -> tuple[pl.Expr, F.Err]:
+    """The unrounded sum of parts (ITEM_SCALE) and its error bound."""
     exprs = [e for e, _ in parts]
-    raw = Fx(pl.sum_horizontal(exprs) if exprs else pl.lit(0, dtype=pl.Int64), "num", ITEM_SCALE,
-             err=F.err_sum(*[err for _, err in parts]) if parts else (0, 0))
+    return (pl.sum_horizontal(exprs) if exprs else pl.lit(0, dtype=pl.Int64),
+            F.err_sum(*[err for _, err in parts]) if parts else (0, 0))
+
+
+def _rounded(raw_col: str, err: F.Err, scheme: Scheme, lo: Decimal | None, hi: Decimal | None) -> pl.Expr:
+    """round(the raw sum in `raw_col`) at the scheme's precision, clamped; its error bound lets a sum of
+    repeating quotients that is exactly on a half-cent round as the exact value does (fixed._snap)."""
+    raw = Fx(pl.col(raw_col), "num", ITEM_SCALE, err=err)
     out = F.round_to(raw, scheme.meta.precision, scheme.meta.rounding)
     return F.clamp(out, F.num(lo) if lo is not None else None, F.num(hi) if hi is not None else None).expr \
         if (lo is not None or hi is not None) else out.expr
@@ -161,12 +166,14 @@ def build_plan(scheme: Scheme, units: pl.LazyFrame, adjustments: pl.LazyFrame | 
     value_scale: dict[str, int] = {}
     errs: dict[str, F.Err] = {}
     stages: list[list[pl.Expr]] = [[]]
+    raws: list[list[pl.Expr]] = [[]]  # raw sums r.<section>, a stage before their rounding (computed once)
     units, event_cols = _with_events(scheme, units, adjustments)
 
     def visit(sec: Section, scope: tuple[str, ...] | None, depth: int) -> None:
         scope = _scope(scope, sec.applies_to)
         while len(stages) <= depth + 1:
             stages.append([])
+            raws.append([])
         parts: list[tuple[pl.Expr, F.Err]] = []
         for it in sec.items:
             exprs, value_scale[it.id] = item_exprs(scheme, it, scope, ranges, errs)
@@ -178,13 +185,17 @@ def build_plan(scheme: Scheme, units: pl.LazyFrame, adjustments: pl.LazyFrame | 
             parts.append((_up(f"s.{ch.id}", p), (0, 0)))
         if f"section:{sec.id}" in event_cols:
             parts.append((_up(event_cols[f"section:{sec.id}"], EVENT_SCALE), (0, 0)))
-        sub = _rounded(parts, scheme, sec.floor, sec.max)
+        raw, err = _raw_sum(parts)
+        raws[depth + 1].append(raw.alias(f"r.{sec.id}"))
+        sub = _rounded(f"r.{sec.id}", err, scheme, sec.floor, sec.max)
         stages[depth + 1].append(pl.when(_applies(scope)).then(sub).alias(f"s.{sec.id}"))
 
     for sec in scheme.sections:
         visit(sec, None, 0)
-    section_stages = [stages[0], *reversed(stages[1:])]  # children before parents
-    pool_exprs = []
+    section_stages = [stages[0]]
+    for raw_stage, stage in zip(reversed(raws[1:]), reversed(stages[1:]), strict=True):  # children first
+        section_stages += [raw_stage, stage]
+    pool_exprs, pool_raws = [], []
     for pool in scheme.pools:
         parts = []
         for it in pool.items:
@@ -194,14 +205,14 @@ def build_plan(scheme: Scheme, units: pl.LazyFrame, adjustments: pl.LazyFrame | 
             parts.append((pl.col(f"i.{it.id}"), errs[it.id]))
         if f"pool:{pool.id}" in event_cols:
             parts.append((_up(event_cols[f"pool:{pool.id}"], EVENT_SCALE), (0, 0)))
-        pool_exprs.append(pl.when(_applies(pool.applies_to)).then(_rounded(parts, scheme, pool.floor, pool.max))
-                          .alias(f"p.{pool.id}"))
+        raw, err = _raw_sum(parts)
+        pool_raws.append(raw.alias(f"r.{pool.id}"))
+        pool_exprs.append(pl.when(_applies(pool.applies_to)).then(_rounded(f"r.{pool.id}", err, scheme, pool.floor,
+                                                                           pool.max)).alias(f"p.{pool.id}"))
     lf = units
-    for exprs in section_stages:
+    for exprs in [*section_stages, pool_raws, pool_exprs]:
         if exprs:
             lf = lf.with_columns(exprs)
-    if pool_exprs:
-        lf = lf.with_columns(pool_exprs)
     lf = lf.with_columns(_total(scheme).alias("total"))
     return Plan(scheme, value_scale), lf
 

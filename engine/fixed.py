@@ -209,8 +209,16 @@ def _snap(x: Fx, q: int, mode: Rounding) -> pl.Expr:
     if x.err is None or x.err == (0, 0):
         return x.expr
     lo, hi = x.err
-    offset = q // 2 if mode.startswith("half") else 0  # boundaries: half-way points, or the grid itself
     e = x.expr
+    # fast paths, same decisions: a boundary within `hi` above e is crossed by e + hi, and nothing else is
+    # (half_up rounds an exact half away from zero: toward +hi above zero, toward -lo below)
+    if mode == "half_up":
+        return pl.when(e >= 0).then(e + hi).otherwise(e - lo)
+    if mode == "floor":
+        return e + hi
+    if mode == "ceiling":
+        return e - lo
+    offset = q // 2 if mode.startswith("half") else 0  # boundaries: half-way points, or the grid itself
     d = ((e - offset) % q + q) % q  # distance down to the boundary at or below e
     return (pl.when((d != 0) & (d <= lo)).then(e - d)
             .when((d != 0) & (q - d <= hi)).then(e + (q - d))

@@ -290,3 +290,23 @@ def test_steps_over_a_repeating_ratio_count_a_whole_step_that_is_exactly_reached
     fields = {"done": "{type: int}", "target": "{type: int}"}
     out = score(tmp_path, body, fields, {"done": ["315", "314"], "target": ["300", "300"]})
     assert dec(out, "i.a") == [D(11), D(10)]  # 315/300 = 1.05: 10 + 1; 314/300 = 1.0466...: 10
+
+
+@pytest.mark.parametrize(("rounding", "half", "whole"), [
+    ("half_up", "0.01", "0.01"), ("half_even", "0.00", "0.01"), ("floor", "0.00", "0.01"),
+    ("ceiling", "0.01", "0.01"), ("down", "0.00", "0.01"), ("up", "0.01", "0.01")])
+def test_every_rounding_mode_sees_the_exact_sum_of_repeating_quotients(tmp_path: Path, rounding: str, half: str,
+                                                                      whole: str) -> None:
+    # half: 0.01 x 1/3 + 0.01 x 1/6 = 0.005 exactly (a tie: half_even goes to the even 0.00)
+    # whole: 0.01 x 1/3 + 0.01 x 2/3 = 0.01 exactly (floors alone: 0.0099999999 -> floor would give 0.00)
+    body = """
+    sections:
+      - id: s
+        items:
+          - {id: a, points: 0.01, value: one / three, method: {proportional: {cap: null}}}
+          - {id: b, points: 0.01, value: other / six, method: {proportional: {cap: null}}}
+    """
+    fields = {"one": "{type: int}", "three": "{type: int}", "other": "{type: int}", "six": "{type: int}"}
+    out = score(tmp_path, body, fields, {"one": ["1", "1"], "three": ["3", "3"], "other": ["1", "4"],
+                                         "six": ["6", "6"]}, rounding=rounding)
+    assert dec(out, "s.s") == [D(half), D(whole)]
