@@ -15,6 +15,9 @@ import yaml
 
 from .errors import Collector, KaoheError, Loc, Problem
 
+# libyaml's composer when PyYAML was built with it (the wheels are): ~10x faster, same nodes and marks
+_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
 
 class YMap(dict[str, Any]):
     loc: Loc
@@ -79,7 +82,7 @@ def load_yaml(path: str | Path) -> Any:
     except OSError as e:
         raise KaoheError([Problem(Loc(file), f"cannot read: {e.strerror}")]) from None
     try:
-        node = yaml.compose(text, Loader=yaml.SafeLoader)
+        node = yaml.compose(text, Loader=_LOADER)
     except yaml.MarkedYAMLError as e:
         mark = e.problem_mark or e.context_mark
         loc = Loc(file, mark.line + 1, mark.column + 1) if mark else Loc(file)
