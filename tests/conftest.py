@@ -6,6 +6,16 @@ import functools
 from collections.abc import Iterator
 
 import pytest
+from helpers import DEMO_SCHEME
+
+from engine.model import Scheme
+from engine.scheme import load_scheme
+
+
+@pytest.fixture(scope="module")
+def scheme() -> Scheme:
+    """The bundled demo township's scheme (a test module may define its own `scheme` instead)."""
+    return load_scheme(DEMO_SCHEME)
 
 
 @pytest.fixture(scope="module")

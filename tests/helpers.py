@@ -21,6 +21,11 @@ from engine.evaluate import ITEM_SCALE, evaluate
 from engine.scheme import load_scheme
 
 UNIT_TYPES = "{village: 村, office: 镇属单位}"
+ROOT = Path(__file__).resolve().parent.parent
+DEMO_SCHEME = ROOT / "rules" / "township-2022.yaml"
+DEMO_UNITS = ROOT / "fixtures" / "2022" / "units.csv"
+DEMO_EVENTS = ROOT / "fixtures" / "2022" / "events.csv"
+DECISIONS = ["unit_id", "total", "grade", "rank", "rank_all", "vetoed"]  # the decided columns compared
 
 
 def scheme_text(body: str, fields: Mapping[str, str] | None = None, *, precision: int = 2,

@@ -14,25 +14,16 @@ from pathlib import Path
 
 import polars as pl
 import pytest
+from helpers import DECISIONS, DEMO_EVENTS, DEMO_SCHEME, DEMO_UNITS
 
 from engine.errors import KaoheError
 from engine.io import read_table, to_csv_bytes, write_xlsx
 from engine.pipeline import Inputs, run
-from engine.scheme import load_scheme
 
-ROOT = Path(__file__).resolve().parent.parent
-SCHEME = ROOT / "rules" / "township-2022.yaml"
-UNITS = ROOT / "fixtures" / "2022" / "units.csv"
-EVENTS = ROOT / "fixtures" / "2022" / "events.csv"
-DECISIONS = ["unit_id", "total", "grade", "rank", "rank_all", "vetoed"]
+SCHEME, UNITS, EVENTS = DEMO_SCHEME, DEMO_UNITS, DEMO_EVENTS
 
 
 pytestmark = pytest.mark.usefixtures("scheme_parsed_once")
-
-
-@pytest.fixture(scope="module")
-def scheme():  # type: ignore[no-untyped-def]
-    return load_scheme(SCHEME)
 
 
 @pytest.fixture(scope="module")

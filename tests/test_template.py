@@ -15,7 +15,7 @@ from xml.etree import ElementTree as ET
 import fastexcel
 import polars as pl
 import pytest
-from helpers import write_scheme
+from helpers import DECISIONS, DEMO_EVENTS, DEMO_SCHEME, DEMO_UNITS, ROOT, write_scheme
 
 from engine.data import prepare_units
 from engine.errors import KaoheError
@@ -25,20 +25,11 @@ from engine.pipeline import Inputs, run
 from engine.scheme import load_scheme
 from engine.template import EVENTS_SHEET, NOTES_SHEET, UNITS_SHEET, event_kinds, write_template
 
-ROOT = Path(__file__).resolve().parent.parent
-SCHEME = ROOT / "rules" / "township-2022.yaml"
-UNITS = ROOT / "fixtures" / "2022" / "units.csv"
-EVENTS = ROOT / "fixtures" / "2022" / "events.csv"
+SCHEME, UNITS, EVENTS = DEMO_SCHEME, DEMO_UNITS, DEMO_EVENTS
 NS = {"m": "http://schemas.openxmlformats.org/spreadsheetml/2006/main"}
-DECISIONS = ["unit_id", "total", "grade", "rank", "rank_all", "vetoed"]
 
 
 pytestmark = pytest.mark.usefixtures("scheme_parsed_once")
-
-
-@pytest.fixture(scope="module")
-def scheme():  # type: ignore[no-untyped-def]
-    return load_scheme(SCHEME)
 
 
 @pytest.fixture(scope="module")
