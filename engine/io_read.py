@@ -225,7 +225,7 @@ def _parquet(data: bytes, file: str, what: str, wanted: Callable[[str], bool] | 
         cols = None
         if wanted is not None:
             cols = [c for c in pl.read_parquet_schema(io.BytesIO(data)) if wanted(c.strip())] or None
-        df = pl.read_parquet(io.BytesIO(data), columns=cols)
+        df = pl.read_parquet(io.BytesIO(data), columns=cols).rechunk()  # one contiguous copy, not one per op
     except Exception as e:  # noqa: BLE001 - polars raises ComputeError, OSError, ... on damaged files
         _fail(file, f"cannot read as Parquet: {str(e).splitlines()[0]}", "the file may be damaged; write it again")
     names = [c.strip() for c in df.columns]
