@@ -27,6 +27,7 @@ from . import fixed as F
 from .errors import KaoheError, Loc, Problem
 from .expr import Expr, Name, Ref
 from .fixed import Fx
+from .fmt import fixed_str
 from .methods import METHODS, Ctx
 from .model import Item, Pool, Scheme, Section
 
@@ -260,7 +261,7 @@ def _describe(plan: Plan, scored: pl.LazyFrame, failing: list[tuple[Item, str, p
             s = plan.value_scale[item.id]
 
             def outside(r: dict[str, Any], it: Item = item, s: int = s, lo: Any = lo, hi: Any = hi) -> str:
-                return (f"unit {r['unit_id']} ({r['name']}): {it.label} is {F.to_decimal_str(r[f'v.{it.id}'], s)}, "
+                return (f"unit {r['unit_id']} ({r['name']}): {it.label} is {fixed_str(r[f'v.{it.id}'], s)}, "
                         f"outside the declared range {lo}..{hi}")
 
             out += _listed(bad, n, path, field_name, outside, "correct the assessed value")

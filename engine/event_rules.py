@@ -135,13 +135,15 @@ def _points(r: Reader, m: YMap, ctx: str, env: dict[str, Type]) -> dict[str, Any
 
 
 def read_events(scheme: Scheme, path: Path, unit_ids: pl.Series, *, encoding: str | None = None,
-                year: int | None = None) -> pl.DataFrame:
+                year: int | None = None, hashes: dict[str, str] | None = None) -> pl.DataFrame:
     """The event log, validated: every problem with file, row and column; numbers exact. Dates must lie
     in the assessment `year` (default: the scheme's; a mid-year run passes the as-of year)."""
-    from .io import read_table  # noqa: PLC0415
+    from .io import read_table_info  # noqa: PLC0415
 
     file = str(path)
-    raw = read_table(path, encoding=encoding, what="events", allow_empty=True, sheet=_event_sheet(path))
+    raw, info = read_table_info(path, encoding=encoding, what="events", allow_empty=True, sheet=_event_sheet(path))
+    if hashes is not None:  # the manifest hashes the bytes read here rather than reading the file again
+        hashes[file] = info.sha256
     missing = [c for c in BASE_COLUMNS if c not in raw.columns]
     if missing:
         raise KaoheError([Problem(Loc(file, row=1), f"missing column '{c}'{did_you_mean(c, raw.columns)}",

@@ -298,13 +298,6 @@ def when(cond: Fx, then: Fx, other: Fx) -> Fx:
               _err_hull(_err_at(then, s), _err_at(other, s)))
 
 
-def to_decimal_str(value: int | None, scale: int) -> str:
-    """Format a scaled integer exactly: (8954, 2) -> '89.54'."""
-    if value is None:
-        return ""
-    return str(Decimal(value).scaleb(-scale)) if scale else str(value)
-
-
 Resolver = Callable[[E.Name | E.Ref], Fx]
 
 

@@ -87,12 +87,13 @@ def load(inputs: Inputs, *, year: int | None = None) -> Loaded:
     df, path, sha = read_units(inputs, scheme)
     units = prepare_units(df, scheme, path=path)
     events = None
+    hashes = {path: sha}
     if inputs.events is not None and scheme.raw.get("events"):
         from .event_rules import read_events  # noqa: PLC0415
 
         events = read_events(scheme, inputs.events, units.frame.get_column("unit_id"), encoding=inputs.encoding,
-                             year=year)
-    return Loaded(scheme, decisions, units.frame, path, events, inputs, year or scheme.meta.year, {path: sha})
+                             year=year, hashes=hashes)
+    return Loaded(scheme, decisions, units.frame, path, events, inputs, year or scheme.meta.year, hashes)
 
 
 def score(ld: Loaded, *, detail: bool = True) -> Run:

@@ -59,14 +59,10 @@ class AsOf:
     adjusted: dict[str, str]  # field id -> "pro-rated x 0.4959" / "projected / 0.5"
 
 
-def default_schedule(scheme: Scheme) -> tuple[Decimal, ...]:
-    return scheme.schedule
-
-
 def as_of_run(ld: Loaded, as_of: date, project: Projection) -> tuple[Loaded, AsOf]:
     """The loaded inputs transformed to a year-to-date run at `as_of`."""
     scheme = ld.scheme
-    if project == "schedule" and not default_schedule(scheme) and not any(f.schedule for f in scheme.fields.values()):
+    if project == "schedule" and not scheme.schedule and not any(f.schedule for f in scheme.fields.values()):
         raise KaoheError([Problem(Loc(scheme.path), "--project schedule needs a schedule in the scheme",
                                   hint="declare mid_year: {schedule: [0.2, 0.5, 0.75, 1]} or a field's schedule:")])
     fields = dict(scheme.fields)
@@ -94,7 +90,7 @@ def as_of_run(ld: Loaded, as_of: date, project: Projection) -> tuple[Loaded, AsO
 
 
 def _share(f: Field, scheme: Scheme, as_of: date, project: Projection) -> Fraction:
-    sched = f.schedule or default_schedule(scheme)
+    sched = f.schedule or scheme.schedule
     if project == "linear" or not sched:
         return linear_share(as_of)
     return schedule_share(as_of, sched)
