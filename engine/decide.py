@@ -1,11 +1,14 @@
 """decide: vetoes, grades (with quotas), competition ranks and award allocation, all in Polars.
 
 Adds to the scored frame, per unit:
-  x.<veto> (bool) and xs.<veto> (what triggered it), vetoed, grade, order (strict position in its
-  group), rank (competition rank in its group: 8, 8, 10), rank_all (overall),
-  and per award: a.<award> status (recommended | tie_flag | outside_quota | not_eligible | vetoed |
+  x.<veto> (bool) and xs.<veto> (what triggered it), vetoed, grade (Enum of the grade ids), order (strict
+  position in its group), rank (competition rank in its group: 8, 8, 10), rank_all (overall), order_all,
+  and per award: a.<award> status (Enum: recommended | tie_flag | outside_quota | not_eligible | vetoed |
   not_applicable), a.<award>.pos (position among the eligible), a.<award>.level, a.<award>.quota,
-  a.<award>.c<k> (each eligibility condition held?) and a.<award>.g<k> (how far from it).
+  a.<award>.gap, a.<award>.c<k> (each eligibility condition held?) and a.<award>.g<k> (how far from it).
+
+The frame is never sorted: each order is a permutation column (one stable sort of a packed Int64 key), and
+only the few columns a step reads are gathered into that order and the results gathered back.
 """
 
 from __future__ import annotations
@@ -21,9 +24,10 @@ from .evaluate import ITEM_SCALE
 from .fixed import Fx
 from .model import Scheme
 from .rules_model import Award, Decisions, Quota, SortKey
-from .sortkey import sort_by
+from .sortkey import Packing
 
-GROUP = "_group"
+POS = pl.Int32  # positions, places and ranks (a county has thousands of units, a nation millions)
+STATUS = pl.Enum(["recommended", "tie_flag", "outside_quota", "not_eligible", "vetoed", "not_applicable"])
 
 Compile = Callable[[E.Expr], Fx]
 Over = Callable[[pl.Expr], pl.Expr]
@@ -89,33 +93,107 @@ def needed_columns(scheme: Scheme, dec: Decisions) -> list[str]:
 
 def decide(scheme: Scheme, dec: Decisions, scored: pl.DataFrame, event_vetoes: pl.DataFrame | None = None
            ) -> tuple[pl.DataFrame, dict[str, AwardInfo]]:
+    """Row-local decisions (vetoes, grade before quotas, award conditions, sort keys) in one pass; then one
+    lazy plan over that narrow frame with one sort per distinct order (overall, per unit type, each award
+    ranked otherwise) and one sort back to the input order."""
     res = resolver(scheme)
 
     def c(e: E.Expr) -> Fx:
         return F.compile_expr(e.tree, res)
 
     needed = [col for col in needed_columns(scheme, dec) if col in scored.columns]
-    types = pl.Enum(list(scheme.unit_types))  # sort groups by a small integer code, not by text
-    df = scored.select(needed).with_row_index("_i")
-    if "_type" not in df.columns:  # the unit type's position in the scheme (engine.data computes it once)
-        df = df.with_columns(_type=pl.col("unit_type").cast(types).to_physical())
-    df = df.with_columns((pl.col("_type") if dec.ranking.per else pl.lit(0, dtype=pl.UInt32)).alias(GROUP))
-    df = _vetoes(df, dec, c, event_vetoes)
-    df = _grades(df, dec, scheme, c)
-    infos = {}
-    results = []
-    in_order = True  # _grades leaves the frame in ranking order
-    for award in dec.awards:
-        df, infos[award.id], in_order = _award(df, award, dec, scheme, c, in_order)
-        done = [col for col in df.columns if col == f"a.{award.id}" or col.startswith(f"a.{award.id}.")]
-        results.append(df.select("_i", *done))  # set aside: the working frame stays narrow
-        df = df.drop(done)
-    new = [col for col in df.columns if col not in scored.columns and not col.startswith("_")]
-    parts = [df.select("_i", *new).sort("_i")] + [r.sort("_i").drop("_i") for r in results]
-    return scored.hstack(pl.concat(parts, how="horizontal").drop("_i")), infos
+    lf = scored.lazy().select(needed).with_row_index("_i")
+    if "_type" not in scored.columns:  # the unit type's position in the scheme (engine.data computes it once)
+        lf = lf.with_columns(_type=pl.col("unit_type").cast(pl.Enum(list(scheme.unit_types))).to_physical())
+    lf = _vetoes(lf, dec, c, event_vetoes)
+    by_id = "_id_key" in needed
+    rank_keys = _key_exprs(dec.ranking.by, c, "_k", by_id)
+    infos: dict[str, AwardInfo] = {}
+    award_cols: dict[str, list[pl.Expr]] = {}
+    award_keys: dict[str, list[tuple[str, pl.Expr]]] = {}
+    for a in dec.awards:
+        award_cols[a.id], infos[a.id] = _conditions(a, dec, scheme)
+        award_keys[a.id] = rank_keys if a.rank_by == dec.ranking.by else _key_exprs(a.rank_by, c, f"_r.{a.id}.", by_id)
+    keys = {n: e for ks in (rank_keys, *award_keys.values()) for n, e in ks}
+    quotas = any(g.quota for g in dec.grades)
+    # an award that reads the grade waits for the grade quotas
+    late = {a.id for a in dec.awards if quotas and a.eligible is not None and "grade" in a.eligible.names()}
+    lf = lf.with_columns(grade=_base_grade(dec, scheme))
+    early = [e for a, cols in award_cols.items() if a not in late for e in cols]
+    df = lf.with_columns(*keys.values(), *early).collect()
+    packing = Packing(df, ["_last", "_type", *keys])
+    rk, desc = [n for n, _ in rank_keys], [k.descending for k in dec.ranking.by]
+    grouped = dec.ranking.per == "unit_type"
+
+    # The overall order (vetoed-last units after the others) as a permutation: the frame stays in input
+    # order, and only the columns each step reads are listed in that order ("~" columns) and back.
+    lf = _Order("~", packing.permutation(["_last", *rk], [False, *desc])).enter(
+        df.lazy(), ["_last", "_type", rk[0], *(["grade"] if quotas else [])])
+    at = pl.int_range(1, pl.len() + 1, dtype=POS)
+    lf = lf.with_columns(order_all=(pl.col("~inv") + 1).cast(POS),
+                         **{"~rank_all": _competition(["~_last", f"~{rk[0]}"], at)})
+    lf = _grade_quotas(lf, dec)  # in the overall order; per unit type: that order within the type
+    if grouped:  # a unit type's units in the overall order are in the type's ranking order
+        lf = lf.with_columns(**{"~order": at.over("~_type")})
+        lf = lf.with_columns(**{"~rank": _competition(["~_last", f"~{rk[0]}"], pl.col("~order"), over="~_type")})
+    main = _Order("~")
+    lf = lf.with_columns(rank_all=main.back("~rank_all"),
+                         grade=main.back("~grade") if quotas else pl.col("grade"),
+                         order=main.back("~order") if grouped else pl.col("order_all"),
+                         rank=main.back("~rank") if grouped else main.back("~rank_all"))
+    lf = lf.with_columns(e for a, cols in award_cols.items() if a in late for e in cols)
+    last_blocks = {v.blocks == "all" or v.blocks for v in dec.vetoes if v.rank == "last"}
+    for a in dec.awards:
+        names = [n for n, _ in award_keys[a.id]]
+        grp = (a.quota or Quota()).per == "unit_type"
+        # the overall order serves an award ranked like it, when units ranked last by a veto cannot hold it
+        if a.rank_by == dec.ranking.by and all(b is True or a.id in b for b in last_blocks):
+            order = main
+        else:
+            lead = ["_type"] if grp else []
+            order = _Order(f"~{a.id}~", packing.permutation(
+                [*lead, *names, "order_all"], [False] * len(lead) + [k.descending for k in a.rank_by] + [False],
+                spans={"order_all": (1, df.height)}))
+            lf = order.enter(lf, ["_type"])
+        lf = _award(lf, a, names, order, grp, scheme.meta.precision)
+    new = [*[x for v in dec.vetoes for x in (f"x.{v.id}", f"xs.{v.id}")], "vetoed", "order", "rank", "order_all",
+           "rank_all", "grade"]
+    for a in dec.awards:
+        pre = f"a.{a.id}"
+        new += [n for n in (e.meta.output_name() for e in award_cols[a.id]) if n.startswith(pre + ".")]
+        new += [pre, f"{pre}.pos", f"{pre}.level", f"{pre}.quota", f"{pre}.gap"]
+    return scored.hstack(lf.select(new).collect()), infos
 
 
-def _vetoes(df: pl.DataFrame, dec: Decisions, c: Compile, event_vetoes: pl.DataFrame | None) -> pl.DataFrame:
+class _Order:
+    """A permutation of the frame's rows (`<prefix>perm`: row numbers in this order; `<prefix>inv`: each
+    row's position in it). Columns listed in this order are named `<prefix><column>`."""
+
+    def __init__(self, prefix: str, perm: pl.Expr | None = None) -> None:
+        self.prefix, self.perm = prefix, perm
+
+    def enter(self, lf: pl.LazyFrame, cols: list[str]) -> pl.LazyFrame:
+        assert self.perm is not None
+        p = pl.col(f"{self.prefix}perm")
+        lf = lf.with_columns(self.perm.alias(f"{self.prefix}perm"))
+        lf = lf.with_columns(p.arg_sort().alias(f"{self.prefix}inv"))
+        return self.add(lf, cols)
+
+    def add(self, lf: pl.LazyFrame, cols: list[str]) -> pl.LazyFrame:
+        p = pl.col(f"{self.prefix}perm")
+        have = set(lf.collect_schema().names())
+        return lf.with_columns(pl.col(c).gather(p).alias(self.name(c)) for c in dict.fromkeys(cols)
+                               if self.name(c) not in have)
+
+    def name(self, col: str) -> str:
+        return f"{self.prefix}{col}"
+
+    def back(self, col: str) -> pl.Expr:
+        """A column in this order, back in the frame's row order."""
+        return pl.col(col).gather(pl.col(f"{self.prefix}inv"))
+
+
+def _vetoes(lf: pl.LazyFrame, dec: Decisions, c: Compile, event_vetoes: pl.DataFrame | None) -> pl.LazyFrame:
     cols = []
     for v in dec.vetoes:
         hit = c(v.when).expr.fill_null(False) if v.when is not None else pl.lit(False)
@@ -123,43 +201,50 @@ def _vetoes(df: pl.DataFrame, dec: Decisions, c: Compile, event_vetoes: pl.DataF
         if event_vetoes is not None and event_vetoes.height:
             ev = (event_vetoes.filter(pl.col("veto") == v.id).group_by("unit_id")
                   .agg(pl.col("event_id").sort().str.join(",").alias("_ev")))
-            df = df.join(ev.rename({"_ev": f"_ev.{v.id}"}), on="unit_id", how="left", maintain_order="left")
+            lf = lf.join(ev.lazy().rename({"_ev": f"_ev.{v.id}"}), on="unit_id", how="left", maintain_order="left")
             evc = pl.col(f"_ev.{v.id}")
             hit = hit | evc.is_not_null()
             src = pl.concat_str([src, pl.when(evc.is_not_null()).then(pl.lit("事件: ") + evc)],
                                 separator="; ", ignore_nulls=True)
         cols += [hit.alias(f"x.{v.id}"), pl.when(hit).then(src).alias(f"xs.{v.id}")]
-    df = df.with_columns(cols) if cols else df
+    lf = lf.with_columns(cols) if cols else lf
     xs = [pl.col(f"x.{v.id}") for v in dec.vetoes]
     last = [pl.col(f"x.{v.id}") for v in dec.vetoes if v.rank == "last"]
-    return df.with_columns(vetoed=pl.any_horizontal(xs) if xs else pl.lit(False),
+    return lf.with_columns(vetoed=pl.any_horizontal(xs) if xs else pl.lit(False),
                            _last=pl.any_horizontal(last) if last else pl.lit(False))
 
 
-def _sort_cols(df: pl.DataFrame, keys: tuple[SortKey, ...], c: Compile, prefix: str) -> tuple[pl.DataFrame, list[str]]:
-    names = [f"{prefix}{i}" for i in range(len(keys))]
-    exprs = [(pl.col("_id_key") if k.expr.tree == E.Name("unit_id", k.expr.tree.col) and "_id_key" in df.columns
-              else c(k.expr).expr).alias(n) for k, n in zip(keys, names, strict=True)]
-    return df.with_columns(exprs), names
+def _key_exprs(keys: tuple[SortKey, ...], c: Compile, prefix: str, by_id: bool) -> list[tuple[str, pl.Expr]]:
+    """Sort key columns; unit_id sorts by its key (numbers as numbers, text by its text order)."""
+    out = []
+    for i, k in enumerate(keys):
+        is_id = k.expr.tree == E.Name("unit_id", k.expr.tree.col)
+        e = pl.col("_id_key") if is_id and by_id else c(k.expr).expr
+        out.append((f"{prefix}{i}", e.alias(f"{prefix}{i}")))
+    return out
 
 
-def _ordered(df: pl.DataFrame, keys: tuple[SortKey, ...], names: list[str], first: list[str], *,
-             grouped: bool = True) -> pl.DataFrame:
-    lead = [GROUP] if grouped else []
-    return sort_by(df, [*lead, *first, *names], [False] * (len(lead) + len(first)) + [k.descending for k in keys])
+def _run_start(cols: list[str], over: str | None = None) -> pl.Expr:
+    """True where any of cols differs from the row before (in the same `over` group) and on a group's first
+    row: runs of equal keys in an ordered frame, found without hashing the keys."""
+    def prev(k: str) -> pl.Expr:
+        return pl.col(k).shift(1).over(over) if over else pl.col(k).shift(1)
+
+    first = pl.int_range(pl.len()) == 0
+    return pl.any_horizontal(first.over(over) if over else first, *[pl.col(k).ne_missing(prev(k)) for k in cols])
 
 
-def _grades(df: pl.DataFrame, dec: Decisions, scheme: Scheme, c: Compile) -> pl.DataFrame:
-    p = scheme.meta.precision
-    df, keys = _sort_cols(df, dec.ranking.by, c, "_k")
-    df = _ordered(df, dec.ranking.by, keys, ["_last"])
-    df = df.with_columns(order=pl.int_range(1, pl.len() + 1, dtype=pl.Int64).over(GROUP))
-    df = df.with_columns(rank=pl.col("order").min().over([GROUP, "_last", keys[0]]))
-    df = _ordered(df, dec.ranking.by, keys, ["_last"], grouped=False)
-    df = df.with_columns(order_all=pl.int_range(1, pl.len() + 1, dtype=pl.Int64))
-    df = df.with_columns(rank_all=pl.col("order_all").min().over(["_last", keys[0]]))
+def _competition(cols: list[str], position: pl.Expr, over: str | None = None) -> pl.Expr:
+    """Competition rank (8, 8, 10): the position of the first unit of each run of equal keys."""
+    ff = pl.when(_run_start(cols, over)).then(position).forward_fill()
+    return ff.over(over) if over else ff
+
+
+def _base_grade(dec: Decisions, scheme: Scheme) -> pl.Expr:
+    """The grade by total and vetoes, before quotas."""
     if not dec.grades:
-        return sort_by(df, [GROUP, "order"], [False, False]).with_columns(grade=pl.lit(None, dtype=pl.String))
+        return pl.lit(None, dtype=pl.Enum([]))
+    p = scheme.meta.precision
     g = pl.lit(dec.grades[-1].id)
     for gr in reversed(dec.grades[:-1]):
         lim = pl.lit(int(gr.min.scaleb(p)) if gr.min is not None else 0, dtype=pl.Int64)
@@ -168,21 +253,24 @@ def _grades(df: pl.DataFrame, dec: Decisions, scheme: Scheme, c: Compile) -> pl.
     for v in dec.vetoes:
         if v.grade is not None:
             g = pl.when(pl.col(f"x.{v.id}")).then(pl.lit(v.grade)).otherwise(g)
-    df = df.with_columns(grade=g)
+    return g.cast(pl.Enum([gr.id for gr in dec.grades]))
+
+
+def _grade_quotas(lf: pl.LazyFrame, dec: Decisions) -> pl.LazyFrame:
+    """Grade quotas, best grade first, in the overall order (per unit type: that order within the type);
+    units over a quota pass to the next grade."""
     ids = [gr.id for gr in dec.grades]
     for i, gr in enumerate(dec.grades[:-1]):
         if gr.quota is None:
             continue
-        has = pl.col("grade") == gr.id
-        if gr.quota.per == "unit_type":  # within each unit type, in the type's ranking order
-            df = sort_by(df, ["_type", "order_all"], [False, False])
-            n, pos = pl.len().over("_type"), has.cast(pl.Int64).cum_sum().over("_type")
-        else:  # over all units, in the overall order
-            df = sort_by(df, ["order_all"], [False])
-            n, pos = pl.len(), has.cast(pl.Int64).cum_sum()
-        df = df.with_columns(grade=pl.when(has & (pos > quota_expr(gr.quota, n))).then(pl.lit(ids[i + 1]))
-                             .otherwise(pl.col("grade")))
-    return sort_by(df, [GROUP, "order"], [False, False])
+        has = pl.col("~grade") == gr.id
+        per = gr.quota.per == "unit_type"
+        n = pl.len().over("~_type") if per else pl.len()
+        pos = has.cast(pl.Int64).cum_sum()
+        pos = pos.over("~_type") if per else pos
+        lf = lf.with_columns(pl.when(has & (pos > quota_expr(gr.quota, n.cast(pl.Int64))))
+                             .then(pl.lit(ids[i + 1], dtype=pl.Enum(ids))).otherwise(pl.col("~grade")).alias("~grade"))
+    return lf
 
 
 def conjuncts(e: E.Node) -> list[E.Node]:
@@ -191,10 +279,9 @@ def conjuncts(e: E.Node) -> list[E.Node]:
     return [e]
 
 
-def _award(df: pl.DataFrame, a: Award, dec: Decisions, scheme: Scheme, c: Compile,
-           in_order: bool) -> tuple[pl.DataFrame, AwardInfo, bool]:
-    """Allocate one award; `in_order` says whether `df` is in ranking order (then an award ranked the
-    same way needs no sort). Returns the frame, the award's conditions and whether it is still in order."""
+def _conditions(a: Award, dec: Decisions, scheme: Scheme) -> tuple[list[pl.Expr], AwardInfo]:
+    """An award's row-local columns: each condition held? (.c<k>) and how far from it (.g<k>), in scope,
+    blocked by a veto, eligible."""
     pre, info = f"a.{a.id}", AwardInfo()
     conds: list[tuple[E.Node, str]] = []
     if a.eligible is not None:
@@ -202,10 +289,12 @@ def _award(df: pl.DataFrame, a: Award, dec: Decisions, scheme: Scheme, c: Compil
     if a.min_score is not None:
         node: E.Node = E.Cmp(">=", E.Name("total"), E.Num(a.min_score))
         conds.append((node, E.to_source(node)))
-    ok_cols, cols = [], []
+    cols: list[pl.Expr] = []
+    oks = []
     for k, (node, text) in enumerate(conds):
         ok = F.compile_expr(node, resolver(scheme)).expr.fill_null(False)
         cols.append(ok.alias(f"{pre}.c{k}"))
+        oks.append(ok)
         scale = None
         if isinstance(node, E.Cmp) and node.op in (">=", ">", "<=", "<"):
             lhs, rhs = (F.compile_expr(x, resolver(scheme)) for x in (node.left, node.right))
@@ -213,52 +302,63 @@ def _award(df: pl.DataFrame, a: Award, dec: Decisions, scheme: Scheme, c: Compil
                 dist = F.add(rhs, lhs, -1) if node.op in (">=", ">") else F.add(lhs, rhs, -1)
                 cols.append(dist.expr.alias(f"{pre}.g{k}"))
                 scale = dist.scale
-        ok_cols.append(pl.col(f"{pre}.c{k}"))
         info.conditions.append(Condition(text, scale))
     scope = pl.col("unit_type").is_in(list(a.applies_to)) if a.applies_to else pl.lit(True)
     blocking = [pl.col(f"x.{v.id}") for v in dec.vetoes if v.blocks == "all" or a.id in v.blocks]
     blocked = pl.any_horizontal(blocking) if blocking else pl.lit(False)
-    cond_ok = pl.all_horizontal(ok_cols) if ok_cols else pl.lit(True)
+    cond_ok = pl.all_horizontal(oks) if oks else pl.lit(True)
+    cols += [scope.alias(f"_scope.{a.id}"), (blocked & scope).alias(f"_blocked.{a.id}"),
+             (scope & ~blocked & cond_ok).alias(f"_elig.{a.id}")]
+    return cols, info
+
+
+def _award(lf: pl.LazyFrame, a: Award, keys: list[str], order: _Order, grouped: bool,
+           precision: int) -> pl.LazyFrame:
+    """Allocate one award in its ranking `order` (grouped: one quota per unit type, else one)."""
+    pre = f"a.{a.id}"
     q = a.quota or Quota(count=sum(lv.count for lv in a.levels))
-    grp = "_type" if (q.per == "unit_type") else "_one"  # _one: a single group (windows broadcast cleanly)
-    df, keys = _sort_cols(df.with_columns(cols).with_columns(_one=pl.lit(0)), a.rank_by, c, "_r")
-    same_order = a.rank_by == dec.ranking.by and (grp == "_type") == (dec.ranking.per == "unit_type")
-    if not (same_order and in_order):
-        df = sort_by(df, [grp, *keys], [False] + [k.descending for k in a.rank_by])
-    lf = df.lazy().with_columns(_scope=scope, _blocked=blocked & scope, _elig=scope & ~blocked & cond_ok)
+    ties = a.tie_at_boundary != "strict"  # strict: the boundary needs no look
+    keys = keys if ties else keys[:1]
+    lf = order.add(lf, [f"_scope.{a.id}", f"_blocked.{a.id}", f"_elig.{a.id}", *keys,
+                        *(["total"] if any(lv.min_score is not None for lv in a.levels) else [])])
+    lf = lf.with_columns(pl.col(order.name(c)).alias(t) for c, t in (
+        (f"_scope.{a.id}", "_scope"), (f"_blocked.{a.id}", "_blocked"), (f"_elig.{a.id}", "_elig")))
+    grp = order.name("_type") if grouped else None
 
     def over(e: pl.Expr) -> pl.Expr:
-        return e.over(grp)
+        return e.over(grp) if grp else e
 
+    ks = [order.name(k) for k in keys]
     n = over(pl.col("_scope" if q.of == "all" else "_elig").cast(pl.Int64).sum())
-    lf = lf.with_columns(_pos=over(pl.col("_elig").cast(pl.Int64).cum_sum()), _q=quota_expr(q, n))
+    lf = lf.with_columns(_pos=over(pl.col("_elig").cast(POS).cum_sum()), _q=quota_expr(q, n).cast(POS))
     lf = lf.with_columns(_sel=pl.col("_elig") & (pl.col("_pos") <= pl.col("_q")))
-    lf = (_levels(lf, a, over, scheme.meta.precision) if a.levels
+    lf = (_levels(lf, a, over, precision, order.name("total")) if a.levels
           else lf.with_columns(_lvl=pl.lit(None, dtype=pl.String)))
-    lf = _ties(lf, a, keys, over)
+    lf = _ties(lf, a, ks, over) if ties else lf.with_columns(_tie=pl.lit(False))
     status = (pl.when(~pl.col("_scope")).then(pl.lit("not_applicable"))
               .when(pl.col("_blocked")).then(pl.lit("vetoed"))
               .when(~pl.col("_elig")).then(pl.lit("not_eligible"))
               .when(pl.col("_tie") & pl.lit(a.tie_at_boundary == "flag")).then(pl.lit("tie_flag"))
               .when(pl.col("_sel")).then(pl.lit("recommended"))
               .otherwise(pl.lit("outside_quota")))
-    first = keys[0]
+    first = ks[0]
     last_in = over(pl.col(first).filter(pl.col("_sel")).last())
     gap = (last_in - pl.col(first)) if a.rank_by[0].descending else (pl.col(first) - last_in)
-    lf = lf.with_columns(status.alias(pre), pl.when(pl.col("_elig")).then(pl.col("_pos")).alias(f"{pre}.pos"),
-                         pl.col("_lvl").alias(f"{pre}.level"), pl.col("_q").alias(f"{pre}.quota"),
-                         pl.when(pl.col("_elig") & ~pl.col("_sel")).then(gap).alias(f"{pre}.gap"))
-    drop = ["_scope", "_blocked", "_elig", "_pos", "_q", "_sel", "_lvl", "_tie", "_one", *keys]
-    return lf.drop(drop).collect(), info, same_order and in_order
+    lf = lf.with_columns(status.cast(STATUS).alias("_st"), pl.when(pl.col("_elig")).then(pl.col("_pos")).alias("_ps"),
+                         pl.when(pl.col("_elig") & ~pl.col("_sel")).then(gap).alias("_gap"))
+    lf = lf.with_columns(order.back("_st").alias(pre), order.back("_ps").alias(f"{pre}.pos"),
+                         order.back("_lvl").alias(f"{pre}.level"), order.back("_q").alias(f"{pre}.quota"),
+                         order.back("_gap").alias(f"{pre}.gap"))
+    return lf.drop("_scope", "_blocked", "_elig", "_pos", "_q", "_sel", "_lvl", "_tie", "_st", "_ps", "_gap")
 
 
-def _levels(df: pl.LazyFrame, a: Award, over: Over, precision: int) -> pl.LazyFrame:
+def _levels(df: pl.LazyFrame, a: Award, over: Over, precision: int, total: str) -> pl.LazyFrame:
     """一等/二等/三等 down the ranking; unused places pass down when declared."""
     df = df.with_columns(_lvl=pl.lit(None, dtype=pl.String), _carry=pl.lit(0, dtype=pl.Int64))
     for lv in a.levels:
         ok = pl.col("_elig") & pl.col("_lvl").is_null()
         if lv.min_score is not None:
-            ok = ok & (pl.col("total") >= int(lv.min_score.scaleb(precision)))
+            ok = ok & (pl.col(total) >= int(lv.min_score.scaleb(precision)))
         places = pl.col("_carry") + lv.count
         pos = over(ok.cast(pl.Int64).cum_sum())
         df = df.with_columns(_lvl=pl.when(ok & (pos <= places)).then(pl.lit(lv.label)).otherwise(pl.col("_lvl")))

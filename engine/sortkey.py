@@ -3,39 +3,51 @@ query would do; otherwise Polars' multi-column sort. Nulls sort last in either d
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 import polars as pl
 
 _BITS = 62
 
 
-def sort_by(df: pl.DataFrame, cols: Sequence[str], descending: Sequence[bool]) -> pl.DataFrame:
-    """df sorted by cols (stable), nulls last."""
-    packed = _packed(df, cols, descending)
-    if packed is None:
-        return df.sort(list(cols), descending=list(descending), nulls_last=True, maintain_order=True)
-    return df.with_columns(packed.alias("_sortkey")).sort("_sortkey", maintain_order=True).drop("_sortkey")
+class Packing:
+    """The ranges of a frame's integer and boolean columns, measured once (one pass), to pack sort keys
+    on that frame and on lazy frames derived from it."""
+
+    def __init__(self, df: pl.DataFrame, cols: Sequence[str]) -> None:
+        ints = [c for c in dict.fromkeys(cols) if c in df.columns
+                and (df.schema[c].is_integer() or df.schema[c] == pl.Boolean)]
+        row = df.select([pl.col(c).cast(pl.Int64).min().alias(f"lo.{c}") for c in ints]
+                        + [pl.col(c).cast(pl.Int64).max().alias(f"hi.{c}") for c in ints]).row(0) if ints else ()
+        self.spans: dict[str, tuple[int | None, int | None]] = {
+            c: (row[i], row[len(ints) + i]) for i, c in enumerate(ints)}
+
+    def permutation(self, cols: Sequence[str], descending: Sequence[bool],
+                    spans: Mapping[str, tuple[int, int]] | None = None) -> pl.Expr:
+        """The row numbers in the order of cols (stable, nulls last), as one column."""
+        key = _packed(cols, descending, {**self.spans, **(spans or {})})
+        by = [key] if key is not None else [pl.col(c) for c in cols]
+        desc = [False] if key is not None else list(descending)
+        return pl.int_range(pl.len(), dtype=pl.UInt32).sort_by(by, descending=desc, nulls_last=True,
+                                                               maintain_order=True)
 
 
-def _packed(df: pl.DataFrame, cols: Sequence[str], descending: Sequence[bool]) -> pl.Expr | None:
-    if not cols or not all(df.schema[c].is_integer() or df.schema[c] == pl.Boolean for c in cols):
+def _packed(cols: Sequence[str], descending: Sequence[bool],
+            spans: Mapping[str, tuple[int | None, int | None]]) -> pl.Expr | None:
+    if not cols or any(c not in spans for c in cols):
         return None
-    as_int = [pl.col(c).cast(pl.Int64) for c in cols]
-    stats = df.select([e.min().alias(f"lo{i}") for i, e in enumerate(as_int)]
-                      + [e.max().alias(f"hi{i}") for i, e in enumerate(as_int)]).row(0)
-    n = len(cols)
     key: pl.Expr = pl.lit(0, dtype=pl.Int64)
     used = 0
-    for i in reversed(range(n)):  # the last key takes the lowest bits
-        lo, hi = stats[i], stats[n + i]
-        if lo is None:  # all null: no order from this key
+    for c, desc in zip(reversed(cols), reversed(descending), strict=True):  # the last key takes the lowest bits
+        lo, hi = spans[c]
+        if lo is None or hi is None:  # all null: no order from this key
             continue
         span = hi - lo + 1  # values 0..span-1, and span for null (last)
         bits = span.bit_length()
         if used + bits > _BITS:
             return None
-        v = (hi - as_int[i]) if descending[i] else (as_int[i] - lo)
+        e = pl.col(c).cast(pl.Int64)
+        v = (hi - e) if desc else (e - lo)
         key = key + v.fill_null(span) * (1 << used)
         used += bits
     return key
