@@ -134,7 +134,7 @@ def decide(scheme: Scheme, dec: Decisions, scored: pl.DataFrame, event_vetoes: p
                          **{"~rank_all": _competition(["~_last", f"~{rk[0]}"], at)})
     lf = _grade_quotas(lf, dec)  # in the overall order; per unit type: that order within the type
     if grouped:  # a unit type's units in the overall order are in the type's ranking order
-        lf = lf.with_columns(**{"~order": at.over("~_type")})
+        lf = lf.with_columns(**{"~order": pl.col("~_type").cum_count().cast(POS).over("~_type")})
         lf = lf.with_columns(**{"~rank": _competition(["~_last", f"~{rk[0]}"], pl.col("~order"), over="~_type")})
     main = _Order("~")
     lf = lf.with_columns(rank_all=main.back("~rank_all"),
@@ -143,19 +143,20 @@ def decide(scheme: Scheme, dec: Decisions, scored: pl.DataFrame, event_vetoes: p
                          rank=main.back("~rank") if grouped else main.back("~rank_all"))
     lf = lf.with_columns(e for a, cols in award_cols.items() if a in late for e in cols)
     last_blocks = {v.blocks == "all" or v.blocks for v in dec.vetoes if v.rank == "last"}
+    together: list[tuple[Award, list[str]]] = []  # awards allocated in the overall order, side by side
     for a in dec.awards:
         names = [n for n, _ in award_keys[a.id]]
-        grp = (a.quota or Quota()).per == "unit_type"
         # the overall order serves an award ranked like it, when units ranked last by a veto cannot hold it
         if a.rank_by == dec.ranking.by and all(b is True or a.id in b for b in last_blocks):
-            order = main
-        else:
-            lead = ["_type"] if grp else []
-            order = _Order(f"~{a.id}~", packing.permutation(
-                [*lead, *names, "order_all"], [False] * len(lead) + [k.descending for k in a.rank_by] + [False],
-                spans={"order_all": (1, df.height)}))
-            lf = order.enter(lf, ["_type"])
-        lf = _award(lf, a, names, order, grp, scheme.meta.precision)
+            together.append((a, names))
+            continue
+        lead = ["_type"] if (a.quota or Quota()).per == "unit_type" else []
+        own = _Order(f"~{a.id}~", packing.permutation(
+            [*lead, *names, "order_all"], [False] * len(lead) + [k.descending for k in a.rank_by] + [False],
+            spans={"order_all": (1, df.height)}))
+        lf = _awards(own.enter(lf, ["_type"]), [(a, names)], own, scheme.meta.precision)
+    if together:
+        lf = _awards(lf, together, main, scheme.meta.precision)
     new = [*[x for v in dec.vetoes for x in (f"x.{v.id}", f"xs.{v.id}")], "vetoed", "order", "rank", "order_all",
            "rank_all", "grade"]
     for a in dec.awards:
@@ -163,6 +164,10 @@ def decide(scheme: Scheme, dec: Decisions, scored: pl.DataFrame, event_vetoes: p
         new += [n for n in (e.meta.output_name() for e in award_cols[a.id]) if n.startswith(pre + ".")]
         new += [pre, f"{pre}.pos", f"{pre}.level", f"{pre}.quota", f"{pre}.gap"]
     return scored.hstack(lf.select(new).collect()), infos
+
+
+def _status(s: str) -> pl.Expr:
+    return pl.lit(s, dtype=STATUS)  # an Enum literal: a when/then chain of them stays integer work
 
 
 class _Order:
@@ -224,19 +229,20 @@ def _key_exprs(keys: tuple[SortKey, ...], c: Compile, prefix: str, by_id: bool) 
     return out
 
 
-def _run_start(cols: list[str], over: str | None = None) -> pl.Expr:
+def _run_start(cols: list[str], over: str | None = None, first: pl.Expr | None = None) -> pl.Expr:
     """True where any of cols differs from the row before (in the same `over` group) and on a group's first
-    row: runs of equal keys in an ordered frame, found without hashing the keys."""
+    row (`first`, when over a group): runs of equal keys in an ordered frame, found without hashing keys."""
     def prev(k: str) -> pl.Expr:
         return pl.col(k).shift(1).over(over) if over else pl.col(k).shift(1)
 
-    first = pl.int_range(pl.len()) == 0
-    return pl.any_horizontal(first.over(over) if over else first, *[pl.col(k).ne_missing(prev(k)) for k in cols])
+    start = first if first is not None else pl.int_range(pl.len()) == 0
+    return pl.any_horizontal(start, *[pl.col(k).ne_missing(prev(k)) for k in cols])
 
 
 def _competition(cols: list[str], position: pl.Expr, over: str | None = None) -> pl.Expr:
-    """Competition rank (8, 8, 10): the position of the first unit of each run of equal keys."""
-    ff = pl.when(_run_start(cols, over)).then(position).forward_fill()
+    """Competition rank (8, 8, 10): the position of the first unit of each run of equal keys. Over a group,
+    `position` counts from 1 in each group."""
+    ff = pl.when(_run_start(cols, over, position == 1 if over else None)).then(position).forward_fill()
     return ff.over(over) if over else ff
 
 
@@ -245,15 +251,16 @@ def _base_grade(dec: Decisions, scheme: Scheme) -> pl.Expr:
     if not dec.grades:
         return pl.lit(None, dtype=pl.Enum([]))
     p = scheme.meta.precision
-    g = pl.lit(dec.grades[-1].id)
+    kind = pl.Enum([gr.id for gr in dec.grades])
+    g = pl.lit(dec.grades[-1].id, dtype=kind)
     for gr in reversed(dec.grades[:-1]):
         lim = pl.lit(int(gr.min.scaleb(p)) if gr.min is not None else 0, dtype=pl.Int64)
-        g = pl.when((pl.col("total") >= lim) if gr.inclusive else (pl.col("total") > lim)).then(pl.lit(gr.id)) \
-            .otherwise(g)
+        g = pl.when((pl.col("total") >= lim) if gr.inclusive else (pl.col("total") > lim)) \
+            .then(pl.lit(gr.id, dtype=kind)).otherwise(g)
     for v in dec.vetoes:
         if v.grade is not None:
-            g = pl.when(pl.col(f"x.{v.id}")).then(pl.lit(v.grade)).otherwise(g)
-    return g.cast(pl.Enum([gr.id for gr in dec.grades]))
+            g = pl.when(pl.col(f"x.{v.id}")).then(pl.lit(v.grade, dtype=kind)).otherwise(g)
+    return g
 
 
 def _grade_quotas(lf: pl.LazyFrame, dec: Decisions) -> pl.LazyFrame:
@@ -312,73 +319,90 @@ def _conditions(a: Award, dec: Decisions, scheme: Scheme) -> tuple[list[pl.Expr]
     return cols, info
 
 
-def _award(lf: pl.LazyFrame, a: Award, keys: list[str], order: _Order, grouped: bool,
-           precision: int) -> pl.LazyFrame:
-    """Allocate one award in its ranking `order` (grouped: one quota per unit type, else one)."""
-    pre = f"a.{a.id}"
-    q = a.quota or Quota(count=sum(lv.count for lv in a.levels))
-    ties = a.tie_at_boundary != "strict"  # strict: the boundary needs no look
-    keys = keys if ties else keys[:1]
-    lf = order.add(lf, [f"_scope.{a.id}", f"_blocked.{a.id}", f"_elig.{a.id}", *keys,
-                        *(["total"] if any(lv.min_score is not None for lv in a.levels) else [])])
-    lf = lf.with_columns(pl.col(order.name(c)).alias(t) for c, t in (
-        (f"_scope.{a.id}", "_scope"), (f"_blocked.{a.id}", "_blocked"), (f"_elig.{a.id}", "_elig")))
-    grp = order.name("_type") if grouped else None
+def _awards(lf: pl.LazyFrame, awards: list[tuple[Award, list[str]]], order: _Order, precision: int
+            ) -> pl.LazyFrame:
+    """Allocate awards ranked in `order` (with their sort key columns), step by step side by side, so that
+    Polars computes them in parallel. An award's working columns are named _<what>:<award id>."""
+    def t(a: Award, what: str) -> str:
+        return f"_{what}:{a.id}"
 
-    def over(e: pl.Expr) -> pl.Expr:
-        return e.over(grp) if grp else e
+    def over(a: Award) -> Callable[[pl.Expr], pl.Expr]:
+        grp = order.name("_type") if (a.quota or Quota()).per == "unit_type" else None
+        return lambda e: e.over(grp) if grp else e
 
-    ks = [order.name(k) for k in keys]
-    n = over(pl.col("_scope" if q.of == "all" else "_elig").cast(pl.Int64).sum())
-    lf = lf.with_columns(_pos=over(pl.col("_elig").cast(POS).cum_sum()), _q=quota_expr(q, n).cast(POS))
-    lf = lf.with_columns(_sel=pl.col("_elig") & (pl.col("_pos") <= pl.col("_q")))
-    lf = (_levels(lf, a, over, precision, order.name("total")) if a.levels
-          else lf.with_columns(_lvl=pl.lit(None, dtype=pl.String)))
-    lf = _ties(lf, a, ks, over) if ties else lf.with_columns(_tie=pl.lit(False))
-    status = (pl.when(~pl.col("_scope")).then(pl.lit("not_applicable"))
-              .when(pl.col("_blocked")).then(pl.lit("vetoed"))
-              .when(~pl.col("_elig")).then(pl.lit("not_eligible"))
-              .when(pl.col("_tie") & pl.lit(a.tie_at_boundary == "flag")).then(pl.lit("tie_flag"))
-              .when(pl.col("_sel")).then(pl.lit("recommended"))
-              .otherwise(pl.lit("outside_quota")))
-    first = ks[0]
-    last_in = over(pl.col(first).filter(pl.col("_sel")).last())
-    gap = (last_in - pl.col(first)) if a.rank_by[0].descending else (pl.col(first) - last_in)
-    lf = lf.with_columns(status.cast(STATUS).alias("_st"), pl.when(pl.col("_elig")).then(pl.col("_pos")).alias("_ps"),
-                         pl.when(pl.col("_elig") & ~pl.col("_sel")).then(gap).alias("_gap"))
-    lf = lf.with_columns(order.back("_st").alias(pre), order.back("_ps").alias(f"{pre}.pos"),
-                         order.back("_lvl").alias(f"{pre}.level"), order.back("_q").alias(f"{pre}.quota"),
-                         order.back("_gap").alias(f"{pre}.gap"))
-    return lf.drop("_scope", "_blocked", "_elig", "_pos", "_q", "_sel", "_lvl", "_tie", "_st", "_ps", "_gap")
+    def keys(a: Award, ks: list[str]) -> list[str]:  # strict: the boundary needs no look at later keys
+        return ks if a.tie_at_boundary != "strict" else ks[:1]
+
+    lf = order.add(lf, [c for a, ks in awards for c in (f"_scope.{a.id}", f"_blocked.{a.id}", f"_elig.{a.id}",
+                                                         *keys(a, ks), *(["total"] if a.levels else []))])
+    step: list[pl.Expr] = []
+    for a, _ in awards:
+        q = a.quota or Quota(count=sum(lv.count for lv in a.levels))
+        n = over(a)(pl.col(order.name(f"_scope.{a.id}" if q.of == "all" else f"_elig.{a.id}")).cast(pl.Int64).sum())
+        step += [over(a)(pl.col(order.name(f"_elig.{a.id}")).cast(POS).cum_sum()).alias(t(a, "pos")),
+                 quota_expr(q, n).cast(POS).alias(t(a, "q"))]
+    lf = lf.with_columns(step)
+    lf = lf.with_columns((pl.col(order.name(f"_elig.{a.id}")) & (pl.col(t(a, "pos")) <= pl.col(t(a, "q"))))
+                         .alias(t(a, "sel")) for a, _ in awards)
+    for a, ks in awards:
+        if a.levels:
+            lf = _levels(lf, a, over(a), precision, order.name("total"), order.name(f"_elig.{a.id}"))
+        if a.tie_at_boundary != "strict":
+            lf = _ties(lf, a, [order.name(k) for k in ks], over(a), order.name(f"_elig.{a.id}"))
+    step = []
+    for a, ks in awards:
+        elig, sel = pl.col(order.name(f"_elig.{a.id}")), pl.col(t(a, "sel"))
+        tie = pl.col(t(a, "tie")) if a.tie_at_boundary == "flag" else pl.lit(False)
+        status = (pl.when(~pl.col(order.name(f"_scope.{a.id}"))).then(_status("not_applicable"))
+                  .when(pl.col(order.name(f"_blocked.{a.id}"))).then(_status("vetoed"))
+                  .when(~elig).then(_status("not_eligible"))
+                  .when(tie).then(_status("tie_flag"))
+                  .when(sel).then(_status("recommended"))
+                  .otherwise(_status("outside_quota")))
+        first = pl.col(order.name(ks[0]))
+        last_in = over(a)(first.filter(sel).last())
+        gap = (last_in - first) if a.rank_by[0].descending else (first - last_in)
+        step += [status.alias(t(a, "st")), pl.when(elig).then(pl.col(t(a, "pos"))).alias(t(a, "ps")),
+                 pl.when(elig & ~sel).then(gap).alias(t(a, "gap"))]
+    lf = lf.with_columns(step)
+    back = []
+    for a, _ in awards:
+        pre = f"a.{a.id}"
+        back += [order.back(t(a, "st")).alias(pre), order.back(t(a, "ps")).alias(f"{pre}.pos"),
+                 (order.back(t(a, "lvl")) if a.levels else pl.lit(None, dtype=pl.String)).alias(f"{pre}.level"),
+                 order.back(t(a, "q")).alias(f"{pre}.quota"), order.back(t(a, "gap")).alias(f"{pre}.gap")]
+    return lf.with_columns(back)
 
 
-def _levels(df: pl.LazyFrame, a: Award, over: Over, precision: int, total: str) -> pl.LazyFrame:
+def _levels(df: pl.LazyFrame, a: Award, over: Over, precision: int, total: str, elig: str) -> pl.LazyFrame:
     """一等/二等/三等 down the ranking; unused places pass down when declared."""
-    df = df.with_columns(_lvl=pl.lit(None, dtype=pl.String), _carry=pl.lit(0, dtype=pl.Int64))
+    lvl, sel = f"_lvl:{a.id}", f"_sel:{a.id}"
+    df = df.with_columns(pl.lit(None, dtype=pl.String).alias(lvl), _carry=pl.lit(0, dtype=pl.Int64))
     for lv in a.levels:
-        ok = pl.col("_elig") & pl.col("_lvl").is_null()
+        ok = pl.col(elig) & pl.col(lvl).is_null()
         if lv.min_score is not None:
             ok = ok & (pl.col(total) >= int(lv.min_score.scaleb(precision)))
         places = pl.col("_carry") + lv.count
         pos = over(ok.cast(pl.Int64).cum_sum())
-        df = df.with_columns(_lvl=pl.when(ok & (pos <= places)).then(pl.lit(lv.label)).otherwise(pl.col("_lvl")))
-        used = over((pl.col("_lvl") == lv.label).cast(pl.Int64).sum())
+        df = df.with_columns(pl.when(ok & (pos <= places)).then(pl.lit(lv.label)).otherwise(pl.col(lvl)).alias(lvl))
+        used = over((pl.col(lvl) == lv.label).cast(pl.Int64).sum())
         df = df.with_columns(_carry=(places - used) if a.pass_down else pl.lit(0, dtype=pl.Int64))
-    return df.with_columns(_sel=pl.col("_lvl").is_not_null()).drop("_carry")
+    return df.with_columns(pl.col(lvl).is_not_null().alias(sel)).drop("_carry")
 
 
-def _ties(df: pl.LazyFrame, a: Award, keys: list[str], over: Over) -> pl.LazyFrame:
+def _ties(df: pl.LazyFrame, a: Award, keys: list[str], over: Over, elig: str) -> pl.LazyFrame:
     """A tie on the quota boundary: the last unit in and the first eligible unit out are equal on every
     rank_by key but the last (the stable key)."""
+    pos, q, sel = pl.col(f"_pos:{a.id}"), pl.col(f"_q:{a.id}"), pl.col(f"_sel:{a.id}")
     tie_keys = keys[:-1] or keys
-    last_in = pl.col("_elig") & (pl.col("_pos") == pl.col("_q"))
-    first_out = pl.col("_elig") & (pl.col("_pos") == pl.col("_q") + 1)
-    tie = pl.col("_elig")
+    last_in = pl.col(elig) & (pos == q)
+    first_out = pl.col(elig) & (pos == q + 1)
+    tie = pl.col(elig)
     for k in tie_keys:  # key by key: window filters over structs are not reliable
         at_q = over(pl.col(k).filter(last_in).first())
         after = over(pl.col(k).filter(first_out).first())
         tie = tie & (at_q == after).fill_null(False) & (pl.col(k) == at_q).fill_null(False)
-    df = df.with_columns(_tie=tie)
+    df = df.with_columns(tie.alias(f"_tie:{a.id}"))
     if a.tie_at_boundary == "all_in":
-        df = df.with_columns(_sel=pl.col("_sel") | pl.col("_tie"))
+        df = df.with_columns((sel | pl.col(f"_tie:{a.id}")).alias(f"_sel:{a.id}"))
     return df
