@@ -73,6 +73,11 @@ def _applies(types: tuple[str, ...] | None) -> pl.Expr:
     return pl.lit(True) if types is None else pl.col("unit_type").is_in(list(types))
 
 
+def _only(types: tuple[str, ...] | None, e: pl.Expr) -> pl.Expr:
+    """e for the unit types in scope, null for the others (e itself when every type is in scope)."""
+    return e if types is None else pl.when(_applies(types)).then(e)
+
+
 def _scope(*chain: tuple[str, ...] | None) -> tuple[str, ...] | None:
     out: set[str] | None = None
     for t in chain:
@@ -117,9 +122,9 @@ def item_exprs(scheme: Scheme, item: Item, scope: tuple[str, ...] | None, ranges
         extra = [(cond & applies).alias(f"n.{item.id}")]
     else:
         extra = []
-    pts_e = pl.when(applies).then(pts_e)
+    in_scope = _scope(scope, item.applies_to)
     value_e = (value.expr if value is not None else pl.lit(None, dtype=pl.Int64))
-    return [pl.when(applies).then(value_e).alias(f"v.{item.id}"), pts_e.alias(f"i.{item.id}"), *extra], \
+    return [_only(in_scope, value_e).alias(f"v.{item.id}"), _only(in_scope, pts_e).alias(f"i.{item.id}"), *extra], \
         (value.scale if value is not None else 0)
 
 
@@ -189,7 +194,7 @@ def build_plan(scheme: Scheme, units: pl.LazyFrame, adjustments: pl.LazyFrame | 
         raw, err = _raw_sum(parts)
         raws[depth + 1].append(raw.alias(f"r.{sec.id}"))
         sub = _rounded(f"r.{sec.id}", err, scheme, sec.floor, sec.max)
-        stages[depth + 1].append(pl.when(_applies(scope)).then(sub).alias(f"s.{sec.id}"))
+        stages[depth + 1].append(_only(scope, sub).alias(f"s.{sec.id}"))
 
     for sec in scheme.sections:
         visit(sec, None, 0)
@@ -208,8 +213,8 @@ def build_plan(scheme: Scheme, units: pl.LazyFrame, adjustments: pl.LazyFrame | 
             parts.append((_up(event_cols[f"pool:{pool.id}"], EVENT_SCALE), (0, 0)))
         raw, err = _raw_sum(parts)
         pool_raws.append(raw.alias(f"r.{pool.id}"))
-        pool_exprs.append(pl.when(_applies(pool.applies_to)).then(_rounded(f"r.{pool.id}", err, scheme, pool.floor,
-                                                                           pool.max)).alias(f"p.{pool.id}"))
+        pool_exprs.append(_only(pool.applies_to, _rounded(f"r.{pool.id}", err, scheme, pool.floor, pool.max))
+                          .alias(f"p.{pool.id}"))
     lf = units
     for exprs in [*section_stages, pool_raws, pool_exprs]:
         if exprs:
