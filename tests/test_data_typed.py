@@ -3,13 +3,17 @@ every real problem must still be reported, located by row and column."""
 
 from __future__ import annotations
 
+import math
 import sys
 from pathlib import Path
 
 import polars as pl
 import pytest
 
-from engine.errors import KaoheError
+from engine import data
+from engine.data import prepare_units
+from engine.errors import KaoheError, Loc
+from engine.model import Field
 from engine.pipeline import Inputs, run
 from engine.scheme import load_scheme
 
@@ -17,11 +21,15 @@ ROOT = Path(__file__).resolve().parents[1]
 SCHEME = ROOT / "tests" / "benchmark" / "reference.yaml"
 
 
-def _units(tmp_path: Path, **changes: object) -> Path:
+def _generate(n: int) -> pl.DataFrame:
     sys.path.insert(0, str(ROOT / "tests" / "benchmark"))
     from synth import generate  # type: ignore[import-not-found]  # noqa: PLC0415 - importable only after the sys.path insert above
 
-    df = generate(load_scheme(SCHEME), 50)
+    return generate(load_scheme(SCHEME), n)  # type: ignore[no-any-return]
+
+
+def _units(tmp_path: Path, **changes: object) -> Path:
+    df = _generate(50)
     for col, (row, value) in changes.items():  # type: ignore[misc]
         df = df.with_columns(pl.when(pl.int_range(pl.len()) == row).then(pl.lit(value)).otherwise(pl.col(col))
                              .cast(df.schema[col]).alias(col))
@@ -47,3 +55,94 @@ def test_a_problem_in_typed_data_is_still_found(tmp_path: Path, column: str, row
         run(Inputs(SCHEME, _units(tmp_path, **{column: (row, value)})), detail=False)
     text = str(info.value)
     assert f"row {row + 2}, column '{column}'" in text and fragment in text
+
+
+def _field(scale: int) -> Field:
+    return Field(id="x", label="x", type="int" if scale == 0 else "decimal", loc=Loc("t"), scale=scale)
+
+
+def _limit(scale: int) -> int:
+    return (2**63 - 1) // 10**scale
+
+
+@pytest.mark.parametrize("scale", [0, 2, 4, 18])
+@pytest.mark.parametrize("dtype", [pl.Int8, pl.Int32, pl.Int64, pl.UInt32, pl.UInt64, pl.Int128])
+def test_fast_integer_parse_is_the_guarded_one(scale: int, dtype: pl.DataType) -> None:
+    """Column statistics that prove no value overflows select the plain cast; it gives the same column
+    as the guarded parse, up to the limit itself; one value past it keeps the guarded parse (and its null)."""
+    lim, f = _limit(scale), _field(scale)
+    top, bottom = (pl.select(getattr(pl.lit(0, dtype), k)()).item() for k in ("upper_bound", "lower_bound"))
+    df = pl.DataFrame({"x": [max(bottom, -lim), min(top, lim), 0, None, 1, min(top, lim) // 3]}, schema={"x": dtype})
+    stats = data._raw_stats(df, [f])["x"]
+    assert stats["fits"]
+    fast, guarded = df.select(data._parse(df, f, stats)), df.select(data._parse(df, f))
+    assert fast.equals(guarded) and fast.schema == guarded.schema == {"x": pl.Int64}
+    g = guarded.get_column("x")
+    assert (stats["unparsed"], stats["lo"], stats["hi"]) == (g.null_count(), g.min(), g.max())
+    for over in ([lim + 1] if top > lim else []) + ([-lim - 1] if bottom < -lim else []):
+        df = pl.DataFrame({"x": [1, over]}, schema={"x": dtype})
+        stats = data._raw_stats(df, [f])["x"]
+        assert not stats["fits"]
+        assert df.select(data._parse(df, f, stats)).get_column("x").to_list() == [10**scale, None]
+
+
+@pytest.mark.parametrize("scale", [0, 2, 4])
+def test_fast_float_parse_is_the_guarded_one(scale: int) -> None:
+    """Floats: the unchecked cast when the range fits (NaN stays empty); inf, or anything at the limit,
+    keeps the guarded parse, which reports it."""
+    lim = float(_limit(scale))
+    near = [math.nextafter(lim, 0), -math.nextafter(lim, 0), lim * 0.999999, 0.125, 2.5, -2.5, 1.005, -0.0,
+            12.345, 5e-7, None]
+    f = _field(scale)
+    for values, fits in ((near, True), ([*near, math.nan], True), ([None, None], True), ([math.nan, None], False)):
+        df = pl.DataFrame({"x": values}, schema={"x": pl.Float64})
+        stats = data._raw_stats(df, [f])["x"]
+        assert stats["fits"] == fits
+        fast, guarded = df.select(data._parse(df, f, stats)), df.select(data._parse(df, f))
+        assert fast.equals(guarded), (values, fast, guarded)
+        if stats["fits"]:
+            g = guarded.get_column("x")
+            assert (stats["unparsed"], stats["lo"], stats["hi"]) == (g.null_count(), g.min(), g.max())
+    for bad in (lim, -lim, math.inf, -math.inf, 1e300):
+        df = pl.DataFrame({"x": [1.0, bad]})
+        stats = data._raw_stats(df, [f])["x"]
+        assert not stats["fits"]
+        assert df.select(data._parse(df, f, stats)).get_column("x").to_list() == [10**scale, None]
+
+
+def _typed(tmp_path: Path, ids: list[object]) -> Path:
+    df = _generate(len(ids)).with_columns(pl.Series("unit_id", ids))
+    path = tmp_path / "units.parquet"
+    df.write_parquet(path)
+    return path
+
+
+@pytest.mark.parametrize(("ids", "rows"), [
+    ([10, 11, 12, 11, 14, 15], [3, 5]),
+    (["A10", "A11", "A12", " A11", "A14", "A15"], [3, 5]),
+    (["10", "11", "12", "11", "14", "15"], [3, 5]),
+    (["7", "07", "8", "9", "7", "10"], [2, 6]),
+], ids=["integers", "text", "digits as text", "leading zero"])
+def test_duplicate_ids_are_reported_with_their_rows(tmp_path: Path, ids: list[object], rows: list[int]) -> None:
+    with pytest.raises(KaoheError) as info:
+        run(Inputs(SCHEME, _typed(tmp_path, ids)), detail=False)
+    assert [(p.loc.row, p.loc.column) for p in info.value.problems] == [(r, "unit_id") for r in rows], info.value
+    assert all("duplicate unit id" in p.message for p in info.value.problems)
+
+
+def test_empty_ids_are_not_duplicates(tmp_path: Path) -> None:
+    with pytest.raises(KaoheError) as info:
+        run(Inputs(SCHEME, _typed(tmp_path, [10, None, 12, None])), detail=False)
+    assert [(p.loc.row, p.message) for p in info.value.problems] == [(3, "empty unit id"), (5, "empty unit id")]
+
+
+def test_ids_that_only_look_alike_are_distinct(tmp_path: Path) -> None:
+    """'07' and '7' sort alike as numbers but are different ids: not duplicates."""
+    assert run(Inputs(SCHEME, _typed(tmp_path, ["7", "07", "8", "9", "11", "10"])), detail=False).frame.height == 6
+
+
+def test_integer_ids_name_the_units(tmp_path: Path) -> None:
+    units = prepare_units(_generate(3).with_columns(pl.Series("unit_id", [5, 3, 40])),
+                          load_scheme(SCHEME), path="u.parquet").frame
+    assert units.select("unit_id", "name", "_id_key").rows() == [("5", "5", 5), ("3", "3", 3), ("40", "40", 40)]
+    assert units.columns[:4] == ["_row", "unit_id", "name", "unit_type"]
