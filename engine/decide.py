@@ -321,57 +321,68 @@ def _conditions(a: Award, dec: Decisions, scheme: Scheme) -> tuple[list[pl.Expr]
 
 def _awards(lf: pl.LazyFrame, awards: list[tuple[Award, list[str]]], order: _Order, precision: int
             ) -> pl.LazyFrame:
-    """Allocate awards ranked in `order` (with their sort key columns), step by step side by side, so that
-    Polars computes them in parallel. An award's working columns are named _<what>:<award id>."""
+    """Allocate awards ranked in `order` (with their sort key columns), side by side so that Polars computes
+    them in parallel. Only what needs the order is computed in it (each eligible unit's position; levels and
+    boundary ties) and gathered back; quotas, statuses and gaps follow in the frame's own row order.
+    An award's working columns are named _<what>:<award id>."""
     def t(a: Award, what: str) -> str:
         return f"_{what}:{a.id}"
 
+    def grouped(a: Award) -> bool:
+        return (a.quota or Quota()).per == "unit_type"
+
+    def over_in_order(a: Award) -> Callable[[pl.Expr], pl.Expr]:
+        return lambda e: e.over(order.name("_type")) if grouped(a) else e
+
     def over(a: Award) -> Callable[[pl.Expr], pl.Expr]:
-        grp = order.name("_type") if (a.quota or Quota()).per == "unit_type" else None
-        return lambda e: e.over(grp) if grp else e
+        return lambda e: e.over("_type") if grouped(a) else e
 
-    def keys(a: Award, ks: list[str]) -> list[str]:  # strict: the boundary needs no look at later keys
-        return ks if a.tie_at_boundary != "strict" else ks[:1]
-
-    lf = order.add(lf, [c for a, ks in awards for c in (f"_scope.{a.id}", f"_blocked.{a.id}", f"_elig.{a.id}",
-                                                         *keys(a, ks), *(["total"] if a.levels else []))])
-    step: list[pl.Expr] = []
-    for a, _ in awards:
+    def quota(a: Award, o: Callable[[pl.Expr], pl.Expr], name: Callable[[str], str]) -> pl.Expr:
         q = a.quota or Quota(count=sum(lv.count for lv in a.levels))
-        n = over(a)(pl.col(order.name(f"_scope.{a.id}" if q.of == "all" else f"_elig.{a.id}")).cast(pl.Int64).sum())
-        step += [over(a)(pl.col(order.name(f"_elig.{a.id}")).cast(POS).cum_sum()).alias(t(a, "pos")),
-                 quota_expr(q, n).cast(POS).alias(t(a, "q"))]
-    lf = lf.with_columns(step)
-    lf = lf.with_columns((pl.col(order.name(f"_elig.{a.id}")) & (pl.col(t(a, "pos")) <= pl.col(t(a, "q"))))
-                         .alias(t(a, "sel")) for a, _ in awards)
-    for a, ks in awards:
-        if a.levels:
-            lf = _levels(lf, a, over(a), precision, order.name("total"), order.name(f"_elig.{a.id}"))
-        if a.tie_at_boundary != "strict":
-            lf = _ties(lf, a, [order.name(k) for k in ks], over(a), order.name(f"_elig.{a.id}"))
+        return quota_expr(q, o(pl.col(name(f"_scope.{a.id}" if q.of == "all" else f"_elig.{a.id}"))
+                                .cast(pl.Int64).sum())).cast(POS)
+
+    plain = [(a, ks) for a, ks in awards if not a.levels and a.tie_at_boundary == "strict"]
+    other = [(a, ks) for a, ks in awards if (a, ks) not in plain]  # levels or a look at the boundary
+    lf = order.add(lf, [f"_elig.{a.id}" for a, _ in awards]
+                   + [c for a, ks in other for c in (f"_scope.{a.id}", *ks, *(["total"] if a.levels else []))])
+    lf = lf.with_columns(over_in_order(a)(pl.col(order.name(f"_elig.{a.id}")).cast(POS).cum_sum()).alias(t(a, "pos"))
+                         for a, _ in awards)
+    if other:
+        lf = lf.with_columns(quota(a, over_in_order(a), order.name).alias(t(a, "q")) for a, _ in other)
+        lf = lf.with_columns((pl.col(order.name(f"_elig.{a.id}")) & (pl.col(t(a, "pos")) <= pl.col(t(a, "q"))))
+                             .alias(t(a, "sel")) for a, _ in other)
+        for a, ks in other:
+            if a.levels:
+                lf = _levels(lf, a, over_in_order(a), precision, order.name("total"), order.name(f"_elig.{a.id}"))
+            if a.tie_at_boundary != "strict":
+                lf = _ties(lf, a, [order.name(k) for k in ks], over_in_order(a), order.name(f"_elig.{a.id}"))
+    back = [order.back(t(a, "pos")).alias(t(a, "pos")) for a, _ in awards]
+    for a, _ in other:
+        back.append(order.back(t(a, "sel")).alias(t(a, "sel")))
+        back += [order.back(t(a, "lvl")).alias(t(a, "lvl"))] if a.levels else []
+        back += [order.back(t(a, "tie")).alias(t(a, "tie"))] if a.tie_at_boundary == "flag" else []
+    lf = lf.with_columns(back)
+    lf = lf.with_columns(quota(a, over(a), lambda c: c).alias(f"a.{a.id}.quota") for a, _ in awards)
+    lf = lf.with_columns((pl.col(f"_elig.{a.id}") & (pl.col(t(a, "pos")) <= pl.col(f"a.{a.id}.quota")))
+                         .alias(t(a, "sel")) for a, _ in plain)
     step = []
     for a, ks in awards:
-        elig, sel = pl.col(order.name(f"_elig.{a.id}")), pl.col(t(a, "sel"))
+        pre = f"a.{a.id}"
+        elig, sel = pl.col(f"_elig.{a.id}"), pl.col(t(a, "sel"))
         tie = pl.col(t(a, "tie")) if a.tie_at_boundary == "flag" else pl.lit(False)
-        status = (pl.when(~pl.col(order.name(f"_scope.{a.id}"))).then(_status("not_applicable"))
-                  .when(pl.col(order.name(f"_blocked.{a.id}"))).then(_status("vetoed"))
+        status = (pl.when(~pl.col(f"_scope.{a.id}")).then(_status("not_applicable"))
+                  .when(pl.col(f"_blocked.{a.id}")).then(_status("vetoed"))
                   .when(~elig).then(_status("not_eligible"))
                   .when(tie).then(_status("tie_flag"))
                   .when(sel).then(_status("recommended"))
                   .otherwise(_status("outside_quota")))
-        first = pl.col(order.name(ks[0]))
-        last_in = over(a)(first.filter(sel).last())
-        gap = (last_in - first) if a.rank_by[0].descending else (first - last_in)
-        step += [status.alias(t(a, "st")), pl.when(elig).then(pl.col(t(a, "pos"))).alias(t(a, "ps")),
-                 pl.when(elig & ~sel).then(gap).alias(t(a, "gap"))]
-    lf = lf.with_columns(step)
-    back = []
-    for a, _ in awards:
-        pre = f"a.{a.id}"
-        back += [order.back(t(a, "st")).alias(pre), order.back(t(a, "ps")).alias(f"{pre}.pos"),
-                 (order.back(t(a, "lvl")) if a.levels else pl.lit(None, dtype=pl.String)).alias(f"{pre}.level"),
-                 order.back(t(a, "q")).alias(f"{pre}.quota"), order.back(t(a, "gap")).alias(f"{pre}.gap")]
-    return lf.with_columns(back)
+        first, desc = pl.col(ks[0]), a.rank_by[0].descending
+        last_in = over(a)(first.filter(sel).min() if desc else first.filter(sel).max())  # the last unit in
+        step += [status.alias(pre), pl.when(elig).then(pl.col(t(a, "pos"))).alias(f"{pre}.pos"),
+                 (pl.col(t(a, "lvl")) if a.levels else pl.lit(None, dtype=pl.String)).alias(f"{pre}.level"),
+                 pl.when(elig & ~sel).then((last_in - first) if desc else (first - last_in)).alias(f"{pre}.gap")]
+    return lf.with_columns(step)
 
 
 def _levels(df: pl.LazyFrame, a: Award, over: Over, precision: int, total: str, elig: str) -> pl.LazyFrame:
