@@ -77,6 +77,18 @@ def test_parquet_keeps_types_and_cleans_text(tmp_path: Path) -> None:
     assert df.rows() == [(1.5, "甲"), (None, None)]
 
 
+def test_parquet_text_columns_are_cleaned_only_where_needed(tmp_path: Path) -> None:
+    """Each text column is checked first; any cell with blank edges (any Unicode space) or empty text
+    makes the column cleaned, and a clean column reads back as it is."""
+    path = tmp_path / "t.parquet"
+    columns = {"clean": ["甲", "b c", None, "x"], "tab": ["a", "b\t", "c", "d"],
+               "ideographic": ["\u3000甲", "乙", "丙", "丁"], "empty": ["a", "", "c", "d"],
+               "blank": ["a", " \n ", None, "d"], "nulls": [None, None, None, None]}
+    pl.DataFrame(columns, schema={c: pl.String for c in columns}).write_parquet(path)
+    assert read_table(path).to_dict(as_series=False) == {
+        c: [(v or "").strip() or None for v in values] for c, values in columns.items()}
+
+
 def test_strips_keeps_interior_blank_rows_and_drops_trailing(tmp_path: Path) -> None:
     path = _write(tmp_path / "s.csv", " 乡镇 ,\u3000得分\n 甲镇 , 1 \n\n,\n乙镇,\n\n , \n")
     df = read_table(path)
