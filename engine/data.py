@@ -158,7 +158,8 @@ def run_checks(both: pl.DataFrame, checks: list[Check], path: str) -> list[Probl
     """Count every kind of problem in one pass; list rows only for the kinds that occur."""
     if not checks:
         return []
-    counts = both.select([c.mask.fill_null(False).sum().alias(str(i)) for i, c in enumerate(checks)]).row(0)
+    counts = both.lazy().select([c.mask.fill_null(False).sum().alias(str(i)) for i, c in enumerate(checks)]).collect(
+        engine="streaming").row(0)  # in morsels: the masks are never whole columns
     out: list[Problem] = []
     for check, n in zip(checks, counts, strict=True):
         if not n:
