@@ -105,6 +105,12 @@ def _err_floor_div(e: Err, k: int) -> Err:
     return (-(-e[0] // k), 1 + -(-e[1] // k))
 
 
+def _is_one(x: Fx) -> bool:
+    """The constant 1 at scale 0 (a product by it is the other factor, at its own scale). A column whose
+    values are all 1 is not: its nulls must stay null."""
+    return x.scale == 0 and x.rng == (1, 1) and x.err == (0, 0) and x.expr.meta.is_literal()
+
+
 def _fits(r: Range) -> bool:
     return r is not None and max(abs(r[0]), abs(r[1])) < SAFE
 
@@ -150,7 +156,11 @@ def mul(a: Fx, b: Fx) -> Fx:
         ends = [x * y for x in a.rng for y in b.rng]
         rng = (min(ends), max(ends))
     narrow = _fits(rng)
-    prod = a.expr * b.expr if narrow else _wide(a.expr) * _wide(b.expr)
+    if _is_one(a) or _is_one(b):  # x * 1 (a weight, a per-unit factor): no work
+        prod = b.expr if _is_one(a) else a.expr
+        narrow = True
+    else:
+        prod = a.expr * b.expr if narrow else _wide(a.expr) * _wide(b.expr)
     if a.err == (0, 0):
         err = _err_scaled(b.err, a.rng)
     elif b.err == (0, 0):
@@ -175,7 +185,8 @@ def div(a: Fx, b: Fx, scale: int = DIV_SCALE) -> Fx:
     narrow = _fits(ra) and _fits(rb)
     num_ = (a.expr if narrow else _wide(a.expr)) * ka if ka != 1 else (a.expr if narrow else _wide(a.expr))
     den = (b.expr if narrow else _wide(b.expr)) * kb if kb != 1 else (b.expr if narrow else _wide(b.expr))
-    den = pl.when(den != 0).then(den)
+    if rb is None or rb[0] <= 0 <= rb[1]:  # a divisor that may be 0 gives null, never an error
+        den = pl.when(den != 0).then(den)
     rng: Range = None
     if ra is not None:
         big = max(abs(ra[0]), abs(ra[1]))  # |den| >= 1

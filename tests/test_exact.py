@@ -310,3 +310,32 @@ def test_every_rounding_mode_sees_the_exact_sum_of_repeating_quotients(tmp_path:
     out = score(tmp_path, body, fields, {"one": ["1", "1"], "three": ["3", "3"], "other": ["1", "4"],
                                          "six": ["6", "6"]}, rounding=rounding)
     assert dec(out, "s.s") == [D(half), D(whole)]
+
+
+def test_a_divisor_the_data_shows_nonzero_needs_no_guard_and_a_zero_one_still_gives_no_score(tmp_path: Path) -> None:
+    """The zero guard of a quotient is left out when the data's range excludes 0: same points; where a 0
+    is present the guard stays and the unit has no value (an error naming it), never a crash."""
+    body = """
+    sections:
+      - id: s
+        items:
+          - {id: a, points: 10, value: done / target, method: proportional}
+    """
+    fields = {"done": "{type: int}", "target": "{type: int}"}
+    out = score(tmp_path, body, fields, {"done": ["5", "3"], "target": ["10", "4"]})
+    assert dec(out, "i.a") == [D(5), D("7.5")]
+    with pytest.raises(KaoheError, match="u2"):
+        score(tmp_path, body, fields, {"done": ["5", "3"], "target": ["10", "0"]})
+
+
+def test_a_factor_whose_values_are_all_1_is_not_a_constant_1(tmp_path: Path) -> None:
+    """x * 1 is shortened to x only for the literal 1: a field that is 1 in every row keeps its nulls."""
+    body = """
+    sections:
+      - id: s
+        items:
+          - {id: a, points: 10, value: done * factor, method: direct, not_applicable: {points: zero}}
+    """
+    fields = {"done": "{type: int}", "factor": "{type: int, required: false}"}
+    out = score(tmp_path, body, fields, {"done": ["5", "3"], "factor": ["1", None]})
+    assert dec(out, "i.a") == [D(5), D(0)]  # u2: no factor -> not applicable (0), not 3
