@@ -33,7 +33,9 @@ class Units:
     path: str
 
 
-def prepare_units(df: pl.DataFrame, scheme: Scheme, *, path: str) -> Units:
+def prepare_units(df: pl.DataFrame, scheme: Scheme, *, path: str, release: bool = False) -> Units:
+    """Parse and validate. With `release` the caller gives `df` up: each raw column is dropped from it as
+    soon as its field is parsed and checked, so that about one copy of the data is held, not two."""
     problems: list[Problem] = []
     cols = scheme.columns
     needed = [cols.id, cols.type] + [f.id for f in scheme.fields.values() if f.required]
@@ -48,33 +50,74 @@ def prepare_units(df: pl.DataFrame, scheme: Scheme, *, path: str) -> Units:
                                 hint="is this the units table of this scheme? `kaohe template` writes one to fill in"))
     if problems:
         raise KaoheError(problems)
-    df = df.with_row_index("_row", offset=2)
     present = [f for f in scheme.fields.values() if f.id in df.columns]
     stats = _raw_stats(df, present)
     id_dt = df.schema[cols.id]
     uid = pl.col(cols.id).cast(pl.String)
     named = cols.name in df.columns and cols.name != cols.id
     same = id_dt.is_integer() and not named  # an integer id as text has nothing to strip: it is its own name
-    parsed = df.select(pl.col("_row"), (uid if id_dt.is_integer() else uid.str.strip_chars()).alias("unit_id"),
+    types = list(scheme.unit_types)
+    parsed = df.select(pl.int_range(2, pl.len() + 2, dtype=pl.UInt32).alias("_row"),
+                       (uid if id_dt.is_integer() else uid.str.strip_chars()).alias("unit_id"),
                        *([] if same else [pl.col(cols.name if named else cols.id).cast(pl.String).alias("name")]),
-                       pl.col(cols.type).cast(pl.String).str.strip_chars().alias("unit_type"),
-                       *[_parse(df, f, stats.get(f.id)) for f in scheme.fields.values()])
+                       pl.col(cols.type).cast(pl.String).str.strip_chars().alias("unit_type"))
     if same:
         parsed.insert_column(2, parsed.get_column("unit_id").alias("name"))
-    types = list(scheme.unit_types)
     parsed = parsed.with_columns(_id_key=_id_key(df.get_column(cols.id)),
                                  _type=pl.col("unit_type").replace_strict(types, list(range(len(types))), default=None,
                                                                           return_dtype=pl.UInt32))
-    unique_ids = _parsed_stats(parsed, present, stats)
-    checks = _id_checks(scheme, unique_ids=unique_ids)
-    for f in present:
-        checks += field_checks(f, df.schema[f.id], scheme, stats.get(f.id))
-    raws = {c for check in checks for c in [*check.mask.meta.root_names(), check.value_col] if c}
-    both = parsed.hstack([df.get_column(f.id).alias(f"raw.{f.id}") for f in present if f"raw.{f.id}" in raws])
+    checks = _id_checks(scheme, unique_ids=_unique_ids(parsed))
+    kept: set[str] = set()  # raw columns still needed: by a failing check, or by one that reads other fields
+    ids = {cols.id, cols.name, cols.type}
+    for chunk in (present[i:i + CHUNK] for i in range(0, len(present), CHUNK)):
+        parsed = parsed.hstack(df.select(_parse(df, f, stats.get(f.id)) for f in chunk))
+        _parsed_stats(parsed, chunk, stats)
+        own: list[tuple[Field, Check]] = []
+        later: list[tuple[Field, Check]] = []
+        for f in chunk:
+            for check in field_checks(f, df.schema[f.id], scheme, stats.get(f.id)):
+                mine = set(check.mask.meta.root_names()) <= {f.id, f"raw.{f.id}", "_row", "unit_id"}
+                (own if mine else later).append((f, check))
+        both = parsed.hstack([df.get_column(f.id).alias(f"raw.{f.id}") for f in chunk])
+        counts = _counts(both, [c for _, c in own])
+        failing = [(f, c) for (f, c), n in zip(own, counts, strict=True) if n]
+        checks += [c for _, c in failing + later]
+        kept |= {f.id for f, _ in failing + later}
+        if release:
+            for f in chunk:
+                if f.id not in kept and f.id not in ids:
+                    df.drop_in_place(f.id)
+    parsed = _absent(parsed, scheme)
+    both = parsed.hstack([df.get_column(f).alias(f"raw.{f}") for f in sorted(kept)])
     problems += run_checks(both, checks, path)
     if problems:
         raise KaoheError(problems)
-    return Units(parsed, path)
+    return Units(parsed.select("_row", "unit_id", "name", "unit_type", *scheme.fields, "_id_key", "_type"), path)
+
+
+CHUNK = 8  # fields parsed (and their raw columns released) at a time
+
+
+def _absent(parsed: pl.DataFrame, scheme: Scheme) -> pl.DataFrame:
+    """Optional fields the table does not have: empty columns of their type."""
+    return parsed.with_columns(pl.lit(None, dtype=_dtype(f)).alias(f.id) for f in scheme.fields.values()
+                               if f.id not in parsed.columns)
+
+
+def _counts(both: pl.DataFrame, checks: list[Check]) -> tuple[int, ...]:
+    """How many rows each check finds, in one pass (in morsels: the masks are never whole columns)."""
+    if not checks:
+        return ()
+    return tuple(both.lazy().select([c.mask.fill_null(False).sum().alias(str(i)) for i, c in enumerate(checks)])
+                 .collect(engine="streaming").row(0))
+
+
+def _unique_ids(parsed: pl.DataFrame) -> bool:
+    """Are the unit ids distinct? On the integer `_id_key`, a function of unit_id: distinct keys mean
+    distinct ids (only then is the row-level duplicate check left out)."""
+    key = pl.col("_id_key")
+    row = parsed.select(key.drop_nulls().n_unique().alias("ids"), key.count().alias("n")).row(0)
+    return bool(row[0] == row[1])
 
 
 def _parse(df: pl.DataFrame, f: Field, stats: Stats | None = None) -> pl.Expr:
@@ -158,8 +201,7 @@ def run_checks(both: pl.DataFrame, checks: list[Check], path: str) -> list[Probl
     """Count every kind of problem in one pass; list rows only for the kinds that occur."""
     if not checks:
         return []
-    counts = both.lazy().select([c.mask.fill_null(False).sum().alias(str(i)) for i, c in enumerate(checks)]).collect(
-        engine="streaming").row(0)  # in morsels: the masks are never whole columns
+    counts = _counts(both, checks)
     out: list[Problem] = []
     for check, n in zip(checks, counts, strict=True):
         if not n:
@@ -251,19 +293,18 @@ def _raw_stats(raw: pl.DataFrame, fields: list[Field]) -> dict[str, Stats]:
     return out
 
 
-def _parsed_stats(parsed: pl.DataFrame, fields: list[Field], stats: dict[str, Stats]) -> bool:
-    """Complete `stats` from the parsed columns where the raw ones could not (unparsed, lo, hi), in one pass
-    that also tells whether the unit ids are distinct (on the integer `_id_key`, a function of unit_id:
-    distinct keys mean distinct ids; only then is the row-level duplicate check left out)."""
+def _parsed_stats(parsed: pl.DataFrame, fields: list[Field], stats: dict[str, Stats]) -> None:
+    """Complete `stats` from the parsed columns where the raw ones could not (unparsed, lo, hi), in one pass."""
     todo = [f for f in fields if f.id in stats and f.type in ("int", "decimal") and "unparsed" not in stats[f.id]]
-    exprs = [pl.col("_id_key").drop_nulls().n_unique().alias("_ids"), pl.col("_id_key").count().alias("_n")]
+    if not todo:
+        return
+    exprs = []
     for f in todo:
         exprs += [pl.col(f.id).null_count().alias(f"{f.id}.unparsed"), pl.col(f.id).min().alias(f"{f.id}.lo"),
                   pl.col(f.id).max().alias(f"{f.id}.hi")]
     row = parsed.select(exprs).row(0, named=True)
     for f in todo:
         stats[f.id].update({k: row[f"{f.id}.{k}"] for k in ("unparsed", "lo", "hi")})
-    return bool(row["_ids"] == row["_n"])
 
 
 def field_checks(f: Field, raw_dtype: pl.DataType, scheme: Scheme, stats: Stats | None = None) -> list[Check]:

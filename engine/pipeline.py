@@ -85,7 +85,7 @@ def load(inputs: Inputs, *, year: int | None = None) -> Loaded:
     scheme = load_scheme(inputs.scheme)
     decisions = load_decisions(scheme)
     df, path, sha = read_units(inputs, scheme)
-    units = prepare_units(df, scheme, path=path)
+    units = prepare_units(df, scheme, path=path, release=True)
     events = None
     hashes = {path: sha}
     if inputs.events is not None and scheme.raw.get("events"):

@@ -146,3 +146,26 @@ def test_integer_ids_name_the_units(tmp_path: Path) -> None:
                           load_scheme(SCHEME), path="u.parquet").frame
     assert units.select("unit_id", "name", "_id_key").rows() == [("5", "5", 5), ("3", "3", 3), ("40", "40", 40)]
     assert units.columns[:4] == ["_row", "unit_id", "name", "unit_type"]
+
+
+def test_releasing_the_raw_table_parses_the_same_and_frees_its_columns() -> None:
+    """`release`: each raw column is dropped from the caller's table once its field is parsed and checked
+    (about one copy of the data is held, not two); the parsed frame is the same."""
+    scheme = load_scheme(SCHEME)
+    raw = _generate(200)
+    kept = prepare_units(raw.clone(), scheme, path="units").frame
+    given = raw.clone()
+    released = prepare_units(given, scheme, path="units", release=True).frame
+    assert released.equals(kept)
+    assert set(given.columns) == {"unit_id", "unit_type"}  # every field column was released
+
+
+def test_a_released_table_still_shows_the_cell_of_a_problem(tmp_path: Path) -> None:
+    """A column whose check fails is kept for the listing: the message quotes the cell as written."""
+    scheme = load_scheme(SCHEME)
+    given = _generate(20).with_columns(pl.when(pl.int_range(pl.len()) == 4).then(12.345)
+                                       .otherwise(pl.col("revenue_actual")).alias("revenue_actual"))
+    with pytest.raises(KaoheError) as info:
+        prepare_units(given, scheme, path="units", release=True)
+    assert "row 6, column 'revenue_actual': '12.345' has more than 2 decimals" in str(info.value)
+    assert "revenue_actual" in given.columns
