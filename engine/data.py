@@ -70,7 +70,7 @@ def prepare_units(df: pl.DataFrame, scheme: Scheme, *, path: str, release: bool 
     kept: set[str] = set()  # raw columns still needed: by a failing check, or by one that reads other fields
     ids = {cols.id, cols.name, cols.type}
     for chunk in (present[i:i + CHUNK] for i in range(0, len(present), CHUNK)):
-        parsed = parsed.hstack(df.select(_parse(df, f, stats.get(f.id)) for f in chunk))
+        parsed = parsed.hstack(df.select(_parse(df.schema, f, stats.get(f.id)) for f in chunk))
         _parsed_stats(parsed, chunk, stats)
         own: list[tuple[Field, Check]] = []
         later: list[tuple[Field, Check]] = []
@@ -120,12 +120,12 @@ def _unique_ids(parsed: pl.DataFrame) -> bool:
     return bool(row[0] == row[1])
 
 
-def _parse(df: pl.DataFrame, f: Field, stats: Stats | None = None) -> pl.Expr:
+def _parse(schema: pl.Schema, f: Field, stats: Stats | None = None) -> pl.Expr:
     """The parsed column of field `f`. With raw column `stats` that prove every value fits (see
     `_raw_stats`), numbers take the plain cast; the result is the same as the guarded one's."""
-    if f.id not in df.columns:
+    if f.id not in schema:
         return pl.lit(None, dtype=_dtype(f)).alias(f.id)
-    col, dt = pl.col(f.id), df.schema[f.id]
+    col, dt = pl.col(f.id), schema[f.id]
     if f.type == "str":
         return col.cast(pl.String).str.strip_chars().alias(f.id)
     if f.type == "bool":
@@ -251,26 +251,41 @@ def _raw_stats(raw: pl.DataFrame, fields: list[Field]) -> dict[str, Stats]:
     at the field's scale); when it fits, the parsed column's unparsed count and range follow from these
     (the parse is monotonic), and `_parse` takes the plain cast. Boolean columns of bool fields: blank.
     Other typed number columns (Decimal, ...) get `fits` False; `_parsed_stats` completes them."""
+    exprs = raw_stat_exprs(raw.schema, fields)
+    return raw_stats_of(raw.select(exprs).row(0, named=True), raw.schema, fields) if exprs else {}
+
+
+def raw_stat_exprs(schema: pl.Schema, fields: list[Field]) -> list[pl.Expr]:
+    """The aggregates `_raw_stats` reads (so that a lazy scan computes them with others in one pass)."""
     exprs: list[pl.Expr] = []
-    kinds: dict[str, str] = {}
     for f in fields:
-        dt, c = raw.schema[f.id], pl.col(f.id)
-        if f.type in ("int", "decimal") and (dt.is_integer() or dt == pl.Float64):  # Float32 compares as float32
-            kinds[f.id] = "float" if dt.is_float() else "int"
+        dt, c = schema[f.id], pl.col(f.id)
+        kind = _stat_kind(f, dt)
+        if kind in ("int", "float"):
             exprs += [c.null_count().alias(f"{f.id}.nulls"), c.min().alias(f"{f.id}.lo"), c.max().alias(f"{f.id}.hi"),
                       (c.is_nan().sum() if dt.is_float() else pl.lit(0)).alias(f"{f.id}.nan")]
-        elif f.type in ("int", "decimal") and dt != pl.String:
-            kinds[f.id] = "other"
+        elif kind == "other":
             exprs.append((c.is_null() | c.is_nan() if dt.is_float() else c.is_null()).sum().alias(f"{f.id}.nulls"))
-        elif f.type == "bool" and dt == pl.Boolean:
-            kinds[f.id] = "bool"
+        elif kind == "bool":
             exprs.append(c.null_count().alias(f"{f.id}.nulls"))
-    if not exprs:
-        return {}
-    row = raw.select(exprs).row(0, named=True)
+    return exprs
+
+
+def _stat_kind(f: Field, dt: pl.DataType) -> str | None:
+    if f.type in ("int", "decimal") and (dt.is_integer() or dt == pl.Float64):  # Float32 compares as float32
+        return "float" if dt.is_float() else "int"
+    if f.type in ("int", "decimal") and dt != pl.String:
+        return "other"
+    if f.type == "bool" and dt == pl.Boolean:
+        return "bool"
+    return None
+
+
+def raw_stats_of(row: dict[str, Any], schema: pl.Schema, fields: list[Field]) -> dict[str, Stats]:
+    """`_raw_stats` from the aggregates of `raw_stat_exprs`."""
     out: dict[str, Stats] = {}
     for f in fields:
-        kind = kinds.get(f.id)
+        kind = _stat_kind(f, schema[f.id])
         if kind is None:
             continue
         if kind in ("bool", "other"):
@@ -287,7 +302,8 @@ def _raw_stats(raw: pl.DataFrame, fields: list[Field]) -> dict[str, Stats]:
         else:  # min and max skip NaN; they are NaN only when every value is: then left to the guarded parse
             st["fits"] = abs(lo) < float(_limit(f)) and abs(hi) < float(_limit(f))
             if st["fits"]:  # the parse is monotonic: the parsed range is the parsed raw range
-                ends = pl.DataFrame({f.id: [lo, hi]}, schema={f.id: raw.schema[f.id]}).select(_parse(raw, f, st))
+                ends = pl.DataFrame({f.id: [lo, hi]}, schema={f.id: schema[f.id]})
+                ends = ends.select(_parse(ends.schema, f, st))
                 st.update(unparsed=st["blank"], lo=ends.item(0, 0), hi=ends.item(1, 0))
         out[f.id] = st
     return out

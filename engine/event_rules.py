@@ -155,7 +155,7 @@ def read_events(scheme: Scheme, path: Path, unit_ids: pl.Series, *, encoding: st
     parsed = raw.select("_row", pl.col("event_id").cast(pl.String).str.strip_chars(),
                         day.alias("date"), pl.col("unit_id").cast(pl.String).str.strip_chars(),
                         pl.col("kind").cast(pl.String).str.strip_chars(),
-                        *[_parse(raw, f) for f in fields.values()])
+                        *[_parse(raw.schema, f) for f in fields.values()])
     year = year or scheme.meta.year
     problems = _rows(parsed, pl.col("event_id").is_null(), file, "event_id", "empty event id")
     problems += _rows(parsed, pl.col("event_id").is_duplicated() & pl.col("event_id").is_not_null(), file,

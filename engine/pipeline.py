@@ -115,6 +115,18 @@ def score(ld: Loaded, *, detail: bool = True) -> Run:
 
 
 def run(inputs: Inputs, *, detail: bool = True) -> Run:
+    """Read, validate, score and decide. A Parquet units table without an event log, when the per-item
+    findings are not wanted, is streamed (engine.stream); anything that needs more takes the eager path."""
+    if not detail and inputs.events is None and Path(inputs.data).suffix.lower() == ".parquet":
+        from .stream import scored_stream  # noqa: PLC0415
+
+        scheme = load_scheme(inputs.scheme)
+        decisions = load_decisions(scheme)
+        streamed = scored_stream(scheme, decisions, Path(inputs.data))
+        if streamed is not None:
+            plan, scored, sha = streamed
+            frame, infos = decide(scheme, decisions, scored)
+            return Run(scheme, decisions, plan, frame, infos, None, manifest(scheme, inputs, {str(inputs.data): sha}))
     return score(load(inputs), detail=detail)
 
 

@@ -65,7 +65,7 @@ def _frame(scheme: Scheme, unit: dict[str, Any], loc: Loc) -> pl.DataFrame:
     raw = pl.DataFrame({k: [None if v is None else str(v).lower() if isinstance(v, bool) else str(v)]
                         for k, v in unit.items() if k in scheme.fields}, schema={k: pl.String for k in unit
                                                                                  if k in scheme.fields})
-    typed = raw.select([_parse(raw, f) for f in scheme.fields.values()]) if raw.width else \
+    typed = raw.select([_parse(raw.schema, f) for f in scheme.fields.values()]) if raw.width else \
         pl.DataFrame({f.id: [None] for f in scheme.fields.values()})
     return typed.with_columns([pl.lit(v).alias(k) for k, v in row.items()])
 

@@ -172,7 +172,7 @@ def apply_overrides(ld: Loaded, table: pl.DataFrame, path: str) -> Loaded:
             problems.append(Problem(Loc(path, row=i, column="unit_id"),
                                     f"unknown unit '{u}'{did_you_mean(str(u), ids)}"))
     raw = table.with_row_index("_row", offset=2)
-    parsed = raw.select("_row", pl.col("unit_id").cast(pl.String), *[_parse(raw, f) for f in fields])
+    parsed = raw.select("_row", pl.col("unit_id").cast(pl.String), *[_parse(raw.schema, f) for f in fields])
     for f in fields:  # types and fixed bounds here; bounds naming another field once merged, below
         plain = dataclasses.replace(f, min=None if isinstance(f.min, str) else f.min,
                                     max=None if isinstance(f.max, str) else f.max, required=False)

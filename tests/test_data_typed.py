@@ -75,7 +75,7 @@ def test_fast_integer_parse_is_the_guarded_one(scale: int, dtype: pl.DataType) -
     df = pl.DataFrame({"x": [max(bottom, -lim), min(top, lim), 0, None, 1, min(top, lim) // 3]}, schema={"x": dtype})
     stats = data._raw_stats(df, [f])["x"]
     assert stats["fits"]
-    fast, guarded = df.select(data._parse(df, f, stats)), df.select(data._parse(df, f))
+    fast, guarded = df.select(data._parse(df.schema, f, stats)), df.select(data._parse(df.schema, f))
     assert fast.equals(guarded) and fast.schema == guarded.schema == {"x": pl.Int64}
     g = guarded.get_column("x")
     assert (stats["unparsed"], stats["lo"], stats["hi"]) == (g.null_count(), g.min(), g.max())
@@ -83,7 +83,7 @@ def test_fast_integer_parse_is_the_guarded_one(scale: int, dtype: pl.DataType) -
         df = pl.DataFrame({"x": [1, over]}, schema={"x": dtype})
         stats = data._raw_stats(df, [f])["x"]
         assert not stats["fits"]
-        assert df.select(data._parse(df, f, stats)).get_column("x").to_list() == [10**scale, None]
+        assert df.select(data._parse(df.schema, f, stats)).get_column("x").to_list() == [10**scale, None]
 
 
 @pytest.mark.parametrize("scale", [0, 2, 4])
@@ -98,7 +98,7 @@ def test_fast_float_parse_is_the_guarded_one(scale: int) -> None:
         df = pl.DataFrame({"x": values}, schema={"x": pl.Float64})
         stats = data._raw_stats(df, [f])["x"]
         assert stats["fits"] == fits
-        fast, guarded = df.select(data._parse(df, f, stats)), df.select(data._parse(df, f))
+        fast, guarded = df.select(data._parse(df.schema, f, stats)), df.select(data._parse(df.schema, f))
         assert fast.equals(guarded), (values, fast, guarded)
         if stats["fits"]:
             g = guarded.get_column("x")
@@ -107,7 +107,7 @@ def test_fast_float_parse_is_the_guarded_one(scale: int) -> None:
         df = pl.DataFrame({"x": [1.0, bad]})
         stats = data._raw_stats(df, [f])["x"]
         assert not stats["fits"]
-        assert df.select(data._parse(df, f, stats)).get_column("x").to_list() == [10**scale, None]
+        assert df.select(data._parse(df.schema, f, stats)).get_column("x").to_list() == [10**scale, None]
 
 
 def _typed(tmp_path: Path, ids: list[object]) -> Path:

@@ -1,0 +1,121 @@
+"""The streamed run: a units Parquet file read, parsed, checked and scored in one streaming query.
+
+`kaohe run|score|awards` on Parquet (no event log, no per-item findings) take this path. The file is
+scanned twice and never held whole: once for column statistics (they prove which values fit Int64 and
+which checks cannot fail, as in `engine.data`), then in morsels through parsing, the checks that remain
+and scoring, keeping only the columns the reports and decisions read. Only the decisions (ranks, quotas,
+awards: they need every unit of a type) work on a whole, narrow frame.
+
+Everything unusual goes to the eager path (`pipeline.load`), which reads the table whole and reports
+problems row by row: columns that need more than a plain cast (text, Decimal, Float32 numbers), headers
+that need tidying or mapping errors, empty files. A check that fails here also hands over, so every
+problem is described by exactly the code that describes it on the eager path.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+from pathlib import Path
+
+import polars as pl
+
+from .data import _id_checks, _id_key, _parse, field_checks, raw_stat_exprs, raw_stats_of
+from .decide import needed_columns
+from .errors import KaoheError
+from .evaluate import Plan, _checks, build_plan
+from .io_columns import map_columns
+from .io_read import _clean, sha256_file
+from .model import Field, Scheme
+from .rules_model import Decisions
+
+SIMPLE = (pl.Int8, pl.Int16, pl.Int32, pl.Int64, pl.UInt8, pl.UInt16, pl.UInt32, pl.Float64)
+
+
+def scored_stream(scheme: Scheme, dec: Decisions, path: Path) -> tuple[Plan, pl.DataFrame, str] | None:
+    """(the Plan, the scored frame with the columns reports and decisions read, the file's SHA-256), or
+    None when the eager path must run."""
+    file = str(path)
+    try:
+        schema = pl.read_parquet_schema(path)
+    except Exception:  # noqa: BLE001 - any unreadable file: the eager path says what is wrong with it
+        return None
+    names = list(schema)
+    if any(n != n.strip() or not n for n in names):
+        return None
+    labels = {f.id: f.label for f in scheme.fields.values()}
+    cols = scheme.columns
+    wanted = {*labels, *labels.values(), cols.id, cols.name, cols.type}
+    heads = tuple(labels.values())
+    keep = [n for n in names if n in wanted or n.startswith(heads)]
+    try:
+        mapped = map_columns(pl.DataFrame(schema={n: schema[n] for n in keep}), labels, path=file)
+    except KaoheError:
+        return None
+    rename = dict(zip(keep, mapped.columns, strict=True))
+    types = mapped.schema
+    fields = [f for f in scheme.fields.values() if f.id in types]
+    if cols.id not in types or cols.type not in types or types[cols.type] != pl.String:
+        return None
+    if not (types[cols.id].is_integer() or types[cols.id] == pl.String) or any(
+            f.required for f in scheme.fields.values() if f.id not in types):
+        return None
+    for f in fields:
+        dt = types[f.id]
+        ok = (dt in SIMPLE if f.type in ("int", "decimal") else dt == pl.Boolean if f.type == "bool"
+              else dt == pl.String)
+        if not ok:
+            return None
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:  # hashing releases the GIL: it overlaps the scan
+        digest = pool.submit(sha256_file, path)
+        out = _scored(scheme, dec, pl.scan_parquet(path).select(keep).rename(rename), fields)
+        sha = digest.result()
+    if out is None:
+        return None
+    frame, plan = out
+    return plan, frame, sha
+
+
+def _scored(scheme: Scheme, dec: Decisions, lf: pl.LazyFrame, fields: list[Field]) -> tuple[pl.DataFrame, Plan] | None:
+    cols = scheme.columns
+    raw_schema = lf.collect_schema()
+    text = [c for c, t in raw_schema.items() if t == pl.String]
+    key = _clean(cols.id) if cols.id in text else pl.col(cols.id)
+    row = lf.select(*raw_stat_exprs(raw_schema, fields), pl.len().alias("_n"),
+                    key.drop_nulls().n_unique().alias("_ids"), key.count().alias("_idn")).collect().row(0, named=True)
+    lf = lf.with_columns(_clean(c) for c in text)  # as the eager read does
+    key = pl.col(cols.id)
+    stats = raw_stats_of(row, raw_schema, fields)
+    numbers_fit = all(stats[f.id].get("fits") and "unparsed" in stats[f.id] for f in fields
+                      if f.type in ("int", "decimal"))
+    if row["_n"] == 0 or row["_ids"] != row["_idn"] or not numbers_fit:
+        return None
+    named = cols.name in raw_schema and cols.name != cols.id
+    uid = key.cast(pl.String)
+    types = list(scheme.unit_types)
+    checks = _id_checks(scheme, unique_ids=True)
+    for f in fields:
+        checks += field_checks(f, raw_schema[f.id], scheme, stats.get(f.id))
+    raws = sorted({c for ch in checks for c in ch.mask.meta.root_names() if c.startswith("raw.")})
+    parsed = lf.select(
+        pl.int_range(2, pl.len() + 2, dtype=pl.UInt32).alias("_row"), uid.alias("unit_id"),
+        (pl.col(cols.name).cast(pl.String) if named else uid).alias("name"), pl.col(cols.type).alias("unit_type"),
+        (key.cast(pl.Int64) if raw_schema[cols.id].is_integer() else pl.lit(None, dtype=pl.Int64)).alias("_id_key"),
+        pl.col(cols.type).replace_strict(types, list(range(len(types))), default=None, return_dtype=pl.UInt32)
+        .alias("_type"),
+        *[_parse(raw_schema, f, stats.get(f.id)) for f in scheme.fields.values()],
+        *[pl.col(r.removeprefix("raw.")).alias(r) for r in raws])
+    ranges = {f: (s["lo"], s["hi"]) for f, s in stats.items() if s.get("lo") is not None}
+    plan, scored = build_plan(scheme, parsed, ranges=ranges)
+    bad = [c.mask.fill_null(False) for c in checks] + [m for _, _, m in _checks(plan)]
+    need = set(needed_columns(scheme, dec))
+    out = [c for c in scored.collect_schema().names()
+           if c in ("_row", "unit_id", "name", "unit_type", "_id_key", "_type", "total") or c.startswith(("s.", "p."))
+           or c in need]
+    frame = scored.select(*out, (pl.any_horizontal(bad) if bad else pl.lit(False)).alias("_bad")) \
+        .collect(engine="streaming")
+    if frame.get_column("_bad").any():
+        return None
+    frame = frame.drop("_bad")
+    if not raw_schema[cols.id].is_integer():
+        frame = frame.with_columns(_id_key=_id_key(frame.get_column("unit_id")))
+    return frame, plan

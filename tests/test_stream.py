@@ -1,0 +1,83 @@
+"""The streamed run (engine.stream) gives what the eager path gives, and hands anything unusual over to it."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import polars as pl
+import pytest
+from helpers import DEMO_SCHEME
+
+from engine.errors import KaoheError
+from engine.pipeline import Inputs, load, run, score
+from engine.report import render, score_table
+from engine.rules_load import load_decisions
+from engine.scheme import load_scheme
+from engine.stream import scored_stream
+
+ROOT = Path(__file__).resolve().parents[1]
+REFERENCE = ROOT / "tests" / "benchmark" / "reference.yaml"
+
+
+def _generate(scheme_path: Path, n: int) -> pl.DataFrame:
+    sys.path.insert(0, str(ROOT / "tests" / "benchmark"))
+    from synth import generate  # type: ignore[import-not-found]  # noqa: PLC0415 - importable only after the sys.path insert above
+
+    return generate(load_scheme(scheme_path), n)  # type: ignore[no-any-return]
+
+
+def _parquet(tmp_path: Path, df: pl.DataFrame) -> Path:
+    path = tmp_path / "units.parquet"
+    df.write_parquet(path)
+    return path
+
+
+def _streams(scheme_path: Path, data: Path) -> bool:
+    scheme = load_scheme(scheme_path)
+    return scored_stream(scheme, load_decisions(scheme), data) is not None
+
+
+@pytest.mark.parametrize("scheme_path", [REFERENCE, DEMO_SCHEME], ids=["reference", "demo"])
+@pytest.mark.parametrize("ids", ["text", "integer"])
+def test_streamed_run_is_the_eager_run(tmp_path: Path, scheme_path: Path, ids: str) -> None:
+    df = _generate(scheme_path, 400)
+    if ids == "integer":
+        df = df.with_columns(pl.int_range(1000, 1000 + df.height, step=1).reverse().alias(df.columns[0]))
+    inputs = Inputs(scheme_path, _parquet(tmp_path, df))
+    assert _streams(scheme_path, inputs.data)
+    streamed, eager = run(inputs, detail=False), score(load(inputs), detail=False)
+    assert streamed.frame.equals(eager.frame.select(streamed.frame.columns))
+    assert streamed.manifest == eager.manifest
+    for lang in ("zh", "en"):
+        assert render(*score_table(streamed, lang), "csv") == render(*score_table(eager, lang), "csv")
+
+
+@pytest.mark.parametrize(("change", "why"), [
+    (lambda df: df.with_columns(pl.col("revenue_actual").cast(pl.String)), "numbers written as text"),
+    (lambda df: df.with_columns(pl.col("employment_rate").cast(pl.Float32)), "Float32 compares as float32"),
+    (lambda df: df.with_columns(pl.col("revenue_actual").cast(pl.Decimal(20, 4))), "Decimal column"),
+    (lambda df: df.head(0), "no rows"),
+    (lambda df: df.rename({"unit_type": " unit_type"}), "a header to tidy"),
+])
+def test_anything_unusual_takes_the_eager_path(tmp_path: Path, change: object, why: str) -> None:
+    df = change(_generate(REFERENCE, 50))  # type: ignore[operator]
+    assert not _streams(REFERENCE, _parquet(tmp_path, df)), why
+
+
+@pytest.mark.parametrize(("column", "value", "message"), [
+    ("unit_id", "U0000003", "duplicate unit id 'U0000003'"),
+    ("revenue_actual", 12.345, "'12.345' has more than 2 decimals"),
+    ("employment_rate", float("nan"), "empty cell"),
+    ("unit_type", "town", "unknown unit type 'town'"),
+])
+def test_a_problem_found_while_streaming_is_reported_by_the_eager_path(tmp_path: Path, column: str, value: object,
+                                                                         message: str) -> None:
+    df = _generate(REFERENCE, 50)
+    df = df.with_columns(pl.when(pl.int_range(pl.len()) == 6).then(pl.lit(value)).otherwise(pl.col(column))
+                         .cast(df.schema[column]).alias(column))
+    path = _parquet(tmp_path, df)
+    assert not _streams(REFERENCE, path)
+    with pytest.raises(KaoheError) as info:
+        run(Inputs(REFERENCE, path), detail=False)
+    assert "row 8" in str(info.value) and message in str(info.value)
