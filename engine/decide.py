@@ -127,8 +127,11 @@ def decide(scheme: Scheme, dec: Decisions, scored: pl.DataFrame, event_vetoes: p
 
     # The overall order (vetoed-last units after the others) as a permutation: the frame stays in input
     # order, and only the columns each step reads are listed in that order ("~" columns) and back.
-    lf = _Order("~", packing.permutation(["_last", *rk], [False, *desc])).enter(
-        df.lazy(), ["_last", "_type", rk[0], *(["grade"] if quotas else [])])
+    perm = df.select(packing.permutation(["_last", *rk], [False, *desc])).to_series()
+    inv = pl.zeros(df.height, dtype=pl.UInt32, eager=True)  # each row's place: scattered, not sorted back
+    inv.scatter(perm, pl.int_range(df.height, dtype=pl.UInt32, eager=True))
+    lf = _Order("~").add(df.with_columns(perm.alias("~perm"), inv.alias("~inv")).lazy(),
+                         ["_last", "_type", rk[0], *(["grade"] if quotas else [])])
     at = pl.int_range(1, pl.len() + 1, dtype=POS)
     lf = lf.with_columns(order_all=(pl.col("~inv") + 1).cast(POS),
                          **{"~rank_all": _competition(["~_last", f"~{rk[0]}"], at)})
