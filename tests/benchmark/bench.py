@@ -3,6 +3,7 @@
     pip install -e '.[bench]'
     python tests/benchmark/bench.py                       # 1k, 100k, 1M units, 3 repetitions
     python tests/benchmark/bench.py --sizes 1000 100000 --reps 3
+    python tests/benchmark/bench.py --stages bench-data/units_1000000.parquet   # time per stage
 
 Each measurement runs in a fresh child process so that peak memory (ru_maxrss) belongs to it alone.
 Reference: ../shared/bench-reference (scheme.md, gen.py, impl_polars.py), or $KAOHE_REFERENCE.
@@ -67,6 +68,44 @@ def child(kind: str, data: str, reps: int) -> None:
     print(json.dumps({"kind": kind, "median_s": statistics.median(times), "peak_mib": peak_mib()}))
 
 
+def stages(scheme_path: Path, data: Path, reps: int) -> None:
+    """Where the time goes in the library path: scheme, statistics scan, streamed pass, decisions."""
+    import polars as pl  # noqa: PLC0415 - timed children import only what they measure
+
+    from engine import stream  # noqa: PLC0415
+    from engine.decide import decide  # noqa: PLC0415
+    from engine.rules_load import load_decisions  # noqa: PLC0415
+    from engine.scheme import load_scheme  # noqa: PLC0415
+
+    collects: list[float] = []
+    collect = pl.LazyFrame.collect
+
+    def timed(self: pl.LazyFrame, *a: object, **k: object) -> pl.DataFrame:
+        t = time.perf_counter()
+        out = collect(self, *a, **k)  # type: ignore[arg-type]
+        collects.append(time.perf_counter() - t)
+        return out
+
+    pl.LazyFrame.collect = timed  # type: ignore[method-assign]
+    rows = []
+    for _ in range(reps):
+        collects.clear()
+        t0 = time.perf_counter()
+        scheme = load_scheme(scheme_path)
+        dec = load_decisions(scheme)
+        t1 = time.perf_counter()
+        out = stream.scored_stream(scheme, dec, data)
+        t2 = time.perf_counter()
+        assert out is not None, "the data did not stream"
+        scan, passed = collects[0], collects[1]  # [statistics, streamed pass]
+        decide(scheme, dec, out[1])
+        t3 = time.perf_counter()
+        rows.append((t1 - t0, scan, passed, t2 - t1 - scan - passed, t3 - t2, t3 - t0))
+    med = [statistics.median(r[i] for r in rows) for i in range(6)]
+    print(json.dumps(dict(zip(["scheme", "statistics scan", "streamed pass", "other (hash, setup)", "decide",
+                               "total"], [round(x, 3) for x in med], strict=True))))
+
+
 def peak_mib() -> float:
     """This process's peak resident memory. VmHWM belongs to the process image (ru_maxrss would carry
     over the parent's peak across fork + exec)."""
@@ -110,7 +149,12 @@ def main() -> None:
     ap.add_argument("--sizes", type=int, nargs="+", default=[1_000, 100_000, 1_000_000])
     ap.add_argument("--reps", type=int, default=3)
     ap.add_argument("--child", nargs=3, metavar=("KIND", "DATA", "REPS"), help=argparse.SUPPRESS)
+    ap.add_argument("--stages", metavar="DATA", help="time each stage of kaohe on one data file (reference scheme)")
     args = ap.parse_args()
+    if args.stages:
+        sys.path.insert(0, str(ROOT))
+        stages(SCHEME, Path(args.stages), args.reps)
+        return
     if args.child:
         sys.path.insert(0, str(ROOT))
         child(args.child[0], args.child[1], int(args.child[2]))
