@@ -79,20 +79,18 @@ def _scored(scheme: Scheme, dec: Decisions, lf: pl.LazyFrame, fields: list[Field
     cols = scheme.columns
     raw_schema = lf.collect_schema()
     text = [c for c, t in raw_schema.items() if t == pl.String]
-    key = _clean(cols.id) if cols.id in text else pl.col(cols.id)
-    row = lf.select(*raw_stat_exprs(raw_schema, fields), pl.len().alias("_n"),
-                    key.drop_nulls().n_unique().alias("_ids"), key.count().alias("_idn")).collect().row(0, named=True)
+    row = lf.select(*raw_stat_exprs(raw_schema, fields), pl.len().alias("_n")).collect().row(0, named=True)
     lf = lf.with_columns(_clean(c) for c in text)  # as the eager read does
     key = pl.col(cols.id)
     stats = raw_stats_of(row, raw_schema, fields)
     numbers_fit = all(stats[f.id].get("fits") and "unparsed" in stats[f.id] for f in fields
                       if f.type in ("int", "decimal"))
-    if row["_n"] == 0 or row["_ids"] != row["_idn"] or not numbers_fit:
+    if row["_n"] == 0 or not numbers_fit:
         return None
     named = cols.name in raw_schema and cols.name != cols.id
     uid = key.cast(pl.String)
     types = list(scheme.unit_types)
-    checks = _id_checks(scheme, unique_ids=True)
+    checks = _id_checks(scheme, unique_ids=True)  # distinct ids: checked on the result, below
     for f in fields:
         checks += field_checks(f, raw_schema[f.id], scheme, stats.get(f.id))
     raws = sorted({c for ch in checks for c in ch.mask.meta.root_names() if c.startswith("raw.")})
@@ -118,4 +116,6 @@ def _scored(scheme: Scheme, dec: Decisions, lf: pl.LazyFrame, fields: list[Field
     frame = frame.drop("_bad")
     if not raw_schema[cols.id].is_integer():
         frame = frame.with_columns(_id_key=_id_key(frame.get_column("unit_id")))
+    if frame.get_column("_id_key" if raw_schema[cols.id].is_integer() else "unit_id").n_unique() != frame.height:
+        return None  # a duplicate id (integer ids: equal keys are equal ids)
     return frame, plan
