@@ -87,7 +87,8 @@ def _scope(*chain: tuple[str, ...] | None) -> tuple[str, ...] | None:
 
 
 def item_exprs(scheme: Scheme, item: Item, scope: tuple[str, ...] | None, ranges: Ranges | None = None,
-               errs: dict[str, F.Err] | None = None) -> tuple[list[pl.Expr], int]:
+               errs: dict[str, F.Err] | None = None, rngs: dict[str, F.Range] | None = None
+               ) -> tuple[list[pl.Expr], int]:
     """([v.<item>, i.<item>, and n.<item> (not applicable) when declared], value scale) for one item.
     `errs` receives the item's error bound at ITEM_SCALE (see engine.fixed.Fx.err)."""
     resolve = _field_resolver(scheme, ranges)
@@ -109,6 +110,7 @@ def item_exprs(scheme: Scheme, item: Item, scope: tuple[str, ...] | None, ranges
     at_item = F.floor_to(pts, ITEM_SCALE)  # unrounded points, kept to ITEM_SCALE decimals with their error
     if errs is not None:
         errs[item.id] = at_item.err
+    rng = at_item.rng
     pts_e = at_item.expr
     if value is not None:  # a missing value never scores: it is an error unless declared not applicable
         pts_e = pl.when(value.expr.is_not_null()).then(pts_e)
@@ -119,29 +121,43 @@ def item_exprs(scheme: Scheme, item: Item, scope: tuple[str, ...] | None, ranges
         na_pts = (na.points if isinstance(na.points, Decimal)
                   else (item.points or Decimal(0)) if na.points == "full" else Decimal(0))
         pts_e = pl.when(cond).then(F.rescale(F.num(na_pts), ITEM_SCALE)).otherwise(pts_e)
+        v = int(na_pts.scaleb(ITEM_SCALE))
+        rng = None if rng is None else (min(rng[0], v), max(rng[1], v))
         extra = [(cond & applies).alias(f"n.{item.id}")]
     else:
         extra = []
     in_scope = _scope(scope, item.applies_to)
+    if rngs is not None:
+        rngs[item.id] = rng
     value_e = (value.expr if value is not None else pl.lit(None, dtype=pl.Int64))
     return [_only(in_scope, value_e).alias(f"v.{item.id}"), _only(in_scope, pts_e).alias(f"i.{item.id}"), *extra], \
         (value.scale if value is not None else 0)
 
 
-def _raw_sum(parts: list[tuple[pl.Expr, F.Err]]) -> tuple[pl.Expr, F.Err]:
-    """The unrounded sum of parts (ITEM_SCALE) and its error bound."""
-    exprs = [e for e, _ in parts]
+Part = tuple[pl.Expr, F.Err, F.Range]  # a term of a section's or pool's sum: its error bound and its range
+
+
+def _raw_sum(parts: list[Part]) -> tuple[pl.Expr, F.Err, F.Range]:
+    """The unrounded sum of parts (ITEM_SCALE), its error bound and its range (a missing part adds 0)."""
+    exprs = [e for e, _, _ in parts]
+    rngs = [_with_zero(r) for _, _, r in parts]
+    rng = None if any(r is None for r in rngs) else (sum(r[0] for r in rngs if r), sum(r[1] for r in rngs if r))
     return (pl.sum_horizontal(exprs) if exprs else pl.lit(0, dtype=pl.Int64),
-            F.err_sum(*[err for _, err in parts]) if parts else (0, 0))
+            F.err_sum(*[err for _, err, _ in parts]) if parts else (0, 0), rng)
 
 
-def _rounded(raw_col: str, err: F.Err, scheme: Scheme, lo: Decimal | None, hi: Decimal | None) -> pl.Expr:
+def _with_zero(r: F.Range) -> F.Range:
+    return None if r is None else (min(r[0], 0), max(r[1], 0))
+
+
+def _rounded(raw_col: str, err: F.Err, rng: F.Range, scheme: Scheme, lo: Decimal | None, hi: Decimal | None) -> Fx:
     """round(the raw sum in `raw_col`) at the scheme's precision, clamped; its error bound lets a sum of
-    repeating quotients that is exactly on a half-cent round as the exact value does (fixed._snap)."""
-    raw = Fx(pl.col(raw_col), "num", ITEM_SCALE, err=err)
+    repeating quotients that is exactly on a half-cent round as the exact value does (fixed._snap). A known
+    range (a sum that is never negative) lets the rounding take its shorter form."""
+    raw = Fx(pl.col(raw_col), "num", ITEM_SCALE, rng, err)
     out = F.round_to(raw, scheme.meta.precision, scheme.meta.rounding)
-    return F.clamp(out, F.num(lo) if lo is not None else None, F.num(hi) if hi is not None else None).expr \
-        if (lo is not None or hi is not None) else out.expr
+    return F.clamp(out, F.num(lo) if lo is not None else None, F.num(hi) if hi is not None else None) \
+        if (lo is not None or hi is not None) else out
 
 
 def _up(col: str, scale: int) -> pl.Expr:
@@ -171,6 +187,7 @@ def build_plan(scheme: Scheme, units: pl.LazyFrame, adjustments: pl.LazyFrame | 
     p = scheme.meta.precision
     value_scale: dict[str, int] = {}
     errs: dict[str, F.Err] = {}
+    rngs: dict[str, F.Range] = {}  # items' and (at precision) sections' and pools' ranges
     stages: list[list[pl.Expr]] = [[]]
     raws: list[list[pl.Expr]] = [[]]  # raw sums r.<section>, a stage before their rounding (computed once)
     units, event_cols = _with_events(scheme, units, adjustments)
@@ -180,21 +197,25 @@ def build_plan(scheme: Scheme, units: pl.LazyFrame, adjustments: pl.LazyFrame | 
         while len(stages) <= depth + 1:
             stages.append([])
             raws.append([])
-        parts: list[tuple[pl.Expr, F.Err]] = []
+        parts: list[Part] = []
         for it in sec.items:
-            exprs, value_scale[it.id] = item_exprs(scheme, it, scope, ranges, errs)
-            if it.id not in keep:
-                stages[0] += exprs
-            parts.append((pl.col(f"i.{it.id}"), errs[it.id]))
+            parts.append(_item_part(it, scope))
         for ch in sec.children:
             visit(ch, scope, depth + 1)
-            parts.append((_up(f"s.{ch.id}", p), (0, 0)))
+            parts.append((_up(f"s.{ch.id}", p), (0, 0), _scaled(rngs[f"s.{ch.id}"], ITEM_SCALE - p)))
         if f"section:{sec.id}" in event_cols:
-            parts.append((_up(event_cols[f"section:{sec.id}"], EVENT_SCALE), (0, 0)))
-        raw, err = _raw_sum(parts)
+            parts.append((_up(event_cols[f"section:{sec.id}"], EVENT_SCALE), (0, 0), None))
+        raw, err, rng = _raw_sum(parts)
         raws[depth + 1].append(raw.alias(f"r.{sec.id}"))
-        sub = _rounded(f"r.{sec.id}", err, scheme, sec.floor, sec.max)
-        stages[depth + 1].append(_only(scope, sub).alias(f"s.{sec.id}"))
+        sub = _rounded(f"r.{sec.id}", err, rng, scheme, sec.floor, sec.max)
+        rngs[f"s.{sec.id}"] = sub.rng
+        stages[depth + 1].append(_only(scope, sub.expr).alias(f"s.{sec.id}"))
+
+    def _item_part(it: Item, scope: tuple[str, ...] | None) -> Part:
+        exprs, value_scale[it.id] = item_exprs(scheme, it, scope, ranges, errs, rngs)
+        if it.id not in keep:
+            stages[0].extend(exprs)
+        return pl.col(f"i.{it.id}"), errs[it.id], rngs[it.id] if it.id not in keep else None
 
     for sec in scheme.sections:
         visit(sec, None, 0)
@@ -203,37 +224,38 @@ def build_plan(scheme: Scheme, units: pl.LazyFrame, adjustments: pl.LazyFrame | 
         section_stages += [raw_stage, stage]
     pool_exprs, pool_raws = [], []
     for pool in scheme.pools:
-        parts = []
-        for it in pool.items:
-            exprs, value_scale[it.id] = item_exprs(scheme, it, pool.applies_to, ranges, errs)
-            if it.id not in keep:
-                section_stages[0] += exprs
-            parts.append((pl.col(f"i.{it.id}"), errs[it.id]))
+        parts = [_item_part(it, pool.applies_to) for it in pool.items]
         if f"pool:{pool.id}" in event_cols:
-            parts.append((_up(event_cols[f"pool:{pool.id}"], EVENT_SCALE), (0, 0)))
-        raw, err = _raw_sum(parts)
+            parts.append((_up(event_cols[f"pool:{pool.id}"], EVENT_SCALE), (0, 0), None))
+        raw, err, rng = _raw_sum(parts)
         pool_raws.append(raw.alias(f"r.{pool.id}"))
-        pool_exprs.append(_only(pool.applies_to, _rounded(f"r.{pool.id}", err, scheme, pool.floor, pool.max))
-                          .alias(f"p.{pool.id}"))
+        sub = _rounded(f"r.{pool.id}", err, rng, scheme, pool.floor, pool.max)
+        rngs[f"p.{pool.id}"] = sub.rng
+        pool_exprs.append(_only(pool.applies_to, sub.expr).alias(f"p.{pool.id}"))
     lf = units
     for exprs in [*section_stages, pool_raws, pool_exprs]:
         if exprs:
             lf = lf.with_columns(exprs)
-    lf = lf.with_columns(_total(scheme).alias("total"))
+    lf = lf.with_columns(_total(scheme, rngs).alias("total"))
     return Plan(scheme, value_scale), lf
 
 
-def _total(scheme: Scheme) -> pl.Expr:
+def _scaled(r: F.Range, k: int) -> F.Range:
+    return None if r is None else (r[0] * 10**k, r[1] * 10**k)
+
+
+def _total(scheme: Scheme, rngs: Mapping[str, F.Range]) -> pl.Expr:
     p = scheme.meta.precision
     weighted: Fx | None = None
     for sec in scheme.sections:
-        term = F.mul(Fx(pl.col(f"s.{sec.id}").fill_null(0), "num", p), F.num(sec.weight))
+        s = Fx(pl.col(f"s.{sec.id}").fill_null(0), "num", p, _with_zero(rngs.get(f"s.{sec.id}")))
+        term = F.mul(s, F.num(sec.weight))
         weighted = term if weighted is None else F.add(weighted, term)
     acc = weighted or F.num(0)
     if scheme.total.coefficient is not None:
         acc = F.mul(acc, F.compile_expr(scheme.total.coefficient.tree, _field_resolver(scheme)))
     for pool in scheme.pools:
-        acc = F.add(acc, Fx(pl.col(f"p.{pool.id}").fill_null(0), "num", p))
+        acc = F.add(acc, Fx(pl.col(f"p.{pool.id}").fill_null(0), "num", p, _with_zero(rngs.get(f"p.{pool.id}"))))
     out = F.round_to(acc, p, scheme.meta.rounding)
     t = scheme.total
     if t.max is not None or t.floor is not None:

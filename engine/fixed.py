@@ -191,9 +191,9 @@ def div(a: Fx, b: Fx, scale: int = DIV_SCALE) -> Fx:
     if ra is not None:
         big = max(abs(ra[0]), abs(ra[1]))  # |den| >= 1
         rng = (-big, big)
-        if rb is not None and (rb[0] > 0 or rb[1] < 0):
-            ends = [x // y for x in ra for y in rb]
-            rng = (min(ends) - 1, max(ends) + 1)
+        if rb is not None and (rb[0] > 0 or rb[1] < 0):  # a divisor of one sign: floor(x / y) is monotone
+            ends = [x // y for x in ra for y in rb]  # in x and in y, so its extremes are at the corners
+            rng = (min(ends), max(ends))
     q = num_ // den
     return Fx(q if narrow else _narrow(q), "num", scale, rng, _div_err(a.err, b, ka, kb))
 
@@ -224,6 +224,8 @@ def _snap(x: Fx, q: int, mode: Rounding) -> pl.Expr:
     # fast paths, same decisions: a boundary within `hi` above e is crossed by e + hi, and nothing else is
     # (half_up rounds an exact half away from zero: toward +hi above zero, toward -lo below)
     if mode == "half_up":
+        if x.rng is not None and x.rng[0] >= 0:  # never negative (a sum of points): one add
+            return e + hi
         return pl.when(e >= 0).then(e + hi).otherwise(e - lo)
     if mode == "floor":
         return e + hi
@@ -243,6 +245,11 @@ def round_to(x: Fx, scale: int, mode: Rounding = "half_up") -> Fx:
         return Fx(rescale(x, scale), "num", scale, _at(x, scale), _err_at(x, scale))
     q = 10 ** (x.scale - scale)
     e = _snap(x, q, mode)
+    if x.rng is not None and x.rng[0] >= 0 and mode in ("down", "up", "half_up"):  # never negative: no sign
+        mode = "floor" if mode == "down" else "ceiling" if mode == "up" else mode
+        if mode == "half_up":
+            r = (e + q // 2) // q
+            return Fx(r, "num", scale, (x.rng[0] // q - 1, x.rng[1] // q + 1), (0, 0) if x.err is not None else None)
     match mode:
         case "floor":
             r = e // q
@@ -286,6 +293,13 @@ def clamp(x: Fx, lo: Fx | None = None, hi: Fx | None = None) -> Fx:
     high = min(rx[1], rh[1]) if rx and rh else (rh[1] if rh else (rx[1] if rx else None))
     rng = (low, high) if low is not None and high is not None else None
     err = _err_at(x, s)  # a clamped value is exact; unclamped keeps x's error (a safe bound either way)
+    if all(b.expr.meta.is_literal() for b in (lo, hi) if b is not None):  # constant bounds: clip keeps nulls
+        c = exprs[0]
+        if lo is not None:
+            c = c.clip(lower_bound=exprs[1])
+        if hi is not None:
+            c = c.clip(upper_bound=exprs[-1])
+        return Fx(c, "num", s, rng, err)
     return Fx(pl.when(exprs[0].is_not_null()).then(e), "num", s, rng, err)  # *_horizontal skip nulls
 
 

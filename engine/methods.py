@@ -135,7 +135,7 @@ def _bands(ctx: Ctx) -> Fx:
     out = F.num(ctx.params.get("else", 0))
     for threshold, pts in reversed(table):
         out = F.when(F.compare(op, v, F.num(threshold)), F.num(pts), out)
-    return Fx(pl.when(v.expr.is_not_null()).then(out.expr), "num", out.scale)
+    return Fx(pl.when(v.expr.is_not_null()).then(out.expr), "num", out.scale, out.rng, out.err)
 
 
 def _count(ctx: Ctx) -> Fx:

@@ -617,6 +617,26 @@ def test_subtotal_rounding(tmp_path: Path, rounding: str, expected: list[str]) -
     assert dec(df, "s.s") == [D(e) for e in expected]
 
 
+@pytest.mark.parametrize("rounding, expected", [
+    ("half_up", ["21.13", "21.12", "0.01", "0.00"]), ("down", ["21.12", "21.12", "0.00", "0.00"]),
+    ("up", ["21.13", "21.13", "0.01", "0.00"]), ("half_even", ["21.12", "21.12", "0.00", "0.00"]),
+])
+def test_subtotal_rounding_of_sums_that_cannot_be_negative(tmp_path: Path, rounding: str, expected: list[str]) -> None:
+    """Every term of the sum is known never to be negative (from the data's range, a cap and a not-applicable
+    0): the rounding takes its shorter form (no sign, no abs), with the results of the general one."""
+    body = """
+    sections:
+      - id: s
+        items:
+          - {id: x, value: n, method: {formula: {points: n}}, max: 30}
+          - {id: y, value: m, method: {formula: {points: m}}, not_applicable: {points: zero}}
+    """
+    fields = {"n": "{type: decimal, scale: 3, min: 0}", "m": "{type: decimal, scale: 3, required: false}"}
+    df = score(tmp_path, body, fields, {"n": ["21.125", "21.121", "0.005", "0"], "m": ["0", "0", "0", None]},
+               rounding=rounding)
+    assert dec(df, "s.s") == [D(e) for e in expected]
+
+
 def test_subtotal_half_up_from_items(tmp_path: Path) -> None:
     # 10.5 + 10.625 = 21.125 exactly -> 21.13 (half_up), never 21.12 as a float 21.124999... would give
     body = """
