@@ -157,9 +157,9 @@ def decide(scheme: Scheme, dec: Decisions, scored: pl.DataFrame, event_vetoes: p
         own = _Order(f"~{a.id}~", packing.permutation(
             [*lead, *names, "order_all"], [False] * len(lead) + [k.descending for k in a.rank_by] + [False],
             spans={"order_all": (1, df.height)}))
-        lf = _awards(own.enter(lf, ["_type"]), [(a, names)], own, scheme.meta.precision)
+        lf = _awards(own.enter(lf, ["_type"]), [(a, names)], own, scheme)
     if together:
-        lf = _awards(lf, together, main, scheme.meta.precision)
+        lf = _awards(lf, together, main, scheme)
     new = [*[x for v in dec.vetoes for x in (f"x.{v.id}", f"xs.{v.id}")], "vetoed", "order", "rank", "order_all",
            "rank_all", "grade"]
     for a in dec.awards:
@@ -167,6 +167,29 @@ def decide(scheme: Scheme, dec: Decisions, scored: pl.DataFrame, event_vetoes: p
         new += [n for n in (e.meta.output_name() for e in award_cols[a.id]) if n.startswith(pre + ".")]
         new += [pre, f"{pre}.pos", f"{pre}.level", f"{pre}.quota", f"{pre}.gap"]
     return scored.hstack(lf.select(new).collect()), infos
+
+
+def _last_in(key: pl.Expr, sel: pl.Expr, descending: bool) -> Callable[[pl.Expr], pl.Expr]:
+    """The key of the last unit in among the rows a mask keeps (the least key when ranked descending)."""
+    def agg(mask: pl.Expr) -> pl.Expr:
+        kept = key.filter(sel & mask)
+        return kept.min() if descending else kept.max()
+
+    return agg
+
+
+def _per_type(agg: Callable[[pl.Expr], pl.Expr], types: int) -> pl.Expr:
+    """An aggregate of each unit's own type (agg(mask) aggregates the rows the mask keeps), broadcast to its
+    rows: a few whole-frame aggregates and a choice by type code, far cheaper than a window over the type;
+    a window when there are many types; one aggregate when `types` is 0 (a single group)."""
+    if types == 0:
+        return agg(pl.lit(True))
+    if types > 8:
+        return agg(pl.lit(True)).over("_type")
+    out = agg(pl.col("_type") == 0)
+    for t in range(1, types):
+        out = pl.when(pl.col("_type") == t).then(agg(pl.col("_type") == t)).otherwise(out)
+    return out
 
 
 def _status(s: str) -> pl.Expr:
@@ -322,12 +345,14 @@ def _conditions(a: Award, dec: Decisions, scheme: Scheme) -> tuple[list[pl.Expr]
     return cols, info
 
 
-def _awards(lf: pl.LazyFrame, awards: list[tuple[Award, list[str]]], order: _Order, precision: int
+def _awards(lf: pl.LazyFrame, awards: list[tuple[Award, list[str]]], order: _Order, scheme: Scheme
             ) -> pl.LazyFrame:
     """Allocate awards ranked in `order` (with their sort key columns), side by side so that Polars computes
     them in parallel. Only what needs the order is computed in it (each eligible unit's position; levels and
     boundary ties) and gathered back; quotas, statuses and gaps follow in the frame's own row order.
     An award's working columns are named _<what>:<award id>."""
+    precision = scheme.meta.precision
+
     def t(a: Award, what: str) -> str:
         return f"_{what}:{a.id}"
 
@@ -381,7 +406,7 @@ def _awards(lf: pl.LazyFrame, awards: list[tuple[Award, list[str]]], order: _Ord
                   .when(sel).then(_status("recommended"))
                   .otherwise(_status("outside_quota")))
         first, desc = pl.col(ks[0]), a.rank_by[0].descending
-        last_in = over(a)(first.filter(sel).min() if desc else first.filter(sel).max())  # the last unit in
+        last_in = _per_type(_last_in(first, sel, desc), len(scheme.unit_types) if grouped(a) else 0)
         step += [status.alias(pre), pl.when(elig).then(pl.col(t(a, "pos"))).alias(f"{pre}.pos"),
                  (pl.col(t(a, "lvl")) if a.levels else pl.lit(None, dtype=pl.String)).alias(f"{pre}.level"),
                  pl.when(elig & ~sel).then((last_in - first) if desc else (first - last_in)).alias(f"{pre}.gap")]

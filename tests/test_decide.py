@@ -223,3 +223,19 @@ def test_quotas_are_never_exceeded_and_vetoed_units_never_get_blocked_awards(tmp
     assert (fatal["grade"] == "fail").all()
     assert df.filter(pl.col("x.pollution") & (pl.col("a.eco") == "recommended")).height == 0
     assert df.filter((pl.col("a.best") == "recommended") & (pl.col("total") < 8500)).height == 0
+
+
+@pytest.mark.parametrize("types", [1, 3, 8, 12])
+def test_a_per_type_aggregate_is_the_window_over_the_type(types: int) -> None:
+    """engine.decide._per_type (a choice among whole-frame aggregates for few types, a window for many) gives
+    each row its own type's aggregate, as `.over("_type")` does."""
+    from engine.decide import _last_in, _per_type  # noqa: PLC0415 - the helper under test
+
+    df = pl.DataFrame({"_type": [i % types for i in range(60)], "k": [(i * 37) % 101 for i in range(60)],
+                       "sel": [i % 4 != 1 for i in range(60)]}, schema={"_type": pl.UInt32, "k": pl.Int64,
+                                                                     "sel": pl.Boolean})
+    for desc in (True, False):
+        agg = _last_in(pl.col("k"), pl.col("sel"), desc)
+        got = df.select(_per_type(agg, types).alias("x")).get_column("x")
+        want = df.select(agg(pl.lit(True)).over("_type").alias("x")).get_column("x")
+        assert got.to_list() == want.to_list()
