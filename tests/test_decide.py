@@ -236,6 +236,6 @@ def test_a_per_type_aggregate_is_the_window_over_the_type(types: int) -> None:
                                                                      "sel": pl.Boolean})
     for desc in (True, False):
         agg = _last_in(pl.col("k"), pl.col("sel"), desc)
-        got = df.select(_per_type(agg, types).alias("x")).get_column("x")
+        got = df.with_columns(_per_type(agg, types).alias("x")).get_column("x")
         want = df.select(agg(pl.lit(True)).over("_type").alias("x")).get_column("x")
         assert got.to_list() == want.to_list()
