@@ -137,8 +137,7 @@ def decide(scheme: Scheme, dec: Decisions, scored: pl.DataFrame, event_vetoes: p
                          **{"~rank_all": _competition(["~_last", f"~{rk[0]}"], at)})
     lf = _grade_quotas(lf, dec)  # in the overall order; per unit type: that order within the type
     if grouped:  # a unit type's units in the overall order are in the type's ranking order
-        lf = lf.with_columns(**{"~order": pl.col("~_type").cum_count().cast(POS).over("~_type")})
-        lf = lf.with_columns(**{"~rank": _competition(["~_last", f"~{rk[0]}"], pl.col("~order"), over="~_type")})
+        lf = _ranks_within_types(lf, ["~_last", f"~{rk[0]}"], len(scheme.unit_types))
     main = _Order("~")
     lf = lf.with_columns(rank_all=main.back("~rank_all"),
                          grade=main.back("~grade") if quotas else pl.col("grade"),
@@ -270,6 +269,28 @@ def _competition(cols: list[str], position: pl.Expr, over: str | None = None) ->
     `position` counts from 1 in each group."""
     ff = pl.when(_run_start(cols, over, position == 1 if over else None)).then(position).forward_fill()
     return ff.over(over) if over else ff
+
+
+def _ranks_within_types(lf: pl.LazyFrame, keys: list[str], types: int) -> pl.LazyFrame:
+    """~order and ~rank (competition) within each unit type, over a frame in the overall order. A unit's
+    rank in its type is 1 + the units of its type before the first unit equal to it on `keys` in the overall
+    order; with few types, running counts per type and a choice by type code, without windows."""
+    if types > 8:
+        lf = lf.with_columns(**{"~order": pl.col("~_type").cum_count().cast(POS).over("~_type")})
+        return lf.with_columns(**{"~rank": _competition(keys, pl.col("~order"), over="~_type")})
+    start = _run_start(keys)
+    mine = [pl.col("~_type") == t for t in range(types)]
+    upto = [m.cast(POS).cum_sum() for m in mine]  # units of type t up to and including this one
+    before = [pl.when(start).then(u - m.cast(POS)).forward_fill() for u, m in zip(upto, mine, strict=True)]
+    return lf.with_columns(**{"~order": _by_type(upto), "~rank": _by_type(before) + 1})
+
+
+def _by_type(values: list[pl.Expr]) -> pl.Expr:
+    """values[t] for a unit of type code t."""
+    out = values[0]
+    for t in range(1, len(values)):
+        out = pl.when(pl.col("~_type") == t).then(values[t]).otherwise(out)
+    return out
 
 
 def _base_grade(dec: Decisions, scheme: Scheme) -> pl.Expr:

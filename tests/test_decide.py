@@ -239,3 +239,19 @@ def test_a_per_type_aggregate_is_the_window_over_the_type(types: int) -> None:
         got = df.with_columns(_per_type(agg, types).alias("x")).get_column("x")
         want = df.select(agg(pl.lit(True)).over("_type").alias("x")).get_column("x")
         assert got.to_list() == want.to_list()
+
+
+def test_ranks_within_types_without_windows_are_the_windowed_ones() -> None:
+    """engine.decide._ranks_within_types: running counts per type (few types) give the order and competition
+    rank that windows over the type give (many types), ties and vetoed-last units included."""
+    from engine.decide import _ranks_within_types  # noqa: PLC0415 - the helper under test
+
+    n = 300
+    df = pl.DataFrame({"~_type": [(i * 7) % 6 for i in range(n)], "~_last": [i % 17 == 0 for i in range(n)],
+                       "~k": [(i * 13) % 40 for i in range(n)]}, schema={"~_type": pl.UInt32, "~_last": pl.Boolean,
+                                                                       "~k": pl.Int64})
+    df = df.sort(["~_last", "~k"], descending=[False, True], maintain_order=True)  # an overall order
+    few = _ranks_within_types(df.lazy(), ["~_last", "~k"], 6).collect()
+    many = _ranks_within_types(df.lazy(), ["~_last", "~k"], 9).collect()  # > 8: the windows
+    assert few.select("~order", "~rank").equals(many.select("~order", "~rank"))
+    assert few.get_column("~rank").min() == 1 and few.get_column("~rank").n_unique() < n  # ties share a rank
