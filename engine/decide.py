@@ -285,11 +285,11 @@ def _ranks_within_types(lf: pl.LazyFrame, keys: list[str], types: int) -> pl.Laz
     return lf.with_columns(**{"~order": _by_type(upto), "~rank": _by_type(before) + 1})
 
 
-def _by_type(values: list[pl.Expr]) -> pl.Expr:
-    """values[t] for a unit of type code t."""
+def _by_type(values: list[pl.Expr], kind: str = "~_type") -> pl.Expr:
+    """values[t] for a unit of type code t (in column `kind`)."""
     out = values[0]
     for t in range(1, len(values)):
-        out = pl.when(pl.col("~_type") == t).then(values[t]).otherwise(out)
+        out = pl.when(pl.col(kind) == t).then(values[t]).otherwise(out)
     return out
 
 
@@ -395,8 +395,18 @@ def _awards(lf: pl.LazyFrame, awards: list[tuple[Award, list[str]]], order: _Ord
     other = [(a, ks) for a, ks in awards if (a, ks) not in plain]  # levels or a look at the boundary
     lf = order.add(lf, [f"_elig.{a.id}" for a, _ in awards]
                    + [c for a, ks in other for c in (f"_scope.{a.id}", *ks, *(["total"] if a.levels else []))])
-    lf = lf.with_columns(over_in_order(a)(pl.col(order.name(f"_elig.{a.id}")).cast(POS).cum_sum()).alias(t(a, "pos"))
-                         for a, _ in awards)
+    types = len(scheme.unit_types)
+
+    def position(a: Award) -> pl.Expr:  # among the eligible units (of its type), in order
+        elig = pl.col(order.name(f"_elig.{a.id}"))
+        if not grouped(a):
+            return elig.cast(POS).cum_sum()
+        if types > 8:
+            return elig.cast(POS).cum_sum().over(order.name("_type"))
+        kind = pl.col(order.name("_type"))
+        return _by_type([(elig & (kind == k)).cast(POS).cum_sum() for k in range(types)], order.name("_type"))
+
+    lf = lf.with_columns(position(a).alias(t(a, "pos")) for a, _ in awards)
     if other:
         lf = lf.with_columns(quota(a, over_in_order(a), order.name).alias(t(a, "q")) for a, _ in other)
         lf = lf.with_columns((pl.col(order.name(f"_elig.{a.id}")) & (pl.col(t(a, "pos")) <= pl.col(t(a, "q"))))

@@ -255,3 +255,30 @@ def test_ranks_within_types_without_windows_are_the_windowed_ones() -> None:
     many = _ranks_within_types(df.lazy(), ["~_last", "~k"], 9).collect()  # > 8: the windows
     assert few.select("~order", "~rank").equals(many.select("~order", "~rank"))
     assert few.get_column("~rank").min() == 1 and few.get_column("~rank").n_unique() < n  # ties share a rank
+
+
+@pytest.mark.parametrize("types", [3, 10])
+def test_per_type_ranks_and_quotas_with_few_and_many_unit_types(tmp_path: Path, types: int) -> None:
+    """Ranks and award places per unit type are computed without windows for up to 8 types and with windows
+    beyond: both give each type its own ranking and its own quota (here 1 place per type)."""
+    names = [f"t{k}" for k in range(types)]
+    text = (f"scheme: {{id: t, label: 测试方案, year: 2022}}\nunit_types: {{{', '.join(f'{n}: {n}' for n in names)}}}\n"
+            "fields:\n  score: {label: 得分, type: decimal, scale: 2, min: 0, max: 100}\n"
+            "sections:\n  - {id: main, label: 主体, items: [{id: s, label: 得分, points: 100, value: score, "
+            "method: direct}]}\n"
+            "ranking: {by: [total desc, unit_id asc], per: unit_type}\n"
+            "awards:\n  - {id: top, label: 先进, quota: {count: 1, per: unit_type}}\n")
+    path = tmp_path / "scheme.yaml"
+    path.write_text(text, encoding="utf-8")
+    scheme = load_scheme(path)
+    rows = [(f"u{k}{j}", names[k], str(50 + 10 * j + k)) for k in range(types) for j in range(3)]
+    df = pl.DataFrame({"unit_id": [r[0] for r in rows], "unit_type": [r[1] for r in rows],
+                       "score": [r[2] for r in rows]})
+    units = prepare_units(df, scheme, path="units.csv")
+    _, scored = evaluate(scheme, units.frame, path="units.csv")
+    out, _ = decide(scheme, load_decisions(scheme), scored)
+    out = out.sort("unit_id")
+    assert col(out, "rank") == [3, 2, 1] * types  # within each type: 50+k, 60+k, 70+k
+    assert col(out, "a.top") == ["outside_quota", "outside_quota", "recommended"] * types
+    assert col(out, "a.top.pos") == [3, 2, 1] * types
+    assert col(out, "rank_all")[2::3] == list(range(types, 0, -1))  # the best of each type, overall
