@@ -284,6 +284,7 @@ def _stat_kind(f: Field, dt: pl.DataType) -> str | None:
 def raw_stats_of(row: dict[str, Any], schema: pl.Schema, fields: list[Field]) -> dict[str, Stats]:
     """`_raw_stats` from the aggregates of `raw_stat_exprs`."""
     out: dict[str, Stats] = {}
+    floats: list[Field] = []
     for f in fields:
         kind = _stat_kind(f, schema[f.id])
         if kind is None:
@@ -301,11 +302,16 @@ def raw_stats_of(row: dict[str, Any], schema: pl.Schema, fields: list[Field]) ->
                 st.update(unparsed=st["blank"], lo=lo * 10**f.scale, hi=hi * 10**f.scale)
         else:  # min and max skip NaN; they are NaN only when every value is: then left to the guarded parse
             st["fits"] = abs(lo) < float(_limit(f)) and abs(hi) < float(_limit(f))
-            if st["fits"]:  # the parse is monotonic: the parsed range is the parsed raw range
-                ends = pl.DataFrame({f.id: [lo, hi]}, schema={f.id: schema[f.id]})
-                ends = ends.select(_parse(ends.schema, f, st))
-                st.update(unparsed=st["blank"], lo=ends.item(0, 0), hi=ends.item(1, 0))
+            if st["fits"]:  # the parse is monotonic: the parsed range is the parsed raw range (below)
+                st.update(unparsed=st["blank"], lo=lo, hi=hi)
+                floats.append(f)
         out[f.id] = st
+    if floats:  # the float ends parsed as the column is, all in one frame
+        ends = pl.DataFrame({f.id: [out[f.id]["lo"], out[f.id]["hi"]] for f in floats},
+                            schema={f.id: schema[f.id] for f in floats})
+        ends = ends.select(_parse(ends.schema, f, out[f.id]) for f in floats)
+        for f in floats:
+            out[f.id].update(lo=ends.item(0, f.id), hi=ends.item(1, f.id))
     return out
 
 
