@@ -177,6 +177,14 @@ def _last_in(key: pl.Expr, sel: pl.Expr, descending: bool) -> Callable[[pl.Expr]
     return agg
 
 
+def _count_of(flag: pl.Expr) -> Callable[[pl.Expr], pl.Expr]:
+    """How many rows a mask keeps have `flag` (an Int64 0/1 column) set."""
+    def agg(mask: pl.Expr) -> pl.Expr:
+        return flag.filter(mask).sum()
+
+    return agg
+
+
 def _per_type(agg: Callable[[pl.Expr], pl.Expr], types: int) -> pl.Expr:
     """An aggregate of each unit's own type (agg(mask) aggregates the rows the mask keeps), broadcast to its
     rows: a few whole-frame aggregates and a choice by type code, far cheaper than a window over the type;
@@ -366,6 +374,28 @@ def _conditions(a: Award, dec: Decisions, scheme: Scheme) -> tuple[list[pl.Expr]
     return cols, info
 
 
+def _grouped(a: Award) -> bool:
+    return (a.quota or Quota()).per == "unit_type"
+
+
+def _quota(a: Award, counted: Callable[[pl.Expr], pl.Expr], name: Callable[[str], str]) -> pl.Expr:
+    """An award's places: of the units in scope, or of the eligible ones, as `counted` counts them."""
+    q = a.quota or Quota(count=sum(lv.count for lv in a.levels))
+    return quota_expr(q, counted(pl.col(name(f"_scope.{a.id}" if q.of == "all" else f"_elig.{a.id}"))
+                                 .cast(pl.Int64))).cast(POS)
+
+
+def _position(a: Award, order: _Order, types: int) -> pl.Expr:
+    """Each unit's place among the eligible units (of its type) in `order`, as a column in that order."""
+    elig = pl.col(order.name(f"_elig.{a.id}"))
+    if not _grouped(a):
+        return elig.cast(POS).cum_sum()
+    if types > 8:
+        return elig.cast(POS).cum_sum().over(order.name("_type"))
+    kind = pl.col(order.name("_type"))
+    return _by_type([(elig & (kind == k)).cast(POS).cum_sum() for k in range(types)], order.name("_type"))
+
+
 def _awards(lf: pl.LazyFrame, awards: list[tuple[Award, list[str]]], order: _Order, scheme: Scheme
             ) -> pl.LazyFrame:
     """Allocate awards ranked in `order` (with their sort key columns), side by side so that Polars computes
@@ -373,56 +403,41 @@ def _awards(lf: pl.LazyFrame, awards: list[tuple[Award, list[str]]], order: _Ord
     boundary ties) and gathered back; quotas, statuses and gaps follow in the frame's own row order.
     An award's working columns are named _<what>:<award id>."""
     precision = scheme.meta.precision
+    types = len(scheme.unit_types)
 
     def t(a: Award, what: str) -> str:
         return f"_{what}:{a.id}"
 
-    def grouped(a: Award) -> bool:
-        return (a.quota or Quota()).per == "unit_type"
+    def over_in_order(a: Award) -> Callable[[pl.Expr], pl.Expr]:  # a group total, in `order`
+        return lambda e: e.sum().over(order.name("_type")) if _grouped(a) else e.sum()
 
-    def over_in_order(a: Award) -> Callable[[pl.Expr], pl.Expr]:
-        return lambda e: e.over(order.name("_type")) if grouped(a) else e
+    def window_in_order(a: Award) -> Callable[[pl.Expr], pl.Expr]:
+        return lambda e: e.over(order.name("_type")) if _grouped(a) else e
 
-    def over(a: Award) -> Callable[[pl.Expr], pl.Expr]:
-        return lambda e: e.over("_type") if grouped(a) else e
-
-    def quota(a: Award, o: Callable[[pl.Expr], pl.Expr], name: Callable[[str], str]) -> pl.Expr:
-        q = a.quota or Quota(count=sum(lv.count for lv in a.levels))
-        return quota_expr(q, o(pl.col(name(f"_scope.{a.id}" if q.of == "all" else f"_elig.{a.id}"))
-                                .cast(pl.Int64).sum())).cast(POS)
+    def counted(a: Award) -> Callable[[pl.Expr], pl.Expr]:  # a group total, in the frame's order
+        return lambda e: _per_type(_count_of(e), types if _grouped(a) else 0)
 
     plain = [(a, ks) for a, ks in awards if not a.levels and a.tie_at_boundary == "strict"]
     other = [(a, ks) for a, ks in awards if (a, ks) not in plain]  # levels or a look at the boundary
     lf = order.add(lf, [f"_elig.{a.id}" for a, _ in awards]
                    + [c for a, ks in other for c in (f"_scope.{a.id}", *ks, *(["total"] if a.levels else []))])
-    types = len(scheme.unit_types)
-
-    def position(a: Award) -> pl.Expr:  # among the eligible units (of its type), in order
-        elig = pl.col(order.name(f"_elig.{a.id}"))
-        if not grouped(a):
-            return elig.cast(POS).cum_sum()
-        if types > 8:
-            return elig.cast(POS).cum_sum().over(order.name("_type"))
-        kind = pl.col(order.name("_type"))
-        return _by_type([(elig & (kind == k)).cast(POS).cum_sum() for k in range(types)], order.name("_type"))
-
-    lf = lf.with_columns(position(a).alias(t(a, "pos")) for a, _ in awards)
+    lf = lf.with_columns(_position(a, order, types).alias(t(a, "pos")) for a, _ in awards)
     if other:
-        lf = lf.with_columns(quota(a, over_in_order(a), order.name).alias(t(a, "q")) for a, _ in other)
+        lf = lf.with_columns(_quota(a, over_in_order(a), order.name).alias(t(a, "q")) for a, _ in other)
         lf = lf.with_columns((pl.col(order.name(f"_elig.{a.id}")) & (pl.col(t(a, "pos")) <= pl.col(t(a, "q"))))
                              .alias(t(a, "sel")) for a, _ in other)
         for a, ks in other:
             if a.levels:
-                lf = _levels(lf, a, over_in_order(a), precision, order.name("total"), order.name(f"_elig.{a.id}"))
+                lf = _levels(lf, a, window_in_order(a), precision, order.name("total"), order.name(f"_elig.{a.id}"))
             if a.tie_at_boundary != "strict":
-                lf = _ties(lf, a, [order.name(k) for k in ks], over_in_order(a), order.name(f"_elig.{a.id}"))
+                lf = _ties(lf, a, [order.name(k) for k in ks], window_in_order(a), order.name(f"_elig.{a.id}"))
     back = [order.back(t(a, "pos")).alias(t(a, "pos")) for a, _ in awards]
     for a, _ in other:
         back.append(order.back(t(a, "sel")).alias(t(a, "sel")))
         back += [order.back(t(a, "lvl")).alias(t(a, "lvl"))] if a.levels else []
         back += [order.back(t(a, "tie")).alias(t(a, "tie"))] if a.tie_at_boundary == "flag" else []
     lf = lf.with_columns(back)
-    lf = lf.with_columns(quota(a, over(a), lambda c: c).alias(f"a.{a.id}.quota") for a, _ in awards)
+    lf = lf.with_columns(_quota(a, counted(a), lambda c: c).alias(f"a.{a.id}.quota") for a, _ in awards)
     lf = lf.with_columns((pl.col(f"_elig.{a.id}") & (pl.col(t(a, "pos")) <= pl.col(f"a.{a.id}.quota")))
                          .alias(t(a, "sel")) for a, _ in plain)
     step = []
@@ -437,7 +452,7 @@ def _awards(lf: pl.LazyFrame, awards: list[tuple[Award, list[str]]], order: _Ord
                   .when(sel).then(_status("recommended"))
                   .otherwise(_status("outside_quota")))
         first, desc = pl.col(ks[0]), a.rank_by[0].descending
-        last_in = _per_type(_last_in(first, sel, desc), len(scheme.unit_types) if grouped(a) else 0)
+        last_in = _per_type(_last_in(first, sel, desc), types if _grouped(a) else 0)
         step += [status.alias(pre), pl.when(elig).then(pl.col(t(a, "pos"))).alias(f"{pre}.pos"),
                  (pl.col(t(a, "lvl")) if a.levels else pl.lit(None, dtype=pl.String)).alias(f"{pre}.level"),
                  pl.when(elig & ~sel).then((last_in - first) if desc else (first - last_in)).alias(f"{pre}.gap")]
