@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from collections.abc import Mapping
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 
 import polars as pl
@@ -27,6 +27,14 @@ def _norm(s: str) -> str:
 def _split_unit(s: str) -> tuple[str, str | None]:
     m = _UNIT.match(_norm(s))
     return (m[1], m[2]) if m else (_norm(s), None)
+
+
+def wanted_columns(fields: Mapping[str, str], others: Iterable[str]) -> Callable[[str], bool]:
+    """Which headers a table is read for: a field's id or label (a label may carry a unit, so headers that
+    start with one count), and `others` (the id, name and type columns)."""
+    names = {*fields, *fields.values(), *others}
+    heads = tuple(fields.values())
+    return lambda h: h in names or h.startswith(heads)
 
 
 def map_columns(df: pl.DataFrame, fields: Mapping[str, str], *, path: str | Path) -> pl.DataFrame:

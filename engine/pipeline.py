@@ -57,12 +57,12 @@ def demo_inputs(scheme: str = "township-2022.yaml") -> Inputs:
 def read_units(inputs: Inputs, scheme: Scheme) -> tuple[pl.DataFrame, str, str]:
     """The units table (only the columns the scheme uses, for Parquet), its path and its SHA-256."""
     from .io import map_columns, read_table_info  # noqa: PLC0415
+    from .io_columns import wanted_columns  # noqa: PLC0415
 
     labels = {f.id: f.label for f in scheme.fields.values()}
-    names = {*labels, *labels.values(), scheme.columns.id, scheme.columns.name, scheme.columns.type}
-    label_heads = tuple(labels.values())
+    cols = scheme.columns
     df, info = read_table_info(inputs.data, encoding=inputs.encoding, sheet=inputs.sheet, what="units",
-                               wanted=lambda c: c in names or c.startswith(label_heads))
+                               wanted=wanted_columns(labels, (cols.id, cols.name, cols.type)))
     return map_columns(df, labels, path=inputs.data), str(inputs.data), info.sha256
 
 

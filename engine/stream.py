@@ -23,7 +23,7 @@ from .data import _id_checks, _id_key, _parse, field_checks, raw_stat_exprs, raw
 from .decide import needed_columns
 from .errors import KaoheError
 from .evaluate import Plan, _checks, build_plan
-from .io_columns import map_columns
+from .io_columns import map_columns, wanted_columns
 from .io_read import _clean, sha256_file
 from .model import Field, Scheme
 from .rules_model import Decisions
@@ -44,9 +44,8 @@ def scored_stream(scheme: Scheme, dec: Decisions, path: Path) -> tuple[Plan, pl.
         return None
     labels = {f.id: f.label for f in scheme.fields.values()}
     cols = scheme.columns
-    wanted = {*labels, *labels.values(), cols.id, cols.name, cols.type}
-    heads = tuple(labels.values())
-    keep = [n for n in names if n in wanted or n.startswith(heads)]
+    wanted = wanted_columns(labels, (cols.id, cols.name, cols.type))
+    keep = [n for n in names if wanted(n)]
     try:
         mapped = map_columns(pl.DataFrame(schema={n: schema[n] for n in keep}), labels, path=file)
     except KaoheError:
@@ -109,8 +108,11 @@ def _scored(scheme: Scheme, dec: Decisions, lf: pl.LazyFrame, fields: list[Field
     out = [c for c in scored.collect_schema().names()
            if c in ("_row", "unit_id", "name", "unit_type", "_id_key", "_type", "total") or c.startswith(("s.", "p."))
            or c in need]
-    frame = scored.select(*out, (pl.any_horizontal(bad) if bad else pl.lit(False)).alias("_bad")) \
-        .collect(engine="streaming")
+    try:
+        frame = scored.select(*out, (pl.any_horizontal(bad) if bad else pl.lit(False)).alias("_bad")) \
+            .collect(engine="streaming")
+    except pl.exceptions.PolarsError:  # e.g. a product outside Int64 (strict cast): the eager path reports it
+        return None
     if frame.get_column("_bad").any():
         return None
     frame = frame.drop("_bad")

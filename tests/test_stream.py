@@ -81,3 +81,18 @@ def test_a_problem_found_while_streaming_is_reported_by_the_eager_path(tmp_path:
     with pytest.raises(KaoheError) as info:
         run(Inputs(REFERENCE, path), detail=False)
     assert "row 8" in str(info.value) and message in str(info.value)
+
+
+def test_a_value_too_large_to_score_exactly_is_reported_not_a_traceback(tmp_path: Path) -> None:
+    """A product outside Int64 stops the streaming query (strict cast); the eager path says which value."""
+    text = ("scheme: {id: t, label: 测试方案, year: 2022}\nunit_types: {village: 村}\n"
+            "fields:\n  big: {label: 大数, type: decimal, scale: 4}\n"
+            "sections:\n  - {id: s, label: 项, items: [{id: x, label: x, points: 10, value: big * big * big, "
+            "method: direct}]}\n")
+    scheme_path = tmp_path / "scheme.yaml"
+    scheme_path.write_text(text, encoding="utf-8")
+    data = _parquet(tmp_path, pl.DataFrame({"unit_id": ["u1", "u2"], "unit_type": ["village"] * 2,
+                                            "big": [1.0, 900000000.0]}))
+    assert not _streams(scheme_path, data)
+    with pytest.raises(KaoheError, match="too large to score exactly"):
+        run(Inputs(scheme_path, data), detail=False)
