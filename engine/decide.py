@@ -93,9 +93,10 @@ def needed_columns(scheme: Scheme, dec: Decisions) -> list[str]:
 
 def decide(scheme: Scheme, dec: Decisions, scored: pl.DataFrame, event_vetoes: pl.DataFrame | None = None
            ) -> tuple[pl.DataFrame, dict[str, AwardInfo]]:
-    """Row-local decisions (vetoes, grade before quotas, award conditions, sort keys) in one pass; then one
-    lazy plan over that narrow frame with one sort per distinct order (overall, per unit type, each award
-    ranked otherwise) and one sort back to the input order."""
+    """Row-local decisions (vetoes, grade before quotas, award conditions, sort keys) in one pass; then the
+    overall order as a permutation (one sort of a packed key; its inverse scattered), and one lazy plan over
+    the narrow frame: ranks, grade quotas and awards, each computed in the order it needs and gathered back.
+    An award ranked otherwise than the ranking gets an order (a sort) of its own."""
     res = resolver(scheme)
 
     def c(e: E.Expr) -> Fx:
