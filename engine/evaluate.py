@@ -112,8 +112,8 @@ def item_exprs(scheme: Scheme, item: Item, scope: tuple[str, ...] | None, ranges
         errs[item.id] = at_item.err
     rng = at_item.rng
     pts_e = at_item.expr
-    if value is not None:  # a missing value never scores: it is an error unless declared not applicable
-        pts_e = pl.when(value.expr.is_not_null()).then(pts_e)
+    if value is not None and not spec.keeps_nulls:  # a missing value never scores: it is an error unless
+        pts_e = pl.when(value.expr.is_not_null()).then(pts_e)  # declared not applicable
     na = item.not_applicable
     if na is not None:
         cond = compile_(na.when).expr.fill_null(False) if na.when else (

@@ -44,6 +44,9 @@ class MethodSpec:
     build: Callable[[Ctx], Fx]
     needs_points: bool = False
     window: bool = False
+    # the points are missing wherever the value is (arithmetic and clips on it, or a guard of its own), so
+    # the item needs no guard of its own: tests/test_methods.py NULL_CASES holds each such method to it
+    keeps_nulls: bool = False
 
 
 def _p(ctx: Ctx, name: str) -> Fx:
@@ -235,24 +238,26 @@ _CMPT = {k: ("table", False, None) for k in _CMP}
 
 METHODS: dict[str, MethodSpec] = {m.name: m for m in [
     MethodSpec("fixed", "固定分值", {}, None, _fixed, needs_points=True),
-    MethodSpec("direct", "按评定分值计分", {"min": (N, False, None), "max": (N, False, None)}, "num", _direct),
+    MethodSpec("direct", "按评定分值计分", {"min": (N, False, None), "max": (N, False, None)}, "num", _direct,
+               keeps_nulls=True),
     MethodSpec("assessed", "评定分值(限定范围)", {"min": (N, REQ, None), "max": (N, REQ, None)}, "num", _assessed),
     MethodSpec("pass_fail", "达标得分, 否则不得分", {"pass": (N, False, None), "fail": (N, False, None)}, "bool",
                _pass_fail),
     MethodSpec("threshold", "达到标准得分, 否则扣分", {**_CMP, "pass": (N, False, None), "fail": (N, False, None)},
                "num", _threshold),
     MethodSpec("proportional", "按完成比例计分", {"cap": (NQ, False, Decimal(1)), "floor": (N, False, None)}, "num",
-               _proportional, needs_points=True),
+               _proportional, needs_points=True, keeps_nulls=True),
     MethodSpec("steps", "按步长加减分", {
         "target": (N, False, Decimal(1)), "step": (N, False, None), "above_step": (N, False, None),
         "below_step": (N, False, None), "base": (N, False, None),
         "above": (N, False, None), "above_cap": (N, False, None), "below": (N, False, None),
         "below_cap": (N, False, None), "whole": ("bool", False, True), "floor": (N, False, None),
         "cutoff": (N, False, None), "cutoff_points": (N, False, None)}, "num", _steps),
-    MethodSpec("bands", "分档计分", {**_CMPT, "else": (N, False, None)}, "num", _bands),
-    MethodSpec("count", "按次数加分", {"each": (N, REQ, None), "max": (N, False, None)}, "num", _count),
+    MethodSpec("bands", "分档计分", {**_CMPT, "else": (N, False, None)}, "num", _bands, keeps_nulls=True),
+    MethodSpec("count", "按次数加分", {"each": (N, REQ, None), "max": (N, False, None)}, "num", _count,
+               keeps_nulls=True),
     MethodSpec("deduct", "按次数(数量)扣分", {"each": (N, REQ, None), "max": (N, False, None), "base": (N, False, None),
-               "floor": (N, False, Decimal(0))}, "num", _deduct),
+               "floor": (N, False, Decimal(0))}, "num", _deduct, keeps_nulls=True),
     MethodSpec("lookup", "按类别取分", {"table": ("map", REQ, None), "else": (N, False, None)}, "str", _lookup),
     MethodSpec("checklist", "缺项扣分", {"checks": ("exprs", REQ, None), "each": (N, REQ, None),
                                      "base": (N, False, None), "floor": (N, False, Decimal(0))}, None, _checklist),
