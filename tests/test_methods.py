@@ -385,6 +385,8 @@ NULL_CASES = [
     pytest.param("{rank: {table: [10, 8], else: 5}}", "n", {"n": NUM_OPT}, {"n": ["1", "2", None]}),
     pytest.param("efficacy", "n", {"n": NUM_OPT}, {"n": ["1", "2", None]}),
     pytest.param("{steps: {step: 0.1, below: 1}}", "n", {"n": NUM_OPT}, {"n": [None]}),
+    pytest.param("{steps: {step: 0.1, above: 1, above_cap: 3, below: 1, floor: 0, cutoff: 0.5}}", "n",
+                 {"n": NUM_OPT}, {"n": [None]}),
     pytest.param("{bands: {at_least: [[1, 5]]}}", "n", {"n": NUM_OPT}, {"n": [None]}),
     pytest.param("share_of_leader", "n", {"n": NUM_OPT}, {"n": ["1", "2", None]}),
 ]
