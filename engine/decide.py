@@ -103,7 +103,7 @@ def decide(scheme: Scheme, dec: Decisions, scored: pl.DataFrame, event_vetoes: p
         return F.compile_expr(e.tree, res)
 
     needed = [col for col in needed_columns(scheme, dec) if col in scored.columns]
-    lf = scored.lazy().select(needed).with_row_index("_i")
+    lf = scored.lazy().select(needed)
     if "_type" not in scored.columns:  # the unit type's position in the scheme (engine.data computes it once)
         lf = lf.with_columns(_type=pl.col("unit_type").cast(pl.Enum(list(scheme.unit_types))).to_physical())
     lf = _vetoes(lf, dec, c, event_vetoes)
