@@ -96,3 +96,19 @@ def test_a_value_too_large_to_score_exactly_is_reported_not_a_traceback(tmp_path
     assert not _streams(scheme_path, data)
     with pytest.raises(KaoheError, match="too large to score exactly"):
         run(Inputs(scheme_path, data), detail=False)
+
+
+def test_columns_headed_by_their_chinese_labels_stream_too(tmp_path: Path) -> None:
+    """A table headed by field labels (as `kaohe template` writes it), with a name column, streams and
+    gives the eager path's result."""
+    scheme = load_scheme(DEMO_SCHEME)
+    labels = {f.id: f.label for f in scheme.fields.values()}
+    df = _generate(DEMO_SCHEME, 200)
+    df = df.rename({c: labels[c] for c in df.columns if c in labels})
+    if scheme.columns.name not in df.columns:
+        df = df.with_columns(pl.format("单位{}", pl.col(scheme.columns.id)).alias(scheme.columns.name))
+    inputs = Inputs(DEMO_SCHEME, _parquet(tmp_path, df))
+    assert _streams(DEMO_SCHEME, inputs.data)
+    streamed, eager = run(inputs, detail=False), score(load(inputs), detail=False)
+    assert streamed.frame.equals(eager.frame.select(streamed.frame.columns))
+    assert streamed.frame.get_column("name").str.starts_with("单位").all()
