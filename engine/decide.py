@@ -114,7 +114,8 @@ def decide(scheme: Scheme, dec: Decisions, scored: pl.DataFrame, event_vetoes: p
     award_keys: dict[str, list[tuple[str, pl.Expr]]] = {}
     for a in dec.awards:
         award_cols[a.id], infos[a.id] = _conditions(a, dec, scheme)
-        award_keys[a.id] = rank_keys if a.rank_by == dec.ranking.by else _key_exprs(a.rank_by, c, f"_r.{a.id}.", by_id)
+        same = _keys_id(a.rank_by) == _keys_id(dec.ranking.by)
+        award_keys[a.id] = rank_keys if same else _key_exprs(a.rank_by, c, f"_r.{a.id}.", by_id)
     keys = {n: e for ks in (rank_keys, *award_keys.values()) for n, e in ks}
     quotas = any(g.quota for g in dec.grades)
     # an award that reads the grade waits for the grade quotas
@@ -128,14 +129,35 @@ def decide(scheme: Scheme, dec: Decisions, scored: pl.DataFrame, event_vetoes: p
 
     # The overall order (vetoed-last units after the others) as a permutation: the frame stays in input
     # order, and only the columns each step reads are listed in that order ("~" columns) and back.
-    perm = df.select(packing.permutation(["_last", *rk], [False, *desc])).to_series()
-    inv = pl.zeros(df.height, dtype=pl.UInt32, eager=True)  # each row's place: scattered, not sorted back
-    inv.scatter(perm, pl.int_range(df.height, dtype=pl.UInt32, eager=True))
-    lf = _Order("~").add(df.with_columns(perm.alias("~perm"), inv.alias("~inv")).lazy(),
-                         ["_last", "_type", rk[0], *(["grade"] if quotas else [])])
+    df = _permuted(df, "~", packing.permutation(["_last", *rk], [False, *desc]))
+    df = df.with_columns(order_all=(pl.col("~inv") + 1).cast(POS))
+    # awards ranked otherwise: one order for each distinct way (after their keys, the overall order)
+    last_blocks = {v.blocks == "all" or v.blocks for v in dec.vetoes if v.rank == "last"}
+    orders: dict[tuple[object, ...], list[tuple[Award, list[str]]]] = {}
+    for a in dec.awards:
+        names = [n for n, _ in award_keys[a.id]]
+        # the overall order serves an award ranked like it, when units ranked last by a veto cannot hold it
+        main_serves = (_keys_id(a.rank_by) == _keys_id(dec.ranking.by)
+                       and all(b is True or a.id in b for b in last_blocks))
+        way = () if main_serves else (_grouped(a), *_keys_id(a.rank_by))
+        orders.setdefault(way, []).append((a, names))
+    for k, (way, members) in enumerate(orders.items()):
+        if way:
+            a, names = members[0]
+            lead = ["_type"] if _grouped(a) else []
+            cols, desc_a = [*lead, *names], [False] * len(lead) + [s.descending for s in a.rank_by]
+            key = packing.key(cols, desc_a)
+            if key is not None:  # a stable sort of the units in the overall order breaks ties by it
+                main_perm = pl.col("~perm")
+                perm_a = main_perm.gather(pl.int_range(pl.len(), dtype=pl.UInt32)
+                                          .sort_by(key.gather(main_perm), maintain_order=True))
+            else:
+                perm_a = packing.permutation([*cols, "order_all"], [*desc_a, False],
+                                             spans={"order_all": (1, df.height)})
+            df = _permuted(df, f"~{k}~", perm_a)
+    lf = _Order("~").add(df.lazy(), ["_last", "_type", rk[0], *(["grade"] if quotas else [])])
     at = pl.int_range(1, pl.len() + 1, dtype=POS)
-    lf = lf.with_columns(order_all=(pl.col("~inv") + 1).cast(POS),
-                         **{"~rank_all": _competition(["~_last", f"~{rk[0]}"], at)})
+    lf = lf.with_columns(**{"~rank_all": _competition(["~_last", f"~{rk[0]}"], at)})
     lf = _grade_quotas(lf, dec)  # in the overall order; per unit type: that order within the type
     if grouped:  # a unit type's units in the overall order are in the type's ranking order
         lf = _ranks_within_types(lf, ["~_last", f"~{rk[0]}"], len(scheme.unit_types))
@@ -145,21 +167,9 @@ def decide(scheme: Scheme, dec: Decisions, scored: pl.DataFrame, event_vetoes: p
                          order=main.back("~order") if grouped else pl.col("order_all"),
                          rank=main.back("~rank") if grouped else main.back("~rank_all"))
     lf = lf.with_columns(e for a, cols in award_cols.items() if a in late for e in cols)
-    last_blocks = {v.blocks == "all" or v.blocks for v in dec.vetoes if v.rank == "last"}
-    together: list[tuple[Award, list[str]]] = []  # awards allocated in the overall order, side by side
-    for a in dec.awards:
-        names = [n for n, _ in award_keys[a.id]]
-        # the overall order serves an award ranked like it, when units ranked last by a veto cannot hold it
-        if a.rank_by == dec.ranking.by and all(b is True or a.id in b for b in last_blocks):
-            together.append((a, names))
-            continue
-        lead = ["_type"] if (a.quota or Quota()).per == "unit_type" else []
-        own = _Order(f"~{a.id}~", packing.permutation(
-            [*lead, *names, "order_all"], [False] * len(lead) + [k.descending for k in a.rank_by] + [False],
-            spans={"order_all": (1, df.height)}))
-        lf = _awards(own.enter(lf, ["_type"]), [(a, names)], own, scheme)
-    if together:
-        lf = _awards(lf, together, main, scheme)
+    for k, (way, members) in enumerate(orders.items()):  # awards sharing an order: side by side
+        order = _Order(f"~{k}~") if way else main
+        lf = _awards(order.add(lf, ["_type"]) if way else lf, members, order, scheme)
     new = [*[x for v in dec.vetoes for x in (f"x.{v.id}", f"xs.{v.id}")], "vetoed", "order", "rank", "order_all",
            "rank_all", "grade"]
     for a in dec.awards:
@@ -200,23 +210,30 @@ def _per_type(agg: Callable[[pl.Expr], pl.Expr], types: int) -> pl.Expr:
     return out
 
 
+def _keys_id(keys: tuple[SortKey, ...]) -> tuple[tuple[str, bool], ...]:
+    """What a list of sort keys sorts by, whatever file and line wrote it."""
+    return tuple((E.to_source(k.expr.tree), k.descending) for k in keys)
+
+
+def _permuted(df: pl.DataFrame, prefix: str, perm: pl.Expr) -> pl.DataFrame:
+    """df with an order's permutation (`<prefix>perm`) and each row's place in it (`<prefix>inv`, scattered
+    from the permutation rather than sorted back)."""
+    p = df.select(perm).to_series()
+    inv = pl.zeros(df.height, dtype=pl.UInt32, eager=True)
+    inv.scatter(p, pl.int_range(df.height, dtype=pl.UInt32, eager=True))
+    return df.with_columns(p.alias(f"{prefix}perm"), inv.alias(f"{prefix}inv"))
+
+
 def _status(s: str) -> pl.Expr:
     return pl.lit(s, dtype=STATUS)  # an Enum literal: a when/then chain of them stays integer work
 
 
 class _Order:
     """A permutation of the frame's rows (`<prefix>perm`: row numbers in this order; `<prefix>inv`: each
-    row's position in it). Columns listed in this order are named `<prefix><column>`."""
+    row's position in it, see `_permuted`). Columns listed in this order are named `<prefix><column>`."""
 
-    def __init__(self, prefix: str, perm: pl.Expr | None = None) -> None:
-        self.prefix, self.perm = prefix, perm
-
-    def enter(self, lf: pl.LazyFrame, cols: list[str]) -> pl.LazyFrame:
-        assert self.perm is not None
-        p = pl.col(f"{self.prefix}perm")
-        lf = lf.with_columns(self.perm.alias(f"{self.prefix}perm"))
-        lf = lf.with_columns(p.arg_sort().alias(f"{self.prefix}inv"))
-        return self.add(lf, cols)
+    def __init__(self, prefix: str) -> None:
+        self.prefix = prefix
 
     def add(self, lf: pl.LazyFrame, cols: list[str]) -> pl.LazyFrame:
         p = pl.col(f"{self.prefix}perm")

@@ -22,12 +22,20 @@ class Packing:
         self.spans: dict[str, tuple[int | None, int | None]] = {
             c: (row[i], row[len(ints) + i]) for i, c in enumerate(ints)}
 
+    def key(self, cols: Sequence[str], descending: Sequence[bool]) -> pl.Expr | None:
+        """cols packed into one Int64 that sorts as they do (nulls last), when their ranges fit."""
+        return _packed(cols, descending, self.spans)
+
     def permutation(self, cols: Sequence[str], descending: Sequence[bool],
                     spans: Mapping[str, tuple[int, int]] | None = None) -> pl.Expr:
         """The row numbers in the order of cols (stable, nulls last), as one column."""
-        key = _packed(cols, descending, {**self.spans, **(spans or {})})
-        by = [key] if key is not None else [pl.col(c) for c in cols]
-        desc = [False] if key is not None else list(descending)
+        known = {**self.spans, **(spans or {})}
+        by, desc = [pl.col(c) for c in cols], list(descending)
+        for cut in range(len(cols), 1, -1):  # the longest leading run of keys that packs into one Int64
+            key = _packed(cols[:cut], descending[:cut], known)
+            if key is not None:
+                by, desc = [key, *by[cut:]], [False, *desc[cut:]]
+                break
         return pl.int_range(pl.len(), dtype=pl.UInt32).sort_by(by, descending=desc, nulls_last=True,
                                                                maintain_order=True)
 

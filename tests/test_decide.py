@@ -282,3 +282,34 @@ def test_per_type_ranks_and_quotas_with_few_and_many_unit_types(tmp_path: Path, 
     assert col(out, "a.top") == ["outside_quota", "outside_quota", "recommended"] * types
     assert col(out, "a.top.pos") == [3, 2, 1] * types
     assert col(out, "rank_all")[2::3] == list(range(types, 0, -1))  # the best of each type, overall
+
+
+def test_sort_keys_written_in_two_places_are_the_same_order() -> None:
+    """An award whose rank_by repeats the ranking (another line of the file) is allocated in the overall
+    order instead of an order of its own: keys compare by what they sort by, not where they are written."""
+    from helpers import DEMO_SCHEME  # noqa: PLC0415
+
+    from engine.decide import _keys_id  # noqa: PLC0415 - the helper under test
+
+    dec = load_decisions(load_scheme(DEMO_SCHEME))
+    awards = {a.id: a for a in dec.awards}
+    assert awards["target_excellent"].rank_by != dec.ranking.by  # the dataclasses differ (file positions)
+    assert _keys_id(awards["target_excellent"].rank_by) == _keys_id(dec.ranking.by)
+    assert _keys_id(awards["safety_advanced"].rank_by) != _keys_id(dec.ranking.by)
+
+
+def test_an_award_ranked_otherwise_breaks_its_ties_by_the_overall_order(tmp_path: Path) -> None:
+    """An award ranked by its own keys (here the safety score alone) places units equal on them in the
+    overall ranking's order (total desc, then unit id), whatever order the rows come in."""
+    rows = [{"unit_id": "a", "score": 80, "safe": 70}, {"unit_id": "b", "score": 95, "safe": 70},
+            {"unit_id": "c", "score": 90, "safe": 70}, {"unit_id": "d", "score": 85, "safe": 90}]
+    awards = GRADES + """
+ranking: {by: [total desc, unit_id asc]}
+awards:
+  - {id: safe, label: 安全先进, rank_by: [section.safety desc], quota: {count: 2}}
+"""
+    df = decided(tmp_path, rows, awards)
+    assert col(df, "a.safe.pos") == [4, 2, 3, 1]  # d (90) first; then b (95), c (90), a (80) by total
+    assert col(df, "a.safe") == ["outside_quota", "recommended", "outside_quota", "recommended"]
+    reordered = decided(tmp_path, [rows[2], rows[0], rows[3], rows[1]], awards)
+    assert col(reordered, "a.safe.pos") == [4, 2, 3, 1]
