@@ -313,3 +313,21 @@ awards:
     assert col(df, "a.safe") == ["outside_quota", "recommended", "outside_quota", "recommended"]
     reordered = decided(tmp_path, [rows[2], rows[0], rows[3], rows[1]], awards)
     assert col(reordered, "a.safe.pos") == [4, 2, 3, 1]
+
+
+@pytest.mark.parametrize("spans", [(10, 10, 10), (2**40, 2, 2**30), (2**61, 2**61, 5)])
+def test_packed_permutation_is_the_multi_column_sort(spans: tuple[int, int, int]) -> None:
+    """engine.sortkey.Packing: keys packed into one Int64 (all of them, a leading run, or none, as their
+    ranges allow) order rows as Polars' stable multi-column sort does, nulls last, in both directions."""
+    from engine.sortkey import Packing  # noqa: PLC0415 - the helper under test
+
+    n = 400
+    cols = {name: [None if (i * (k + 3)) % 37 == 0 else (i * (7 + k * 13)) % (span if span < 50 else 97) *
+                   (1 if span < 50 else span // 97) for i in range(n)]
+            for k, (name, span) in enumerate(zip("abc", spans, strict=True))}
+    df = pl.DataFrame(cols, schema={c: pl.Int64 for c in "abc"})
+    for desc in ([False, False, False], [True, False, True], [False, True, False]):
+        got = df.select(Packing(df, list("abc")).permutation(list("abc"), desc)).to_series().to_list()
+        want = (df.with_row_index("i").sort(list("abc"), descending=desc, nulls_last=True, maintain_order=True)
+                .get_column("i").to_list())
+        assert got == want
