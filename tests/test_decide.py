@@ -322,8 +322,10 @@ def test_packed_permutation_is_the_multi_column_sort(spans: tuple[int, int, int]
     from engine.sortkey import Packing  # noqa: PLC0415 - the helper under test
 
     n = 400
-    cols = {name: [None if (i * (k + 3)) % 37 == 0 else (i * (7 + k * 13)) % (span if span < 50 else 97) *
-                   (1 if span < 50 else span // 97) for i in range(n)]
+    steps = {"a": (7, 11), "b": (5, 3), "c": (13, 89)}  # distinct residues: equal a's differ on b and c
+    cols = {name: [None if (i * (k + 3)) % 37 == 0 else
+                   ((i // steps[name][1]) * steps[name][0]) % min(span, steps[name][1] + 5) * max(1, span // 97)
+                   for i in range(n)]
             for k, (name, span) in enumerate(zip("abc", spans, strict=True))}
     df = pl.DataFrame(cols, schema={c: pl.Int64 for c in "abc"})
     for desc in ([False, False, False], [True, False, True], [False, True, False]):
