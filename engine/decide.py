@@ -130,7 +130,6 @@ def decide(scheme: Scheme, dec: Decisions, scored: pl.DataFrame, event_vetoes: p
     # The overall order (vetoed-last units after the others) as a permutation: the frame stays in input
     # order, and only the columns each step reads are listed in that order ("~" columns) and back.
     df = _permuted(df, "~", packing.permutation(["_last", *rk], [False, *desc]))
-    df = df.with_columns(order_all=(pl.col("~inv") + 1).cast(POS))
     # awards ranked otherwise: one order for each distinct way (after their keys, the overall order)
     last_blocks = {v.blocks == "all" or v.blocks for v in dec.vetoes if v.rank == "last"}
     orders: dict[tuple[object, ...], list[tuple[Award, list[str]]]] = {}
@@ -152,12 +151,12 @@ def decide(scheme: Scheme, dec: Decisions, scored: pl.DataFrame, event_vetoes: p
                 perm_a = main_perm.gather(pl.int_range(pl.len(), dtype=pl.UInt32)
                                           .sort_by(key.gather(main_perm), maintain_order=True))
             else:
-                perm_a = packing.permutation([*cols, "order_all"], [*desc_a, False],
-                                             spans={"order_all": (1, df.height)})
+                perm_a = packing.permutation([*cols, "~inv"], [*desc_a, False], spans={"~inv": (0, df.height - 1)})
             df = _permuted(df, f"~{k}~", perm_a)
     lf = _Order("~").add(df.lazy(), ["_last", "_type", rk[0], *(["grade"] if quotas else [])])
     at = pl.int_range(1, pl.len() + 1, dtype=POS)
-    lf = lf.with_columns(**{"~rank_all": _competition(["~_last", f"~{rk[0]}"], at)})
+    lf = lf.with_columns(order_all=(pl.col("~inv") + 1).cast(POS),
+                         **{"~rank_all": _competition(["~_last", f"~{rk[0]}"], at)})
     lf = _grade_quotas(lf, dec)  # in the overall order; per unit type: that order within the type
     if grouped:  # a unit type's units in the overall order are in the type's ranking order
         lf = _ranks_within_types(lf, ["~_last", f"~{rk[0]}"], len(scheme.unit_types))
