@@ -58,7 +58,8 @@ def reason(run: Run, award: Award, info: AwardInfo, r: dict[str, Any], lang: Lan
                 f"eligible, place {r[pre + '.pos']}, quota {r[pre + '.quota']}")
         if r.get(pre + ".gap") is None:
             return head
-        gap = fixed_str(r[pre + ".gap"], p, p)
+        scale = info.gap_scale if info.gap_scale is not None else p
+        gap = fixed_str(r[pre + ".gap"], scale, scale)
         key = pretty(E.to_source(award.rank_by[0].expr.tree), run, lang)
         return head + (f"; {key}比末位入选单位低 {gap}" if zh else f"; {key} {gap} behind the last one in")
     if status == "vetoed":

@@ -42,6 +42,7 @@ class Condition:
 @dataclass
 class AwardInfo:
     conditions: list[Condition] = field(default_factory=list)
+    gap_scale: int | None = None  # scale of a.<id>.gap (the first rank_by key's); None: no gap (not a number)
 
 
 def resolver(scheme: Scheme) -> F.Resolver:
@@ -114,6 +115,9 @@ def decide(scheme: Scheme, dec: Decisions, scored: pl.DataFrame, event_vetoes: p
     award_keys: dict[str, list[tuple[str, pl.Expr]]] = {}
     for a in dec.awards:
         award_cols[a.id], infos[a.id] = _conditions(a, dec, scheme)
+        first = a.rank_by[0].expr
+        fx = c(first) if first.tree != E.Name("unit_id", first.tree.col) else None
+        infos[a.id].gap_scale = fx.scale if fx is not None and fx.type == "num" else None
         same = _keys_id(a.rank_by) == _keys_id(dec.ranking.by)
         award_keys[a.id] = rank_keys if same else _key_exprs(a.rank_by, c, f"_r.{a.id}.", by_id)
     keys = {n: e for ks in (rank_keys, *award_keys.values()) for n, e in ks}
@@ -168,7 +172,7 @@ def decide(scheme: Scheme, dec: Decisions, scored: pl.DataFrame, event_vetoes: p
     lf = lf.with_columns(e for a, cols in award_cols.items() if a in late for e in cols)
     for k, (way, members) in enumerate(orders.items()):  # awards sharing an order: side by side
         order = _Order(f"~{k}~") if way else main
-        lf = _awards(order.add(lf, ["_type"]) if way else lf, members, order, scheme)
+        lf = _awards(order.add(lf, ["_type"]) if way else lf, members, order, scheme, infos)
     new = [*[x for v in dec.vetoes for x in (f"x.{v.id}", f"xs.{v.id}")], "vetoed", "order", "rank", "order_all",
            "rank_all", "grade"]
     for a in dec.awards:
@@ -413,8 +417,8 @@ def _position(a: Award, order: _Order, types: int) -> pl.Expr:
     return _by_type([(elig & (kind == k)).cast(POS).cum_sum() for k in range(types)], order.name("_type"))
 
 
-def _awards(lf: pl.LazyFrame, awards: list[tuple[Award, list[str]]], order: _Order, scheme: Scheme
-            ) -> pl.LazyFrame:
+def _awards(lf: pl.LazyFrame, awards: list[tuple[Award, list[str]]], order: _Order, scheme: Scheme,
+            infos: dict[str, AwardInfo]) -> pl.LazyFrame:
     """Allocate awards ranked in `order` (with their sort key columns), side by side so that Polars computes
     them in parallel. Only what needs the order is computed in it (each eligible unit's position; levels and
     boundary ties) and gathered back; quotas, statuses and gaps follow in the frame's own row order.
@@ -469,10 +473,13 @@ def _awards(lf: pl.LazyFrame, awards: list[tuple[Award, list[str]]], order: _Ord
                   .when(sel).then(_status("recommended"))
                   .otherwise(_status("outside_quota")))
         first, desc = pl.col(ks[0]), a.rank_by[0].descending
-        last_in = _per_type(_last_in(first, sel, desc), types if _grouped(a) else 0)
+        gap: pl.Expr = pl.lit(None, dtype=pl.Int64)  # how far behind the last unit in, on the first key
+        if infos[a.id].gap_scale is not None:
+            last_in = _per_type(_last_in(first, sel, desc), types if _grouped(a) else 0)
+            gap = pl.when(elig & ~sel).then((last_in - first) if desc else (first - last_in))
         step += [status.alias(pre), pl.when(elig).then(pl.col(t(a, "pos"))).alias(f"{pre}.pos"),
                  (pl.col(t(a, "lvl")) if a.levels else pl.lit(None, dtype=pl.String)).alias(f"{pre}.level"),
-                 pl.when(elig & ~sel).then((last_in - first) if desc else (first - last_in)).alias(f"{pre}.gap")]
+                 gap.alias(f"{pre}.gap")]
     return lf.with_columns(step)
 
 

@@ -333,3 +333,42 @@ def test_packed_permutation_is_the_multi_column_sort(spans: tuple[int, int, int]
         want = (df.with_row_index("i").sort(list("abc"), descending=desc, nulls_last=True, maintain_order=True)
                 .get_column("i").to_list())
         assert got == want
+
+
+def test_an_award_ranked_by_text_breaks_its_ties_by_the_overall_order(tmp_path: Path) -> None:
+    """Keys that cannot be packed into one integer (text) take the multi-column sort, with each unit's place
+    in the overall order as the last key."""
+    rows = [{"unit_id": "a", "score": 80}, {"unit_id": "b", "score": 95}, {"unit_id": "c", "score": 90}]
+    awards = GRADES + """
+ranking: {by: [total desc, unit_id asc]}
+awards:
+  - {id: t, label: 类型奖, rank_by: [unit_type asc], quota: {count: 1}}
+"""
+    df = decided(tmp_path, rows, awards)
+    assert col(df, "a.t.pos") == [3, 1, 2]  # one unit type for all: the overall order decides
+    assert col(df, "a.t") == ["outside_quota", "recommended", "outside_quota"]
+
+
+def test_the_gap_to_the_last_unit_in_is_shown_at_its_key_scale(tmp_path: Path) -> None:
+    """An award ranked by a rate (4 decimals) reports how far a unit is behind the last one in at 4 decimals;
+    ranked by text, it reports no gap (and no error)."""
+    from engine.awards_report import reason  # noqa: PLC0415
+    from engine.pipeline import Inputs, run  # noqa: PLC0415
+
+    body = """
+    sections:
+      - {id: main, label: 主体, items: [{id: s, label: 得分, points: 100, value: score, method: direct}]}
+    awards:
+      - {id: rate, label: 整改先进, rank_by: [rate desc], quota: {count: 1}}
+      - {id: kind, label: 类型奖, rank_by: [unit_type asc], quota: {count: 1}}
+    """
+    fields = {"score": "{label: 得分, type: decimal, scale: 2}", "rate": "{label: 整改率, type: decimal, scale: 4}"}
+    scheme = write_scheme(tmp_path, body, fields)
+    data = tmp_path / "units.csv"
+    data.write_text("unit_id,unit_type,score,rate\nu1,village,90,0.9512\nu2,village,95,0.94\n", encoding="utf-8")
+    r = run(Inputs(scheme, data), detail=False)
+    assert r.awards["rate"].gap_scale == 4 and r.awards["kind"].gap_scale is None
+    u2 = r.frame.filter(pl.col("unit_id") == "u2").row(0, named=True)
+    awards = {a.id: a for a in r.decisions.awards}
+    assert "0.0112" in reason(r, awards["rate"], r.awards["rate"], u2, "zh")
+    assert u2["a.kind.gap"] is None and "比末位" not in reason(r, awards["kind"], r.awards["kind"], u2, "zh")
