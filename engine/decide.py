@@ -97,7 +97,7 @@ def decide(scheme: Scheme, dec: Decisions, scored: pl.DataFrame, event_vetoes: p
     """Row-local decisions (vetoes, grade before quotas, award conditions, sort keys) in one pass; then the
     overall order as a permutation (one sort of a packed key; its inverse scattered), and one lazy plan over
     the narrow frame: ranks, grade quotas and awards, each computed in the order it needs and gathered back.
-    An award ranked otherwise than the ranking gets an order (a sort) of its own."""
+    Awards ranked otherwise than the ranking get one more order for each distinct way they are ranked."""
     res = resolver(scheme)
 
     def c(e: E.Expr) -> Fx:
