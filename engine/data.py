@@ -64,8 +64,7 @@ def prepare_units(df: pl.DataFrame, scheme: Scheme, *, path: str, release: bool 
     if same:
         parsed.insert_column(2, parsed.get_column("unit_id").alias("name"))
     parsed = parsed.with_columns(_id_key=_id_key(df.get_column(cols.id)),
-                                 _type=pl.col("unit_type").replace_strict(types, list(range(len(types))), default=None,
-                                                                          return_dtype=pl.UInt32))
+                                 _type=type_code(pl.col("unit_type"), types))
     checks = _id_checks(scheme, unique_ids=_unique_ids(parsed))
     kept: set[str] = set()  # raw columns still needed: by a failing check, or by one that reads other fields
     ids = {cols.id, cols.name, cols.type}
@@ -223,6 +222,12 @@ def run_checks(both: pl.DataFrame, checks: list[Check], path: str) -> list[Probl
 def _rows(df: pl.DataFrame, mask: pl.Expr, path: str, column: str, message: str, hint: str = "",
           value_col: str | None = None) -> list[Problem]:
     return run_checks(df, [Check(mask, column, message, hint, value_col)], path)
+
+
+def type_code(unit_type: pl.Expr, types: list[str]) -> pl.Expr:
+    """Each unit type's position in the scheme's list; null for any other text (a hashed Enum cast, cheaper
+    than `replace_strict`)."""
+    return unit_type.cast(pl.Enum(types), strict=False).to_physical().cast(pl.UInt32)
 
 
 def _id_checks(scheme: Scheme, *, unique_ids: bool = False) -> list[Check]:

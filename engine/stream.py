@@ -19,7 +19,7 @@ from pathlib import Path
 
 import polars as pl
 
-from .data import _id_checks, _id_key, _parse, field_checks, raw_stat_exprs, raw_stats_of
+from .data import _id_checks, _id_key, _parse, field_checks, raw_stat_exprs, raw_stats_of, type_code
 from .decide import needed_columns
 from .errors import KaoheError
 from .evaluate import Plan, _checks, build_plan
@@ -79,7 +79,9 @@ def _scored(scheme: Scheme, dec: Decisions, lf: pl.LazyFrame, fields: list[Field
     raw_schema = lf.collect_schema()
     text = [c for c, t in raw_schema.items() if t == pl.String]
     row = lf.select(*raw_stat_exprs(raw_schema, fields), pl.len().alias("_n")).collect().row(0, named=True)
-    lf = lf.with_columns(_clean(c) for c in text)  # as the eager read does
+    # text is cleaned as the eager read does; but the unit type is used as it is: a value that needs trimming
+    # is no type (`_type` null, a failing check), so that rare file goes to the eager path, which trims it
+    lf = lf.with_columns(_clean(c) for c in text if c != cols.type)
     key = pl.col(cols.id)
     stats = raw_stats_of(row, raw_schema, fields)
     numbers_fit = all(stats[f.id].get("fits") and "unparsed" in stats[f.id] for f in fields
@@ -97,8 +99,7 @@ def _scored(scheme: Scheme, dec: Decisions, lf: pl.LazyFrame, fields: list[Field
         pl.int_range(2, pl.len() + 2, dtype=pl.UInt32).alias("_row"), uid.alias("unit_id"),
         (pl.col(cols.name).cast(pl.String) if named else uid).alias("name"), pl.col(cols.type).alias("unit_type"),
         (key.cast(pl.Int64) if raw_schema[cols.id].is_integer() else pl.lit(None, dtype=pl.Int64)).alias("_id_key"),
-        pl.col(cols.type).replace_strict(types, list(range(len(types))), default=None, return_dtype=pl.UInt32)
-        .alias("_type"),
+        type_code(pl.col(cols.type), types).alias("_type"),
         *[_parse(raw_schema, f, stats.get(f.id)) for f in scheme.fields.values()],
         *[pl.col(r.removeprefix("raw.")).alias(r) for r in raws])
     ranges = {f: (s["lo"], s["hi"]) for f, s in stats.items() if s.get("lo") is not None}

@@ -65,6 +65,18 @@ def test_anything_unusual_takes_the_eager_path(tmp_path: Path, change: object, w
     assert not _streams(REFERENCE, _parquet(tmp_path, df)), why
 
 
+def test_a_unit_type_to_trim_takes_the_eager_path_and_scores_alike(tmp_path: Path) -> None:
+    """The streamed pass reads the unit type as it is; ' village ' is trimmed by the eager path only."""
+    df = _generate(REFERENCE, 60)
+    padded = df.with_columns(pl.when(pl.int_range(pl.len()) % 7 == 3).then(pl.format(" {} ", pl.col("unit_type")))
+                             .otherwise(pl.col("unit_type")).alias("unit_type"))
+    clean, dirty = Inputs(REFERENCE, _parquet(tmp_path, df)), Inputs(REFERENCE, tmp_path / "padded.parquet")
+    padded.write_parquet(dirty.data)
+    assert _streams(REFERENCE, clean.data) and not _streams(REFERENCE, dirty.data)
+    streamed = run(clean, detail=False).frame
+    assert run(dirty, detail=False).frame.select(streamed.columns).equals(streamed)
+
+
 @pytest.mark.parametrize(("column", "value", "message"), [
     ("unit_id", "U0000003", "duplicate unit id 'U0000003'"),
     ("revenue_actual", 12.345, "'12.345' has more than 2 decimals"),
