@@ -127,7 +127,8 @@ def decide(scheme: Scheme, dec: Decisions, scored: pl.DataFrame, event_vetoes: p
     lf = lf.with_columns(grade=_base_grade(dec, scheme))
     early = [e for a, cols in award_cols.items() if a not in late for e in cols]
     df = lf.with_columns(*keys.values(), *early).collect()
-    packing = Packing(df, ["_last", "_type", *keys])
+    ids = [n for n, e in keys.items() if e.meta.undo_aliases().meta.eq(pl.col("_id_key"))]
+    packing = Packing(df, ["_last", "_type", *keys], rising=ids)
     rk, desc = [n for n, _ in rank_keys], [k.descending for k in dec.ranking.by]
     grouped = dec.ranking.per == "unit_type"
 
@@ -149,9 +150,12 @@ def decide(scheme: Scheme, dec: Decisions, scored: pl.DataFrame, event_vetoes: p
             a, names = members[0]
             lead = ["_type"] if _grouped(a) else []
             cols, desc_a = [*lead, *names], [False] * len(lead) + [s.descending for s in a.rank_by]
-            key = packing.key(cols, desc_a)
-            if key is not None:  # a stable sort of the units in the overall order breaks ties by it
-                main_perm = pl.col("~perm")
+            # a stable sort of the units in the overall order breaks ties by it
+            main_perm = pl.col("~perm")
+            key = packing.key(cols, desc_a, spare=packing.row_bits)
+            if key is not None:
+                perm_a = main_perm.gather(packing.stable(key.gather(main_perm)))
+            elif (key := packing.key(cols, desc_a)) is not None:
                 perm_a = main_perm.gather(pl.int_range(pl.len(), dtype=pl.UInt32)
                                           .sort_by(key.gather(main_perm), maintain_order=True))
             else:
@@ -163,7 +167,7 @@ def decide(scheme: Scheme, dec: Decisions, scored: pl.DataFrame, event_vetoes: p
                          **{"~rank_all": _competition(["~_last", f"~{rk[0]}"], at)})
     lf = _grade_quotas(lf, dec)  # in the overall order; per unit type: that order within the type
     if grouped:  # a unit type's units in the overall order are in the type's ranking order
-        lf = _ranks_within_types(lf, ["~_last", f"~{rk[0]}"], len(scheme.unit_types))
+        lf = _ranks_within_types(lf, ["~_last", f"~{rk[0]}"], _PerType(len(scheme.unit_types), df.height))
     main = _Order("~")
     lf = lf.with_columns(rank_all=main.back("~rank_all"),
                          grade=main.back("~grade") if quotas else pl.col("grade"),
@@ -172,7 +176,7 @@ def decide(scheme: Scheme, dec: Decisions, scored: pl.DataFrame, event_vetoes: p
     lf = lf.with_columns(e for a, cols in award_cols.items() if a in late for e in cols)
     for k, (way, members) in enumerate(orders.items()):  # awards sharing an order: side by side
         order = _Order(f"~{k}~") if way else main
-        lf = _awards(order.add(lf, ["_type"]) if way else lf, members, order, scheme, infos)
+        lf = _awards(order.add(lf, ["_type"]) if way else lf, members, order, scheme, infos, df.height)
     new = [*[x for v in dec.vetoes for x in (f"x.{v.id}", f"xs.{v.id}")], "vetoed", "order", "rank", "order_all",
            "rank_all", "grade"]
     for a in dec.awards:
@@ -300,18 +304,64 @@ def _competition(cols: list[str], position: pl.Expr, over: str | None = None) ->
     return ff.over(over) if over else ff
 
 
-def _ranks_within_types(lf: pl.LazyFrame, keys: list[str], types: int) -> pl.LazyFrame:
+@dataclass(frozen=True)
+class _PerType:
+    """How running counts per unit type are taken over a frame of `rows` rows in some order.
+
+    packed: all types' counts in one Int64 column (a unit of type t adds 2^(bits*t)), one cumulative sum,
+    and each row reads its own type's field; when types * bits fit 63 bits (3 types up to 2M units).
+    chain: one cumulative sum per type and a choice by type code (up to 8 types).
+    window: a window over the type (more types)."""
+
+    types: int
+    rows: int
+
+    @property
+    def bits(self) -> int:
+        return max(1, self.rows.bit_length())  # a count up to `rows`
+
+    @property
+    def way(self) -> str:
+        if self.types * self.bits <= 63:
+            return "packed"
+        return "chain" if self.types <= 8 else "window"
+
+    def unit(self, kind: str) -> pl.Expr:
+        """2^(bits*t) for a unit of type t (column `kind`)."""
+        steps = pl.Series([1 << (self.bits * t) for t in range(self.types)], dtype=pl.Int64)
+        return pl.lit(steps).gather(pl.col(kind))
+
+    def own(self, packed: pl.Expr, kind: str) -> pl.Expr:
+        """A row's own type's field of packed counts."""
+        return ((packed // self.unit(kind)) & ((1 << self.bits) - 1)).cast(POS)
+
+    def running(self, flag: pl.Expr, kind: str) -> pl.Expr:
+        """How many rows of a row's type, up to and including it, have `flag` set."""
+        if self.way == "packed":
+            return self.own(pl.when(flag).then(self.unit(kind)).otherwise(0).cum_sum(), kind)
+        if self.way == "window":
+            return flag.cast(POS).cum_sum().over(kind)
+        return _by_type([(flag & (pl.col(kind) == t)).cast(POS).cum_sum() for t in range(self.types)], kind)
+
+
+def _ranks_within_types(lf: pl.LazyFrame, keys: list[str], per: _PerType) -> pl.LazyFrame:
     """~order and ~rank (competition) within each unit type, over a frame in the overall order. A unit's
     rank in its type is 1 + the units of its type before the first unit equal to it on `keys` in the overall
-    order; with few types, running counts per type and a choice by type code, without windows."""
-    if types > 8:
-        lf = lf.with_columns(**{"~order": pl.col("~_type").cum_count().cast(POS).over("~_type")})
-        return lf.with_columns(**{"~rank": _competition(keys, pl.col("~order"), over="~_type")})
+    order: running counts per type (see `_PerType`) read at each run of equal keys."""
+    kind = "~_type"
+    if per.way == "window":
+        lf = lf.with_columns(**{"~order": pl.col(kind).cum_count().cast(POS).over(kind)})
+        return lf.with_columns(**{"~rank": _competition(keys, pl.col("~order"), over=kind)})
     start = _run_start(keys)
-    mine = [pl.col("~_type") == t for t in range(types)]
-    upto = [m.cast(POS).cum_sum() for m in mine]  # units of type t up to and including this one
-    before = [pl.when(start).then(u - m.cast(POS)).forward_fill() for u, m in zip(upto, mine, strict=True)]
-    return lf.with_columns(**{"~order": _by_type(upto), "~rank": _by_type(before) + 1})
+    if per.way == "packed":
+        unit = per.unit(kind)
+        upto = unit.cum_sum()  # units of each type up to and including this one
+        before = pl.when(start).then(upto - unit).forward_fill()  # ... before the first unit equal to this one
+        return lf.with_columns(**{"~order": per.own(upto, kind), "~rank": per.own(before, kind) + 1})
+    mine = [pl.col(kind) == t for t in range(per.types)]
+    upto_t = [m.cast(POS).cum_sum() for m in mine]
+    before_t = [pl.when(start).then(u - m.cast(POS)).forward_fill() for u, m in zip(upto_t, mine, strict=True)]
+    return lf.with_columns(**{"~order": _by_type(upto_t), "~rank": _by_type(before_t) + 1})
 
 
 def _by_type(values: list[pl.Expr], kind: str = "~_type") -> pl.Expr:
@@ -406,19 +456,16 @@ def _quota(a: Award, counted: Callable[[pl.Expr], pl.Expr], name: Callable[[str]
                                  .cast(pl.Int64))).cast(POS)
 
 
-def _position(a: Award, order: _Order, types: int) -> pl.Expr:
+def _position(a: Award, order: _Order, per: _PerType) -> pl.Expr:
     """Each unit's place among the eligible units (of its type) in `order`, as a column in that order."""
     elig = pl.col(order.name(f"_elig.{a.id}"))
     if not _grouped(a):
         return elig.cast(POS).cum_sum()
-    if types > 8:
-        return elig.cast(POS).cum_sum().over(order.name("_type"))
-    kind = pl.col(order.name("_type"))
-    return _by_type([(elig & (kind == k)).cast(POS).cum_sum() for k in range(types)], order.name("_type"))
+    return per.running(elig, order.name("_type"))
 
 
 def _awards(lf: pl.LazyFrame, awards: list[tuple[Award, list[str]]], order: _Order, scheme: Scheme,
-            infos: dict[str, AwardInfo]) -> pl.LazyFrame:
+            infos: dict[str, AwardInfo], rows: int) -> pl.LazyFrame:
     """Allocate awards ranked in `order` (with their sort key columns), side by side so that Polars computes
     them in parallel. Only what needs the order is computed in it (each eligible unit's position; levels and
     boundary ties) and gathered back; quotas, statuses and gaps follow in the frame's own row order.
@@ -442,7 +489,8 @@ def _awards(lf: pl.LazyFrame, awards: list[tuple[Award, list[str]]], order: _Ord
     other = [(a, ks) for a, ks in awards if (a, ks) not in plain]  # levels or a look at the boundary
     lf = order.add(lf, [f"_elig.{a.id}" for a, _ in awards]
                    + [c for a, ks in other for c in (f"_scope.{a.id}", *ks, *(["total"] if a.levels else []))])
-    lf = lf.with_columns(_position(a, order, types).alias(t(a, "pos")) for a, _ in awards)
+    per = _PerType(types, rows)
+    lf = lf.with_columns(_position(a, order, per).alias(t(a, "pos")) for a, _ in awards)
     if other:
         lf = lf.with_columns(_quota(a, over_in_order(a), order.name).alias(t(a, "q")) for a, _ in other)
         lf = lf.with_columns((pl.col(order.name(f"_elig.{a.id}")) & (pl.col(t(a, "pos")) <= pl.col(t(a, "q"))))

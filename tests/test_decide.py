@@ -241,20 +241,28 @@ def test_a_per_type_aggregate_is_the_window_over_the_type(types: int) -> None:
         assert got.to_list() == want.to_list()
 
 
-def test_ranks_within_types_without_windows_are_the_windowed_ones() -> None:
-    """engine.decide._ranks_within_types: running counts per type (few types) give the order and competition
-    rank that windows over the type give (many types), ties and vetoed-last units included."""
-    from engine.decide import _ranks_within_types  # noqa: PLC0415 - the helper under test
+def test_ranks_within_types_are_alike_each_way_they_are_counted() -> None:
+    """engine.decide._ranks_within_types: counts per type packed in one Int64, one count per type chosen by
+    type code, and windows over the type give the same order and competition rank, ties and vetoed-last
+    units included; so do award places (`_PerType.running`)."""
+    from engine.decide import _PerType, _ranks_within_types  # noqa: PLC0415 - the helpers under test
 
     n = 300
     df = pl.DataFrame({"~_type": [(i * 7) % 6 for i in range(n)], "~_last": [i % 17 == 0 for i in range(n)],
-                       "~k": [(i * 13) % 40 for i in range(n)]}, schema={"~_type": pl.UInt32, "~_last": pl.Boolean,
-                                                                       "~k": pl.Int64})
+                       "~k": [(i * 13) % 40 for i in range(n)], "~ok": [i % 3 != 0 for i in range(n)]},
+                      schema={"~_type": pl.UInt32, "~_last": pl.Boolean, "~k": pl.Int64, "~ok": pl.Boolean})
     df = df.sort(["~_last", "~k"], descending=[False, True], maintain_order=True)  # an overall order
-    few = _ranks_within_types(df.lazy(), ["~_last", "~k"], 6).collect()
-    many = _ranks_within_types(df.lazy(), ["~_last", "~k"], 9).collect()  # > 8: the windows
-    assert few.select("~order", "~rank").equals(many.select("~order", "~rank"))
-    assert few.get_column("~rank").min() == 1 and few.get_column("~rank").n_unique() < n  # ties share a rank
+    ways = {"packed": _PerType(6, n), "chain": _PerType(6, 2**40), "window": _PerType(9, 2**40)}
+    got = {}
+    for way, per in ways.items():
+        assert per.way == way
+        got[way] = _ranks_within_types(df.lazy(), ["~_last", "~k"], per).with_columns(
+            place=per.running(pl.col("~ok"), "~_type")).collect().select("~order", "~rank", "place")
+    assert got["packed"].equals(got["window"]) and got["chain"].equals(got["window"])
+    ranks = got["packed"].get_column("~rank")
+    assert ranks.min() == 1 and ranks.n_unique() < n  # ties share a rank
+    want = df.select(pl.col("~ok").cast(pl.Int32).cum_sum().over("~_type")).to_series()
+    assert got["packed"].get_column("place").to_list() == want.to_list()
 
 
 @pytest.mark.parametrize("types", [3, 10])
@@ -315,24 +323,31 @@ awards:
     assert col(reordered, "a.safe.pos") == [4, 2, 3, 1]
 
 
+@pytest.mark.parametrize("nulls", [True, False])
 @pytest.mark.parametrize("spans", [(10, 10, 10), (2**40, 2, 2**30), (2**61, 2**61, 5)])
-def test_packed_permutation_is_the_multi_column_sort(spans: tuple[int, int, int]) -> None:
-    """engine.sortkey.Packing: keys packed into one Int64 (all of them, a leading run, or none, as their
-    ranges allow) order rows as Polars' stable multi-column sort does, nulls last, in both directions."""
+def test_packed_permutation_is_the_multi_column_sort(spans: tuple[int, int, int], nulls: bool) -> None:
+    """engine.sortkey.Packing: keys packed into one Int64 (all of them with the row number, sorted by value;
+    a leading run; or none, as their ranges allow) order rows as Polars' stable multi-column sort does,
+    nulls last, in both directions; a last key that rises with the rows (a sorted unique id) may be
+    replaced by the row number."""
     from engine.sortkey import Packing  # noqa: PLC0415 - the helper under test
 
     n = 400
     steps = {"a": (7, 11), "b": (5, 3), "c": (13, 89)}  # distinct residues: equal a's differ on b and c
-    cols = {name: [None if (i * (k + 3)) % 37 == 0 else
+    cols = {name: [None if nulls and (i * (k + 3)) % 37 == 0 else
                    ((i // steps[name][1]) * steps[name][0]) % min(span, steps[name][1] + 5) * max(1, span // 97)
                    for i in range(n)]
             for k, (name, span) in enumerate(zip("abc", spans, strict=True))}
-    df = pl.DataFrame(cols, schema={c: pl.Int64 for c in "abc"})
+    df = pl.DataFrame({**cols, "id": [5 + 3 * i for i in range(n)]}, schema={c: pl.Int64 for c in "abc"} | {
+        "id": pl.Int64})
+    packing = Packing(df, [*"abc", "id"], rising=["id"])
+    assert packing.rising == {"id"} and Packing(df.reverse(), ["id"], rising=["id"]).rising == set()
     for desc in ([False, False, False], [True, False, True], [False, True, False]):
-        got = df.select(Packing(df, list("abc")).permutation(list("abc"), desc)).to_series().to_list()
-        want = (df.with_row_index("i").sort(list("abc"), descending=desc, nulls_last=True, maintain_order=True)
-                .get_column("i").to_list())
-        assert got == want
+        for keys in (list("abc"), ["a", "b", "id"]):
+            got = df.select(packing.permutation(keys, desc)).to_series().to_list()
+            want = (df.with_row_index("i").sort(keys, descending=desc, nulls_last=True, maintain_order=True)
+                    .get_column("i").to_list())
+            assert got == want, (keys, desc)
 
 
 def test_an_award_ranked_by_text_breaks_its_ties_by_the_overall_order(tmp_path: Path) -> None:
