@@ -26,6 +26,7 @@ from .model import Scheme
 from .rules_model import Award, Decisions, Quota, SortKey
 from .sortkey import Packing
 
+IN_MEMORY_BELOW = 500_000  # units: decisions on smaller frames run on Polars' in-memory engine
 POS = pl.Int32  # positions, places and ranks (a county has thousands of units, a nation millions)
 STATUS = pl.Enum(["recommended", "tie_flag", "outside_quota", "not_eligible", "vetoed", "not_applicable"])
 
@@ -183,7 +184,10 @@ def decide(scheme: Scheme, dec: Decisions, scored: pl.DataFrame, event_vetoes: p
         pre = f"a.{a.id}"
         new += [n for n in (e.meta.output_name() for e in award_cols[a.id]) if n.startswith(pre + ".")]
         new += [pre, f"{pre}.pos", f"{pre}.level", f"{pre}.quota", f"{pre}.gap"]
-    return scored.hstack(lf.select(new).collect()), infos
+    # the streaming engine pays off on large frames only: below about 500k units the in-memory one is
+    # faster for this plan of whole-column steps (2x at 1k-200k units; 0.8x at 1M)
+    engine = "in-memory" if df.height < IN_MEMORY_BELOW else "streaming"
+    return scored.hstack(lf.select(new).collect(engine=engine)), infos
 
 
 def _last_in(key: pl.Expr, sel: pl.Expr, descending: bool) -> Callable[[pl.Expr], pl.Expr]:

@@ -124,3 +124,19 @@ def test_columns_headed_by_their_chinese_labels_stream_too(tmp_path: Path) -> No
     streamed, eager = run(inputs, detail=False), score(load(inputs), detail=False)
     assert streamed.frame.equals(eager.frame.select(streamed.frame.columns))
     assert streamed.frame.get_column("name").str.starts_with("单位").all()
+
+
+@pytest.mark.parametrize("scheme_path", [REFERENCE, DEMO_SCHEME], ids=["reference", "demo"])
+def test_decisions_are_alike_on_either_polars_engine(tmp_path: Path, scheme_path: Path,
+                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    """engine.decide runs its plan on Polars' in-memory engine below IN_MEMORY_BELOW units and on the
+    streaming engine above: both give the same decisions (tests run small frames, so force each)."""
+    from engine import decide as decide_module  # noqa: PLC0415 - the switch under test
+
+    inputs = Inputs(scheme_path, _parquet(tmp_path, _generate(scheme_path, 300)))
+    frames = []
+    for below in (0, 10**9):
+        monkeypatch.setattr(decide_module, "IN_MEMORY_BELOW", below)
+        frames.append(run(inputs, detail=False).frame)
+    assert frames[0].equals(frames[1])
+    assert frames[0].get_column("rank").n_unique() > 1
