@@ -186,8 +186,8 @@ def decide(scheme: Scheme, dec: Decisions, scored: pl.DataFrame, event_vetoes: p
         new += [pre, f"{pre}.pos", f"{pre}.level", f"{pre}.quota", f"{pre}.gap"]
     # the streaming engine pays off on large frames only: below about 500k units the in-memory one is
     # faster for this plan of whole-column steps (2x at 1k-200k units; 0.8x at 1M)
-    engine = "in-memory" if df.height < IN_MEMORY_BELOW else "streaming"
-    return scored.hstack(lf.select(new).collect(engine=engine)), infos
+    small = df.height < IN_MEMORY_BELOW
+    return scored.hstack(lf.select(new).collect(engine="in-memory" if small else "streaming")), infos
 
 
 def _last_in(key: pl.Expr, sel: pl.Expr, descending: bool) -> Callable[[pl.Expr], pl.Expr]:
