@@ -119,6 +119,6 @@ def _scored(scheme: Scheme, dec: Decisions, lf: pl.LazyFrame, fields: list[Field
     frame = frame.drop("_bad")
     if not raw_schema[cols.id].is_integer():
         frame = frame.with_columns(_id_key=_id_key(frame.get_column("unit_id")))
-    if frame.get_column("_id_key" if raw_schema[cols.id].is_integer() else "unit_id").n_unique() != frame.height:
-        return None  # a duplicate id (integer ids: equal keys are equal ids)
+    if frame.get_column("_id_key").n_unique() != frame.height:
+        return None  # maybe a duplicate id: distinct keys are distinct ids (equal keys: the eager path looks)
     return frame, plan

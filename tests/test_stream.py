@@ -140,3 +140,15 @@ def test_decisions_are_alike_on_either_polars_engine(tmp_path: Path, scheme_path
         frames.append(run(inputs, detail=False).frame)
     assert frames[0].equals(frames[1])
     assert frames[0].get_column("rank").n_unique() > 1
+
+
+def test_distinct_ids_equal_as_numbers_are_not_duplicates(tmp_path: Path) -> None:
+    """'7' and '007' sort as the number 7 (equal sort keys), so the streamed pass cannot tell them apart
+    by key and hands over; the eager path finds them distinct and scores both."""
+    df = _generate(REFERENCE, 40).with_columns(pl.format("{}", pl.int_range(pl.len())).alias("unit_id"))
+    df = df.with_columns(pl.when(pl.int_range(pl.len()) == 39).then(pl.lit("007")).otherwise(pl.col("unit_id"))
+                         .alias("unit_id"))
+    path = _parquet(tmp_path, df)
+    assert not _streams(REFERENCE, path)
+    out = run(Inputs(REFERENCE, path), detail=False).frame
+    assert sorted(out.get_column("unit_id").to_list()) == sorted(df.get_column("unit_id").to_list())
