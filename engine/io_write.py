@@ -21,7 +21,6 @@ from pathlib import Path
 from typing import Any
 
 import polars as pl
-import xlsxwriter
 from wcwidth import wcswidth, wcwidth
 
 from .errors import KaoheError, Loc, Problem
@@ -138,6 +137,8 @@ def write_xlsx(path: str | Path, sheets: Mapping[str, pl.DataFrame], *, inputs: 
     numeric cells in every sheet. Numbers are written as numbers (integers beyond 2^53 and
     NaN/inf as text, to stay exact), text always as text, nulls as empty cells.
     """
+    import xlsxwriter  # noqa: PLC0415 - 17 ms of import that only .xlsx output needs (kaohe run starts cold)
+
     buf = io.BytesIO()
     wb = xlsxwriter.Workbook(buf, {"in_memory": True, "strings_to_formulas": False, "strings_to_urls": False,
                                    "strings_to_numbers": False, "remove_timezone": True})
