@@ -456,6 +456,8 @@ def _grouped(a: Award) -> bool:
 def _quota(a: Award, counted: Callable[[pl.Expr], pl.Expr], name: Callable[[str], str]) -> pl.Expr:
     """An award's places: of the units in scope, or of the eligible ones, as `counted` counts them."""
     q = a.quota or Quota(count=sum(lv.count for lv in a.levels))
+    if q.of == "all" and not a.applies_to:  # every unit: the same count for every such award (computed once)
+        return quota_expr(q, counted(pl.lit(1, dtype=pl.Int64))).cast(POS)
     return quota_expr(q, counted(pl.col(name(f"_scope.{a.id}" if q.of == "all" else f"_elig.{a.id}"))
                                  .cast(pl.Int64))).cast(POS)
 
@@ -517,13 +519,15 @@ def _awards(lf: pl.LazyFrame, awards: list[tuple[Award, list[str]]], order: _Ord
     for a, ks in awards:
         pre = f"a.{a.id}"
         elig, sel = pl.col(f"_elig.{a.id}"), pl.col(t(a, "sel"))
-        tie = pl.col(t(a, "tie")) if a.tie_at_boundary == "flag" else pl.lit(False)
-        status = (pl.when(~pl.col(f"_scope.{a.id}")).then(_status("not_applicable"))
-                  .when(pl.col(f"_blocked.{a.id}")).then(_status("vetoed"))
-                  .when(~elig).then(_status("not_eligible"))
-                  .when(tie).then(_status("tie_flag"))
-                  .when(sel).then(_status("recommended"))
-                  .otherwise(_status("outside_quota")))
+        # the first that holds (a step that cannot hold is left out: no award scope, no boundary flag)
+        steps = [*([(~pl.col(f"_scope.{a.id}"), "not_applicable")] if a.applies_to else []),
+                 (pl.col(f"_blocked.{a.id}"), "vetoed"), (~elig, "not_eligible"),
+                 *([(pl.col(t(a, "tie")), "tie_flag")] if a.tie_at_boundary == "flag" else []),
+                 (sel, "recommended")]
+        chain = pl.when(steps[0][0]).then(_status(steps[0][1]))
+        for cond, what in steps[1:]:
+            chain = chain.when(cond).then(_status(what))
+        status = chain.otherwise(_status("outside_quota"))
         first, desc = pl.col(ks[0]), a.rank_by[0].descending
         gap: pl.Expr = pl.lit(None, dtype=pl.Int64)  # how far behind the last unit in, on the first key
         if infos[a.id].gap_scale is not None:
