@@ -524,10 +524,9 @@ def _awards(lf: pl.LazyFrame, awards: list[tuple[Award, list[str]]], order: _Ord
                  (pl.col(f"_blocked.{a.id}"), "vetoed"), (~elig, "not_eligible"),
                  *([(pl.col(t(a, "tie")), "tie_flag")] if a.tie_at_boundary == "flag" else []),
                  (sel, "recommended")]
-        chain = pl.when(steps[0][0]).then(_status(steps[0][1]))
-        for cond, what in steps[1:]:
-            chain = chain.when(cond).then(_status(what))
-        status = chain.otherwise(_status("outside_quota"))
+        status = _status("outside_quota")
+        for cond, what in reversed(steps):
+            status = pl.when(cond).then(_status(what)).otherwise(status)
         first, desc = pl.col(ks[0]), a.rank_by[0].descending
         gap: pl.Expr = pl.lit(None, dtype=pl.Int64)  # how far behind the last unit in, on the first key
         if infos[a.id].gap_scale is not None:
