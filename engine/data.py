@@ -95,6 +95,7 @@ def prepare_units(df: pl.DataFrame, scheme: Scheme, *, path: str, release: bool 
 
 
 CHUNK = 8  # fields parsed (and their raw columns released) at a time
+COUNT_IN_MEMORY_BELOW = 100_000  # rows: check counts on smaller tables run on Polars' in-memory engine
 
 
 def _absent(parsed: pl.DataFrame, scheme: Scheme) -> pl.DataFrame:
@@ -104,11 +105,13 @@ def _absent(parsed: pl.DataFrame, scheme: Scheme) -> pl.DataFrame:
 
 
 def _counts(both: pl.DataFrame, checks: list[Check]) -> tuple[int, ...]:
-    """How many rows each check finds, in one pass (in morsels: the masks are never whole columns)."""
+    """How many rows each check finds, in one pass (in morsels on large tables: the masks are never whole
+    columns; a small table is quicker on the in-memory engine)."""
     if not checks:
         return ()
+    small = both.height < COUNT_IN_MEMORY_BELOW
     return tuple(both.lazy().select([c.mask.fill_null(False).sum().alias(str(i)) for i, c in enumerate(checks)])
-                 .collect(engine="streaming").row(0))
+                 .collect(engine="in-memory" if small else "streaming").row(0))
 
 
 def _unique_ids(parsed: pl.DataFrame) -> bool:

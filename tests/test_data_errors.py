@@ -93,6 +93,17 @@ def test_all_problems_of_a_file_at_once() -> None:
     assert text.endswith("3 problems in 1 file")
 
 
+@pytest.mark.parametrize("count_in_memory_below", [0, 10**9], ids=["streaming", "in-memory"])
+def test_problems_are_counted_alike_on_either_polars_engine(count_in_memory_below: int,
+                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    """engine.data counts each check's rows on the in-memory engine for small tables and in morsels on the
+    streaming engine for large ones: the same problems are found either way."""
+    from engine import data  # noqa: PLC0415 - the switch under test
+
+    monkeypatch.setattr(data, "COUNT_IN_MEMORY_BELOW", count_in_memory_below)
+    test_all_problems_of_a_file_at_once()
+
+
 @pytest.mark.parametrize("name", ["three_problems.csv", "event_duplicate_id.csv", "missing_column.csv"])
 def test_a_failed_run_leaves_its_inputs_alone(name: str, tmp_path: Path) -> None:
     inputs = _inputs(name)
