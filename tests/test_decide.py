@@ -350,6 +350,37 @@ def test_packed_permutation_is_the_multi_column_sort(spans: tuple[int, int, int]
             assert got == want, (keys, desc)
 
 
+_COLUMN = st.tuples(st.integers(0, 62), st.booleans(), st.booleans())  # (value bits, nulls, descending)
+
+
+@settings(max_examples=80, deadline=None)
+@given(columns=st.lists(_COLUMN, min_size=1, max_size=3), n=st.integers(1, 70), seed=st.integers(0, 10**6),
+       id_last=st.booleans())
+def test_any_permutation_is_the_stable_multi_column_sort(columns: list[tuple[int, bool, bool]], n: int, seed: int,
+                                                         id_last: bool) -> None:
+    """engine.sortkey.Packing, property: whatever the keys' widths (a value sort with the row number, a packed
+    leading run, or no packing), nulls and directions, and with a rising unique id as the last key, the
+    permutation is the one Polars' stable multi-column sort gives."""
+    import random  # noqa: PLC0415
+
+    from engine.sortkey import Packing  # noqa: PLC0415 - the helper under test
+
+    rnd = random.Random(seed)
+    data: dict[str, list[int | None]] = {}
+    for k, (bits, nulls, _) in enumerate(columns):
+        top = (1 << bits) - 1
+        pool = [rnd.randint(-top, top) for _ in range(4)]  # few distinct values: ties to break
+        data[f"k{k}"] = [None if nulls and rnd.random() < 0.2 else rnd.choice(pool) for _ in range(n)]
+    data["id"] = [3 * i + 1 for i in range(n)]
+    df = pl.DataFrame(data, schema={c: pl.Int64 for c in data})
+    keys = [*(f"k{k}" for k in range(len(columns))), *(["id"] if id_last else [])]
+    desc = [d for _, _, d in columns] + ([False] if id_last else [])
+    got = df.select(Packing(df, keys, rising=["id"]).permutation(keys, desc)).to_series().to_list()
+    want = (df.with_row_index("i").sort(keys, descending=desc, nulls_last=True, maintain_order=True)
+            .get_column("i").to_list())
+    assert got == want
+
+
 def test_an_award_ranked_by_text_breaks_its_ties_by_the_overall_order(tmp_path: Path) -> None:
     """Keys that cannot be packed into one integer (text) take the multi-column sort, with each unit's place
     in the overall order as the last key."""
