@@ -4,11 +4,14 @@ every real problem must still be reported, located by row and column."""
 from __future__ import annotations
 
 import math
+import re
 import sys
 from pathlib import Path
 
 import polars as pl
 import pytest
+from hypothesis import example, given, settings
+from hypothesis import strategies as st
 
 from engine import data
 from engine.data import prepare_units
@@ -169,3 +172,33 @@ def test_a_released_table_still_shows_the_cell_of_a_problem(tmp_path: Path) -> N
         prepare_units(given, scheme, path="units", release=True)
     assert "row 6, column 'revenue_actual': '12.345' has more than 2 decimals" in str(info.value)
     assert "revenue_actual" in given.columns
+
+
+_PIECES = ["", "+", "-", "0", "7", "12", "00", "123456789", "9223372036854775807", ".", "5", "50", "%", " ", "e",
+           "E3", "_", "１", ",", "\u3000", "0000000000"]
+
+
+@settings(max_examples=400, deadline=None)
+@given(parts=st.lists(st.sampled_from(_PIECES), max_size=7), scale=st.integers(0, 6))
+@example(parts=["12", ".", "5"], scale=0)  # more decimals than the scale
+@example(parts=["1", "E3"], scale=2)  # an exponent, which the Decimal cast reads
+@example(parts=["0", ".", "123456789", "123456789", "5"], scale=6)  # past the 18th decimal
+@example(parts=["9223372036854775807", "0"], scale=0)  # beyond Int64
+@example(parts=[" ", "7", " "], scale=2)
+@example(parts=["5", "%"], scale=2)
+@example(parts=[".", "0"], scale=0)  # '.0' is 0 (the full parse said "not a number" before)
+def test_quick_text_numbers_are_the_full_parse_where_they_read_at_all(parts: list[str], scale: int) -> None:
+    """engine.data._decimal_text (Polars' Decimal cast) gives `_text_number`'s integer wherever it gives one,
+    and reads every plain decimal that fits (so that whole columns need not take the slow parse); with
+    `_complete_text`, a column is always parsed as `_text_number` parses it."""
+    text = "".join(parts)
+    df = pl.DataFrame({"x": [text, "1.5" if scale else "15", None]}, schema={"x": pl.String})
+    quick, full = (df.select(f(pl.col("x"), scale)).to_series().to_list()
+                   for f in (data._decimal_text, data._text_number))
+    assert quick[0] is None or quick[0] == full[0], (text, scale)
+    plain = re.fullmatch(r"[+-]?([0-9]+\.?[0-9]*|\.[0-9]+)", text.strip()) is not None and len(text.strip()) <= 19
+    if plain and full[0] is not None:
+        assert quick[0] == full[0], (text, scale)  # a plain decimal never needs the slow parse
+    f = Field(id="x", label="x", type="decimal", loc=Loc("t"), scale=scale)
+    completed = data._complete_text(df, df.select(data._parse(df.schema, f, quick_text=True)), [f])
+    assert completed.to_series().to_list() == full, (text, scale)
