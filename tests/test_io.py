@@ -6,6 +6,7 @@ import os
 import re
 import zipfile
 from pathlib import Path
+from unittest import mock
 
 import polars as pl
 import pytest
@@ -355,3 +356,28 @@ def test_damaged_xlsx_fails_cleanly(tmp_path: Path, flips: list[tuple[int, int]]
         assert isinstance(read_table(path), pl.DataFrame)
     except KaoheError as e:
         assert "bad.xlsx" in str(e)
+
+
+def _csv_outcome(text: str) -> object:
+    from engine.io_read import _parse_csv  # noqa: PLC0415 - the parser under test
+
+    try:
+        return _parse_csv(text, "t.csv", "units").rows()
+    except KaoheError as e:
+        return str(e)
+
+
+@settings(max_examples=300, deadline=None)
+@given(lines=st.lists(st.lists(st.sampled_from(["", "a", " 1", "2.5", "  ", "\x1c", "\u3000", "x y"]), max_size=4),
+                      max_size=6),
+       end=st.sampled_from(["\n", "\r\n"]), last=st.booleans())
+def test_plain_csv_text_is_read_as_the_csv_module_reads_it(lines: list[list[str]], end: str, last: bool) -> None:
+    """engine.io_read: a CSV text without quotes is counted line by line (`_plain_shape`, vectorised); the
+    table, or the problem reported, is the one the csv module's reading gives (blank lines, ragged rows,
+    an empty header, CRLF, a missing last line end, whitespace Python and Polars trim differently)."""
+    from engine import io_read  # noqa: PLC0415 - the switch under test
+
+    text = end.join(",".join(cells) for cells in lines) + (end if last and lines else "")
+    quick = _csv_outcome(text)
+    with mock.patch.object(io_read, "_plain_shape", lambda _text: None):  # the csv module's reading
+        assert quick == _csv_outcome(text), repr(text)
