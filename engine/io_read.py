@@ -154,14 +154,17 @@ def _plain_shape(text: str) -> tuple[int, int] | None:
     # \x1c-\x1f: blank to Python's strip (the csv path) but not to Polars' (Rust's White_Space)
     if any(c in text for c in '"\0\x1c\x1d\x1e\x1f') or text.count("\r") != text.count("\r\n"):
         return None
-    lines = pl.Series(text.removesuffix("\n").split("\n"), dtype=pl.String).str.strip_suffix("\r")
-    shape = lines.to_frame("line").select(
-        cells=pl.when(pl.col("line") == "").then(0).otherwise(pl.col("line").str.count_matches(",", literal=True) + 1),
-        filled=pl.col("line").str.replace_all(",", "", literal=True).str.strip_chars() != "")
-    cells, filled = shape.get_column("cells"), shape.get_column("filled")
-    if not filled[0] or (filled & (cells != cells[0])).any():
+    line = pl.col("line")
+    lines = pl.Series("line", [text.removesuffix("\n")]).str.split("\n").explode().str.strip_suffix("\r")
+    shape = lines.to_frame().select(line, cells=pl.when(line == "").then(0)
+                                    .otherwise(line.str.count_matches(",", literal=True) + 1))
+    width = shape.item(0, "cells")
+    # whether a line holds anything matters for the header and for lines of another width (usually none)
+    odd = shape.with_row_index("i").filter((pl.col("i") == 0) | (pl.col("cells") != width)).select(
+        filled=line.str.replace_all(",", "", literal=True).str.strip_chars() != "").to_series()
+    if not odd[0] or odd.slice(1).any():
         return None  # an empty header or a ragged row: the csv module's reading says exactly what
-    return shape.height, int(cells[0])
+    return shape.height, width
 
 
 def _parse_csv(text: str, file: str, what: str) -> pl.DataFrame:
