@@ -167,17 +167,16 @@ _WIDE = 18  # decimals `_decimal_text` reads; a value written with more takes `_
 
 
 def _decimal_text(t: pl.Expr, scale: int) -> pl.Expr:
-    """Plain decimal text ('-12.5', ' 7 ', '.50') as an integer at `scale`, by Polars' native Decimal cast
-    (60x faster than `_text_number`); the same value as `_text_number` wherever it is not null. Null for
-    everything else: percentages, exponents (which the cast would accept), more than `scale` decimals,
-    anything longer than 19 characters (the cast would drop decimals past the 18th), values beyond Int64.
-    `_complete_text` sends a column with such a cell to `_text_number`."""
-    s = t.str.strip_chars()
-    units = s.cast(pl.Decimal(38, _WIDE), strict=False).to_physical()  # an Int128 count of 10^-18
-    k = 10 ** (_WIDE - scale)
-    plain = (s.str.len_bytes() <= _WIDE + 1) & ~s.str.contains_any(["e", "E"])
-    fits = (units % k == 0) & ((units // k).abs() <= 2**63 - 1)
-    return pl.when(plain & fits).then((units // k).cast(pl.Int64))
+    """Plain decimal text ('-12.5', '.50', '7') as an integer at `scale`, by Polars' native Decimal cast
+    (2.5x the cost of reading Float64, against 60x for `_text_number`); the same value as `_text_number`
+    wherever it is not null. Null for everything else: spaces around the number, percentages, exponents
+    (which the cast would read), more than `scale` decimals (the cast at `scale` drops them: it must equal
+    the cast at 18 decimals), anything longer than 19 characters (the cast would drop decimals past the
+    18th), values beyond Int64. `_complete_text` sends a column with such a cell to `_text_number`."""
+    at_scale = t.cast(pl.Decimal(38, scale), strict=False).to_physical()  # Int128 counts of 10^-scale
+    exact = t.cast(pl.Decimal(38, _WIDE), strict=False).to_physical()  # ... and of 10^-18
+    plain = (t.str.len_bytes() <= _WIDE + 1) & ~t.str.contains("[eE]")
+    return pl.when(plain & (at_scale * 10 ** (_WIDE - scale) == exact)).then(at_scale.cast(pl.Int64, strict=False))
 
 
 def _complete_text(raw: pl.DataFrame, parsed: pl.DataFrame, fields: list[Field]) -> pl.DataFrame:
