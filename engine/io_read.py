@@ -149,8 +149,8 @@ def _plain_shape(text: str) -> tuple[int, int] | None:
     """(records, cells per record) of a CSV text in which every line is one record with the header's number
     of cells, when that can be seen without parsing: no quotes, no NUL or other control character the two
     readings could trim differently, no lone CR, a header that holds something, and no line of another
-    width that holds anything. None otherwise: the csv module looks (`_parse_csv`). A million lines take
-    ~0.1 s this way, against ~5 s for the csv module."""
+    width that holds anything. None otherwise: the csv module looks (`_parse_csv`). 100k lines of 42 cells
+    take 0.09 s this way, against 0.53 s for the csv module (which builds every record as Python lists)."""
     # \x1c-\x1f: blank to Python's strip (the csv path) but not to Polars' (Rust's White_Space)
     if any(c in text for c in '"\0\x1c\x1d\x1e\x1f') or text.count("\r") != text.count("\r\n"):
         return None
