@@ -265,6 +265,25 @@ def test_ranks_within_types_are_alike_each_way_they_are_counted() -> None:
     assert got["packed"].get_column("place").to_list() == want.to_list()
 
 
+@settings(max_examples=60, deadline=None)
+@given(rows=st.lists(st.tuples(st.integers(0, 4), st.booleans(), st.integers(0, 6), st.booleans()), min_size=1,
+                     max_size=80))
+def test_counts_per_type_are_alike_each_way_on_any_frame(rows: list[tuple[int, bool, int, bool]]) -> None:
+    """engine.decide._PerType, property: on any frame in an overall order (ties, vetoed-last units, any mix
+    of up to 5 types), packed counts, one count per type and windows give the same order, rank and places."""
+    from engine.decide import _PerType, _ranks_within_types  # noqa: PLC0415 - the helpers under test
+
+    df = pl.DataFrame(rows, schema={"~_type": pl.UInt32, "~_last": pl.Boolean, "~k": pl.Int64, "~ok": pl.Boolean},
+                      orient="row").sort(["~_last", "~k"], descending=[False, True], maintain_order=True)
+    got = []
+    for per in (_PerType(5, df.height), _PerType(5, 2**40), _PerType(9, 2**40)):
+        got.append(_ranks_within_types(df.lazy(), ["~_last", "~k"], per).with_columns(
+            place=per.running(pl.col("~ok"), "~_type")).collect().select("~order", "~rank", "place"))
+    assert [p.way for p in (_PerType(5, df.height), _PerType(5, 2**40), _PerType(9, 2**40))] == \
+        ["packed", "chain", "window"]
+    assert got[0].equals(got[2]) and got[1].equals(got[2])
+
+
 @pytest.mark.parametrize("types", [3, 10])
 def test_per_type_ranks_and_quotas_with_few_and_many_unit_types(tmp_path: Path, types: int) -> None:
     """Ranks and award places per unit type are computed without windows for up to 8 types and with windows
