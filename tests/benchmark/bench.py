@@ -4,6 +4,7 @@
     python tests/benchmark/bench.py                       # 1k, 100k, 1M units, 3 repetitions
     python tests/benchmark/bench.py --sizes 1000 100000 --reps 3
     python tests/benchmark/bench.py --stages bench-data/units_1000000.parquet   # time per stage
+    python tests/benchmark/bench.py --sizes 100000 --csv     # also the same units as CSV (the eager path)
 
 Each measurement runs in a fresh child process so that peak memory (ru_maxrss) belongs to it alone.
 Reference: ../shared/bench-reference (scheme.md, gen.py, impl_polars.py), or $KAOHE_REFERENCE.
@@ -138,6 +139,16 @@ def ensure_data(sizes: list[int]) -> None:
             generate(demo, n).write_parquet(path)
 
 
+def csv_copy(parquet: Path) -> Path:
+    """The units of a Parquet file written as CSV beside it (once)."""
+    import polars as pl  # noqa: PLC0415 - the parent only
+
+    out = parquet.with_suffix(".csv")
+    if not out.exists():
+        pl.read_parquet(parquet).write_csv(out)
+    return out
+
+
 def cold_run() -> float:
     """A new interpreter running `kaohe run`, with the project's bytecode cached as after `pip install`
     (PYTHONDONTWRITEBYTECODE, set in some sandboxes, would make every run compile the sources: ~70 ms)."""
@@ -153,6 +164,8 @@ def main() -> None:
     ap.add_argument("--reps", type=int, default=3)
     ap.add_argument("--child", nargs=3, metavar=("KIND", "DATA", "REPS"), help=argparse.SUPPRESS)
     ap.add_argument("--stages", metavar="DATA", help="time each stage of kaohe on one data file (reference scheme)")
+    ap.add_argument("--csv", action="store_true",
+                    help="also time kaohe on the same units written as CSV (the eager path township staff use)")
     args = ap.parse_args()
     if args.stages:
         sys.path.insert(0, str(ROOT))
@@ -174,8 +187,11 @@ def main() -> None:
         rows.append([f"{n:,}", f"{k['median_s']:.3f}", f"{kw['median_s']:.3f}", f"{ref['median_s']:.3f}",
                      f"{k['median_s'] / ref['median_s']:.2f}x", f"{k['peak_mib']:.0f}", f"{ref['peak_mib']:.0f}",
                      f"{k['peak_mib'] / ref['peak_mib']:.2f}x", f"{demo['median_s']:.3f}", f"{demo['peak_mib']:.0f}"])
+        if args.csv:
+            rows[-1].append(f"{measure('kaohe', csv_copy(DATA / f'units_{n}.parquet'), args.reps)['median_s']:.3f}")
     print(tabulate(rows, headers=["units", "kaohe s", "kaohe+write s", "reference s", "time ratio", "kaohe MiB",
-                                  "reference MiB", "memory ratio", "demo scheme s", "demo MiB"]))
+                                  "reference MiB", "memory ratio", "demo scheme s", "demo MiB",
+                                  *(["kaohe CSV s"] if args.csv else [])]))
     cold_run()  # writes the bytecode cache
     print(f"\ncold `kaohe run` on the demo township (wall, incl. interpreter start): "
           f"{statistics.median(cold_run() for _ in range(5)):.3f} s")
