@@ -456,8 +456,6 @@ def _grouped(a: Award) -> bool:
 def _quota(a: Award, counted: Callable[[pl.Expr], pl.Expr], name: Callable[[str], str]) -> pl.Expr:
     """An award's places: of the units in scope, or of the eligible ones, as `counted` counts them."""
     q = a.quota or Quota(count=sum(lv.count for lv in a.levels))
-    if q.of == "all" and not a.applies_to:  # every unit: the same count for every such award (computed once)
-        return quota_expr(q, counted(pl.lit(1, dtype=pl.Int64))).cast(POS)
     return quota_expr(q, counted(pl.col(name(f"_scope.{a.id}" if q.of == "all" else f"_elig.{a.id}"))
                                  .cast(pl.Int64))).cast(POS)
 

@@ -207,6 +207,13 @@ def test_quotas_are_never_exceeded_and_vetoed_units_never_get_blocked_awards(tmp
                                                                               units: list[dict[str, object]]) -> None:
     rows = [{**u, "unit_id": f"u{i:02d}"} for i, u in enumerate(units)]
     df = decided(tmp_path, rows, PROPS)
+    # the quotas themselves: 30% of each type's units (floor), 2, half of all units (half up)
+    body = SECTIONS.replace("weight: 0", "weight: 0.000001") + PROPS  # as `decided` writes it
+    decisions = {a.id: a for a in load_decisions(load_scheme(write_scheme(tmp_path, body, FIELDS,
+                                                                          name="props.yaml"))).awards}
+    for t, n in df.group_by("unit_type").len().iter_rows():
+        assert set(df.filter(pl.col("unit_type") == t)["a.top.quota"]) == {decisions["top"].quota.size(n)}
+    assert set(df["a.eco.quota"]) == {2} and set(df["a.best.quota"]) == {decisions["best"].quota.size(df.height)}
     for a in ("top", "eco", "best"):
         got = df.filter(pl.col(f"a.{a}") == "recommended")
         per = ["unit_type"] if a == "top" else []
