@@ -179,18 +179,35 @@ def _decimal_text(t: pl.Expr, scale: int) -> pl.Expr:
     return pl.when(plain & (at_scale * 10 ** (_WIDE - scale) == exact)).then(at_scale.cast(pl.Int64, strict=False))
 
 
+def _percent_text(t: pl.Expr, scale: int) -> pl.Expr:
+    """As `_decimal_text`, and a plain decimal followed by '%' ('95.5%' at scale 4 -> 9550, as Excel writes
+    percentages into CSV) read at two decimals fewer. For scales of 2 and up."""
+    pct = t.str.ends_with("%")
+    return pl.when(pct).then(_decimal_text(t.str.strip_suffix("%"), scale - 2)).otherwise(_decimal_text(t, scale))
+
+
 def _complete_text(raw: pl.DataFrame, parsed: pl.DataFrame, fields: list[Field]) -> pl.DataFrame:
     """`parsed` (by `_parse(..., quick_text=True)`), with every text-number column in which the quick parse
-    left a non-blank cell empty parsed again by `_text_number`, which reads or rejects every form."""
+    left a non-blank cell empty parsed again: first with percentages read too (`_percent_text`), then, where
+    cells are still left, by `_text_number`, which reads or rejects every form."""
     texts = [f for f in fields if _is_text_number(raw.schema, f)]
-    if not texts:
-        return parsed
-    both = parsed.select([pl.col(f.id).alias(f"~{f.id}") for f in texts]).hstack([raw.get_column(f.id) for f in texts])
-    missed = both.select([(pl.col(f"~{f.id}").is_null()
-                           & (pl.col(f.id).cast(pl.String).str.strip_chars().fill_null("") != "")).any().alias(f.id)
-                          for f in texts]).row(0, named=True)
-    redo = [f for f in texts if missed[f.id]]
-    return parsed.with_columns(raw.select(_parse(raw.schema, f) for f in redo).get_columns()) if redo else parsed
+    for tier in ("percent", "full"):
+        if not texts:
+            break
+        both = parsed.select([pl.col(f.id).alias(f"~{f.id}") for f in texts]).hstack(
+            [raw.get_column(f.id) for f in texts])
+        missed = both.select([(pl.col(f"~{f.id}").is_null()
+                               & (pl.col(f.id).cast(pl.String).str.strip_chars().fill_null("") != "")).any()
+                              .alias(f.id) for f in texts]).row(0, named=True)
+        texts = [f for f in texts if missed[f.id]]
+        if tier == "percent":
+            redo = [_percent_text(pl.col(f.id).cast(pl.String), f.scale).alias(f.id) for f in texts
+                    if 2 <= f.scale <= _WIDE]
+        else:
+            redo = [_parse(raw.schema, f) for f in texts]
+        if redo:
+            parsed = parsed.with_columns(raw.select(redo).get_columns())
+    return parsed
 
 
 def _limit(f: Field) -> int:

@@ -188,18 +188,27 @@ _PIECES = ["", "+", "-", "0", "7", "12", "00", "123456789", "9223372036854775807
 @example(parts=[" ", "7", " "], scale=2)  # spaces around: the full parse reads it
 @example(parts=["5", "%"], scale=2)
 @example(parts=[".", "0"], scale=0)  # '.0' is 0 (the full parse said "not a number" before)
+@example(parts=["12", ".", "5", "%"], scale=4)  # a percentage, as Excel writes it into CSV
+@example(parts=["-", "5", "%"], scale=2)
+@example(parts=["5", "%"], scale=1)  # 0.05 has more decimals than the scale keeps
+@example(parts=["5", " ", "%"], scale=4)  # a space before '%': the full parse reads it
 def test_quick_text_numbers_are_the_full_parse_where_they_read_at_all(parts: list[str], scale: int) -> None:
-    """engine.data._decimal_text (Polars' Decimal cast) gives `_text_number`'s integer wherever it gives one,
-    and reads every plain decimal that fits (so that whole columns need not take the slow parse); with
-    `_complete_text`, a column is always parsed as `_text_number` parses it."""
+    """engine.data._decimal_text (Polars' Decimal cast) and `_percent_text` give `_text_number`'s integer
+    wherever they give one, and read every plain decimal (and percentage) that fits, so that whole columns
+    need not take the slow parse; with `_complete_text`, a column is always parsed as `_text_number` does."""
     text = "".join(parts)
     df = pl.DataFrame({"x": [text, "1.5" if scale else "15", None]}, schema={"x": pl.String})
     quick, full = (df.select(f(pl.col("x"), scale)).to_series().to_list()
                    for f in (data._decimal_text, data._text_number))
     assert quick[0] is None or quick[0] == full[0], (text, scale)
-    plain = re.fullmatch(r"[+-]?([0-9]+\.?[0-9]*|\.[0-9]+)", text) is not None and len(text) <= 19
-    if plain and full[0] is not None:
+    plain = re.fullmatch(r"[+-]?([0-9]+\.?[0-9]*|\.[0-9]+)(%?)", text)
+    if plain and len(text) <= 19 and full[0] is not None and not plain.group(2):
         assert quick[0] == full[0], (text, scale)  # a plain decimal never needs the slow parse
+    if scale >= 2:
+        pct = df.select(data._percent_text(pl.col("x"), scale)).to_series().to_list()
+        assert pct[0] is None or pct[0] == full[0], (text, scale)
+        if plain and len(text) - len(plain.group(2)) <= 19 and full[0] is not None:
+            assert pct[0] == full[0], (text, scale)  # ... nor a plain percentage
     f = Field(id="x", label="x", type="decimal", loc=Loc("t"), scale=scale)
     completed = data._complete_text(df, df.select(data._parse(df.schema, f, quick_text=True)), [f])
     assert completed.to_series().to_list() == full, (text, scale)
