@@ -1,10 +1,11 @@
 """The streamed run: a units Parquet file read, parsed, checked and scored in one streaming query.
 
-`kaohe run|score|awards` on Parquet (no event log, no per-item findings) take this path. The file is
+`kaohe run|score|awards` on Parquet (no event log, no per-item findings) take this path. A large file is
 scanned twice and never held whole: once for column statistics (they prove which values fit Int64 and
 which checks cannot fail, as in `engine.data`), then in morsels through parsing, the checks that remain
-and scoring, keeping only the columns the reports and decisions read. Only the decisions (ranks, quotas,
-awards: they need every unit of a type) work on a whole, narrow frame.
+and scoring, keeping only the columns the reports and decisions read. A small one (`READ_ONCE_CELLS`) is
+read once, and both run on it in memory. Only the decisions (ranks, quotas, awards: they need every unit
+of a type) work on a whole, narrow frame.
 
 Everything unusual goes to the eager path (`pipeline.load`), which reads the table whole and reports
 problems row by row: columns that need more than a plain cast (text, Decimal, Float32 numbers), headers
@@ -19,7 +20,7 @@ from pathlib import Path
 
 import polars as pl
 
-from .data import _id_checks, _id_key, _parse, field_checks, raw_stat_exprs, raw_stats_of, type_code
+from .data import Stats, _id_checks, _id_key, _parse, field_checks, raw_stat_exprs, raw_stats_of, type_code
 from .decide import needed_columns
 from .errors import KaoheError
 from .evaluate import Plan, _checks, build_plan
@@ -74,19 +75,36 @@ def scored_stream(scheme: Scheme, dec: Decisions, path: Path) -> tuple[Plan, pl.
     return plan, frame, sha
 
 
+READ_ONCE_CELLS = 8_000_000  # a table up to this many cells (~64 MB) is read whole: one read, statistics in memory
+
+
 def _scored(scheme: Scheme, dec: Decisions, lf: pl.LazyFrame, fields: list[Field]) -> tuple[pl.DataFrame, Plan] | None:
+    """A small table is read once and its statistics taken in memory; a large one is scanned twice, for
+    statistics and then in morsels (reading it whole would double the peak memory)."""
+    raw_schema = lf.collect_schema()
+    exprs = [*raw_stat_exprs(raw_schema, fields), pl.len().alias("_n")]
+    rows = lf.select(pl.len()).collect().item()  # from the file's metadata
+    if rows * len(raw_schema) <= READ_ONCE_CELLS:
+        lf = lf.collect().lazy()
+    row = lf.select(exprs).collect().row(0, named=True)
+    if row["_n"] == 0:
+        return None
+    return _pass(scheme, dec, lf, fields, raw_stats_of(row, raw_schema, fields))
+
+
+def _pass(scheme: Scheme, dec: Decisions, lf: pl.LazyFrame, fields: list[Field],
+          stats: dict[str, Stats]) -> tuple[pl.DataFrame, Plan] | None:
+    """Parse, check and score `lf` in one streaming query, given the statistics of its columns."""
     cols = scheme.columns
     raw_schema = lf.collect_schema()
     text = [c for c, t in raw_schema.items() if t == pl.String]
-    row = lf.select(*raw_stat_exprs(raw_schema, fields), pl.len().alias("_n")).collect().row(0, named=True)
     # text is cleaned as the eager read does; but the unit type is used as it is: a value that needs trimming
     # is no type (`_type` null, a failing check), so that rare file goes to the eager path, which trims it
     lf = lf.with_columns(_clean(c) for c in text if c != cols.type)
     key = pl.col(cols.id)
-    stats = raw_stats_of(row, raw_schema, fields)
     numbers_fit = all(stats[f.id].get("fits") and "unparsed" in stats[f.id] for f in fields
                       if f.type in ("int", "decimal"))
-    if row["_n"] == 0 or not numbers_fit:
+    if not numbers_fit:
         return None
     named = cols.name in raw_schema and cols.name != cols.id
     uid = key.cast(pl.String)
@@ -97,19 +115,19 @@ def _scored(scheme: Scheme, dec: Decisions, lf: pl.LazyFrame, fields: list[Field
     raws = sorted({c for ch in checks for c in ch.mask.meta.root_names() if c.startswith("raw.")})
     parsed = lf.select(
         pl.int_range(2, pl.len() + 2, dtype=pl.UInt32).alias("_row"), uid.alias("unit_id"),
-        (pl.col(cols.name).cast(pl.String) if named else uid).alias("name"), pl.col(cols.type).alias("unit_type"),
+        *([pl.col(cols.name).cast(pl.String).alias("name")] if named else []), pl.col(cols.type).alias("unit_type"),
         (key.cast(pl.Int64) if raw_schema[cols.id].is_integer() else pl.lit(None, dtype=pl.Int64)).alias("_id_key"),
         type_code(pl.col(cols.type), types).alias("_type"),
         *[_parse(raw_schema, f, stats.get(f.id)) for f in scheme.fields.values()],
         *[pl.col(r.removeprefix("raw.")).alias(r) for r in raws])
     ranges = {f: (s["lo"], s["hi"]) for f, s in stats.items() if s.get("lo") is not None}
     plan, scored = build_plan(scheme, parsed, ranges=ranges)
-    bad = [c.mask.fill_null(False) for c in checks] + [m for _, _, m in _checks(plan)]
+    bad = [c.mask for c in checks] + [m for _, _, m in _checks(plan)]
     need = set(needed_columns(scheme, dec))
     out = [c for c in scored.collect_schema().names()
            if c in ("_row", "unit_id", "name", "unit_type", "_id_key", "_type", "total") or c.startswith(("s.", "p."))
            or c in need]
-    try:
+    try:  # a null mask is no problem: `any` below skips it, as `fill_null(False)` would
         frame = scored.select(*out, (pl.any_horizontal(bad) if bad else pl.lit(False)).alias("_bad")) \
             .collect(engine="streaming")
     except pl.exceptions.PolarsError:  # e.g. a product outside Int64 (strict cast): the eager path reports it
@@ -117,6 +135,8 @@ def _scored(scheme: Scheme, dec: Decisions, lf: pl.LazyFrame, fields: list[Field
     if frame.get_column("_bad").any():
         return None
     frame = frame.drop("_bad")
+    if not named:  # the name is the id: the same column, not a second cast
+        frame.insert_column(frame.get_column_index("unit_id") + 1, frame.get_column("unit_id").alias("name"))
     if not raw_schema[cols.id].is_integer():
         frame = frame.with_columns(_id_key=_id_key(frame.get_column("unit_id")))
     if frame.get_column("_id_key").n_unique() != frame.height:

@@ -40,12 +40,23 @@ def _streams(scheme_path: Path, data: Path) -> bool:
 
 @pytest.mark.parametrize("scheme_path", [REFERENCE, DEMO_SCHEME], ids=["reference", "demo"])
 @pytest.mark.parametrize("ids", ["text", "integer"])
-def test_streamed_run_is_the_eager_run(tmp_path: Path, scheme_path: Path, ids: str) -> None:
+@pytest.mark.parametrize("read_once", [True, False], ids=["read-once", "scanned-twice"])
+def test_streamed_run_is_the_eager_run(tmp_path: Path, scheme_path: Path, ids: str, read_once: bool,
+                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    """Small tables are read once (statistics in memory), large ones scanned twice: both are the eager run."""
+    from engine import stream  # noqa: PLC0415
+
+    monkeypatch.setattr(stream, "READ_ONCE_CELLS", 10**9 if read_once else 0)
+    reads: list[int] = []
+    collect = pl.LazyFrame.collect
+    monkeypatch.setattr(pl.LazyFrame, "collect", lambda self, *a, **k: (
+        reads.append("Parquet SCAN" in self.explain()), collect(self, *a, **k))[1])
     df = _generate(scheme_path, 400)
     if ids == "integer":
         df = df.with_columns(pl.int_range(1000, 1000 + df.height, step=1).reverse().alias(df.columns[0]))
     inputs = Inputs(scheme_path, _parquet(tmp_path, df))
     assert _streams(scheme_path, inputs.data)
+    assert sum(reads) == (2 if read_once else 3)  # the row count (metadata), then the table once or twice
     streamed, eager = run(inputs, detail=False), score(load(inputs), detail=False)
     assert streamed.frame.equals(eager.frame.select(streamed.frame.columns))
     assert streamed.manifest == eager.manifest
