@@ -93,7 +93,10 @@ def targets(run: Run) -> list[Target]:
             per = g.quota.per == "unit_type"
             for grp, sub in (frame.group_by("unit_type") if per else [(("all",), frame)]):
                 holders = sub.filter(pl.col("grade") == g.id).sort("order_all")
-                if holders.height >= g.quota.size(sub.height):
+                size = g.quota.size(sub.height)
+                if size == 0:  # no place at all (30% of 3 units, floored): nothing reaches it
+                    bound[grp[0] if per else "all"] = tuple(None for _ in d.ranking.by)
+                elif holders.height >= size:
                     last = holders.tail(1).select(_key_exprs(s, d.ranking.by)).row(0)
                     bound[grp[0] if per else "all"] = last
         out.append(Target(f"grade:{g.id}", g.label, None, g.min, g.inclusive, d.ranking.by, bound,
@@ -168,8 +171,13 @@ class Change:
     note: str = ""
 
 
-def _open_targets(run: Run, ts: list[Target], unit_ids: set[str] | None) -> list[tuple[str, Target, str]]:
-    """(unit, target, status) for every grade above the unit's own and every award it does not hold."""
+Wanted = Callable[[str, int], bool]  # (target key, how many grades above the unit's own; 0 for an award)
+
+
+def _open_targets(run: Run, ts: list[Target], unit_ids: set[str] | None,
+                  wanted: Wanted | None = None) -> list[tuple[str, Target, str]]:
+    """(unit, target, status) for every grade above the unit's own and every award it does not hold (those
+    `wanted` keeps)."""
     out = []
     grade_rank = {g.id: i for i, g in enumerate(run.decisions.grades)}
     for r in run.frame.iter_rows(named=True):
@@ -182,8 +190,12 @@ def _open_targets(run: Run, ts: list[Target], unit_ids: set[str] | None) -> list
             if kind == "grade":
                 if grade_rank.get(r["grade"], 99) <= grade_rank[tid]:
                     continue
+                if wanted is not None and not wanted(t.key, grade_rank.get(r["grade"], 99) - grade_rank[tid]):
+                    continue
                 blocked = [v for v in vetoes if v.grade is not None]
             else:
+                if wanted is not None and not wanted(t.key, 0):
+                    continue
                 status = r[f"a.{tid}"]
                 if status in ("recommended", "not_applicable"):
                     continue
@@ -193,13 +205,17 @@ def _open_targets(run: Run, ts: list[Target], unit_ids: set[str] | None) -> list
 
 
 Progress = Callable[[int, int], None]  # (steps done, steps in all)
+CHUNK_ROWS = 200_000  # searches (unit, target, field, direction) per batch: each is a row of the units table
 
 
-def solve(ld: Loaded, run: Run, unit_ids: set[str] | None = None, progress: Progress | None = None) -> list[Change]:
-    """Every open (unit, target): the smallest single-field change that reaches it, per lever field."""
+def solve(ld: Loaded, run: Run, unit_ids: set[str] | None = None, progress: Progress | None = None,
+          wanted: Wanted | None = None) -> list[Change]:
+    """Every open (unit, target) that `wanted` keeps: the smallest single-field change that reaches it, per
+    lever field. The searches run in batches of whole units, about CHUNK_ROWS at a time, so that memory
+    stays bounded however many units there are (each search is a full row of the units table)."""
     scheme = ld.scheme
     ts = targets(run)
-    opened = _open_targets(run, ts, unit_ids)
+    opened = _open_targets(run, ts, unit_ids, wanted)
     changes = [Change(u, t.key, "vetoed", note=st[7:]) for u, t, st in opened if st != "open"]
     rows = [(u, t) for u, t, st in opened if st == "open"]
     if not rows:
@@ -213,8 +229,28 @@ def solve(ld: Loaded, run: Run, unit_ids: set[str] | None = None, progress: Prog
     adjustments = None
     if run.adjustments is not None:
         adjustments = run.adjustments.filter(pl.col("points").is_not_null()).lazy()
-    combos = [(u, t, f, d) for u, t in rows for f in sorted(lev[types[u]]) for d in _directions(scheme.fields[f])]
-    found = _search(scheme, run, ts, base, adjustments, keep, combos, progress)
+    ways = {t: [(f, d) for f in sorted(lev[t]) for d in _directions(scheme.fields[f])] for t in scheme.unit_types}
+    batches: list[list[tuple[str, Target, str, int]]] = [[]]
+    for i, (u, t) in enumerate(rows):
+        if len(batches[-1]) >= CHUNK_ROWS and u != rows[i - 1][0]:  # a unit's searches stay in one batch
+            batches.append([])
+        batches[-1] += [(u, t, f, d) for f, d in ways[types[u]]]
+    # first which searches can reach their target at all (most cannot), batch by batch; then the binary
+    # search over those that can, in batches too; one progress bar of 100 ticks a batch
+    reachable: list[pl.DataFrame] = []
+    for k, combos in enumerate(batches):
+        if progress is not None:
+            progress(100 * k, 100 * (len(batches) + 1))
+        if combos:
+            reachable.append(_reachable(scheme, run, ts, base, adjustments, keep, combos))
+    can = pl.concat(reachable) if reachable else pl.DataFrame()
+    starts = range(0, can.height, CHUNK_ROWS)
+    found: list[Change] = []
+    for j, at in enumerate(starts):
+        def step(done: int, steps: int, j: int = j) -> None:
+            if progress is not None:
+                progress(100 * (len(batches) + j) + 100 * done // max(steps, 1), 100 * (len(batches) + len(starts)))
+        found += _bisect(scheme, run, ts, adjustments, keep, can.slice(at, CHUNK_ROWS), step)
     by_target: dict[tuple[str, str], list[Change]] = {}
     for c in found:
         by_target.setdefault((c.unit_id, c.target), []).append(c)
@@ -273,39 +309,47 @@ def _room(scheme: Scheme, fields: list[Field]) -> tuple[pl.Expr, pl.Expr]:
     return cur, room
 
 
-def _search(scheme: Scheme, run: Run, ts: list[Target], base: pl.DataFrame, adjustments: pl.LazyFrame | None,
-            keep: frozenset[str], combos: list[tuple[str, Target, str, int]],
-            progress: Progress | None = None) -> list[Change]:
-    fields = {c[2]: scheme.fields[c[2]] for c in combos}
-    nums = [f for f in fields.values() if f.type in ("int", "decimal")]
-    bools = [f for f in fields.values() if f.type == "bool"]
+def _reachable(scheme: Scheme, run: Run, ts: list[Target], base: pl.DataFrame, adjustments: pl.LazyFrame | None,
+               keep: frozenset[str], combos: list[tuple[str, Target, str, int]]) -> pl.DataFrame:
+    """The searches (one row each: the unit's data, target _t, field _f, direction _d, its value _cur and how
+    far it may move _room) whose target the far end of the room reaches, or flipping a yes/no field."""
+    fields = [scheme.fields[f] for f in sorted({c[2] for c in combos})]
     tab = pl.DataFrame({"_u": [c[0] for c in combos], "_t": [c[1].key for c in combos], "_f": [c[2] for c in combos],
                         "_d": [c[3] for c in combos]}, schema={"_u": pl.String, "_t": pl.String, "_f": pl.String,
                                                                "_d": pl.Int64})
     rows = tab.join(base, left_on="_u", right_on="unit_id", how="left", maintain_order="left") \
         .with_columns(unit_id=pl.col("_u")).with_row_index("_k")
-    cur, room = _room(scheme, nums)
+    cur, room = _room(scheme, [f for f in fields if f.type in ("int", "decimal")])
     rows = rows.with_columns(_cur=cur, _room=room)
-    rows = rows.filter(pl.col("_f").is_in([f.id for f in bools]) | (pl.col("_room") > 0))
+    rows = rows.filter(pl.col("_f").is_in([f.id for f in fields if f.type == "bool"]) | (pl.col("_room") > 0))
+    return rows.filter(_reach(scheme, run, ts, adjustments, keep, rows, pl.col("_room")))
 
-    def reach(frame: pl.DataFrame, step: pl.Expr) -> pl.Series:
-        value = pl.col("_cur") + pl.col("_d") * step
-        cand = frame.with_columns([pl.when(pl.col("_f") == f.id).then(value).otherwise(pl.col(f.id)).alias(f.id)
-                                   for f in nums] +
-                                  [pl.when(pl.col("_f") == f.id).then(~pl.col(f.id)).otherwise(pl.col(f.id)).alias(f.id)
-                                   for f in bools])
-        _, lf = build_plan(scheme, cand.lazy(), adjustments, keep=keep, ranges=field_ranges(scheme, cand))
-        scored = _with_grade(run, ts, lf.collect().sort("_k"))
-        out = pl.Series("r", [False] * scored.height)
-        for t in ts:
-            mask = (scored.get_column("_t") == t.key)
-            if mask.any():
-                r = _reached(scheme, run, t, scored)
-                out = pl.select(pl.when(pl.lit(mask)).then(pl.lit(r)).otherwise(pl.lit(out))).to_series()
-        return out
 
-    rows = rows.filter(reach(rows, pl.col("_room")))  # reachable at the far end of the room (or by flipping)
-    rows = rows.with_columns(_lo=pl.lit(0, dtype=pl.Int64), _hi=pl.col("_room").fill_null(1))
+def _reach(scheme: Scheme, run: Run, ts: list[Target], adjustments: pl.LazyFrame | None, keep: frozenset[str],
+           frame: pl.DataFrame, step: pl.Expr) -> pl.Series:
+    """Does each search (row of `frame`, in `_k` order) reach its target when its field moves by `step`?"""
+    fields = [scheme.fields[f] for f in frame.get_column("_f").unique().sort()]
+    value = pl.col("_cur") + pl.col("_d") * step
+    cand = frame.with_columns([pl.when(pl.col("_f") == f.id).then(value).otherwise(pl.col(f.id)).alias(f.id)
+                               for f in fields if f.type in ("int", "decimal")] +
+                              [pl.when(pl.col("_f") == f.id).then(~pl.col(f.id)).otherwise(pl.col(f.id)).alias(f.id)
+                               for f in fields if f.type == "bool"])
+    _, lf = build_plan(scheme, cand.lazy(), adjustments, keep=keep, ranges=field_ranges(scheme, cand))
+    scored = _with_grade(run, ts, lf.collect().sort("_k"))
+    out = pl.Series("r", [False] * scored.height)
+    for t in ts:
+        mask = (scored.get_column("_t") == t.key)
+        if mask.any():
+            r = _reached(scheme, run, t, scored)
+            out = pl.select(pl.when(pl.lit(mask)).then(pl.lit(r)).otherwise(pl.lit(out))).to_series()
+    return out
+
+
+def _bisect(scheme: Scheme, run: Run, ts: list[Target], adjustments: pl.LazyFrame | None, keep: frozenset[str],
+            rows: pl.DataFrame, progress: Progress | None = None) -> list[Change]:
+    """The smallest step of each reachable search: a binary search over the field's decimal grid."""
+    rows = rows.drop("_k").with_row_index("_k").with_columns(_lo=pl.lit(0, dtype=pl.Int64),
+                                                             _hi=pl.col("_room").fill_null(1))
     steps = int(rows.select(pl.col("_hi").max()).item() or 1).bit_length()  # binary search: one step a bit
     for done in range(MAX_STEPS):
         if progress is not None:
@@ -314,7 +358,7 @@ def _search(scheme: Scheme, run: Run, ts: list[Target], base: pl.DataFrame, adju
         if active.height == 0:
             break
         mid = (pl.col("_lo") + pl.col("_hi")) // 2
-        ok = reach(active, mid)
+        ok = _reach(scheme, run, ts, adjustments, keep, active, mid)
         upd = active.select("_k", pl.when(pl.lit(ok)).then(mid).otherwise(pl.col("_hi")).alias("_nh"),
                             pl.when(pl.lit(ok)).then(pl.col("_lo")).otherwise(mid).alias("_nl"))
         rows = rows.join(upd, on="_k", how="left").with_columns(
@@ -393,15 +437,30 @@ def gap_text(ld: Loaded, run: Run, unit: str, lang: Lang, top: int = 5, progress
 
 
 def gap_summary(ld: Loaded, run: Run, lang: Lang, progress: Progress | None = None) -> dict[str, str]:
-    """Per unit: the next grade's (or else the nearest award's) smallest single change, for simulate --gaps."""
+    """Per unit: the smallest single change to the next grade (or else to the nearest higher grade or award),
+    for simulate --gaps.
+
+    The next grade is searched first, for every unit (a change that reaches a higher grade reaches the next
+    one too, and is no smaller); only the units with no single change to it are searched again, for the
+    higher grades and the awards. Searching every target of every unit cost 4x the memory and 2x the time."""
+    first = solve(ld, run, None, progress, wanted=lambda key, above: above == 1)
+    done = {c.unit_id for c in first if c.status == "solved"}
+    rest = {str(u) for u in run.frame.get_column("unit_id")} - done
+    second = solve(ld, run, rest, progress, wanted=lambda key, above: above != 1) if rest else []
     out: dict[str, str] = {}
-    for u, cs in _group(solve(ld, run, None, progress)).items():
-        solved = sorted([c for c in cs if c.status == "solved"], key=lambda c: (not c.target.startswith("grade:"),
-                                                                                 relative(c)))
-        if solved:
-            c = solved[0]
+    for u, cs in _group(first + second).items():
+        c = best_change(cs)
+        if c is not None:
             out[u] = f"{target_label(run, c.target, lang)}: {describe(run.scheme, c, lang)}"
     return out
+
+
+def best_change(changes: list[Change]) -> Change | None:
+    """The change to suggest first: a grade before an award, then the smallest relative change (the first
+    of equals)."""
+    solved = sorted([c for c in changes if c.status == "solved"],
+                    key=lambda c: (not c.target.startswith("grade:"), relative(c)))
+    return solved[0] if solved else None
 
 
 def _group(changes: list[Change]) -> dict[str, list[Change]]:

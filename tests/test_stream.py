@@ -47,7 +47,7 @@ def test_streamed_run_is_the_eager_run(tmp_path: Path, scheme_path: Path, ids: s
     from engine import stream  # noqa: PLC0415
 
     monkeypatch.setattr(stream, "READ_ONCE_CELLS", 10**9 if read_once else 0)
-    reads: list[int] = []
+    reads: list[bool] = []
     collect = pl.LazyFrame.collect
     monkeypatch.setattr(pl.LazyFrame, "collect", lambda self, *a, **k: (
         reads.append("Parquet SCAN" in self.explain()), collect(self, *a, **k))[1])
