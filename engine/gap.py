@@ -180,7 +180,9 @@ def _open_targets(run: Run, ts: list[Target], unit_ids: set[str] | None,
     `wanted` keeps)."""
     out = []
     grade_rank = {g.id: i for i, g in enumerate(run.decisions.grades)}
-    for r in run.frame.iter_rows(named=True):
+    cols = ["unit_id", "grade", *[f"x.{v.id}" for v in run.decisions.vetoes],
+            *[f"a.{t.key[6:]}" for t in ts if t.key.startswith("award:")]]
+    for r in run.frame.select(cols).iter_rows(named=True):  # only what is read: the frame is wide
         uid = str(r["unit_id"])
         if unit_ids is not None and uid not in unit_ids:
             continue
@@ -229,20 +231,29 @@ def solve(ld: Loaded, run: Run, unit_ids: set[str] | None = None, progress: Prog
     adjustments = None
     if run.adjustments is not None:
         adjustments = run.adjustments.filter(pl.col("points").is_not_null()).lazy()
-    ways = {t: [(f, d) for f in sorted(lev[t]) for d in _directions(scheme.fields[f])] for t in scheme.unit_types}
-    batches: list[list[tuple[str, Target, str, int]]] = [[]]
-    for i, (u, t) in enumerate(rows):
-        if len(batches[-1]) >= CHUNK_ROWS and u != rows[i - 1][0]:  # a unit's searches stay in one batch
-            batches.append([])
-        batches[-1] += [(u, t, f, d) for f, d in ways[types[u]]]
+    # every search: (unit, target) x the (field, direction) levers of the unit's type, in that order; field and
+    # target as Enums (the many comparisons with them below are integer ones)
+    fields = pl.Enum(sorted(set().union(*lev.values())))
+    ways = pl.DataFrame([(t, f, d) for t in scheme.unit_types for f in sorted(lev[t])
+                         for d in _directions(scheme.fields[f])],
+                        schema={"_type": pl.String, "_f": fields, "_d": pl.Int64}, orient="row")
+    tab = pl.DataFrame({"_u": [u for u, _ in rows], "_t": [t.key for _, t in rows]},
+                       schema={"_u": pl.String, "_t": pl.Enum([t.key for t in ts])}) \
+        .with_columns(_type=pl.col("_u").replace_strict(types, return_dtype=pl.String)) \
+        .join(ways, on="_type", how="inner", maintain_order="left_right").drop("_type")
+    # batches of whole units, each about CHUNK_ROWS searches
+    per_unit = tab.group_by("_u", maintain_order=True).len()
+    batch = dict(zip(per_unit.get_column("_u"), ((per_unit.get_column("len").cum_sum() - per_unit.get_column("len"))
+                                                  // CHUNK_ROWS), strict=True))
+    batches = tab.with_columns(_b=pl.col("_u").replace_strict(batch)).partition_by("_b", maintain_order=True,
+                                                                                  include_key=False)
     # first which searches can reach their target at all (most cannot), batch by batch; then the binary
     # search over those that can, in batches too; one progress bar of 100 ticks a batch
     reachable: list[pl.DataFrame] = []
     for k, combos in enumerate(batches):
         if progress is not None:
             progress(100 * k, 100 * (len(batches) + 1))
-        if combos:
-            reachable.append(_reachable(scheme, run, ts, base, adjustments, keep, combos))
+        reachable.append(_reachable(scheme, run, ts, base, adjustments, keep, combos))
     can = pl.concat(reachable) if reachable else pl.DataFrame()
     starts = range(0, can.height, CHUNK_ROWS)
     found: list[Change] = []
@@ -310,13 +321,10 @@ def _room(scheme: Scheme, fields: list[Field]) -> tuple[pl.Expr, pl.Expr]:
 
 
 def _reachable(scheme: Scheme, run: Run, ts: list[Target], base: pl.DataFrame, adjustments: pl.LazyFrame | None,
-               keep: frozenset[str], combos: list[tuple[str, Target, str, int]]) -> pl.DataFrame:
-    """The searches (one row each: the unit's data, target _t, field _f, direction _d, its value _cur and how
-    far it may move _room) whose target the far end of the room reaches, or flipping a yes/no field."""
-    fields = [scheme.fields[f] for f in sorted({c[2] for c in combos})]
-    tab = pl.DataFrame({"_u": [c[0] for c in combos], "_t": [c[1].key for c in combos], "_f": [c[2] for c in combos],
-                        "_d": [c[3] for c in combos]}, schema={"_u": pl.String, "_t": pl.String, "_f": pl.String,
-                                                               "_d": pl.Int64})
+               keep: frozenset[str], tab: pl.DataFrame) -> pl.DataFrame:
+    """The searches `tab` (_u, _t, _f, _d) as rows of the unit's data with its value _cur and how far it may
+    move _room, those whose target the far end of the room reaches (or flipping a yes/no field)."""
+    fields = [scheme.fields[f] for f in tab.get_column("_f").unique().sort().cast(pl.String)]
     rows = tab.join(base, left_on="_u", right_on="unit_id", how="left", maintain_order="left") \
         .with_columns(unit_id=pl.col("_u")).with_row_index("_k")
     cur, room = _room(scheme, [f for f in fields if f.type in ("int", "decimal")])
@@ -328,7 +336,7 @@ def _reachable(scheme: Scheme, run: Run, ts: list[Target], base: pl.DataFrame, a
 def _reach(scheme: Scheme, run: Run, ts: list[Target], adjustments: pl.LazyFrame | None, keep: frozenset[str],
            frame: pl.DataFrame, step: pl.Expr) -> pl.Series:
     """Does each search (row of `frame`, in `_k` order) reach its target when its field moves by `step`?"""
-    fields = [scheme.fields[f] for f in frame.get_column("_f").unique().sort()]
+    fields = [scheme.fields[f] for f in frame.get_column("_f").unique().sort().cast(pl.String)]
     value = pl.col("_cur") + pl.col("_d") * step
     cand = frame.with_columns([pl.when(pl.col("_f") == f.id).then(value).otherwise(pl.col(f.id)).alias(f.id)
                                for f in fields if f.type in ("int", "decimal")] +
