@@ -5,6 +5,7 @@
     python tests/benchmark/bench.py --sizes 1000 100000 --reps 3
     python tests/benchmark/bench.py --stages bench-data/units_1000000.parquet   # time per stage
     python tests/benchmark/bench.py --sizes 100000 --csv     # also the same units as CSV (the eager path)
+    python tests/benchmark/bench.py --gaps 1000 3000 30000 --reps 1   # simulate --gaps on the demo scheme
 
 Each measurement runs in a fresh child process so that peak memory (ru_maxrss) belongs to it alone.
 Reference: ../shared/bench-reference (scheme.md, gen.py, impl_polars.py), or $KAOHE_REFERENCE.
@@ -45,6 +46,16 @@ def kaohe_e2e(scheme_path: Path, data: Path, out: Path | None = None) -> int:
     return decided.height
 
 
+def gaps_e2e(data: Path) -> int:
+    """The library path of `kaohe simulate --gaps` on the demo scheme without rendering: read, score, and for
+    every unit the smallest single change to its next grade (or the nearest award)."""
+    from engine.gap import gap_summary  # noqa: PLC0415
+    from engine.pipeline import Inputs, load, score  # noqa: PLC0415
+
+    ld = load(Inputs(DEMO, data))
+    return len(gap_summary(ld, score(ld), "zh"))
+
+
 def reference_e2e(data: Path) -> int:
     sys.path.insert(0, str(REFERENCE))
     import impl_polars  # type: ignore[import-not-found]  # noqa: PLC0415 - importable only after the sys.path insert above
@@ -65,6 +76,8 @@ def child(kind: str, data: str, reps: int) -> None:
             kaohe_e2e(SCHEME, Path(data), Path(data).with_suffix(".out.parquet"))
         elif kind == "demo":
             kaohe_e2e(DEMO, Path(data))
+        elif kind == "gaps":
+            gaps_e2e(Path(data))
         times.append(time.perf_counter() - t0)
     print(json.dumps({"kind": kind, "median_s": statistics.median(times), "peak_mib": peak_mib()}))
 
@@ -128,6 +141,12 @@ def ensure_data(sizes: list[int]) -> None:
     if missing:
         subprocess.run([sys.executable, str(REFERENCE / "gen.py"), *map(str, missing)], check=True,
                        env={**os.environ, "KAOHE_BENCH_DATA": str(DATA)})
+    ensure_demo(sizes)
+
+
+def ensure_demo(sizes: list[int]) -> None:
+    """Demo-scheme units (`tests/benchmark/synth.py`) of each size."""
+    DATA.mkdir(parents=True, exist_ok=True)
     sys.path.insert(0, str(ROOT))
     from engine.scheme import load_scheme  # noqa: PLC0415 - importable only after the sys.path insert above
     from tests.benchmark.synth import generate  # noqa: PLC0415
@@ -166,7 +185,17 @@ def main() -> None:
     ap.add_argument("--stages", metavar="DATA", help="time each stage of kaohe on one data file (reference scheme)")
     ap.add_argument("--csv", action="store_true",
                     help="also time kaohe on the same units written as CSV (the eager path township staff use)")
+    ap.add_argument("--gaps", type=int, nargs="+", metavar="UNITS",
+                    help="time `simulate --gaps` (every unit's smallest change to its next grade) on the demo scheme")
     args = ap.parse_args()
+    if args.gaps:
+        ensure_demo(args.gaps)
+        from tabulate import tabulate  # noqa: PLC0415
+
+        res = [(n, measure("gaps", DATA / f"demo_{n}.parquet", args.reps)) for n in args.gaps]
+        print(tabulate([[f"{n:,}", f"{m['median_s']:.2f}", f"{m['peak_mib']:.0f}"] for n, m in res],
+                       headers=["units", "simulate --gaps s", "peak MiB"]))
+        return
     if args.stages:
         sys.path.insert(0, str(ROOT))
         stages(SCHEME, Path(args.stages), args.reps)
