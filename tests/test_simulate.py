@@ -258,3 +258,14 @@ def test_a_grade_with_no_place_in_a_small_group_is_out_of_reach_not_a_crash(tmp_
     top = [c for c in changes if c.target == "grade:excellent"]
     assert len(top) == 3 and all(c.status == "no_single_change" for c in top)
     assert any(c.status == "solved" for c in changes)  # the other targets are still searched
+
+
+def test_many_probes_a_round_find_what_the_binary_search_finds(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A round tries up to MAX_PROBES steps of each search at once (fewer rounds of re-planning): the same
+    smallest steps as one probe a round, a binary search."""
+    ld = load(_demo_units(tmp_path, 25))
+    run = score(ld)
+    many = solve(ld, run)
+    monkeypatch.setattr(gap_module, "MAX_PROBES", 1)
+    assert solve(ld, run) == many
+    assert sum(c.status == "solved" and c.delta not in ("", "+1", "-1") for c in many) > 50  # real searches
