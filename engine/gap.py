@@ -460,7 +460,7 @@ def gap_summary(ld: Loaded, run: Run, lang: Lang, progress: Progress | None = No
 
     The next grade is searched first, for every unit (a change that reaches a higher grade reaches the next
     one too, and is no smaller); only the units with no single change to it are searched again, for the
-    higher grades and the awards. Searching every target of every unit cost 4x the memory and 2x the time."""
+    higher grades and the awards."""
     first = solve(ld, run, None, progress, wanted=lambda key, above: above == 1)
     done = {c.unit_id for c in first if c.status == "solved"}
     rest = {str(u) for u in run.frame.get_column("unit_id")} - done
