@@ -67,7 +67,10 @@ def scored_stream(scheme: Scheme, dec: Decisions, path: Path) -> tuple[Plan, pl.
             return None
     with concurrent.futures.ThreadPoolExecutor(1) as pool:  # hashing releases the GIL: it overlaps the scan
         digest = pool.submit(sha256_file, path)
-        out = _scored(scheme, dec, pl.scan_parquet(path).select(keep).rename(rename), fields)
+        try:
+            out = _scored(scheme, dec, pl.scan_parquet(path).select(keep).rename(rename), fields)
+        except pl.exceptions.PolarsError:  # e.g. a damaged page: the eager path says what is wrong with the file
+            out = None
         sha = digest.result()
     if out is None:
         return None

@@ -163,3 +163,14 @@ def test_distinct_ids_equal_as_numbers_are_not_duplicates(tmp_path: Path) -> Non
     assert not _streams(REFERENCE, path)
     out = run(Inputs(REFERENCE, path), detail=False).frame
     assert sorted(out.get_column("unit_id").to_list()) == sorted(df.get_column("unit_id").to_list())
+
+
+def test_a_damaged_file_is_reported_by_the_eager_path_not_a_traceback(tmp_path: Path) -> None:
+    """The schema reads, a data page does not: the streamed reads hand over, and the eager read says so."""
+    path = _parquet(tmp_path, _generate(REFERENCE, 400))
+    data = bytearray(path.read_bytes())
+    data[len(data) // 4: len(data) // 4 + 2000] = bytes(2000)  # inside the column chunks, the footer intact
+    path.write_bytes(bytes(data))
+    assert not _streams(REFERENCE, path)
+    with pytest.raises(KaoheError, match=r"cannot read as Parquet.*write it again"):
+        run(Inputs(REFERENCE, path), detail=False)
