@@ -68,10 +68,7 @@ def prepare_units(df: pl.DataFrame, scheme: Scheme, *, path: str, release: bool 
     checks = _id_checks(scheme, unique_ids=_unique_ids(parsed))
     kept: set[str] = set()  # raw columns still needed: by a failing check, or by one that reads other fields
     ids = {cols.id, cols.name, cols.type}
-    group = {f.id: i // CHUNK for i, f in enumerate(present)}  # problems are listed CHUNK fields at a time
-    # a small table is parsed all at once (each chunk costs a few collects); a large one CHUNK fields at a time
-    step = CHUNK if release and df.height * len(present) > CHUNK_CELLS else max(1, len(present))
-    for chunk in (present[i:i + step] for i in range(0, len(present), step)):
+    for chunk in (present[i:i + CHUNK] for i in range(0, len(present), CHUNK)):
         fresh = df.select(_parse(df.schema, f, stats.get(f.id), quick_text=True) for f in chunk)
         parsed = parsed.hstack(_complete_text(df, fresh, chunk))
         _parsed_stats(parsed, chunk, stats)
@@ -84,9 +81,7 @@ def prepare_units(df: pl.DataFrame, scheme: Scheme, *, path: str, release: bool 
         both = parsed.hstack([df.get_column(f.id).alias(f"raw.{f.id}") for f in chunk])
         counts = _counts(both, [c for _, c in own])
         failing = [(f, c) for (f, c), n in zip(own, counts, strict=True) if n]
-        listed = [(group[f.id], 0, k, c) for k, (f, c) in enumerate(failing)] + \
-                 [(group[f.id], 1, k, c) for k, (f, c) in enumerate(later)]
-        checks += [c for *_, c in sorted(listed, key=lambda x: x[:3])]
+        checks += [c for _, c in failing + later]
         kept |= {f.id for f, _ in failing + later}
         if release:
             for f in chunk:
@@ -100,8 +95,7 @@ def prepare_units(df: pl.DataFrame, scheme: Scheme, *, path: str, release: bool 
     return Units(parsed.select("_row", "unit_id", "name", "unit_type", *scheme.fields, "_id_key", "_type"), path)
 
 
-CHUNK = 8  # fields parsed (and their raw columns released) at a time, in a table of over CHUNK_CELLS cells
-CHUNK_CELLS = 1_000_000  # (a few thousand units): below, memory does not matter
+CHUNK = 8  # fields parsed (and their raw columns released) at a time
 COUNT_IN_MEMORY_BELOW = 100_000  # rows: check counts on smaller tables run on Polars' in-memory engine
 
 

@@ -113,29 +113,3 @@ def test_a_failed_run_leaves_its_inputs_alone(name: str, tmp_path: Path) -> None
     _error(inputs)
     assert {p: hashlib.sha256(p.read_bytes()).hexdigest() for p in before} == before
     assert {d: sorted(x.name for x in d.iterdir()) for d in listing} == listing  # no temp or output files
-
-
-def test_problems_are_listed_alike_whether_the_table_is_parsed_at_once_or_in_chunks(
-        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """A small table is parsed all at once, a large one CHUNK fields at a time (to release raw columns):
-    the same problems, in the same order, either way. Problems in many columns, one of them a bound by
-    another field (checked after its chunk's own checks)."""
-    import polars as pl  # noqa: PLC0415
-
-    from engine import data  # noqa: PLC0415 - the switch under test
-
-    units = pl.read_csv(UNITS, infer_schema=False)
-    row = pl.int_range(pl.len())
-    words = units.columns[4::5]
-    negative = [c for c in units.columns[6::7] if c not in words and c != "hazards_fixed"]
-    broken = units.with_columns(
-        *[pl.when(row == 2).then(pl.lit("abc")).otherwise(pl.col(c)).alias(c) for c in words],
-        *[pl.when(row == 5).then(pl.lit("-5")).otherwise(pl.col(c)).alias(c) for c in negative],
-        pl.when(row == 3).then(pl.lit("999")).otherwise(pl.col("hazards_fixed")).alias("hazards_fixed"))
-    path = tmp_path / "units.csv"
-    broken.write_csv(path)
-    inputs = Inputs(SCHEME, path, EVENTS)
-    whole = [str(p) for p in _error(inputs).problems]
-    monkeypatch.setattr(data, "CHUNK_CELLS", 0)
-    assert [str(p) for p in _error(inputs).problems] == whole
-    assert len(whole) > 12 and any("above the maximum hazards_found" in p for p in whole[:-1])
