@@ -10,12 +10,11 @@ so the value itself is kept exactly. Output bytes are deterministic for equal in
 from __future__ import annotations
 
 import datetime as dt
-import io
 import math
 import os
 import re
 import secrets
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -58,6 +57,19 @@ def write_atomic(path: str | Path, data: bytes | str, *, inputs: Iterable[str | 
 
     Refuses, before writing anything, when `path` is one of `inputs` (same file, also via links).
     """
+    payload = data.encode("utf-8") if isinstance(data, str) else data
+
+    def write(tmp: Path) -> None:
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o666)
+        with os.fdopen(fd, "wb") as f:
+            f.write(payload)
+
+    write_atomic_with(path, write, inputs=inputs)
+
+
+def write_atomic_with(path: str | Path, write: Callable[[Path], None], *, inputs: Iterable[str | Path] = ()) -> None:
+    """`write(tmp)` writes the output to a temp file beside `path`, which is then renamed over `path` (after
+    the checks of `write_atomic`)."""
     out = Path(path)
     file = str(path)
     for inp in inputs:
@@ -70,13 +82,10 @@ def write_atomic(path: str | Path, data: bytes | str, *, inputs: Iterable[str | 
     if not parent.is_dir():
         raise KaoheError([Problem(Loc(file), f"the output directory '{parent}' does not exist",
                                   hint="create it first, or choose another output path")])
-    payload = data.encode("utf-8") if isinstance(data, str) else data
     tmp = parent / f".{out.name}.{secrets.token_hex(6)}.tmp"
     try:
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o666)
-        with os.fdopen(fd, "wb") as f:
-            f.write(payload)
-            f.flush()
+        write(tmp)
+        with open(tmp, "rb+") as f:
             os.fsync(f.fileno())
         os.replace(tmp, out)
     except OSError as e:
@@ -129,9 +138,26 @@ def _decimal_format(t: pl.DataType) -> str | None:
     return "0." + "0" * scale if isinstance(t, pl.Decimal) and scale else None
 
 
+XLSX_ROWS = 1_048_576  # an Excel sheet's rows, the header included
+XLSX_BLOCK = 50_000  # rows turned into Python values at a time
+
+
+def _split(sheets: Mapping[str, pl.DataFrame]) -> list[tuple[str, pl.DataFrame]]:
+    """Sheets as Excel can hold them: a frame of more rows than a sheet has continues on sheets named
+    '<name> (2)', '<name> (3)', ... each with the header (100,000 units' findings fill three)."""
+    out = []
+    for name, df in sheets.items():
+        per = XLSX_ROWS - 1
+        parts = [df.slice(at, per) for at in range(0, df.height, per)] or [df]
+        out += [(name if k == 0 else f"{name} ({k + 1})", part) for k, part in enumerate(parts)]
+    return out
+
+
 def write_xlsx(path: str | Path, sheets: Mapping[str, pl.DataFrame], *, inputs: Iterable[str | Path] = (),
                formats: Mapping[str, str] | None = None) -> None:
-    """One sheet per entry; bold frozen header; widths fitted (CJK = 2); written atomically.
+    """One sheet per entry (continued on more sheets past Excel's 1,048,576 rows); bold frozen header;
+    widths fitted (CJK = 2); written atomically, row by row (xlsxwriter's constant memory mode: a million
+    rows do not all sit in memory as cell objects).
 
     `formats` maps a column name to an Excel number format (e.g. {"score": "0.00"}) for its
     numeric cells in every sheet. Numbers are written as numbers (integers beyond 2^53 and
@@ -139,52 +165,82 @@ def write_xlsx(path: str | Path, sheets: Mapping[str, pl.DataFrame], *, inputs: 
     """
     import xlsxwriter  # noqa: PLC0415 - 17 ms of import that only .xlsx output needs (kaohe run starts cold)
 
-    buf = io.BytesIO()
-    wb = xlsxwriter.Workbook(buf, {"in_memory": True, "strings_to_formulas": False, "strings_to_urls": False,
-                                   "strings_to_numbers": False, "remove_timezone": True})
-    wb.set_properties({"created": _FIXED_TIME})
-    fmt_cache: dict[tuple[tuple[str, Any], ...], Any] = {}
+    parts = _split(sheets)
 
-    def fmt(**props: Any) -> Any:
-        key = tuple(sorted(props.items()))
-        if key not in fmt_cache:
-            fmt_cache[key] = wb.add_format(props) if props else None
-        return fmt_cache[key]
+    def write(tmp: Path) -> None:
+        wb = xlsxwriter.Workbook(str(tmp), {"constant_memory": True, "strings_to_formulas": False,
+                                            "strings_to_urls": False, "strings_to_numbers": False,
+                                            "remove_timezone": True})
+        wb.set_properties({"created": _FIXED_TIME})
+        fmt_cache: dict[tuple[tuple[str, Any], ...], Any] = {}
 
-    for name, df in zip(_sheet_names(sheets), sheets.values(), strict=True):
-        ws = wb.add_worksheet(name)
-        for j, (col, t) in enumerate(df.schema.items()):
-            ws.write_string(0, j, col, fmt(bold=True, quote_prefix=neutralise(col) != col))
-            num_format = (formats or {}).get(col) or _decimal_format(t)
-            width = _text_width(col) + 1
-            for i, v in enumerate(df.get_column(col).to_list(), start=1):
-                shown = _write_cell(ws, i, j, v, fmt, num_format)
-                if i <= WIDTH_SAMPLE:
-                    width = max(width, _text_width(shown))
-            ws.set_column(j, j, min(width + 2, MAX_WIDTH))
-        ws.freeze_panes(1, 0)
-    wb.close()
-    write_atomic(path, buf.getvalue(), inputs=inputs)
+        def fmt(**props: Any) -> Any:
+            key = tuple(sorted(props.items()))
+            if key not in fmt_cache:
+                fmt_cache[key] = wb.add_format(props) if props else None
+            return fmt_cache[key]
+
+        for name, (_, df) in zip(_sheet_names(n for n, _ in parts), parts, strict=True):
+            ws = wb.add_worksheet(name)
+            nums = [(formats or {}).get(col) or _decimal_format(t) for col, t in df.schema.items()]
+            for j, col in enumerate(df.columns):  # widths from the header and the first rows, set before any row
+                shown = [_shown(v) for v in df.get_column(col).head(WIDTH_SAMPLE).to_list()]
+                ws.set_column(j, j, min(max([_text_width(col) + 1, *map(_text_width, shown)]) + 2, MAX_WIDTH))
+            ws.freeze_panes(1, 0)
+            for j, col in enumerate(df.columns):
+                ws.write_string(0, j, col, fmt(bold=True, quote_prefix=neutralise(col) != col))
+            quoted = fmt(quote_prefix=True)
+            for at in range(0, df.height, XLSX_BLOCK):  # in row order (constant memory mode streams rows), a block
+                block = df.slice(at, XLSX_BLOCK)        # of rows at a time as Python values
+                cols = []
+                for j, (col, t) in enumerate(block.schema.items()):
+                    c = block.get_column(col)
+                    risky = (c.str.contains(_TRIGGER) & ~c.str.contains(_NUMBER)).to_list() if t == pl.String else None
+                    cols.append((j, c.to_list(), risky, nums[j]))
+                for i in range(block.height):
+                    for j, values, risky, num in cols:
+                        v = values[i]
+                        if v is None:
+                            continue
+                        if risky is not None:  # text: as text, a formula-like one with Excel's quote prefix
+                            ws.write_string(at + i + 1, j, v, quoted if risky[i] else None)
+                        else:
+                            _write_cell(ws, at + i + 1, j, v, fmt, num)
+        wb.close()
+
+    write_atomic_with(path, write, inputs=inputs)
 
 
-def _write_cell(ws: Any, i: int, j: int, v: Any, fmt: Any, num_format: str | None) -> str:
-    """Write one value by its Python type; return the text it shows (for the column width)."""
+def _shown(v: Any) -> str:
+    """The text a value shows in its cell (for the column width), as `_write_cell` writes it."""
     if v is None:
         return ""
     if isinstance(v, bool):
+        return "TRUE" if v else "FALSE"
+    if isinstance(v, dt.datetime):
+        return "yyyy-mm-dd hh:mm:ss"
+    if isinstance(v, dt.date):
+        return "yyyy-mm-dd"
+    return str(v)
+
+
+def _write_cell(ws: Any, i: int, j: int, v: Any, fmt: Any, num_format: str | None) -> None:
+    """Write one value by its Python type."""
+    if v is None:
+        return
+    if isinstance(v, bool):
         ws.write_boolean(i, j, v)
-        return "FALSE" if not v else "TRUE"
+        return
     if isinstance(v, (int, float, Decimal)) and not (isinstance(v, int) and abs(v) > 2**53):
         f = float(v)
         if math.isfinite(f):
             ws.write_number(i, j, f, fmt(num_format=num_format) if num_format else None)
-            return str(v)
+            return
     if isinstance(v, dt.datetime):
         ws.write_datetime(i, j, v, fmt(num_format="yyyy-mm-dd hh:mm:ss"))
-        return "yyyy-mm-dd hh:mm:ss"
+        return
     if isinstance(v, dt.date):
         ws.write_datetime(i, j, v, fmt(num_format="yyyy-mm-dd"))
-        return "yyyy-mm-dd"
+        return
     s = str(v)
     ws.write_string(i, j, s, fmt(quote_prefix=True) if neutralise(s) != s else None)
-    return s

@@ -381,3 +381,24 @@ def test_plain_csv_text_is_read_as_the_csv_module_reads_it(lines: list[list[str]
     quick = _csv_outcome(text)
     with mock.patch.object(io_read, "_plain_shape", lambda _text: None):  # the csv module's reading
         assert quick == _csv_outcome(text), repr(text)
+
+
+def test_a_frame_longer_than_a_sheet_continues_on_numbered_sheets(tmp_path: Path,
+                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    """Excel holds 1,048,576 rows a sheet (100,000 units' findings are 2.8M rows): the rest goes on
+    'name (2)', 'name (3)', ..., each with the header, no row lost (xlsxwriter drops them silently)."""
+    import engine.io_write as io_write  # noqa: PLC0415 - the limit under test
+
+    monkeypatch.setattr(io_write, "XLSX_ROWS", 4)  # a header and three rows a sheet
+    monkeypatch.setattr(io_write, "XLSX_BLOCK", 2)  # rows turned into values two at a time
+    df = pl.DataFrame({"单位": [f"u{i}" for i in range(8)], "得分": [float(i) / 2 for i in range(8)],
+                       "公式": ["=1+1" if i % 3 == 0 else "-3" for i in range(8)]})
+    path = tmp_path / "o.xlsx"
+    write_xlsx(path, {"findings": df, "短": df.head(2)})
+    with zipfile.ZipFile(path) as z:
+        names = re.findall(r'<sheet name="([^"]+)"', z.read("xl/workbook.xml").decode())
+    assert names == ["findings", "findings (2)", "findings (3)", "短"]
+    back = pl.concat([pl.read_excel(path, sheet_name=n, engine="calamine") for n in names[:3]])
+    assert back.select("单位", "得分").equals(df.select("单位", "得分"))
+    assert read_table(path, sheet="findings (3)").get_column("公式").to_list() == ["=1+1", "-3"]
+    assert read_table(path).get_column("公式").to_list() == ["=1+1", "-3", "-3"]  # kept as text, not run
