@@ -4,6 +4,7 @@ unit, why it is or is not recommended (reason codes ordered by points lost)."""
 from __future__ import annotations
 
 import re
+import weakref
 from decimal import Decimal
 from typing import Any
 
@@ -13,7 +14,7 @@ from . import expr as E
 from .decide import AwardInfo
 from .fmt import Lang, dec, fixed_str, plain, word
 from .pipeline import Run
-from .report import grade_label, type_label
+from .report import grade_label, type_label, unit_rows
 from .rules_model import Award
 
 STATUS = {
@@ -26,20 +27,33 @@ STATUS = {
 _OPS = {">=": "≥", "<=": "≤", "!=": "≠", "==": "="}
 
 
+_NAME = re.compile(r'"\w+"|\b(?:section\.|item\.|pool\.)?\w+\b')
+_PRETTY: dict[int, tuple[weakref.ref[Run], dict[str, str]]] = {}  # id(run) -> (the run, its texts made pretty)
+
+
 def pretty(text: str, run: Run, lang: Lang) -> str:
-    """'section.safety >= 27' -> '安全生产 ≥ 27' (labels from the scheme)."""
+    """'section.safety >= 27' -> '安全生产 ≥ 27' (labels from the scheme). Reasons are written for every
+    unit from a few condition texts: each is made pretty once per run."""
     if lang != "zh":
         return text
-    labels = {f"section.{s.id}": s.label for s in run.scheme.all_sections()}
-    labels.update({f"item.{i.id}": i.label for i in run.scheme.all_items()})
-    labels.update({f"pool.{p.id}": p.label for p in run.scheme.pools})
-    labels.update({f.id: f.label for f in run.scheme.fields.values()})
-    labels.update({"total": "总分", "grade": "等级"})
-    labels.update({f'"{g.id}"': g.label for g in run.decisions.grades})
-    out = re.sub(r'"\w+"|\b(?:section\.|item\.|pool\.)?\w+\b', lambda m: labels.get(m.group(0), m.group(0)), text)
-    for op, sym in _OPS.items():
-        out = out.replace(f" {op} ", f" {sym} ")
-    return out.replace(" and ", " 且 ").replace(" or ", " 或 ")
+    entry = _PRETTY.get(id(run))
+    if entry is None or entry[0]() is not run:
+        if len(_PRETTY) > 8:
+            _PRETTY.clear()
+        entry = _PRETTY[id(run)] = (weakref.ref(run), {})
+    done = entry[1]
+    if text not in done:
+        labels = {f"section.{s.id}": s.label for s in run.scheme.all_sections()}
+        labels.update({f"item.{i.id}": i.label for i in run.scheme.all_items()})
+        labels.update({f"pool.{p.id}": p.label for p in run.scheme.pools})
+        labels.update({f.id: f.label for f in run.scheme.fields.values()})
+        labels.update({"total": "总分", "grade": "等级"})
+        labels.update({f'"{g.id}"': g.label for g in run.decisions.grades})
+        out = _NAME.sub(lambda m: labels.get(m.group(0), m.group(0)), text)
+        for op, sym in _OPS.items():
+            out = out.replace(f" {op} ", f" {sym} ")
+        done[text] = out.replace(" and ", " 且 ").replace(" or ", " 或 ")
+    return done[text]
 
 
 def reason(run: Run, award: Award, info: AwardInfo, r: dict[str, Any], lang: Lang) -> str:
@@ -93,7 +107,7 @@ def _failed(run: Run, info: AwardInfo, r: dict[str, Any], pre: str, lang: Lang) 
 def award_rows(run: Run, award: Award) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     """(recommended in order, everyone else ordered: eligible first, then by points lost)."""
     pre = f"a.{award.id}"
-    rows = run.frame.to_dicts()
+    rows = unit_rows(run, [c for c in run.frame.columns if c == pre or c.startswith(pre + ".")])
     types = {t: i for i, t in enumerate(run.scheme.unit_types)}
     per_type = award.quota is not None and award.quota.per == "unit_type"
     rec = sorted([r for r in rows if r[pre] in ("recommended", "tie_flag")],
@@ -153,7 +167,8 @@ def awards_document(run: Run) -> dict[str, Any]:
         return float(fixed_str(v, p, p)) if v is not None else None
 
     units = []
-    for r in sorted(run.frame.to_dicts(), key=lambda r: (r["unit_type"], r["order"])):
+    cols = ["rank", "rank_all", "order", *[c for c in run.frame.columns if c.startswith(("s.", "p."))]]
+    for r in sorted(unit_rows(run, cols), key=lambda r: (r["unit_type"], r["order"])):
         units.append({
             "unit_id": str(r["unit_id"]), "name": r["name"], "type": r["unit_type"], "total": num(r["total"]),
             "grade": r["grade"], "rank": r["rank"], "rank_overall": r["rank_all"],

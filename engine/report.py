@@ -33,10 +33,19 @@ def grade_label(run: Run, g: str | None, lang: Lang) -> str:
     return g or "—"
 
 
-def ordered(run: Run) -> list[dict[str, Any]]:
-    """Units in report order: by unit type as declared, then by position."""
+def unit_rows(run: Run, cols: list[str]) -> list[dict[str, Any]]:
+    """One dict a unit with `cols`, the unit's id, name, type, total and grade, and its vetoes (x.<id>: hit?,
+    xs.<id>: by what) - not the whole frame, whose findings and decision columns run to hundreds (a dict of
+    them per unit cost gigabytes at a million units)."""
+    base = ["unit_id", "name", "unit_type", "total", "grade"]
+    vetoes = [c for v in run.decisions.vetoes for c in (f"x.{v.id}", f"xs.{v.id}")]
+    return run.frame.select(c for c in dict.fromkeys([*base, *cols, *vetoes]) if c in run.frame.columns).to_dicts()
+
+
+def ordered(run: Run, cols: list[str]) -> list[dict[str, Any]]:
+    """Units in report order (by unit type as declared, then by position), with `cols` (see `unit_rows`)."""
     types = {t: i for i, t in enumerate(run.scheme.unit_types)}
-    rows = run.frame.to_dicts()
+    rows = unit_rows(run, ["order", *cols])
     return sorted(rows, key=lambda r: (types.get(r["unit_type"], 99), r["order"], str(r["unit_id"])))
 
 
@@ -49,7 +58,7 @@ def score_table(run: Run, lang: Lang) -> tuple[list[str], Rows]:
                *[lab(s) for s in secs], *[lab(q) for q in pools], word("total", lang), word("grade", lang),
                word("vetoes", lang)]
     rows = []
-    for r in ordered(run):
+    for r in ordered(run, ["rank", *[f"s.{s.id}" for s in secs], *[f"p.{q.id}" for q in pools]]):
         vetoes = [v.label if lang == "zh" else v.id for v in run.decisions.vetoes if r.get(f"x.{v.id}")]
         rows.append([str(r["rank"]), str(r["unit_id"]), r["name"], type_label(run, r["unit_type"], lang),
                      *[fixed_str(r[f"s.{s.id}"], p, p) for s in secs],

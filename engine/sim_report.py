@@ -7,7 +7,7 @@ from typing import Any
 from .awards_report import STATUS
 from .fmt import Lang, fixed_str, word
 from .pipeline import Run
-from .report import grade_label, ordered, type_label
+from .report import grade_label, ordered, type_label, unit_rows
 from .simulate import AsOf, _fmt
 
 
@@ -40,7 +40,8 @@ def compare_table(base: Run, scen: Run | None, lang: Lang, gaps: dict[str, str] 
     zh = lang == "zh"
     heads = [word("rank", lang), word("unit_id", lang), word("unit", lang), word("type", lang), word("total", lang),
              word("grade", lang), word("awards", lang)]
-    after = {str(r["unit_id"]): r for r in scen.frame.to_dicts()} if scen is not None else {}
+    statuses = [f"a.{a.id}" for a in base.decisions.awards]
+    after = {str(r["unit_id"]): r for r in unit_rows(scen, ["rank", *statuses])} if scen is not None else {}
     if scen is not None:
         heads += ["情景总分" if zh else "scenario total", "变化" if zh else "change",
                   "情景排名" if zh else "scenario rank", "情景等级" if zh else "scenario grade",
@@ -48,7 +49,7 @@ def compare_table(base: Run, scen: Run | None, lang: Lang, gaps: dict[str, str] 
     if gaps is not None:
         heads.append("差距" if zh else "gaps")
     rows = []
-    for r in ordered(base):
+    for r in ordered(base, ["rank", *statuses]):
         row = [str(r["rank"]), str(r["unit_id"]), r["name"], type_label(base, r["unit_type"], lang),
                fixed_str(r["total"], p, p), grade_label(base, r["grade"], lang), _awards(base, r, lang)]
         if scen is not None:

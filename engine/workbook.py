@@ -37,8 +37,10 @@ def findings(run: Run) -> pl.DataFrame:
     from .explain import reason as item_reason  # noqa: PLC0415
 
     rows = []
-    for r in run.frame.iter_rows(named=True):
-        for it in run.scheme.all_items():
+    items = run.scheme.all_items()
+    cols = [c for it in items for c in (f"i.{it.id}", f"v.{it.id}", f"n.{it.id}") if c in run.frame.columns]
+    for r in run.frame.select("unit_id", "name", *cols).iter_rows(named=True):  # not the whole wide frame
+        for it in items:
             pts = r.get(f"i.{it.id}")
             if pts is None:
                 continue
