@@ -444,3 +444,21 @@ def test_the_gap_to_the_last_unit_in_is_shown_at_its_key_scale(tmp_path: Path) -
     awards = {a.id: a for a in r.decisions.awards}
     assert "0.0112" in reason(r, awards["rate"], r.awards["rate"], u2, "zh")
     assert u2["a.kind.gap"] is None and "比末位" not in reason(r, awards["kind"], r.awards["kind"], u2, "zh")
+
+
+def test_each_run_gives_reasons_in_its_own_labels(tmp_path: Path) -> None:
+    """The reason texts are made pretty once per run: two runs in one process, the same section id under
+    two labels, each run's reasons say its own."""
+    from engine.awards_report import award_rows, reason  # noqa: PLC0415
+    from engine.pipeline import Inputs, run  # noqa: PLC0415
+
+    data = tmp_path / "units.csv"
+    data.write_text("unit_id,unit_type,score,safe,deaths,polluted\na,village,80,87.5,0,否\n", encoding="utf-8")
+    awards = "\nawards:\n  - {id: s, label: 安全先进, eligible: section.safety >= 90, quota: {count: 5}}\n"
+    texts = []
+    for label in ("安全", "平安"):
+        body = SECTIONS.replace("weight: 0", "weight: 0.000001").replace("label: 安全\n", f"label: {label}\n")
+        done = run(Inputs(write_scheme(tmp_path, body + GRADES + awards, FIELDS, name=f"{label}.yaml"), data))
+        award = done.decisions.awards[0]
+        texts.append(reason(done, award, done.awards[award.id], award_rows(done, award)[1][0], "zh"))
+    assert texts == ["未达条件: 安全 ≥ 90 (差 2.5)", "未达条件: 平安 ≥ 90 (差 2.5)"]
