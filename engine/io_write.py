@@ -32,9 +32,12 @@ _FIXED_TIME = dt.datetime(2000, 1, 1)  # workbook 'created' property, for reprod
 MAX_WIDTH, WIDTH_SAMPLE = 60, 2000
 
 
+_FIRST = frozenset(" =+-@\t\r")  # the characters a formula-like cell (_TRIGGER) can start with
+
+
 def neutralise(value: str) -> str:
     """'=SUM(A1)' -> "'=SUM(A1)"; '-3', '+1.5', '-5%' unchanged (numbers, not formulas)."""
-    if _TRIGGER_RE.match(value) and not _NUMBER_RE.match(value):
+    if value[:1] in _FIRST and _TRIGGER_RE.match(value) and not _NUMBER_RE.match(value):  # most cells: one test
         return "'" + value
     return value
 
