@@ -209,7 +209,14 @@ def write_xlsx(path: str | Path, sheets: Mapping[str, pl.DataFrame], *, inputs: 
                             ws.write_string(at + i + 1, j, v, quoted if risky[i] else None)
                         else:
                             _write_cell(ws, at + i + 1, j, v, fmt, num)
-        wb.close()
+        try:
+            wb.close()
+        except xlsxwriter.exceptions.FileCreateError as e:  # the file system's own error: said as for any output
+            raise e.args[0] if e.args and isinstance(e.args[0], OSError) else OSError(0, str(e)) from None
+        except xlsxwriter.exceptions.FileSizeError:
+            raise KaoheError([Problem(Loc(str(path)), "the workbook would be larger than 2 GB, more than Excel and WPS "
+                                      "open", hint="write --format csv (or read the units as Parquet and write "
+                                      "Parquet), or fewer units")]) from None
 
     write_atomic_with(path, write, inputs=inputs)
 

@@ -402,3 +402,23 @@ def test_a_frame_longer_than_a_sheet_continues_on_numbered_sheets(tmp_path: Path
     assert back.select("单位", "得分").equals(df.select("单位", "得分"))
     assert read_table(path, sheet="findings (3)").get_column("公式").to_list() == ["=1+1", "-3"]
     assert read_table(path).get_column("公式").to_list() == ["=1+1", "-3", "-3"]  # kept as text, not run
+
+
+@pytest.mark.parametrize(("error", "message"), [
+    ("create", "cannot write the output: No space left on device"),
+    ("size", "larger than 2 GB"),
+])
+def test_a_workbook_that_cannot_be_stored_is_said_and_leaves_no_file(tmp_path: Path, error: str, message: str,
+                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    """xlsxwriter writes the (temp) file itself and wraps its errors: they come out as our message."""
+    import xlsxwriter  # noqa: PLC0415
+
+    def fail(self: object) -> None:
+        if error == "create":
+            raise xlsxwriter.exceptions.FileCreateError(OSError(28, "No space left on device"))
+        raise xlsxwriter.exceptions.FileSizeError("Filesize would require ZIP64 extensions.")
+
+    monkeypatch.setattr(xlsxwriter.Workbook, "close", fail)
+    err = _error(write_xlsx, tmp_path / "o.xlsx", {"s": FRAME})
+    assert message in str(err) and "o.xlsx" in str(err)
+    assert list(tmp_path.iterdir()) == []  # no workbook, no temp file
