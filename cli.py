@@ -7,8 +7,9 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import itertools
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -75,25 +76,48 @@ def build_inputs(scheme: Path | None, data: Path | None, events: Path | None, en
     return Inputs(scheme, data, events, encoding, sheet, options)
 
 
-def emit(text: str | bytes, output: Path | None, inputs: Inputs | None = None,
+def emit(text: str | bytes | Iterable[str], output: Path | None, inputs: Inputs | None = None,
          manifest: dict[str, Any] | None = None) -> None:
     """Print, or write atomically to -o FILE (CSV with a BOM for Excel). A file output that cannot hold
-    the run manifest itself gets it beside it as FILE.manifest.json (JSON outputs embed it)."""
+    the run manifest itself gets it beside it as FILE.manifest.json (JSON outputs embed it). `text` may
+    come in pieces (a large JSON document is never one string)."""
+    pieces = [text] if isinstance(text, (str, bytes)) else _batched(text)
     if output is None:
-        click.echo(text if isinstance(text, str) else text.decode("utf-8-sig"), nl=False)
+        for piece in pieces:
+            click.echo(piece if isinstance(piece, str) else piece.decode("utf-8-sig"), nl=False)
         return
     import json  # noqa: PLC0415
 
-    from engine.io import write_atomic  # noqa: PLC0415
+    from engine.io import write_atomic, write_atomic_with  # noqa: PLC0415
 
     paths = [p for p in (inputs.scheme, inputs.data, inputs.events) if p is not None] if inputs else []
-    data = text.encode("utf-8-sig") if isinstance(text, str) and output.suffix.lower() == ".csv" else text
-    write_atomic(output, data, inputs=paths)
+    bom = output.suffix.lower() == ".csv"
+
+    def write(tmp: Path) -> None:
+        with open(tmp, "xb") as f:
+            for k, piece in enumerate(pieces):
+                f.write(piece.encode("utf-8-sig" if bom and k == 0 else "utf-8") if isinstance(piece, str) else piece)
+
+    write_atomic_with(output, write, inputs=paths)
     click.echo(f"wrote {output}", err=True)
     if manifest is not None and output.suffix.lower() != ".json":
         side = output.with_name(output.name + ".manifest.json")
         write_atomic(side, json.dumps(manifest, ensure_ascii=False, indent=2) + "\n", inputs=paths)
         click.echo(f"wrote {side}", err=True)
+
+
+def _batched(pieces: Iterable[str], size: int = 1 << 20) -> Iterator[str]:
+    """Small pieces (a JSON encoder's tokens) joined into about `size` characters each."""
+    buf: list[str] = []
+    n = 0
+    for p in pieces:
+        buf.append(p)
+        n += len(p)
+        if n >= size:
+            yield "".join(buf)
+            buf, n = [], 0
+    if buf:
+        yield "".join(buf)
 
 
 def with_run(f: Callable[..., Any]) -> Callable[..., Any]:
@@ -202,8 +226,9 @@ def _awards_output(r: Run, inputs: Inputs, fmt: str, output: Path | None, lang: 
     from engine.awards_report import awards_document, awards_text  # noqa: PLC0415
     from engine.report import render, score_table  # noqa: PLC0415
 
-    if fmt == "json":
-        emit(json.dumps(awards_document(r), ensure_ascii=False, indent=2) + "\n", output, inputs)
+    if fmt == "json":  # written as it is encoded: at a million units the text is over a gigabyte
+        encoded = json.JSONEncoder(ensure_ascii=False, indent=2).iterencode(awards_document(r))
+        emit(itertools.chain(encoded, ["\n"]), output, inputs)
     elif fmt == "xlsx":
         if output is None:
             raise click.UsageError("--format xlsx needs -o FILE.xlsx")

@@ -83,3 +83,23 @@ def test_kaohe_run_starts_without_the_modules_it_does_not_use() -> None:
             "print(sorted(m for m in ('xlsxwriter', 'engine.template', 'engine.gap') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]", out.stdout + out.stderr
+
+
+def test_a_json_file_written_in_pieces_is_the_document_and_stdout_alike(tmp_path: Path,
+                                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    """--format json is written as it is encoded (a million units' document is over a gigabyte of text):
+    the file and stdout are the one-string encoding of the document, byte for byte, however it is cut."""
+    import cli  # noqa: PLC0415 - the piece size under test
+    from engine.awards_report import awards_document  # noqa: PLC0415
+    from engine.pipeline import demo_inputs, run  # noqa: PLC0415
+
+    monkeypatch.chdir(ROOT)
+    small = cli._batched
+    monkeypatch.setattr(cli, "_batched", lambda pieces: small(pieces, size=100))  # many pieces
+    out = tmp_path / "o.json"
+    result = CliRunner().invoke(main, ["run", "--format", "json", "-o", str(out)], prog_name="kaohe")
+    assert result.exit_code == 0, result.stderr
+    whole = json.dumps(awards_document(run(demo_inputs(), detail=False)), ensure_ascii=False, indent=2) + "\n"
+    assert out.read_text(encoding="utf-8") == whole
+    assert CliRunner().invoke(main, ["run", "--format", "json"], prog_name="kaohe").stdout == whole
+    assert list(small(iter(["ab", "c", "def", "g"]), size=3)) == ["abc", "def", "g"]  # ~3 characters a piece
