@@ -88,17 +88,12 @@ def emit(text: str | bytes | Iterable[str], output: Path | None, inputs: Inputs 
         return
     import json  # noqa: PLC0415
 
-    from engine.io import write_atomic, write_atomic_with  # noqa: PLC0415
+    from engine.io import write_atomic  # noqa: PLC0415
 
     paths = [p for p in (inputs.scheme, inputs.data, inputs.events) if p is not None] if inputs else []
     bom = output.suffix.lower() == ".csv"
-
-    def write(tmp: Path) -> None:
-        with open(tmp, "xb") as f:
-            for k, piece in enumerate(pieces):
-                f.write(piece.encode("utf-8-sig" if bom and k == 0 else "utf-8") if isinstance(piece, str) else piece)
-
-    write_atomic_with(output, write, inputs=paths)
+    write_atomic(output, (p.encode("utf-8-sig" if bom and k == 0 else "utf-8") if isinstance(p, str) else p
+                          for k, p in enumerate(pieces)), inputs=paths)
     click.echo(f"wrote {output}", err=True)
     if manifest is not None and output.suffix.lower() != ".json":
         side = output.with_name(output.name + ".manifest.json")

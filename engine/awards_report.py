@@ -28,27 +28,27 @@ _OPS = {">=": "≥", "<=": "≤", "!=": "≠", "==": "="}
 
 
 _NAME = re.compile(r'"\w+"|\b(?:section\.|item\.|pool\.)?\w+\b')
-_PRETTY: dict[int, tuple[weakref.ref[Run], dict[str, str]]] = {}  # id(run) -> (the run, its texts made pretty)
+_PRETTY: dict[int, tuple[weakref.ref[Run], dict[str, str], dict[str, str]]] = {}  # id(run) -> run, labels, done
 
 
 def pretty(text: str, run: Run, lang: Lang) -> str:
     """'section.safety >= 27' -> '安全生产 ≥ 27' (labels from the scheme). Reasons are written for every
-    unit from a few condition texts: each is made pretty once per run."""
+    unit from a few condition texts: the labels are gathered, and each text made pretty, once per run."""
     if lang != "zh":
         return text
     entry = _PRETTY.get(id(run))
     if entry is None or entry[0]() is not run:
         if len(_PRETTY) > 8:
             _PRETTY.clear()
-        entry = _PRETTY[id(run)] = (weakref.ref(run), {})
-    done = entry[1]
-    if text not in done:
         labels = {f"section.{s.id}": s.label for s in run.scheme.all_sections()}
         labels.update({f"item.{i.id}": i.label for i in run.scheme.all_items()})
         labels.update({f"pool.{p.id}": p.label for p in run.scheme.pools})
         labels.update({f.id: f.label for f in run.scheme.fields.values()})
         labels.update({"total": "总分", "grade": "等级"})
         labels.update({f'"{g.id}"': g.label for g in run.decisions.grades})
+        entry = _PRETTY[id(run)] = (weakref.ref(run), labels, {})
+    _, labels, done = entry
+    if text not in done:
         out = _NAME.sub(lambda m: labels.get(m.group(0), m.group(0)), text)
         for op, sym in _OPS.items():
             out = out.replace(f" {op} ", f" {sym} ")

@@ -172,7 +172,7 @@ class Change:
     note: str = ""
 
 
-Wanted = Callable[[str, int], bool]  # (target key, how many grades above the unit's own; 0 for an award)
+Wanted = Callable[[int], bool]  # keep a target so many grades above the unit's own? (0: an award)
 
 
 def _open_targets(run: Run, ts: list[Target], unit_ids: set[str] | None,
@@ -193,11 +193,11 @@ def _open_targets(run: Run, ts: list[Target], unit_ids: set[str] | None,
             if kind == "grade":
                 if grade_rank.get(r["grade"], 99) <= grade_rank[tid]:
                     continue
-                if wanted is not None and not wanted(t.key, grade_rank.get(r["grade"], 99) - grade_rank[tid]):
+                if wanted is not None and not wanted(grade_rank.get(r["grade"], 99) - grade_rank[tid]):
                     continue
                 blocked = [v for v in vetoes if v.grade is not None]
             else:
-                if wanted is not None and not wanted(t.key, 0):
+                if wanted is not None and not wanted(0):
                     continue
                 status = r[f"a.{tid}"]
                 if status in ("recommended", "not_applicable"):
@@ -461,10 +461,10 @@ def gap_summary(ld: Loaded, run: Run, lang: Lang, progress: Progress | None = No
     The next grade is searched first, for every unit (a change that reaches a higher grade reaches the next
     one too, and is no smaller); only the units with no single change to it are searched again, for the
     higher grades and the awards."""
-    first = solve(ld, run, None, progress, wanted=lambda key, above: above == 1)
+    first = solve(ld, run, None, progress, wanted=lambda above: above == 1)
     done = {c.unit_id for c in first if c.status == "solved"}
     rest = {str(u) for u in run.frame.get_column("unit_id")} - done
-    second = solve(ld, run, rest, progress, wanted=lambda key, above: above != 1) if rest else []
+    second = solve(ld, run, rest, progress, wanted=lambda above: above != 1) if rest else []
     out: dict[str, str] = {}
     for u, cs in _group(first + second).items():
         c = best_change(cs)

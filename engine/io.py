@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from .io_columns import map_columns
 from .io_read import TableInfo, read_table, read_table_info, sha256_file
-from .io_write import neutralise, to_csv_bytes, write_atomic, write_atomic_with, write_xlsx
+from .io_write import neutralise, to_csv_bytes, write_atomic, write_xlsx
 
 __all__ = ["TableInfo", "map_columns", "neutralise", "read_table", "read_table_info", "sha256_file",
-           "to_csv_bytes", "write_atomic", "write_atomic_with", "write_xlsx"]
+           "to_csv_bytes", "write_atomic", "write_xlsx"]

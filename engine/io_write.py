@@ -42,10 +42,14 @@ def neutralise(value: str) -> str:
     return value
 
 
+def _risky(col: pl.Expr) -> pl.Expr:
+    """Which text cells `neutralise` changes (formula-like, not a number)."""
+    return col.str.contains(_TRIGGER) & ~col.str.contains(_NUMBER)
+
+
 def _neutralise_expr(c: str) -> pl.Expr:
     col = pl.col(c)
-    risky = col.str.contains(_TRIGGER) & ~col.str.contains(_NUMBER)
-    return pl.when(risky).then(pl.lit("'") + col).otherwise(col).alias(c)
+    return pl.when(_risky(col)).then(pl.lit("'") + col).otherwise(col).alias(c)
 
 
 def _same_file(a: Path, b: Path) -> bool:
@@ -55,17 +59,19 @@ def _same_file(a: Path, b: Path) -> bool:
         return os.path.normcase(a.resolve()) == os.path.normcase(b.resolve())
 
 
-def write_atomic(path: str | Path, data: bytes | str, *, inputs: Iterable[str | Path] = ()) -> None:
-    """Write `data` (str as UTF-8) to a temp file beside `path`, then rename it over `path`.
+def write_atomic(path: str | Path, data: bytes | str | Iterable[bytes], *, inputs: Iterable[str | Path] = ()) -> None:
+    """Write `data` (str as UTF-8; or bytes in pieces, written as they come) to a temp file beside `path`,
+    then rename it over `path`.
 
     Refuses, before writing anything, when `path` is one of `inputs` (same file, also via links).
     """
-    payload = data.encode("utf-8") if isinstance(data, str) else data
+    pieces = [data.encode("utf-8")] if isinstance(data, str) else [data] if isinstance(data, bytes) else data
 
     def write(tmp: Path) -> None:
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o666)
         with os.fdopen(fd, "wb") as f:
-            f.write(payload)
+            for piece in pieces:
+                f.write(piece)
 
     write_atomic_with(path, write, inputs=inputs)
 
@@ -198,7 +204,7 @@ def write_xlsx(path: str | Path, sheets: Mapping[str, pl.DataFrame], *, inputs: 
                 cols = []
                 for j, (col, t) in enumerate(block.schema.items()):
                     c = block.get_column(col)
-                    risky = (c.str.contains(_TRIGGER) & ~c.str.contains(_NUMBER)).to_list() if t == pl.String else None
+                    risky = block.select(_risky(pl.col(col))).to_series().to_list() if t == pl.String else None
                     cols.append((j, c.to_list(), risky, nums[j]))
                 for i in range(block.height):
                     for j, values, risky, num in cols:
