@@ -85,13 +85,12 @@ def _scored(scheme: Scheme, dec: Decisions, lf: pl.LazyFrame, fields: list[Field
     """A small table is read once and its statistics taken in memory; a large one is scanned twice, for
     statistics and then in morsels (reading it whole would double the peak memory)."""
     raw_schema = lf.collect_schema()
-    exprs = [*raw_stat_exprs(raw_schema, fields), pl.len().alias("_n")]
     rows = lf.select(pl.len()).collect().item()  # from the file's metadata
+    if rows == 0:
+        return None  # the eager path says the table is empty
     if rows * len(raw_schema) <= READ_ONCE_CELLS:
         lf = lf.collect().lazy()
-    row = lf.select(exprs).collect().row(0, named=True)
-    if row["_n"] == 0:
-        return None
+    row = lf.select(raw_stat_exprs(raw_schema, fields) or [pl.len()]).collect().row(0, named=True)
     return _pass(scheme, dec, lf, fields, raw_stats_of(row, raw_schema, fields))
 
 
