@@ -27,7 +27,9 @@ from .errors import KaoheError, Loc, Problem
 BOM = b"\xef\xbb\xbf"
 _TRIGGER = r"^ *[=+\-@\t\r]"
 _NUMBER = r"^ *[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?%?$"
-_TRIGGER_RE, _NUMBER_RE = re.compile(_TRIGGER), re.compile(_NUMBER)
+# Python's `$` also matches before a final newline, Polars' (Rust's) does not: `\Z` makes `neutralise` and
+# the vectorised `_risky` agree ('-3\n' is no plain number: it is neutralised by both)
+_TRIGGER_RE, _NUMBER_RE = re.compile(_TRIGGER), re.compile(_NUMBER.removesuffix("$") + r"\Z")
 _FIXED_TIME = dt.datetime(2000, 1, 1)  # workbook 'created' property, for reproducible bytes
 MAX_WIDTH, WIDTH_SAMPLE = 60, 2000
 
