@@ -11,6 +11,7 @@ import json
 from collections.abc import Callable, Sequence
 from typing import Any
 
+import polars as pl
 from tabulate import tabulate
 
 from .evaluate import ITEM_SCALE
@@ -18,6 +19,7 @@ from .explain import method_label, reason, value_str
 from .fmt import Lang, fixed_str, points_str, word
 from .model import Item, Pool, Section
 from .pipeline import Run
+from .report_cols import fixed_text, grade_text, type_text
 
 Rows = list[list[str]]
 
@@ -49,7 +51,8 @@ def ordered(run: Run, cols: list[str]) -> list[dict[str, Any]]:
     return sorted(rows, key=lambda r: (types.get(r["unit_type"], 99), r["order"], str(r["unit_id"])))
 
 
-def score_table(run: Run, lang: Lang) -> tuple[list[str], Rows]:
+def score_table(run: Run, lang: Lang) -> tuple[list[str], pl.DataFrame]:
+    """The score table: headers, and one row of text cells per unit, by unit type as declared, then rank order."""
     p = run.scheme.meta.precision
     secs = list(run.scheme.sections)
     pools = list(run.scheme.pools)
@@ -57,17 +60,23 @@ def score_table(run: Run, lang: Lang) -> tuple[list[str], Rows]:
     headers = [word("rank", lang), word("unit_id", lang), word("unit", lang), word("type", lang),
                *[lab(s) for s in secs], *[lab(q) for q in pools], word("total", lang), word("grade", lang),
                word("vetoes", lang)]
-    rows = []
-    for r in ordered(run, ["rank", *[f"s.{s.id}" for s in secs], *[f"p.{q.id}" for q in pools]]):
-        vetoes = [v.label if lang == "zh" else v.id for v in run.decisions.vetoes if r.get(f"x.{v.id}")]
-        rows.append([str(r["rank"]), str(r["unit_id"]), r["name"], type_label(run, r["unit_type"], lang),
-                     *[fixed_str(r[f"s.{s.id}"], p, p) for s in secs],
-                     *[fixed_str(r[f"p.{q.id}"], p, p) for q in pools],
-                     fixed_str(r["total"], p, p), grade_label(run, r["grade"], lang), "、".join(vetoes)])
+    vetoes = [pl.when(pl.col(f"x.{v.id}")).then(pl.lit(v.label if lang == "zh" else v.id))
+              for v in run.decisions.vetoes]
+    types = {t: i for i, t in enumerate(run.scheme.unit_types)}
+    cells = [pl.col("rank").cast(pl.String).fill_null("None"), pl.col("unit_id").cast(pl.String), pl.col("name"),
+             type_text(run, lang), *[fixed_text(pl.col(f"s.{s.id}"), p, p) for s in secs],
+             *[fixed_text(pl.col(f"p.{q.id}"), p, p) for q in pools], fixed_text(pl.col("total"), p, p),
+             grade_text(run, lang),
+             pl.concat_str(vetoes, separator="、", ignore_nulls=True).fill_null("") if vetoes else pl.lit("")]
+    rows = (run.frame.lazy()
+            .sort(pl.col("unit_type").cast(pl.String).replace_strict(types, default=99, return_dtype=pl.Int64),
+                  pl.col("order"), pl.col("unit_id").cast(pl.String), maintain_order=True)
+            .select(c.alias(f"c{i}") for i, c in enumerate(cells)).collect())
     return headers, rows
 
 
-def render(headers: Sequence[str], rows: Rows, fmt: str, *, title: str = "") -> str:
+def render(headers: Sequence[str], rows: Rows | pl.DataFrame, fmt: str, *, title: str = "") -> str:
+    """A table (rows of text cells: lists, or a frame of text columns) as text, csv, json or markdown."""
     if fmt == "csv":
         import csv  # noqa: PLC0415
         import io  # noqa: PLC0415
@@ -77,15 +86,32 @@ def render(headers: Sequence[str], rows: Rows, fmt: str, *, title: str = "") -> 
         buf = io.StringIO()
         w = csv.writer(buf, lineterminator="\r\n")
         w.writerow([neutralise(h) for h in headers])
+        if isinstance(rows, pl.DataFrame):
+            return buf.getvalue() + csv_body(rows)
         w.writerows([[neutralise(c) for c in r] for r in rows])
         return buf.getvalue()
+    lines = rows.rows() if isinstance(rows, pl.DataFrame) else rows
     if fmt == "json":
-        return json.dumps([dict(zip(headers, r, strict=True)) for r in rows], ensure_ascii=False, indent=2) + "\n"
-    table: str = tabulate(rows, headers=list(headers), tablefmt="github" if fmt == "markdown" else "simple",
+        return json.dumps([dict(zip(headers, r, strict=True)) for r in lines], ensure_ascii=False, indent=2) + "\n"
+    table: str = tabulate(lines, headers=list(headers), tablefmt="github" if fmt == "markdown" else "simple",
                           disable_numparse=True, stralign="left")
     if title:
         table = (f"## {title}\n\n" if fmt == "markdown" else f"{title}\n") + table
     return table + "\n"
+
+
+def csv_body(rows: pl.DataFrame) -> str:
+    """Text cells as CSV lines, as Python's csv writer writes them (minimal quoting, CRLF; an empty or missing
+    cell is nothing, but '""' when it is the row's only cell), with formula-like text neutralised (see
+    `io.neutralise`)."""
+    from .io_write import _neutralise_expr  # noqa: PLC0415
+
+    cols = rows.columns
+    safe = rows.select(pl.col(c).cast(pl.String) for c in cols).with_columns(_neutralise_expr(c) for c in cols)
+    # Polars writes an empty text as '""' and a missing one as nothing
+    safe = safe.with_columns((pl.col(c).fill_null("") if len(cols) == 1 else pl.when(pl.col(c) != "").then(pl.col(c)))
+                             .alias(c) for c in cols)
+    return safe.write_csv(include_header=False, line_terminator="\r\n", null_value="", quote_style="necessary")
 
 
 def find_unit(run: Run, unit: str) -> dict[str, Any] | None:

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from .awards_report import STATUS
 from .fmt import Lang, fixed_str, word
 from .pipeline import Run
 from .report import grade_label, ordered, type_label, unit_rows
+from .report_cols import STATUS
 from .simulate import AsOf, _fmt
 
 

@@ -9,27 +9,25 @@ from pathlib import Path
 
 import polars as pl
 
-from .awards_report import STATUS, award_rows, reason
 from .evaluate import ITEM_SCALE
 from .explain import value_str
 from .fmt import Lang, fixed_str, points_str, word
 from .pipeline import Run
-from .report import grade_label, score_table, type_label
+from .report import score_table
+from .report_cols import award_units, fixed_text, grade_text, status_text, type_text
 from .rules_model import Award
 
 
-def award_table(run: Run, award: Award, lang: Lang) -> tuple[list[str], list[list[str]]]:
+def award_table(run: Run, award: Award, lang: Lang) -> tuple[list[str], pl.DataFrame]:
+    """An award's table: headers, and a row of text cells per unit (recommended first; see `award_units`)."""
     p = run.scheme.meta.precision
-    rec, rest = award_rows(run, award)
-    info = run.awards[award.id]
     pre = f"a.{award.id}"
     headers = ["#", word("unit_id", lang), word("unit", lang), word("type", lang), word("total", lang),
                word("grade", lang), "status", word("reason", lang)]
-    rows = [[str(r[pre + ".pos"] or ""), str(r["unit_id"]), r["name"], type_label(run, r["unit_type"], lang),
-             fixed_str(r["total"], p, p), grade_label(run, r["grade"], lang),
-             STATUS[r[pre]][0 if lang == "zh" else 1], reason(run, award, info, r, lang)]
-            for r in rec + [x for x in rest if x[pre] != "tie_flag"]]
-    return headers, rows
+    cells = [pl.col(pre + ".pos").cast(pl.String).fill_null(""), pl.col("unit_id").cast(pl.String), pl.col("name"),
+             type_text(run, lang), fixed_text(pl.col("total"), p, p), grade_text(run, lang), status_text(award, lang),
+             pl.col(f"reason_{lang}")]
+    return headers, award_units(run, award, [lang]).select(c.alias(f"c{i}") for i, c in enumerate(cells))
 
 
 def findings(run: Run) -> pl.DataFrame:
@@ -56,8 +54,8 @@ def findings(run: Run) -> pl.DataFrame:
                                                              "points", "max", "reason", "rule")})
 
 
-def _frame(headers: list[str], rows: list[list[str]]) -> pl.DataFrame:
-    return pl.DataFrame(rows, schema={h or f"col{i}": pl.String for i, h in enumerate(headers)}, orient="row")
+def _frame(headers: list[str], rows: pl.DataFrame) -> pl.DataFrame:
+    return rows.rename(dict(zip(rows.columns, [h or f"col{i}" for i, h in enumerate(headers)], strict=True)))
 
 
 def write_workbook(run: Run, path: Path, *, inputs: Iterable[Path], lang: Lang) -> None:

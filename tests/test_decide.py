@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 import polars as pl
 import pytest
@@ -424,8 +425,8 @@ awards:
 def test_the_gap_to_the_last_unit_in_is_shown_at_its_key_scale(tmp_path: Path) -> None:
     """An award ranked by a rate (4 decimals) reports how far a unit is behind the last one in at 4 decimals;
     ranked by text, it reports no gap (and no error)."""
-    from engine.awards_report import reason  # noqa: PLC0415
     from engine.pipeline import Inputs, run  # noqa: PLC0415
+    from engine.report_cols import award_units  # noqa: PLC0415
 
     body = """
     sections:
@@ -440,17 +441,21 @@ def test_the_gap_to_the_last_unit_in_is_shown_at_its_key_scale(tmp_path: Path) -
     data.write_text("unit_id,unit_type,score,rate\nu1,village,90,0.9512\nu2,village,95,0.94\n", encoding="utf-8")
     r = run(Inputs(scheme, data), detail=False)
     assert r.awards["rate"].gap_scale == 4 and r.awards["kind"].gap_scale is None
-    u2 = r.frame.filter(pl.col("unit_id") == "u2").row(0, named=True)
     awards = {a.id: a for a in r.decisions.awards}
-    assert "0.0112" in reason(r, awards["rate"], r.awards["rate"], u2, "zh")
-    assert u2["a.kind.gap"] is None and "比末位" not in reason(r, awards["kind"], r.awards["kind"], u2, "zh")
+
+    def unit(award: str, uid: str) -> dict[str, Any]:
+        return award_units(r, awards[award], ["zh"]).filter(pl.col("unit_id") == uid).row(0, named=True)
+
+    assert unit("rate", "u2")["reason_zh"] == "符合条件, 排第 2 位, 名额 1; 整改率比末位入选单位低 0.0112"
+    missed = unit("kind", "u1")  # the same type as the unit in: it is behind on the total, which has no gap here
+    assert missed["a.kind"] == "outside_quota" and missed["a.kind.gap"] is None
+    assert missed["reason_zh"] == "符合条件, 排第 2 位, 名额 1"
 
 
 def test_each_run_gives_reasons_in_its_own_labels(tmp_path: Path) -> None:
-    """The reason texts are made pretty once per run: two runs in one process, the same section id under
-    two labels, each run's reasons say its own."""
-    from engine.awards_report import award_rows, reason  # noqa: PLC0415
+    """Two runs in one process, the same section id under two labels: each run's reasons say its own."""
     from engine.pipeline import Inputs, run  # noqa: PLC0415
+    from engine.report_cols import award_units  # noqa: PLC0415
 
     data = tmp_path / "units.csv"
     data.write_text("unit_id,unit_type,score,safe,deaths,polluted\na,village,80,87.5,0,否\n", encoding="utf-8")
@@ -460,5 +465,5 @@ def test_each_run_gives_reasons_in_its_own_labels(tmp_path: Path) -> None:
         body = SECTIONS.replace("weight: 0", "weight: 0.000001").replace("label: 安全\n", f"label: {label}\n")
         done = run(Inputs(write_scheme(tmp_path, body + GRADES + awards, FIELDS, name=f"{label}.yaml"), data))
         award = done.decisions.awards[0]
-        texts.append(reason(done, award, done.awards[award.id], award_rows(done, award)[1][0], "zh"))
+        texts.append(award_units(done, award, ["zh"]).filter(~pl.col("rec")).item(0, "reason_zh"))
     assert texts == ["未达条件: 安全 ≥ 90 (差 2.5)", "未达条件: 平安 ≥ 90 (差 2.5)"]

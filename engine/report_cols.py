@@ -1,0 +1,228 @@
+"""Report text as Polars expressions: every unit's cells at once, with the same text that `engine.fmt` and the
+per-unit wording would give. At a province (100k units) or a nation (1M) the reports are built from these
+columns; text made unit by unit in Python took minutes there.
+
+`fixed_text` and `plain_text` write scaled integers exactly as `fmt.fixed_str` and `fmt.plain` do; `reason`
+writes why a unit is or is not recommended for an award; `award_units` lists an award's units in the order
+the committee reads them (recommended first, then the others by how near they came).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from typing import Any
+
+import polars as pl
+
+from . import expr as E
+from .decide import AwardInfo
+from .fmt import Lang
+from .pipeline import Run
+from .rules_model import Award
+
+STATUS = {
+    "recommended": ("推荐", "recommended"),
+    "tie_flag": ("名额边界并列, 提请考核委员会决定", "tie at the quota boundary: committee decides"),
+    "outside_quota": ("符合条件, 超出名额", "eligible, outside the quota"),
+    "not_eligible": ("不符合条件", "not eligible"),
+    "vetoed": ("一票否决", "vetoed"), "not_applicable": ("不参评", "not assessed for this award"),
+}
+# the order of the units neither recommended nor tied at the boundary: eligible ones first
+REST_ORDER = {"outside_quota": 1, "not_eligible": 2, "vetoed": 3, "not_applicable": 4}
+
+
+_OPS = {">=": "≥", "<=": "≤", "!=": "≠", "==": "="}
+_NAME = re.compile(r'"\w+"|\b(?:section\.|item\.|pool\.)?\w+\b')
+
+
+def pretty(text: str, run: Run, lang: Lang) -> str:
+    """'section.safety >= 27' -> '安全生产 ≥ 27' (labels from the scheme); English keeps the source."""
+    if lang != "zh":
+        return text
+    labels = {f"section.{s.id}": s.label for s in run.scheme.all_sections()}
+    labels.update({f"item.{i.id}": i.label for i in run.scheme.all_items()})
+    labels.update({f"pool.{p.id}": p.label for p in run.scheme.pools})
+    labels.update({f.id: f.label for f in run.scheme.fields.values()})
+    labels.update({"total": "总分", "grade": "等级"})
+    labels.update({f'"{g.id}"': g.label for g in run.decisions.grades})
+    out = _NAME.sub(lambda m: labels.get(m.group(0), m.group(0)), text)
+    for op, sym in _OPS.items():
+        out = out.replace(f" {op} ", f" {sym} ")
+    return out.replace(" and ", " 且 ").replace(" or ", " 或 ")
+
+
+def _digits(value: pl.Expr, scale: int) -> tuple[pl.Expr, pl.Expr, pl.Expr]:
+    """(sign, whole part, decimals zero-padded to `scale`) of a scaled integer, as text."""
+    mag = value.abs()
+    k = 10**scale
+    sign = pl.when(value < 0).then(pl.lit("-")).otherwise(pl.lit(""))
+    whole = (mag // k).cast(pl.String) if scale else mag.cast(pl.String)
+    frac = (mag % k).cast(pl.String).str.zfill(scale) if scale else pl.lit("")
+    return sign, whole, frac
+
+
+def fixed_text(value: pl.Expr, scale: int, places: int | None = None) -> pl.Expr:
+    """`fmt.fixed_str` of a column: (8954, 2) -> '89.54'; `places` pads or rounds (half-up, away from zero)
+    for display, keeping the sign of a negative value rounded to zero ('-0.00', as Decimal does); null ->
+    '—'."""
+    if places is None:
+        return plain_text(value, scale)
+    v = value.cast(pl.Int128)
+    if places >= scale:
+        q = v.abs() * 10 ** (places - scale)
+    else:
+        k = 10 ** (scale - places)
+        q = (v.abs() + k // 2) // k
+    sign, whole, frac = _digits(q, places)
+    sign = pl.when(v < 0).then(pl.lit("-")).otherwise(pl.lit(""))
+    parts = [sign, whole, pl.lit("."), frac] if places else [sign, whole]
+    return pl.when(value.is_null()).then(pl.lit("—")).otherwise(pl.concat_str(parts))
+
+
+def plain_text(value: pl.Expr, scale: int) -> pl.Expr:
+    """`fmt.plain` of a scaled integer column: the shortest exact text (1.0500 -> '1.05', 20 -> '20');
+    null -> '—'."""
+    v = value.cast(pl.Int128)
+    sign, whole, frac = _digits(v, scale)
+    frac = frac.str.strip_chars_end("0")
+    text = pl.concat_str([sign, whole, pl.when(frac != "").then(pl.lit(".") + frac).otherwise(pl.lit(""))])
+    return pl.when(value.is_null()).then(pl.lit("—")).otherwise(text)
+
+
+def _int_text(value: pl.Expr) -> pl.Expr:
+    """An integer as Python's f-string writes it ('None' when there is none)."""
+    return value.cast(pl.String).fill_null("None")
+
+
+def type_text(run: Run, lang: Lang, col: str = "unit_type") -> pl.Expr:
+    """`report.type_label` of a column: the scheme's label in Chinese, the type id in English."""
+    t = pl.col(col).cast(pl.String)
+    if lang != "zh":
+        return t
+    return t.replace_strict(dict(run.scheme.unit_types), default=t, return_dtype=pl.String)
+
+
+def grade_text(run: Run, lang: Lang, col: str = "grade") -> pl.Expr:
+    """`report.grade_label` of a column: the grade's label (its id in English), '—' for none."""
+    g = pl.col(col).cast(pl.String)
+    labels = {gr.id: (gr.label if lang == "zh" else gr.id) for gr in run.decisions.grades}
+    return g.replace_strict(labels, default=g, return_dtype=pl.String).fill_null("—")
+
+
+def status_text(award: Award, lang: Lang) -> pl.Expr:
+    return pl.col(f"a.{award.id}").cast(pl.String).replace_strict(
+        {s: w[0 if lang == "zh" else 1] for s, w in STATUS.items()}, return_dtype=pl.String)
+
+
+def reason(run: Run, award: Award, info: AwardInfo, lang: Lang) -> pl.Expr:
+    """Why each unit is or is not recommended for `award`, in `lang`."""
+    zh = lang == "zh"
+    pre = f"a.{award.id}"
+    status = pl.col(pre).cast(pl.String)
+    pos, quota = _int_text(pl.col(f"{pre}.pos")), _int_text(pl.col(f"{pre}.quota"))
+    level = pl.col(f"{pre}.level")
+    lvl = pl.when(level.is_not_null() & (level != "")).then(pl.lit(" ") + level).otherwise(pl.lit(""))
+    lit = pl.lit
+    recommended = (pl.concat_str([lit("推荐"), lvl, lit(": 第 "), pos, lit(" 位, 名额 "), quota]) if zh else
+                   pl.concat_str([lit("recommended"), lvl, lit(": place "), pos, lit(" of "), quota]))
+    tie = (pl.concat_str([lit("第 "), pos, lit(" 位, 与名额边界单位并列 (名额 "), quota,
+                          lit("), 提请考核委员会决定")]) if zh else
+           pl.concat_str([lit("place "), pos, lit(", tied at the quota boundary ("), quota,
+                          lit(" places): committee decides")]))
+    head = (pl.concat_str([lit("符合条件, 排第 "), pos, lit(" 位, 名额 "), quota]) if zh else
+            pl.concat_str([lit("eligible, place "), pos, lit(", quota "), quota]))
+    gap = pl.col(f"{pre}.gap")
+    scale = info.gap_scale if info.gap_scale is not None else run.scheme.meta.precision
+    key = pretty(E.to_source(award.rank_by[0].expr.tree), run, lang)
+    behind = (pl.concat_str([lit(f"; {key}比末位入选单位低 "), fixed_text(gap, scale, scale)]) if zh else
+              pl.concat_str([lit(f"; {key} "), fixed_text(gap, scale, scale), lit(" behind the last one in")]))
+    outside = pl.when(gap.is_null()).then(head).otherwise(head + behind)
+    vetoes = [pl.when(pl.col(f"x.{v.id}")).then(pl.concat_str([lit(f"{v.label} ("), _text(pl.col(f"xs.{v.id}")),
+                                                                lit(")")]))
+              for v in run.decisions.vetoes if v.blocks == "all" or award.id in v.blocks]
+    vetoed = lit("一票否决: " if zh else "vetoed: ") + (
+        pl.concat_str(vetoes, separator="; ", ignore_nulls=True).fill_null("") if vetoes else lit(""))
+    na = (type_text(run, lang) + lit("不参评此奖项") if zh else
+          pl.concat_str([lit("unit type "), pl.col("unit_type").cast(pl.String),
+                         lit(" is not assessed for this award")]))
+    return (pl.when(status == "recommended").then(recommended)
+            .when(status == "tie_flag").then(tie)
+            .when(status == "outside_quota").then(outside)
+            .when(status == "vetoed").then(vetoed)
+            .when(status == "not_applicable").then(na)
+            .otherwise(_failed(run, pre, info, lang)))
+
+
+def _text(e: pl.Expr) -> pl.Expr:
+    """A text cell as Python's f-string writes it ('None' when there is none)."""
+    return e.cast(pl.String).fill_null("None")
+
+
+def _failed(run: Run, pre: str, info: AwardInfo, lang: Lang) -> pl.Expr:
+    """'not met: ' and the conditions a unit fails, most points short first (a condition that is no number
+    comparison, or whose distance is unknown, before all), ties in the conditions' order."""
+    zh = lang == "zh"
+    conds = info.conditions
+    if not conds:
+        return pl.lit("未达条件: " if zh else "not met: ")
+    top = max((c.gap_scale or 0) for c in conds)
+    failed, numeric, key, text = [], [], [], []
+    for k, cond in enumerate(conds):
+        failed.append(~pl.col(f"{pre}.c{k}").fill_null(False))
+        label = pretty(cond.text, run, lang)
+        if cond.gap_scale is None:
+            numeric.append(pl.lit(False))
+            key.append(pl.lit(0, dtype=pl.Int128))
+            text.append(pl.lit(f"{label} 不满足" if zh else label))
+            continue
+        g = pl.col(f"{pre}.g{k}")
+        numeric.append(g.is_not_null())
+        key.append(g.cast(pl.Int128) * 10 ** (top - cond.gap_scale))
+        short = pl.concat_str([pl.lit(f"{label} ({'差' if zh else 'short by'} "), plain_text(g, cond.gap_scale),
+                               pl.lit(")")])
+        text.append(pl.when(g.is_not_null()).then(short).otherwise(pl.lit(f"{label} 不满足" if zh else label)))
+
+    def before(j: int, k: int) -> pl.Expr:  # does failed condition j come before failed condition k?
+        unknown_j, unknown_k = ~numeric[j], ~numeric[k]
+        first = (unknown_j & ~unknown_k) | (numeric[j] & numeric[k] & (key[j] > key[k]))
+        if j > k:
+            return first
+        return first | (unknown_j & unknown_k) | (numeric[j] & numeric[k] & (key[j] == key[k]))
+
+    n = len(conds)
+    place = [pl.sum_horizontal([(failed[j] & before(j, k)).cast(pl.Int32) for j in range(n) if j != k])
+             if n > 1 else pl.lit(0, dtype=pl.Int32) for k in range(n)]
+    ordered = []
+    for p in range(n):  # the condition in place p, if any
+        pick: Any = pl.when(failed[0] & (place[0] == p)).then(text[0])
+        for k in range(1, n):
+            pick = pick.when(failed[k] & (place[k] == p)).then(text[k])
+        ordered.append(pick)
+    return pl.lit("未达条件: " if zh else "not met: ") + pl.concat_str(ordered, separator="; ",
+                                                                   ignore_nulls=True).fill_null("")
+
+
+def award_units(run: Run, award: Award, langs: Sequence[Lang]) -> pl.DataFrame:
+    """An award's units in the committee's order: the recommended and boundary ties by type and place, then
+    the others (eligible ones first; then by status, distance to the last unit in, total and id),
+    with the columns the reports show: `rec` (in the first part?), unit_id, name, unit_type, total, grade,
+    the award's status, place, level and quota, and `reason_<lang>` for each of `langs`."""
+    pre = f"a.{award.id}"
+    info = run.awards[award.id]
+    cols = [c for c in dict.fromkeys(["unit_id", "name", "unit_type", "total", "grade",
+                                      *[c for c in run.frame.columns if c == pre or c.startswith(pre + ".")],
+                                      *[c for v in run.decisions.vetoes for c in (f"x.{v.id}", f"xs.{v.id}")]])
+            if c in run.frame.columns]
+    frame = run.frame.select(cols).with_columns(reason(run, award, info, lang).alias(f"reason_{lang}")
+                                                for lang in langs)
+    status = pl.col(pre).cast(pl.String)
+    per_type = award.quota is not None and award.quota.per == "unit_type"
+    types = pl.col("unit_type").cast(pl.String).replace_strict(
+        {t: i for i, t in enumerate(run.scheme.unit_types)}, default=99, return_dtype=pl.Int64)
+    rec = frame.filter(status.is_in(["recommended", "tie_flag"])) \
+        .sort([*([types] if per_type else []), pl.col(f"{pre}.pos")], maintain_order=True)
+    rest = frame.filter(~status.is_in(["recommended", "tie_flag"])) \
+        .sort([status.replace_strict(REST_ORDER, return_dtype=pl.Int64), pl.col(f"{pre}.gap").fill_null(1 << 62),
+               -pl.col("total").fill_null(0), pl.col("unit_id").cast(pl.String)], maintain_order=True)
+    return pl.concat([rec.with_columns(rec=pl.lit(True)), rest.with_columns(rec=pl.lit(False))])

@@ -1,0 +1,85 @@
+"""Report text made for all units at once (engine.report_cols) says what the per-value definitions say."""
+
+from __future__ import annotations
+
+import csv
+import io
+from pathlib import Path
+
+import polars as pl
+from helpers import write_scheme
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from engine.fmt import dec, fixed_str, plain
+from engine.io import neutralise
+from engine.report import csv_body
+from engine.report_cols import fixed_text, plain_text
+
+VALUES = st.lists(st.one_of(st.none(), st.integers(-(10**15), 10**15), st.integers(-20_000, 20_000)),
+                  min_size=1, max_size=40)
+
+
+@settings(max_examples=300, deadline=None)
+@given(VALUES, st.integers(0, 10), st.one_of(st.none(), st.integers(0, 12)))
+def test_fixed_text_is_fixed_str(values: list[int | None], scale: int, places: int | None) -> None:
+    """Padding, half-up rounding away from zero, a negative value rounded to zero ('-0.00'), null as '—'."""
+    got = pl.DataFrame({"v": values}, schema={"v": pl.Int64}).select(fixed_text(pl.col("v"), scale, places))
+    assert got.to_series().to_list() == [fixed_str(v, scale, places) for v in values]
+
+
+@settings(max_examples=200, deadline=None)
+@given(VALUES, st.integers(0, 10))
+def test_plain_text_is_plain(values: list[int | None], scale: int) -> None:
+    got = pl.DataFrame({"v": values}, schema={"v": pl.Int64}).select(plain_text(pl.col("v"), scale))
+    assert got.to_series().to_list() == [plain(d) if (d := dec(v, scale)) is not None else "—" for v in values]
+
+
+CELLS = st.one_of(st.none(), st.text(alphabet=st.sampled_from(list(' ,"\r\n\t=+-@.%0123456789aZ名额;\'')), max_size=8))
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.integers(1, 4).flatmap(lambda n: st.lists(st.lists(CELLS, min_size=n, max_size=n), min_size=1, max_size=12)))
+def test_csv_body_is_what_the_csv_module_writes(rows: list[list[str | None]]) -> None:
+    """Quoting (separators, quotes, CR, LF), empty and missing cells, formula-like text neutralised: the same
+    bytes as Python's csv writer over neutralised cells."""
+    n = len(rows[0])
+    frame = pl.DataFrame(rows, schema={f"c{i}": pl.String for i in range(n)}, orient="row")
+    buf = io.StringIO()
+    csv.writer(buf, lineterminator="\r\n").writerows([[neutralise(c) if c is not None else None for c in r]
+                                                      for r in rows])
+    assert csv_body(frame) == buf.getvalue()
+
+
+def test_failed_conditions_most_points_short_first(tmp_path: Path) -> None:
+    """A unit failing several conditions: one that is no number comparison first, then by how far short,
+    whatever each one's scale (0.03 at two decimals ties 0.0300 at four); ties keep the conditions' order."""
+    from engine.pipeline import Inputs, run  # noqa: PLC0415
+    from engine.report_cols import award_units  # noqa: PLC0415
+
+    fields = {"score": "{label: 得分, type: decimal, scale: 2, min: 0, max: 100}",
+              "rate": "{label: 整改率, type: decimal, scale: 4, min: 0, max: 1}",
+              "done": "{label: 完成, type: bool}"}
+    body = """
+    sections:
+      - {id: main, label: 主体, items: [{id: s, label: 得分, points: 100, value: score, method: direct}]}
+    grades:
+      - {id: excellent, label: 优秀, min: 90}
+      - {id: fail, label: 不合格}
+    awards:
+      - id: model
+        label: 示范单位
+        eligible: rate >= 0.97 and done and score >= 90 and score >= 87.53 and rate >= 0.9505
+        quota: {count: 1}
+    """
+    data = tmp_path / "units.csv"
+    data.write_text("unit_id,unit_type,score,rate,done\nu1,village,87.5,0.94,否\nu2,village,95,0.99,是\n",
+                    encoding="utf-8")
+    r = run(Inputs(write_scheme(tmp_path, body, fields), data))
+    units = award_units(r, r.decisions.awards[0], ["zh", "en"])
+    u1 = units.filter(pl.col("unit_id") == "u1").row(0, named=True)
+    assert u1["a.model"] == "not_eligible"
+    assert u1["reason_zh"] == ("未达条件: 完成 不满足; 得分 ≥ 90 (差 2.5); 整改率 ≥ 0.97 (差 0.03); "
+                               "得分 ≥ 87.53 (差 0.03); 整改率 ≥ 0.9505 (差 0.0105)")
+    assert u1["reason_en"] == ("not met: done; score >= 90 (short by 2.5); rate >= 0.97 (short by 0.03); "
+                               "score >= 87.53 (short by 0.03); rate >= 0.9505 (short by 0.0105)")
