@@ -216,14 +216,12 @@ def explain(r: Run, inputs: Inputs, unit: str, lang: Lang) -> None:
 
 
 def _awards_output(r: Run, inputs: Inputs, fmt: str, output: Path | None, lang: Lang, with_scores: bool) -> None:
-    import json  # noqa: PLC0415
 
-    from engine.awards_report import awards_document, awards_text  # noqa: PLC0415
+    from engine.awards_report import awards_json, awards_text  # noqa: PLC0415
     from engine.report import render, score_table  # noqa: PLC0415
 
     if fmt == "json":  # written as it is encoded: at a million units the text is over a gigabyte
-        encoded = json.JSONEncoder(ensure_ascii=False, indent=2).iterencode(awards_document(r))
-        emit(itertools.chain(encoded, ["\n"]), output, inputs)
+        emit(itertools.chain(awards_json(r), ["\n"]), output, inputs)
     elif fmt == "xlsx":
         if output is None:
             raise click.UsageError("--format xlsx needs -o FILE.xlsx")

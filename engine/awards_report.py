@@ -4,6 +4,8 @@ units at once (`engine.report_cols`)."""
 
 from __future__ import annotations
 
+import json
+from collections.abc import Iterator
 from typing import Any
 
 import polars as pl
@@ -14,7 +16,7 @@ from .pipeline import Run
 from .report_cols import STATUS, award_units, fixed_text, grade_text, status_text, type_text
 from .rules_model import Award
 
-__all__ = ["STATUS", "awards_document", "awards_text"]
+__all__ = ["STATUS", "awards_document", "awards_json", "awards_text"]
 
 
 def awards_text(run: Run, lang: Lang, misses: int = 3) -> str:
@@ -59,50 +61,85 @@ def _quota_text(run: Run, award: Award, lang: Lang) -> str:
     return str(next(iter(per.values()), 0))
 
 
-def awards_document(run: Run) -> dict[str, Any]:
-    """The stable JSON document of a run (issue contract): scheme, manifest, units, awards."""
-    p = run.scheme.meta.precision
-
-    def num(col: str) -> pl.Expr:  # exact short repr: the double nearest the decimal, as float(text) gives
-        c = pl.col(col).cast(pl.Float64)
-        out: pl.Expr = c / (c * 0 + 10**p)
-        return out.alias(col)  # a column divisor: IEEE division (a constant one multiplies)
-
-    secs, pools = run.scheme.all_sections(), run.scheme.pools
-    vetoes = run.decisions.vetoes
-    nums = ["total", *[f"s.{s.id}" for s in secs], *[f"p.{q.id}" for q in pools]]
-    cols = ["unit_id", "name", "unit_type", "grade", "rank", "rank_all", "order", *nums,
-            *[c for v in vetoes for c in (f"x.{v.id}", f"xs.{v.id}")]]
-    frame = (run.frame.lazy().select(c for c in cols if c in run.frame.columns)
-             .with_columns(pl.col("unit_id").cast(pl.String), pl.col("unit_type").cast(pl.String),
-                           pl.col("grade").cast(pl.String), *[num(c) for c in nums])
-             .sort(pl.col("unit_type"), pl.col("order"), maintain_order=True).collect())
-    units = []
-    for r in frame.iter_rows(named=True):
-        units.append({
-            "unit_id": r["unit_id"], "name": r["name"], "type": r["unit_type"], "total": r["total"],
-            "grade": r["grade"], "rank": r["rank"], "rank_overall": r["rank_all"],
-            "sections": {s.id: r[f"s.{s.id}"] for s in secs},
-            "pools": {q.id: r[f"p.{q.id}"] for q in pools},
-            "vetoes": [{"id": v.id, "label": v.label, "source": r.get(f"xs.{v.id}")}
-                       for v in vetoes if r.get(f"x.{v.id}")],
-        })
-    awards = []
-    for award in run.decisions.awards:
+def awards_json(run: Run, chunk: int = 100_000) -> Iterator[str]:
+    """The JSON document of a run (the issue contract: scheme, manifest, units, awards), as text in pieces.
+    The frame around the lists is indented; each unit, recommendation and unit not selected is one compact
+    object a line, written by Polars (a million units in seconds, not minutes of Python objects; and a line
+    per unit diffs well). Numbers are the doubles nearest the exact decimals, as `float('89.54')` gives."""
+    meta = run.scheme.meta
+    head = json.dumps({"scheme": {"id": meta.id, "label": meta.label, "year": meta.year}, "manifest": run.manifest},
+                      ensure_ascii=False, indent=2)
+    yield head.removesuffix("\n}") + ',\n  "units": '
+    yield from _array(_units(run), "  ", chunk)
+    yield ',\n  "awards": ['
+    for k, award in enumerate(run.decisions.awards):
         pre = f"a.{award.id}"
-        units_a = award_units(run, award, ["zh", "en"]).with_columns(num("total"), pl.col(pre).cast(pl.String),
-                                                                     pl.col("unit_id").cast(pl.String))
-        rec = units_a.filter("rec").select(
-            "unit_id", "name", pl.col(pre + ".pos").alias("rank"), "total",
-            (pl.col(pre + ".level") if pre + ".level" in units_a.columns else pl.lit(None)).alias("level"),
-            pl.col(pre).alias("status"))
-        rest = units_a.filter(~pl.col("rec")).select("unit_id", pl.col(pre).alias("status"),
-                                                     pl.col("reason_zh").alias("reason"),
-                                                     pl.col("reason_en").alias("reason_en"))
-        awards.append({"id": award.id, "label": award.label, "quota": _quota_json(run, award),
-                       "recommended": rec.to_dicts(), "not_selected": rest.to_dicts()})
-    return {"scheme": {"id": run.scheme.meta.id, "label": run.scheme.meta.label, "year": run.scheme.meta.year},
-            "manifest": run.manifest, "units": units, "awards": awards}
+        units = award_units(run, award, ["zh", "en"]).with_columns(
+            _num("total", meta.precision), pl.col(pre).cast(pl.String), pl.col("unit_id").cast(pl.String))
+        rec = units.filter("rec").select("unit_id", "name", pl.col(pre + ".pos").alias("rank"), "total",
+                                         pl.col(pre + ".level").alias("level"), pl.col(pre).alias("status"))
+        rest = units.filter(~pl.col("rec")).select("unit_id", pl.col(pre).alias("status"),
+                                                   pl.col("reason_zh").alias("reason"), "reason_en")
+        obj = json.dumps({"id": award.id, "label": award.label, "quota": _quota_json(run, award)},
+                         ensure_ascii=False, indent=2).replace("\n", "\n    ")
+        yield ("," if k else "") + "\n    " + obj.removesuffix("\n    }") + ',\n      "recommended": '
+        yield from _array(rec, "      ", chunk)
+        yield ',\n      "not_selected": '
+        yield from _array(rest, "      ", chunk)
+        yield "\n    }"
+    yield "\n  ]\n}" if run.decisions.awards else "]\n}"
+
+
+def awards_document(run: Run) -> dict[str, Any]:
+    """The JSON document of a run as Python objects (`awards_json`, read back)."""
+    doc: dict[str, Any] = json.loads("".join(awards_json(run)))
+    return doc
+
+
+def _num(col: str, scale: int) -> pl.Expr:
+    """A scaled integer column as the double nearest its exact decimal value (IEEE division by a column: Polars
+    multiplies by the reciprocal of a constant divisor, which can be one unit off in the last place)."""
+    c = pl.col(col).cast(pl.Float64)
+    out: pl.Expr = c / (c * 0 + 10**scale)
+    return out.alias(col)
+
+
+def _units(run: Run) -> pl.DataFrame:
+    """One row a unit (by unit type, then order) with the document's fields; nested objects as structs."""
+    p = run.scheme.meta.precision
+    secs, pools, vetoes = run.scheme.all_sections(), run.scheme.pools, run.decisions.vetoes
+    nums = ["total", *[f"s.{s.id}" for s in secs], *[f"p.{q.id}" for q in pools]]
+    veto = pl.Struct({"id": pl.String, "label": pl.String, "source": pl.String})
+    hits = pl.concat_list([pl.when(pl.col(f"x.{v.id}")).then(pl.struct(
+        id=pl.lit(v.id), label=pl.lit(v.label), source=pl.col(f"xs.{v.id}").cast(pl.String))) for v in vetoes]
+    ).list.drop_nulls() if vetoes else pl.lit([], dtype=pl.List(veto))
+
+    def obj(keys: list[str], cols: list[str]) -> pl.Expr:  # an empty object: null here, {} in the text
+        return pl.struct([pl.col(c).alias(k) for k, c in zip(keys, cols, strict=True)]) if keys else pl.lit(None)
+
+    return (run.frame.lazy().with_columns(_num(c, p) for c in nums)
+            .sort(pl.col("unit_type").cast(pl.String), pl.col("order"), maintain_order=True)
+            .select(pl.col("unit_id").cast(pl.String), "name", pl.col("unit_type").cast(pl.String).alias("type"),
+                    "total", pl.col("grade").cast(pl.String), "rank", pl.col("rank_all").alias("rank_overall"),
+                    obj([s.id for s in secs], [f"s.{s.id}" for s in secs]).alias("sections"),
+                    obj([q.id for q in pools], [f"p.{q.id}" for q in pools]).alias("pools"),
+                    hits.alias("vetoes"))
+            .collect())
+
+
+def _array(frame: pl.DataFrame, indent: str, chunk: int) -> Iterator[str]:
+    """A JSON array of the frame's rows, one compact object a line, `chunk` rows at a time."""
+    if frame.height == 0:
+        yield "[]"
+        return
+    yield "["
+    sep = ",\n" + indent + "  "
+    for start in range(0, frame.height, chunk):
+        lines = frame.slice(start, chunk).write_ndjson().rstrip("\n")
+        # no raw line break or quote sequence below occurs inside a JSON string (they are escaped there)
+        lines = lines.replace(',"sections":null', ',"sections":{}').replace(',"pools":null', ',"pools":{}')
+        yield ("," if start else "") + "\n" + indent + "  " + lines.replace("\n", sep)
+    yield "\n" + indent + "]"
 
 
 def _quota_json(run: Run, award: Award) -> Any:

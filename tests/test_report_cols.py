@@ -83,3 +83,37 @@ def test_failed_conditions_most_points_short_first(tmp_path: Path) -> None:
                                "得分 ≥ 87.53 (差 0.03); 整改率 ≥ 0.9505 (差 0.0105)")
     assert u1["reason_en"] == ("not met: done; score >= 90 (short by 2.5); rate >= 0.97 (short by 0.03); "
                                "score >= 87.53 (short by 0.03); rate >= 0.9505 (short by 0.0105)")
+
+
+def test_the_json_document_reads_back_as_the_run(tmp_path: Path) -> None:
+    """Every unit once, with its exact total (the double nearest the decimal) and sections; an empty object
+    for a scheme without pools; text with quotes, backslashes and line breaks intact; each award's lists in
+    the committee's order with the reasons of `award_units`."""
+    from engine.awards_report import awards_document  # noqa: PLC0415
+    from engine.pipeline import Inputs, run  # noqa: PLC0415
+    from engine.report_cols import award_units  # noqa: PLC0415
+
+    body = """
+    sections:
+      - {id: main, label: 主体, items: [{id: s, label: 得分, points: 100, value: score, method: direct}]}
+    grades:
+      - {id: excellent, label: 优秀, min: 90}
+      - {id: fail, label: 不合格}
+    awards:
+      - {id: top, label: 先进, eligible: score >= 80, quota: {count: 1}}
+    """
+    data = tmp_path / "units.csv"
+    data.write_text('unit_id,name,unit_type,score\nu1,"甲""村\\ ""","village",89.54\nu2,"乙\n村",village,95.39\n'
+                    "u3,丙,village,70.1\n", encoding="utf-8")
+    scheme = write_scheme(tmp_path, body, {"score": "{label: 得分, type: decimal, scale: 2, min: 0, max: 100}"})
+    r = run(Inputs(scheme, data), detail=False)
+    doc = awards_document(r)
+    units = {u["unit_id"]: u for u in doc["units"]}
+    assert [u["unit_id"] for u in doc["units"]] == ["u2", "u1", "u3"]  # by type, then order
+    assert units["u1"]["name"] == '甲"村\\ "' and units["u2"]["name"] == "乙\n村"
+    assert units["u1"]["total"] == 89.54 and units["u2"]["sections"] == {"main": 95.39} and units["u3"]["pools"] == {}
+    (award,) = doc["awards"]
+    assert [x["unit_id"] for x in award["recommended"]] == ["u2"] and award["quota"] == 1
+    expected = award_units(r, r.decisions.awards[0], ["zh", "en"]).filter(~pl.col("rec"))
+    assert [(x["unit_id"], x["reason"], x["reason_en"]) for x in award["not_selected"]] == \
+        expected.select("unit_id", "reason_zh", "reason_en").rows()
