@@ -6,6 +6,7 @@
     python tests/benchmark/bench.py --stages bench-data/units_1000000.parquet   # time per stage
     python tests/benchmark/bench.py --sizes 100000 --csv     # also the same units as CSV (the eager path)
     python tests/benchmark/bench.py --gaps 1000 3000 30000 --reps 1   # simulate --gaps on the demo scheme
+    python tests/benchmark/bench.py --outputs 100000 1000000 --formats csv json   # `kaohe run --format F -o FILE`
 
 Each measurement runs in a fresh child process so that peak memory (ru_maxrss) belongs to it alone.
 Reference: ../shared/bench-reference (scheme.md, gen.py, impl_polars.py), or $KAOHE_REFERENCE.
@@ -168,6 +169,21 @@ def csv_copy(parquet: Path) -> Path:
     return out
 
 
+def cli_run(n: int, fmt: str) -> tuple[float, float]:
+    """(wall seconds, peak MiB) of `kaohe run --format fmt -o FILE` on n units of the reference scheme, as a
+    user runs it: a new interpreter, the output written."""
+    out = DATA / f"out_{n}.{fmt}"
+    args = [sys.executable, str(ROOT / "cli.py"), "run", "--scheme", str(SCHEME), "--data",
+            str(DATA / f"units_{n}.parquet"), "--format", fmt, "-o", str(out)]
+    t0 = time.perf_counter()
+    proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    _, status, usage = os.wait4(proc.pid, 0)
+    wall = time.perf_counter() - t0
+    if os.waitstatus_to_exitcode(status) != 0:
+        raise SystemExit(f"failed: {' '.join(args)}")
+    return wall, usage.ru_maxrss / 1024
+
+
 def cold_run() -> float:
     """A new interpreter running `kaohe run`, with the project's bytecode cached as after `pip install`
     (PYTHONDONTWRITEBYTECODE, set in some sandboxes, would make every run compile the sources: ~70 ms)."""
@@ -185,9 +201,24 @@ def main() -> None:
     ap.add_argument("--stages", metavar="DATA", help="time each stage of kaohe on one data file (reference scheme)")
     ap.add_argument("--csv", action="store_true",
                     help="also time kaohe on the same units written as CSV (the eager path township staff use)")
+    ap.add_argument("--outputs", type=int, nargs="+", metavar="UNITS",
+                    help="time `kaohe run --format F -o FILE` (reference scheme) on these sizes")
+    ap.add_argument("--formats", nargs="+", default=["csv", "json"], choices=["csv", "json", "table", "markdown"])
     ap.add_argument("--gaps", type=int, nargs="+", metavar="UNITS",
                     help="time `simulate --gaps` (every unit's smallest change to its next grade) on the demo scheme")
     args = ap.parse_args()
+    if args.outputs:
+        ensure_data(args.outputs)
+        from tabulate import tabulate  # noqa: PLC0415
+
+        rows = []
+        for n in args.outputs:
+            for fmt in args.formats:
+                runs = [cli_run(n, fmt) for _ in range(args.reps)]
+                rows.append([f"{n:,}", fmt, f"{statistics.median(w for w, _ in runs):.2f}",
+                             f"{max(m for _, m in runs):.0f}"])
+        print(tabulate(rows, headers=["units", "--format", "wall s", "peak MiB"]))
+        return
     if args.gaps:
         ensure_demo(args.gaps)
         from tabulate import tabulate  # noqa: PLC0415
