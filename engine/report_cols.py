@@ -29,7 +29,7 @@ STATUS = {
     "vetoed": ("一票否决", "vetoed"), "not_applicable": ("不参评", "not assessed for this award"),
 }
 # the order of the units neither recommended nor tied at the boundary: eligible ones first
-REST_ORDER = {"outside_quota": 1, "not_eligible": 2, "vetoed": 3, "not_applicable": 4}
+REST_ORDER = ("outside_quota", "not_eligible", "vetoed", "not_applicable")
 
 
 _OPS = {">=": "≥", "<=": "≤", "!=": "≠", "==": "="}
@@ -115,11 +115,11 @@ def status_text(award: Award, lang: Lang) -> pl.Expr:
         {s: w[0 if lang == "zh" else 1] for s, w in STATUS.items()}, return_dtype=pl.String)
 
 
-def reason(run: Run, award: Award, info: AwardInfo, lang: Lang) -> pl.Expr:
-    """Why each unit is or is not recommended for `award`, in `lang`."""
+def reasons(run: Run, award: Award, info: AwardInfo, lang: Lang) -> dict[str, pl.Expr]:
+    """Why a unit is or is not recommended for `award`, in `lang`: one expression for each status, to be
+    evaluated on the units of that status only (`award_units` does)."""
     zh = lang == "zh"
     pre = f"a.{award.id}"
-    status = pl.col(pre).cast(pl.String)
     pos, quota = _int_text(pl.col(f"{pre}.pos")), _int_text(pl.col(f"{pre}.quota"))
     level = pl.col(f"{pre}.level")
     lvl = pl.when(level.is_not_null() & (level != "")).then(pl.lit(" ") + level).otherwise(pl.lit(""))
@@ -137,7 +137,6 @@ def reason(run: Run, award: Award, info: AwardInfo, lang: Lang) -> pl.Expr:
     key = pretty(E.to_source(award.rank_by[0].expr.tree), run, lang)
     behind = (pl.concat_str([lit(f"; {key}比末位入选单位低 "), fixed_text(gap, scale, scale)]) if zh else
               pl.concat_str([lit(f"; {key} "), fixed_text(gap, scale, scale), lit(" behind the last one in")]))
-    outside = pl.when(gap.is_null()).then(head).otherwise(head + behind)
     vetoes = [pl.when(pl.col(f"x.{v.id}")).then(pl.concat_str([lit(f"{v.label} ("), _text(pl.col(f"xs.{v.id}")),
                                                                 lit(")")]))
               for v in run.decisions.vetoes if v.blocks == "all" or award.id in v.blocks]
@@ -146,12 +145,9 @@ def reason(run: Run, award: Award, info: AwardInfo, lang: Lang) -> pl.Expr:
     na = (type_text(run, lang) + lit("不参评此奖项") if zh else
           pl.concat_str([lit("unit type "), pl.col("unit_type").cast(pl.String),
                          lit(" is not assessed for this award")]))
-    return (pl.when(status == "recommended").then(recommended)
-            .when(status == "tie_flag").then(tie)
-            .when(status == "outside_quota").then(outside)
-            .when(status == "vetoed").then(vetoed)
-            .when(status == "not_applicable").then(na)
-            .otherwise(_failed(run, pre, info, lang)))
+    return {"recommended": recommended, "tie_flag": tie,
+            "outside_quota": pl.when(gap.is_null()).then(head).otherwise(head + behind), "vetoed": vetoed,
+            "not_applicable": na, "not_eligible": _failed(run, pre, info, lang)}
 
 
 def _text(e: pl.Expr) -> pl.Expr:
@@ -205,24 +201,33 @@ def _failed(run: Run, pre: str, info: AwardInfo, lang: Lang) -> pl.Expr:
 
 def award_units(run: Run, award: Award, langs: Sequence[Lang]) -> pl.DataFrame:
     """An award's units in the committee's order: the recommended and boundary ties by type and place, then
-    the others (eligible ones first; then by status, distance to the last unit in, total and id),
-    with the columns the reports show: `rec` (in the first part?), unit_id, name, unit_type, total, grade,
-    the award's status, place, level and quota, and `reason_<lang>` for each of `langs`."""
+    the others (eligible ones first; then by status, distance to the last unit in, total and id), with the
+    columns the reports show: `rec` (in the first part?), unit_id, name, unit_type, total, grade, the
+    award's status, place, level and quota, and `reason_<lang>` for each of `langs` (each status's wording
+    made for the units of that status only)."""
     pre = f"a.{award.id}"
     info = run.awards[award.id]
     cols = [c for c in dict.fromkeys(["unit_id", "name", "unit_type", "total", "grade",
                                       *[c for c in run.frame.columns if c == pre or c.startswith(pre + ".")],
                                       *[c for v in run.decisions.vetoes for c in (f"x.{v.id}", f"xs.{v.id}")]])
             if c in run.frame.columns]
-    frame = run.frame.select(cols).with_columns(reason(run, award, info, lang).alias(f"reason_{lang}")
-                                                for lang in langs)
+    frame = run.frame.select(cols)
     status = pl.col(pre).cast(pl.String)
     per_type = award.quota is not None and award.quota.per == "unit_type"
     types = pl.col("unit_type").cast(pl.String).replace_strict(
         {t: i for i, t in enumerate(run.scheme.unit_types)}, default=99, return_dtype=pl.Int64)
+    words = {lang: reasons(run, award, info, lang) for lang in langs}
+
+    def worded(part: pl.DataFrame, statuses: Sequence[str]) -> pl.DataFrame:
+        return part.with_columns(
+            (pl.when(status == statuses[0]).then(words[lang][statuses[0]]).otherwise(words[lang][statuses[1]])
+             if len(statuses) > 1 else words[lang][statuses[0]]).alias(f"reason_{lang}") for lang in langs)
+
     rec = frame.filter(status.is_in(["recommended", "tie_flag"])) \
         .sort([*([types] if per_type else []), pl.col(f"{pre}.pos")], maintain_order=True)
-    rest = frame.filter(~status.is_in(["recommended", "tie_flag"])) \
-        .sort([status.replace_strict(REST_ORDER, return_dtype=pl.Int64), pl.col(f"{pre}.gap").fill_null(1 << 62),
-               -pl.col("total").fill_null(0), pl.col("unit_id").cast(pl.String)], maintain_order=True)
-    return pl.concat([rec.with_columns(rec=pl.lit(True)), rest.with_columns(rec=pl.lit(False))])
+    parts = [worded(rec, ["recommended", "tie_flag"]).with_columns(rec=pl.lit(True))]
+    for st in REST_ORDER:  # the others: eligible ones first
+        part = frame.filter(status == st).sort([pl.col(f"{pre}.gap").fill_null(1 << 62), -pl.col("total").fill_null(0),
+                                                 pl.col("unit_id").cast(pl.String)], maintain_order=True)
+        parts.append(worded(part, [st]).with_columns(rec=pl.lit(False)))
+    return pl.concat(parts)
