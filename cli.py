@@ -76,24 +76,29 @@ def build_inputs(scheme: Path | None, data: Path | None, events: Path | None, en
     return Inputs(scheme, data, events, encoding, sheet, options)
 
 
-def emit(text: str | bytes | Iterable[str], output: Path | None, inputs: Inputs | None = None,
+def emit(text: str | bytes | Iterable[str | bytes], output: Path | None, inputs: Inputs | None = None,
          manifest: dict[str, Any] | None = None) -> None:
     """Print, or write atomically to -o FILE (CSV with a BOM for Excel). A file output that cannot hold
     the run manifest itself gets it beside it as FILE.manifest.json (JSON outputs embed it). `text` may
-    come in pieces (a large JSON document is never one string)."""
+    come in pieces (a large JSON document or CSV table is never one string), as text or as UTF-8 bytes."""
     pieces = [text] if isinstance(text, (str, bytes)) else _batched(text)
     if output is None:
         for piece in pieces:
-            click.echo(piece if isinstance(piece, str) else piece.decode("utf-8-sig"), nl=False)
+            click.echo(piece if isinstance(piece, str) else piece.decode("utf-8"), nl=False)
         return
     import json  # noqa: PLC0415
 
     from engine.io import write_atomic  # noqa: PLC0415
 
     paths = [p for p in (inputs.scheme, inputs.data, inputs.events) if p is not None] if inputs else []
-    bom = output.suffix.lower() == ".csv"
-    write_atomic(output, (p.encode("utf-8-sig" if bom and k == 0 else "utf-8") if isinstance(p, str) else p
-                          for k, p in enumerate(pieces)), inputs=paths)
+    bom = b"\xef\xbb\xbf" if output.suffix.lower() == ".csv" else b""
+
+    def encoded() -> Iterator[bytes]:
+        for k, p in enumerate(pieces):
+            data = p.encode("utf-8") if isinstance(p, str) else p
+            yield bom + data if k == 0 and not data.startswith(bom) else data
+
+    write_atomic(output, encoded(), inputs=paths)
     click.echo(f"wrote {output}", err=True)
     if manifest is not None and output.suffix.lower() != ".json":
         side = output.with_name(output.name + ".manifest.json")
@@ -101,11 +106,18 @@ def emit(text: str | bytes | Iterable[str], output: Path | None, inputs: Inputs 
         click.echo(f"wrote {side}", err=True)
 
 
-def _batched(pieces: Iterable[str], size: int = 1 << 20) -> Iterator[str]:
-    """Small pieces (a JSON encoder's tokens) joined into about `size` characters each."""
+def _batched(pieces: Iterable[str | bytes], size: int = 1 << 20) -> Iterator[str | bytes]:
+    """Small text pieces (a JSON encoder's tokens) joined into about `size` characters each; bytes pieces
+    (already large) pass as they are."""
     buf: list[str] = []
     n = 0
     for p in pieces:
+        if isinstance(p, bytes):
+            if buf:
+                yield "".join(buf)
+                buf, n = [], 0
+            yield p
+            continue
         buf.append(p)
         n += len(p)
         if n >= size:
@@ -195,10 +207,10 @@ def test_cmd(scheme: tuple[Path, ...]) -> None:
 @with_run
 def score(r: Run, inputs: Inputs, fmt: str, output: Path | None, lang: Lang) -> None:
     """Print the ranked score table (sections, pools, total, grade)."""
-    from engine.report import render, score_table  # noqa: PLC0415
+    from engine.report import rendered, score_table  # noqa: PLC0415
 
     headers, rows = score_table(r, lang)
-    emit(render(headers, rows, fmt, title=r.scheme.meta.label if fmt == "table" else ""), output, inputs, r.manifest)
+    emit(rendered(headers, rows, fmt, title=r.scheme.meta.label if fmt == "table" else ""), output, inputs, r.manifest)
 
 
 @main.command()
@@ -218,7 +230,7 @@ def explain(r: Run, inputs: Inputs, unit: str, lang: Lang) -> None:
 def _awards_output(r: Run, inputs: Inputs, fmt: str, output: Path | None, lang: Lang, with_scores: bool) -> None:
 
     from engine.awards_report import awards_json, awards_text  # noqa: PLC0415
-    from engine.report import render, score_table  # noqa: PLC0415
+    from engine.report import render, rendered, score_table  # noqa: PLC0415
 
     if fmt == "json":  # written as it is encoded: at a million units the text is over a gigabyte
         emit(itertools.chain(awards_json(r), ["\n"]), output, inputs)
@@ -232,8 +244,13 @@ def _awards_output(r: Run, inputs: Inputs, fmt: str, output: Path | None, lang: 
     elif fmt in ("csv", "markdown"):
         from engine.workbook import award_table  # noqa: PLC0415
 
-        parts = [render(*award_table(r, a, lang), fmt, title=a.label) for a in r.decisions.awards]
-        emit(("\n" if fmt == "markdown" else "").join(parts), output, inputs, r.manifest)
+        def parts() -> Iterator[str | bytes]:  # award by award, as they are made
+            for k, a in enumerate(r.decisions.awards):
+                if k and fmt == "markdown":
+                    yield "\n"
+                yield from rendered(*award_table(r, a, lang), fmt, title=a.label)
+
+        emit(parts(), output, inputs, r.manifest)
     else:
         text = awards_text(r, lang)
         if with_scores:

@@ -7,8 +7,9 @@ uses ids where the scheme has no English label.
 
 from __future__ import annotations
 
+import io
 import json
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 import polars as pl
@@ -79,7 +80,6 @@ def render(headers: Sequence[str], rows: Rows | pl.DataFrame, fmt: str, *, title
     """A table (rows of text cells: lists, or a frame of text columns) as text, csv, json or markdown."""
     if fmt == "csv":
         import csv  # noqa: PLC0415
-        import io  # noqa: PLC0415
 
         from .io import neutralise  # noqa: PLC0415 - names come from many hands: no formulas
 
@@ -87,7 +87,7 @@ def render(headers: Sequence[str], rows: Rows | pl.DataFrame, fmt: str, *, title
         w = csv.writer(buf, lineterminator="\r\n")
         w.writerow([neutralise(h) for h in headers])
         if isinstance(rows, pl.DataFrame):
-            return buf.getvalue() + csv_body(rows)
+            return buf.getvalue() + csv_body(rows).decode("utf-8")
         w.writerows([[neutralise(c) for c in r] for r in rows])
         return buf.getvalue()
     lines = rows.rows() if isinstance(rows, pl.DataFrame) else rows
@@ -100,7 +100,17 @@ def render(headers: Sequence[str], rows: Rows | pl.DataFrame, fmt: str, *, title
     return table + "\n"
 
 
-def csv_body(rows: pl.DataFrame) -> str:
+def rendered(headers: Sequence[str], rows: Rows | pl.DataFrame, fmt: str, *, title: str = "") -> Iterator[str | bytes]:
+    """`render` in pieces; a frame's CSV body as the UTF-8 bytes Polars writes (a million units' table is
+    hundreds of megabytes: no round trip through a Python string)."""
+    if fmt == "csv" and isinstance(rows, pl.DataFrame):
+        yield render(headers, [], "csv")
+        yield csv_body(rows)
+    else:
+        yield render(headers, rows, fmt, title=title)
+
+
+def csv_body(rows: pl.DataFrame) -> bytes:
     """Text cells as CSV lines, as Python's csv writer writes them (minimal quoting, CRLF; an empty or missing
     cell is nothing, but '""' when it is the row's only cell), with formula-like text neutralised (see
     `io.neutralise`)."""
@@ -111,7 +121,9 @@ def csv_body(rows: pl.DataFrame) -> str:
     # Polars writes an empty text as '""' and a missing one as nothing
     safe = safe.with_columns((pl.col(c).fill_null("") if len(cols) == 1 else pl.when(pl.col(c) != "").then(pl.col(c)))
                              .alias(c) for c in cols)
-    return safe.write_csv(include_header=False, line_terminator="\r\n", null_value="", quote_style="necessary")
+    out = io.BytesIO()
+    safe.write_csv(out, include_header=False, line_terminator="\r\n", null_value="", quote_style="necessary")
+    return out.getvalue()
 
 
 def find_unit(run: Run, unit: str) -> dict[str, Any] | None:

@@ -48,7 +48,7 @@ def test_csv_body_is_what_the_csv_module_writes(rows: list[list[str | None]]) ->
     buf = io.StringIO()
     csv.writer(buf, lineterminator="\r\n").writerows([[neutralise(c) if c is not None else None for c in r]
                                                       for r in rows])
-    assert csv_body(frame) == buf.getvalue()
+    assert csv_body(frame).decode("utf-8") == buf.getvalue()
 
 
 def test_failed_conditions_most_points_short_first(tmp_path: Path) -> None:
