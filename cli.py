@@ -233,7 +233,7 @@ def _awards_output(r: Run, inputs: Inputs, fmt: str, output: Path | None, lang: 
     from engine.report import render, rendered, score_table  # noqa: PLC0415
 
     if fmt == "json":  # written as it is encoded: at a million units the text is over a gigabyte
-        emit(itertools.chain(awards_json(r), ["\n"]), output, inputs)
+        emit(itertools.chain(awards_json(r), [b"\n"]), output, inputs)
     elif fmt == "xlsx":
         if output is None:
             raise click.UsageError("--format xlsx needs -o FILE.xlsx")

@@ -4,6 +4,7 @@ units at once (`engine.report_cols`)."""
 
 from __future__ import annotations
 
+import io
 import json
 from collections.abc import Iterator
 from typing import Any
@@ -61,17 +62,17 @@ def _quota_text(run: Run, award: Award, lang: Lang) -> str:
     return str(next(iter(per.values()), 0))
 
 
-def awards_json(run: Run, chunk: int = 100_000) -> Iterator[str]:
-    """The JSON document of a run (the issue contract: scheme, manifest, units, awards), as text in pieces.
+def awards_json(run: Run, chunk: int = 100_000) -> Iterator[bytes]:
+    """The JSON document of a run (the issue contract: scheme, manifest, units, awards), as UTF-8 in pieces.
     The frame around the lists is indented; each unit, recommendation and unit not selected is one compact
     object a line, written by Polars (a million units in seconds, not minutes of Python objects; and a line
     per unit diffs well). Numbers are the doubles nearest the exact decimals, as `float('89.54')` gives."""
     meta = run.scheme.meta
     head = json.dumps({"scheme": {"id": meta.id, "label": meta.label, "year": meta.year}, "manifest": run.manifest},
                       ensure_ascii=False, indent=2)
-    yield head.removesuffix("\n}") + ',\n  "units": '
+    yield (head.removesuffix("\n}") + ',\n  "units": ').encode()
     yield from _array(_units(run), "  ", chunk)
-    yield ',\n  "awards": ['
+    yield b',\n  "awards": ['
     for k, award in enumerate(run.decisions.awards):
         pre = f"a.{award.id}"
         units = award_units(run, award, ["zh", "en"]).with_columns(
@@ -82,17 +83,17 @@ def awards_json(run: Run, chunk: int = 100_000) -> Iterator[str]:
                                                    pl.col("reason_zh").alias("reason"), "reason_en")
         obj = json.dumps({"id": award.id, "label": award.label, "quota": _quota_json(run, award)},
                          ensure_ascii=False, indent=2).replace("\n", "\n    ")
-        yield ("," if k else "") + "\n    " + obj.removesuffix("\n    }") + ',\n      "recommended": '
+        yield (("," if k else "") + "\n    " + obj.removesuffix("\n    }") + ',\n      "recommended": ').encode()
         yield from _array(rec, "      ", chunk)
-        yield ',\n      "not_selected": '
+        yield b',\n      "not_selected": '
         yield from _array(rest, "      ", chunk)
-        yield "\n    }"
-    yield "\n  ]\n}" if run.decisions.awards else "]\n}"
+        yield b"\n    }"
+    yield b"\n  ]\n}" if run.decisions.awards else b"]\n}"
 
 
 def awards_document(run: Run) -> dict[str, Any]:
     """The JSON document of a run as Python objects (`awards_json`, read back)."""
-    doc: dict[str, Any] = json.loads("".join(awards_json(run)))
+    doc: dict[str, Any] = json.loads(b"".join(awards_json(run)))
     return doc
 
 
@@ -127,19 +128,21 @@ def _units(run: Run) -> pl.DataFrame:
             .collect())
 
 
-def _array(frame: pl.DataFrame, indent: str, chunk: int) -> Iterator[str]:
+def _array(frame: pl.DataFrame, indent: str, chunk: int) -> Iterator[bytes]:
     """A JSON array of the frame's rows, one compact object a line, `chunk` rows at a time."""
     if frame.height == 0:
-        yield "[]"
+        yield b"[]"
         return
-    yield "["
-    sep = ",\n" + indent + "  "
+    yield b"["
+    sep = (",\n" + indent + "  ").encode()
     for start in range(0, frame.height, chunk):
-        lines = frame.slice(start, chunk).write_ndjson().rstrip("\n")
+        buf = io.BytesIO()
+        frame.slice(start, chunk).write_ndjson(buf)
+        lines = buf.getvalue().rstrip(b"\n")
         # no raw line break or quote sequence below occurs inside a JSON string (they are escaped there)
-        lines = lines.replace(',"sections":null', ',"sections":{}').replace(',"pools":null', ',"pools":{}')
-        yield ("," if start else "") + "\n" + indent + "  " + lines.replace("\n", sep)
-    yield "\n" + indent + "]"
+        lines = lines.replace(b',"sections":null', b',"sections":{}').replace(b',"pools":null', b',"pools":{}')
+        yield (b"," if start else b"") + b"\n" + indent.encode() + b"  " + lines.replace(b"\n", sep)
+    yield ("\n" + indent + "]").encode()
 
 
 def _quota_json(run: Run, award: Award) -> Any:

@@ -101,8 +101,8 @@ def test_a_json_file_written_in_pieces_is_the_document_and_stdout_alike(tmp_path
     result = CliRunner().invoke(main, ["run", "--format", "json", "-o", str(out)], prog_name="kaohe")
     assert result.exit_code == 0, result.stderr
     done = run(demo_inputs(), detail=False)
-    whole = "".join(awards_json(done)) + "\n"
-    assert "".join(awards_json(done, chunk=7)) + "\n" == whole and json.loads(whole)["units"]
+    whole = b"".join(awards_json(done)).decode("utf-8") + "\n"
+    assert b"".join(awards_json(done, chunk=7)).decode("utf-8") + "\n" == whole and json.loads(whole)["units"]
     assert out.read_text(encoding="utf-8") == whole
     assert CliRunner().invoke(main, ["run", "--format", "json"], prog_name="kaohe").stdout == whole
     assert list(small(iter(["ab", "c", "def", "g"]), size=3)) == ["abc", "def", "g"]  # ~3 characters a piece
