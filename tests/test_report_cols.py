@@ -117,3 +117,23 @@ def test_the_json_document_reads_back_as_the_run(tmp_path: Path) -> None:
     expected = award_units(r, r.decisions.awards[0], ["zh", "en"]).filter(~pl.col("rec"))
     assert [(x["unit_id"], x["reason"], x["reason_en"]) for x in award["not_selected"]] == \
         expected.select("unit_id", "reason_zh", "reason_en").rows()
+
+
+def test_find_unit_by_id_or_name_first_match(tmp_path: Path) -> None:
+    """A unit is found by its id or its name; of two units with the same name, the first in the table."""
+    from engine.pipeline import Inputs, run  # noqa: PLC0415
+    from engine.report import find_unit  # noqa: PLC0415
+
+    body = """
+    sections:
+      - {id: main, label: 主体, items: [{id: s, label: 得分, points: 100, value: score, method: direct}]}
+    """
+    data = tmp_path / "units.csv"
+    data.write_text("unit_id,name,unit_type,score\nu1,甲,village,80\nu2,乙,village,90\nu3,甲,village,70\n",
+                    encoding="utf-8")
+    scheme = write_scheme(tmp_path, body, {"score": "{label: 得分, type: decimal, scale: 2, min: 0, max: 100}"})
+    r = run(Inputs(scheme, data))
+    found = {u: find_unit(r, u) for u in ("甲", "u3", "乙", "无")}
+    assert found["甲"] is not None and found["甲"]["unit_id"] == "u1" and found["甲"]["total"] == 8000
+    assert found["u3"] is not None and found["u3"]["name"] == "甲" and "i.s" in found["u3"]
+    assert found["乙"] is not None and found["乙"]["unit_id"] == "u2" and found["无"] is None
