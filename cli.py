@@ -302,7 +302,7 @@ def simulate(scheme: Path | None, data: Path | None, events: Path | None, encodi
     """Mid-year simulation and what-if scenarios, shown beside the baseline."""
     from engine.pipeline import load  # noqa: PLC0415
     from engine.pipeline import score as score_run  # noqa: PLC0415
-    from engine.report import render  # noqa: PLC0415
+    from engine.report import rendered  # noqa: PLC0415
     from engine.sim_report import compare_table, header  # noqa: PLC0415
     from engine.simulate import apply_overrides, as_of_run, parse_sets, scenario_events  # noqa: PLC0415
 
@@ -323,8 +323,8 @@ def simulate(scheme: Path | None, data: Path | None, events: Path | None, encodi
         base_ld, info = as_of_run(base_ld, as_of.date(), project)
         if scen_ld is not None:
             scen_ld, _ = as_of_run(scen_ld, as_of.date(), project)
-    base = score_run(base_ld)
-    scen = score_run(scen_ld) if scen_ld is not None else None
+    base = score_run(base_ld, detail=gaps)  # the per-item findings only for the gap solver
+    scen = score_run(scen_ld, detail=gaps) if scen_ld is not None else None
     gap_text = None
     if gaps:
         from engine.gap import gap_summary  # noqa: PLC0415
@@ -333,7 +333,7 @@ def simulate(scheme: Path | None, data: Path | None, events: Path | None, encodi
             gap_text = gap_summary(scen_ld or base_ld, scen or base, lang, step)
     heads, rows = compare_table(base, scen, lang, gap_text)
     title = header(base, info, lang) + base.scheme.meta.label if fmt == "table" else ""
-    emit(render(heads, rows, fmt, title=title), output, inputs, base.manifest)
+    emit(rendered(heads, rows, fmt, title=title), output, inputs, base.manifest)
 
 
 @main.command()

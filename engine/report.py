@@ -36,22 +36,6 @@ def grade_label(run: Run, g: str | None, lang: Lang) -> str:
     return g or "—"
 
 
-def unit_rows(run: Run, cols: list[str]) -> list[dict[str, Any]]:
-    """One dict a unit with `cols`, the unit's id, name, type, total and grade, and its vetoes (x.<id>: hit?,
-    xs.<id>: by what) - not the whole frame, whose findings and decision columns run to hundreds (a dict of
-    them per unit cost gigabytes at a million units)."""
-    base = ["unit_id", "name", "unit_type", "total", "grade"]
-    vetoes = [c for v in run.decisions.vetoes for c in (f"x.{v.id}", f"xs.{v.id}")]
-    return run.frame.select(c for c in dict.fromkeys([*base, *cols, *vetoes]) if c in run.frame.columns).to_dicts()
-
-
-def ordered(run: Run, cols: list[str]) -> list[dict[str, Any]]:
-    """Units in report order (by unit type as declared, then by position), with `cols` (see `unit_rows`)."""
-    types = {t: i for i, t in enumerate(run.scheme.unit_types)}
-    rows = unit_rows(run, ["order", *cols])
-    return sorted(rows, key=lambda r: (types.get(r["unit_type"], 99), r["order"], str(r["unit_id"])))
-
-
 def score_table(run: Run, lang: Lang) -> tuple[list[str], pl.DataFrame]:
     """The score table: headers, and one row of text cells per unit, by unit type as declared, then rank order."""
     p = run.scheme.meta.precision

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Any
+import polars as pl
 
-from .fmt import Lang, fixed_str, word
+from .fmt import Lang, word
 from .pipeline import Run
-from .report import grade_label, ordered, type_label, unit_rows
-from .report_cols import STATUS
+from .report_cols import STATUS, fixed_text, grade_text, type_text
 from .simulate import AsOf, _fmt
 
 
@@ -28,40 +27,55 @@ def header(run: Run, info: AsOf | None, lang: Lang) -> str:
     return "\n".join(lines) + "\n\n"
 
 
-def _awards(run: Run, r: dict[str, Any], lang: Lang) -> str:
-    got = [a.label if lang == "zh" else a.id for a in run.decisions.awards
-           if r.get(f"a.{a.id}") in ("recommended", "tie_flag")]
-    return "、".join(got)
-
-
 def compare_table(base: Run, scen: Run | None, lang: Lang, gaps: dict[str, str] | None = None
-                  ) -> tuple[list[str], list[list[str]]]:
+                  ) -> tuple[list[str], pl.DataFrame]:
+    """The baseline beside the scenario, a row of text cells per unit (by unit type as declared, then rank
+    order): rank, unit, total, grade, awards held; the scenario's total, change, rank, grade and award
+    changes where they differ; and each unit's gap text."""
     p = base.scheme.meta.precision
     zh = lang == "zh"
     heads = [word("rank", lang), word("unit_id", lang), word("unit", lang), word("type", lang), word("total", lang),
              word("grade", lang), word("awards", lang)]
-    statuses = [f"a.{a.id}" for a in base.decisions.awards]
-    after = {str(r["unit_id"]): r for r in unit_rows(scen, ["rank", *statuses])} if scen is not None else {}
+    awards = base.decisions.awards
+    label = {a.id: a.label if zh else a.id for a in awards}
+
+    def status(col: str) -> pl.Expr:
+        return pl.col(col).cast(pl.String)
+
+    held = [pl.when(status(f"a.{a.id}").is_in(["recommended", "tie_flag"])).then(pl.lit(label[a.id])) for a in awards]
+    cells = [pl.col("rank").cast(pl.String), pl.col("unit_id"), pl.col("name"), type_text(base, lang),
+             fixed_text(pl.col("total"), p, p), grade_text(base, lang),
+             pl.concat_str(held, separator="、", ignore_nulls=True).fill_null("") if held else pl.lit("")]
+    types = {t: i for i, t in enumerate(base.scheme.unit_types)}
+    frame = base.frame.select(pl.col("unit_id").cast(pl.String), "name", "unit_type", "total", "grade", "rank",
+                              "order", *[f"a.{a.id}" for a in awards])
     if scen is not None:
         heads += ["情景总分" if zh else "scenario total", "变化" if zh else "change",
                   "情景排名" if zh else "scenario rank", "情景等级" if zh else "scenario grade",
                   "奖项变化" if zh else "award changes"]
+        after = scen.frame.select(pl.col("unit_id").cast(pl.String), pl.col("total").alias("~total"),
+                                  pl.col("rank").alias("~rank"), pl.col("grade").alias("~grade"),
+                                  *[pl.col(f"a.{a.id}").alias(f"~a.{a.id}") for a in awards])
+        frame = frame.join(after, on="unit_id", how="left", maintain_order="left")
+        delta = pl.col("~total") - pl.col("total")
+        words = {st: w[0 if zh else 1] for st, w in STATUS.items()}
+        changes = [pl.when(status(f"a.{a.id}").ne_missing(status(f"~a.{a.id}"))).then(pl.concat_str([
+            pl.lit(f"{label[a.id]}: "), status(f"a.{a.id}").replace_strict(words, return_dtype=pl.String),
+            pl.lit(" → "), status(f"~a.{a.id}").replace_strict(words, return_dtype=pl.String)])) for a in awards]
+        cells += [fixed_text(pl.col("~total"), p, p),
+                  pl.when(delta != 0).then(pl.when(delta > 0).then(pl.lit("+")).otherwise(pl.lit(""))
+                                           + fixed_text(delta, p, p)).otherwise(pl.lit("")),
+                  pl.when(pl.col("~rank").ne_missing(pl.col("rank"))).then(pl.concat_str(
+                      [pl.col("rank").cast(pl.String), pl.lit("→"), pl.col("~rank").cast(pl.String)]))
+                  .otherwise(pl.lit("")),
+                  pl.when(pl.col("~grade").cast(pl.String).ne_missing(pl.col("grade").cast(pl.String)))
+                  .then(grade_text(scen, lang, "~grade")).otherwise(pl.lit("")),
+                  pl.concat_str(changes, separator="; ", ignore_nulls=True).fill_null("") if changes else pl.lit("")]
     if gaps is not None:
         heads.append("差距" if zh else "gaps")
-    rows = []
-    for r in ordered(base, ["rank", *statuses]):
-        row = [str(r["rank"]), str(r["unit_id"]), r["name"], type_label(base, r["unit_type"], lang),
-               fixed_str(r["total"], p, p), grade_label(base, r["grade"], lang), _awards(base, r, lang)]
-        if scen is not None:
-            s = after[str(r["unit_id"])]
-            delta = s["total"] - r["total"]
-            changes = [f"{a.label if zh else a.id}: {STATUS[r[f'a.{a.id}']][0 if zh else 1]} → "
-                       f"{STATUS[s[f'a.{a.id}']][0 if zh else 1]}" for a in base.decisions.awards
-                       if r[f"a.{a.id}"] != s[f"a.{a.id}"]]
-            row += [fixed_str(s["total"], p, p), ("+" if delta > 0 else "") + fixed_str(delta, p, p) if delta else "",
-                    f"{r['rank']}→{s['rank']}" if s["rank"] != r["rank"] else "",
-                    grade_label(scen, s["grade"], lang) if s["grade"] != r["grade"] else "", "; ".join(changes)]
-        if gaps is not None:
-            row.append(gaps.get(str(r["unit_id"]), ""))
-        rows.append(row)
+        cells.append(pl.col("unit_id").replace_strict(gaps, default="", return_dtype=pl.String))
+    rows = (frame.lazy()
+            .sort(pl.col("unit_type").cast(pl.String).replace_strict(types, default=99, return_dtype=pl.Int64),
+                  pl.col("order"), pl.col("unit_id"), maintain_order=True)
+            .select(c.alias(f"c{i}") for i, c in enumerate(cells)).collect())
     return heads, rows
