@@ -16,6 +16,16 @@ from engine.io import neutralise
 from engine.report import csv_body
 from engine.report_cols import fixed_text, plain_text
 
+# one section of one item scoring the field `score`, two grades: the awards below are what the tests vary
+MAIN = """
+sections:
+  - {id: main, label: 主体, items: [{id: s, label: 得分, points: 100, value: score, method: direct}]}
+grades:
+  - {id: excellent, label: 优秀, min: 90}
+  - {id: fail, label: 不合格}
+"""
+SCORE = "{label: 得分, type: decimal, scale: 2, min: 0, max: 100}"
+
 VALUES = st.lists(st.one_of(st.none(), st.integers(-(10**15), 10**15), st.integers(-20_000, 20_000)),
                   min_size=1, max_size=40)
 
@@ -57,21 +67,14 @@ def test_failed_conditions_most_points_short_first(tmp_path: Path) -> None:
     from engine.pipeline import Inputs, run  # noqa: PLC0415
     from engine.report_cols import award_units  # noqa: PLC0415
 
-    fields = {"score": "{label: 得分, type: decimal, scale: 2, min: 0, max: 100}",
-              "rate": "{label: 整改率, type: decimal, scale: 4, min: 0, max: 1}",
+    fields = {"score": SCORE, "rate": "{label: 整改率, type: decimal, scale: 4, min: 0, max: 1}",
               "done": "{label: 完成, type: bool}"}
-    body = """
-    sections:
-      - {id: main, label: 主体, items: [{id: s, label: 得分, points: 100, value: score, method: direct}]}
-    grades:
-      - {id: excellent, label: 优秀, min: 90}
-      - {id: fail, label: 不合格}
-    awards:
-      - id: model
-        label: 示范单位
-        eligible: rate >= 0.97 and done and score >= 90 and score >= 87.53 and rate >= 0.9505
-        quota: {count: 1}
-    """
+    body = MAIN + """awards:
+  - id: model
+    label: 示范单位
+    eligible: rate >= 0.97 and done and score >= 90 and score >= 87.53 and rate >= 0.9505
+    quota: {count: 1}
+"""
     data = tmp_path / "units.csv"
     data.write_text("unit_id,unit_type,score,rate,done\nu1,village,87.5,0.94,否\nu2,village,95,0.99,是\n",
                     encoding="utf-8")
@@ -93,20 +96,11 @@ def test_the_json_document_reads_back_as_the_run(tmp_path: Path) -> None:
     from engine.pipeline import Inputs, run  # noqa: PLC0415
     from engine.report_cols import award_units  # noqa: PLC0415
 
-    body = """
-    sections:
-      - {id: main, label: 主体, items: [{id: s, label: 得分, points: 100, value: score, method: direct}]}
-    grades:
-      - {id: excellent, label: 优秀, min: 90}
-      - {id: fail, label: 不合格}
-    awards:
-      - {id: top, label: 先进, eligible: score >= 80, quota: {count: 1}}
-    """
+    body = MAIN + "awards:\n  - {id: top, label: 先进, eligible: score >= 80, quota: {count: 1}}\n"
     data = tmp_path / "units.csv"
     data.write_text('unit_id,name,unit_type,score\nu1,"甲""村\\ ""","village",89.54\nu2,"乙\n村",village,95.39\n'
                     "u3,丙,village,70.1\n", encoding="utf-8")
-    scheme = write_scheme(tmp_path, body, {"score": "{label: 得分, type: decimal, scale: 2, min: 0, max: 100}"})
-    r = run(Inputs(scheme, data), detail=False)
+    r = run(Inputs(write_scheme(tmp_path, body, {"score": SCORE}), data), detail=False)
     doc = awards_document(r)
     units = {u["unit_id"]: u for u in doc["units"]}
     assert [u["unit_id"] for u in doc["units"]] == ["u2", "u1", "u3"]  # by type, then order
@@ -124,15 +118,10 @@ def test_find_unit_by_id_or_name_first_match(tmp_path: Path) -> None:
     from engine.pipeline import Inputs, run  # noqa: PLC0415
     from engine.report import find_unit  # noqa: PLC0415
 
-    body = """
-    sections:
-      - {id: main, label: 主体, items: [{id: s, label: 得分, points: 100, value: score, method: direct}]}
-    """
     data = tmp_path / "units.csv"
     data.write_text("unit_id,name,unit_type,score\nu1,甲,village,80\nu2,乙,village,90\nu3,甲,village,70\n",
                     encoding="utf-8")
-    scheme = write_scheme(tmp_path, body, {"score": "{label: 得分, type: decimal, scale: 2, min: 0, max: 100}"})
-    r = run(Inputs(scheme, data))
+    r = run(Inputs(write_scheme(tmp_path, MAIN, {"score": SCORE}), data))
     found = {u: find_unit(r, u) for u in ("甲", "u3", "乙", "无")}
     assert found["甲"] is not None and found["甲"]["unit_id"] == "u1" and found["甲"]["total"] == 8000
     assert found["u3"] is not None and found["u3"]["name"] == "甲" and "i.s" in found["u3"]
