@@ -14,6 +14,7 @@ from tabulate import tabulate
 
 from .fmt import Lang, fixed_str, word
 from .pipeline import Run
+from .report import type_label
 from .report_cols import STATUS, award_units, fixed_text, grade_text, status_text, type_text
 from .rules_model import Award
 
@@ -30,7 +31,7 @@ def awards_text(run: Run, lang: Lang, misses: int = 3) -> str:
         out.append(f"【{award.label if lang == 'zh' else award.id}】 {word('quota', lang)} {quota}")
         shown = [pl.col(f"{pre}.pos").cast(pl.String), pl.col("unit_id").cast(pl.String), pl.col("name"),
                  type_text(run, lang), fixed_text(pl.col("total"), p, p), grade_text(run, lang),
-                 *([pl.col(f"{pre}.level").fill_null("")] if award.levels else []), status_text(award, lang)]
+                 *([pl.col(f"{pre}.level").fill_null("")] if award.levels else []), status_text(pl.col(pre), lang)]
         rows = units.filter("rec").select(shown).rows()
         heads = ["#", word("unit_id", lang), word("unit", lang), word("type", lang), word("total", lang),
                  word("grade", lang), *(["奖次" if lang == "zh" else "level"] if award.levels else []),
@@ -58,7 +59,7 @@ def _quotas(run: Run, award: Award) -> dict[str, int]:
 def _quota_text(run: Run, award: Award, lang: Lang) -> str:
     per = _quotas(run, award)
     if award.quota is not None and award.quota.per == "unit_type":
-        return ", ".join(f"{run.scheme.unit_types.get(t, t) if lang == 'zh' else t} {n}" for t, n in per.items())
+        return ", ".join(f"{type_label(run, t, lang)} {n}" for t, n in per.items())
     return str(next(iter(per.values()), 0))
 
 

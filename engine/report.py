@@ -20,7 +20,7 @@ from .explain import method_label, reason, value_str
 from .fmt import Lang, fixed_str, points_str, word
 from .model import Item, Pool, Section
 from .pipeline import Run
-from .report_cols import fixed_text, grade_text, type_text
+from .report_cols import fixed_text, grade_text, report_order, type_text
 
 Rows = list[list[str]]
 
@@ -47,15 +47,12 @@ def score_table(run: Run, lang: Lang) -> tuple[list[str], pl.DataFrame]:
                word("vetoes", lang)]
     vetoes = [pl.when(pl.col(f"x.{v.id}")).then(pl.lit(v.label if lang == "zh" else v.id))
               for v in run.decisions.vetoes]
-    types = {t: i for i, t in enumerate(run.scheme.unit_types)}
     cells = [pl.col("rank").cast(pl.String).fill_null("None"), pl.col("unit_id").cast(pl.String), pl.col("name"),
              type_text(run, lang), *[fixed_text(pl.col(f"s.{s.id}"), p, p) for s in secs],
              *[fixed_text(pl.col(f"p.{q.id}"), p, p) for q in pools], fixed_text(pl.col("total"), p, p),
              grade_text(run, lang),
              pl.concat_str(vetoes, separator="、", ignore_nulls=True).fill_null("") if vetoes else pl.lit("")]
-    rows = (run.frame.lazy()
-            .sort(pl.col("unit_type").cast(pl.String).replace_strict(types, default=99, return_dtype=pl.Int64),
-                  pl.col("order"), pl.col("unit_id").cast(pl.String), maintain_order=True)
+    rows = (run.frame.lazy().sort(report_order(run), maintain_order=True)
             .select(c.alias(f"c{i}") for i, c in enumerate(cells)).collect())
     return headers, rows
 

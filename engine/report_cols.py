@@ -2,9 +2,9 @@
 per-unit wording would give. At a province (100k units) or a nation (1M) the reports are built from these
 columns; text made unit by unit in Python took minutes there.
 
-`fixed_text` and `plain_text` write scaled integers exactly as `fmt.fixed_str` and `fmt.plain` do; `reason`
-writes why a unit is or is not recommended for an award; `award_units` lists an award's units in the order
-the committee reads them (recommended first, then the others by how near they came).
+`fixed_text` and `plain_text` write scaled integers exactly as `fmt.fixed_str` and `fmt.plain` do; `reasons`
+say why a unit is or is not recommended for an award; `award_units` lists an award's units in the order the
+committee reads them (recommended first, then the others by how near they came), with those reasons.
 """
 
 from __future__ import annotations
@@ -74,8 +74,8 @@ def fixed_text(value: pl.Expr, scale: int, places: int | None = None) -> pl.Expr
     else:
         k = 10 ** (scale - places)
         q = (v.abs() + k // 2) // k
-    sign, whole, frac = _digits(q, places)
-    sign = pl.when(v < 0).then(pl.lit("-")).otherwise(pl.lit(""))
+    _, whole, frac = _digits(q, places)
+    sign = pl.when(v < 0).then(pl.lit("-")).otherwise(pl.lit(""))  # the value's: '-0.00' keeps it
     parts = [sign, whole, pl.lit("."), frac] if places else [sign, whole]
     return pl.when(value.is_null()).then(pl.lit("—")).otherwise(pl.concat_str(parts))
 
@@ -90,8 +90,8 @@ def plain_text(value: pl.Expr, scale: int) -> pl.Expr:
     return pl.when(value.is_null()).then(pl.lit("—")).otherwise(text)
 
 
-def _int_text(value: pl.Expr) -> pl.Expr:
-    """An integer as Python's f-string writes it ('None' when there is none)."""
+def _shown(value: pl.Expr) -> pl.Expr:
+    """A cell as Python's f-string writes it ('None' when there is none)."""
     return value.cast(pl.String).fill_null("None")
 
 
@@ -110,9 +110,21 @@ def grade_text(run: Run, lang: Lang, col: str = "grade") -> pl.Expr:
     return g.replace_strict(labels, default=g, return_dtype=pl.String).fill_null("—")
 
 
-def status_text(award: Award, lang: Lang) -> pl.Expr:
-    return pl.col(f"a.{award.id}").cast(pl.String).replace_strict(
-        {s: w[0 if lang == "zh" else 1] for s, w in STATUS.items()}, return_dtype=pl.String)
+def status_text(status: pl.Expr, lang: Lang) -> pl.Expr:
+    """An award status column (a.<award>) in words."""
+    return status.cast(pl.String).replace_strict({s: w[0 if lang == "zh" else 1] for s, w in STATUS.items()},
+                                                 return_dtype=pl.String)
+
+
+def type_rank(run: Run) -> pl.Expr:
+    """Each unit's type's place among the scheme's unit types (as declared)."""
+    return pl.col("unit_type").cast(pl.String).replace_strict(
+        {t: i for i, t in enumerate(run.scheme.unit_types)}, default=99, return_dtype=pl.Int64)
+
+
+def report_order(run: Run) -> list[pl.Expr]:
+    """The order of the tables of units: by unit type as declared, then by position (ties by id)."""
+    return [type_rank(run), pl.col("order"), pl.col("unit_id").cast(pl.String)]
 
 
 def reasons(run: Run, award: Award, info: AwardInfo, lang: Lang) -> dict[str, pl.Expr]:
@@ -120,7 +132,7 @@ def reasons(run: Run, award: Award, info: AwardInfo, lang: Lang) -> dict[str, pl
     evaluated on the units of that status only (`award_units` does)."""
     zh = lang == "zh"
     pre = f"a.{award.id}"
-    pos, quota = _int_text(pl.col(f"{pre}.pos")), _int_text(pl.col(f"{pre}.quota"))
+    pos, quota = _shown(pl.col(f"{pre}.pos")), _shown(pl.col(f"{pre}.quota"))
     level = pl.col(f"{pre}.level")
     lvl = pl.when(level.is_not_null() & (level != "")).then(pl.lit(" ") + level).otherwise(pl.lit(""))
     lit = pl.lit
@@ -137,7 +149,7 @@ def reasons(run: Run, award: Award, info: AwardInfo, lang: Lang) -> dict[str, pl
     key = pretty(E.to_source(award.rank_by[0].expr.tree), run, lang)
     behind = (pl.concat_str([lit(f"; {key}比末位入选单位低 "), fixed_text(gap, scale, scale)]) if zh else
               pl.concat_str([lit(f"; {key} "), fixed_text(gap, scale, scale), lit(" behind the last one in")]))
-    vetoes = [pl.when(pl.col(f"x.{v.id}")).then(pl.concat_str([lit(f"{v.label} ("), _text(pl.col(f"xs.{v.id}")),
+    vetoes = [pl.when(pl.col(f"x.{v.id}")).then(pl.concat_str([lit(f"{v.label} ("), _shown(pl.col(f"xs.{v.id}")),
                                                                 lit(")")]))
               for v in run.decisions.vetoes if v.blocks == "all" or award.id in v.blocks]
     vetoed = lit("一票否决: " if zh else "vetoed: ") + (
@@ -148,11 +160,6 @@ def reasons(run: Run, award: Award, info: AwardInfo, lang: Lang) -> dict[str, pl
     return {"recommended": recommended, "tie_flag": tie,
             "outside_quota": pl.when(gap.is_null()).then(head).otherwise(head + behind), "vetoed": vetoed,
             "not_applicable": na, "not_eligible": _failed(run, pre, info, lang)}
-
-
-def _text(e: pl.Expr) -> pl.Expr:
-    """A text cell as Python's f-string writes it ('None' when there is none)."""
-    return e.cast(pl.String).fill_null("None")
 
 
 def _failed(run: Run, pre: str, info: AwardInfo, lang: Lang) -> pl.Expr:
@@ -214,8 +221,6 @@ def award_units(run: Run, award: Award, langs: Sequence[Lang]) -> pl.DataFrame:
     frame = run.frame.select(cols)
     status = pl.col(pre).cast(pl.String)
     per_type = award.quota is not None and award.quota.per == "unit_type"
-    types = pl.col("unit_type").cast(pl.String).replace_strict(
-        {t: i for i, t in enumerate(run.scheme.unit_types)}, default=99, return_dtype=pl.Int64)
     words = {lang: reasons(run, award, info, lang) for lang in langs}
 
     def worded(part: pl.DataFrame, statuses: Sequence[str]) -> pl.DataFrame:
@@ -224,7 +229,7 @@ def award_units(run: Run, award: Award, langs: Sequence[Lang]) -> pl.DataFrame:
              if len(statuses) > 1 else words[lang][statuses[0]]).alias(f"reason_{lang}") for lang in langs)
 
     rec = frame.filter(status.is_in(["recommended", "tie_flag"])) \
-        .sort([*([types] if per_type else []), pl.col(f"{pre}.pos")], maintain_order=True)
+        .sort([*([type_rank(run)] if per_type else []), pl.col(f"{pre}.pos")], maintain_order=True)
     parts = [worded(rec, ["recommended", "tie_flag"]).with_columns(rec=pl.lit(True))]
     for st in REST_ORDER:  # the others: eligible ones first
         part = frame.filter(status == st).sort([pl.col(f"{pre}.gap").fill_null(1 << 62), -pl.col("total").fill_null(0),

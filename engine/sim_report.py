@@ -6,7 +6,7 @@ import polars as pl
 
 from .fmt import Lang, word
 from .pipeline import Run
-from .report_cols import STATUS, fixed_text, grade_text, type_text
+from .report_cols import fixed_text, grade_text, report_order, status_text, type_text
 from .simulate import AsOf, _fmt
 
 
@@ -46,7 +46,6 @@ def compare_table(base: Run, scen: Run | None, lang: Lang, gaps: dict[str, str] 
     cells = [pl.col("rank").cast(pl.String), pl.col("unit_id"), pl.col("name"), type_text(base, lang),
              fixed_text(pl.col("total"), p, p), grade_text(base, lang),
              pl.concat_str(held, separator="、", ignore_nulls=True).fill_null("") if held else pl.lit("")]
-    types = {t: i for i, t in enumerate(base.scheme.unit_types)}
     frame = base.frame.select(pl.col("unit_id").cast(pl.String), "name", "unit_type", "total", "grade", "rank",
                               "order", *[f"a.{a.id}" for a in awards])
     if scen is not None:
@@ -58,10 +57,9 @@ def compare_table(base: Run, scen: Run | None, lang: Lang, gaps: dict[str, str] 
                                   *[pl.col(f"a.{a.id}").alias(f"~a.{a.id}") for a in awards])
         frame = frame.join(after, on="unit_id", how="left", maintain_order="left")
         delta = pl.col("~total") - pl.col("total")
-        words = {st: w[0 if zh else 1] for st, w in STATUS.items()}
         changes = [pl.when(status(f"a.{a.id}").ne_missing(status(f"~a.{a.id}"))).then(pl.concat_str([
-            pl.lit(f"{label[a.id]}: "), status(f"a.{a.id}").replace_strict(words, return_dtype=pl.String),
-            pl.lit(" → "), status(f"~a.{a.id}").replace_strict(words, return_dtype=pl.String)])) for a in awards]
+            pl.lit(f"{label[a.id]}: "), status_text(pl.col(f"a.{a.id}"), lang), pl.lit(" → "),
+            status_text(pl.col(f"~a.{a.id}"), lang)])) for a in awards]
         cells += [fixed_text(pl.col("~total"), p, p),
                   pl.when(delta != 0).then(pl.when(delta > 0).then(pl.lit("+")).otherwise(pl.lit(""))
                                            + fixed_text(delta, p, p)).otherwise(pl.lit("")),
@@ -74,8 +72,6 @@ def compare_table(base: Run, scen: Run | None, lang: Lang, gaps: dict[str, str] 
     if gaps is not None:
         heads.append("差距" if zh else "gaps")
         cells.append(pl.col("unit_id").replace_strict(gaps, default="", return_dtype=pl.String))
-    rows = (frame.lazy()
-            .sort(pl.col("unit_type").cast(pl.String).replace_strict(types, default=99, return_dtype=pl.Int64),
-                  pl.col("order"), pl.col("unit_id"), maintain_order=True)
+    rows = (frame.lazy().sort(report_order(base), maintain_order=True)
             .select(c.alias(f"c{i}") for i, c in enumerate(cells)).collect())
     return heads, rows

@@ -25,8 +25,8 @@ def award_table(run: Run, award: Award, lang: Lang) -> tuple[list[str], pl.DataF
     headers = ["#", word("unit_id", lang), word("unit", lang), word("type", lang), word("total", lang),
                word("grade", lang), "status", word("reason", lang)]
     cells = [pl.col(pre + ".pos").cast(pl.String).fill_null(""), pl.col("unit_id").cast(pl.String), pl.col("name"),
-             type_text(run, lang), fixed_text(pl.col("total"), p, p), grade_text(run, lang), status_text(award, lang),
-             pl.col(f"reason_{lang}")]
+             type_text(run, lang), fixed_text(pl.col("total"), p, p), grade_text(run, lang),
+             status_text(pl.col(pre), lang), pl.col(f"reason_{lang}")]
     return headers, award_units(run, award, [lang]).select(c.alias(f"c{i}") for i, c in enumerate(cells))
 
 
