@@ -225,8 +225,7 @@ def _efficacy(ctx: Ctx) -> Fx:
     base, span = F.num(p.get("base", 60)), F.num(p.get("span", 40))
     frac = F.div(F.add(v, worst, -1), F.add(best, worst, -1))
     all_equal = (best.expr == worst.expr) & v.expr.is_not_null()
-    frac = Fx(pl.when(all_equal).then(pl.lit(int(Decimal(1).scaleb(frac.scale)))).otherwise(frac.expr), "num",
-              frac.scale)
+    frac = F.when(Fx(all_equal, "bool"), F.num(1), frac)  # keeps the quotient's error bound (and range)
     score = F.add(base, F.mul(span, frac))
     return F.div(F.mul(ctx.points, score), F.num(100))
 

@@ -501,6 +501,22 @@ def test_efficacy_all_equal_gives_full_base_plus_span(tmp_path: Path) -> None:
     assert item_points(tmp_path, base, {"v": ["5"]}) == [D(9)]
 
 
+def test_efficacy_exactly_on_a_half_cent_rounds_as_the_exact_value(tmp_path: Path) -> None:
+    item = "{id: x, points: 100, value: v, method: {efficacy: {base: 60.005, span: 30}}}"
+    body = f"""
+    sections:
+      - id: s
+        items:
+          - {item}
+    """
+    # best 3, worst 0. 1 -> 100 x (60.005 + 30 x 1/3)/100 = 70.005 exactly, half-up at 2 decimals: 70.01.
+    # 1/3 is a repeating decimal: its floor at 10 places, times 30, falls 3 x 10^-9 short, so the section sum
+    # reaches the half-cent only through the quotient's error bound (it was lost, and 70.00 came out).
+    # 0 -> 60.005 -> 60.01; 3 -> 100 x 90.005/100 -> 90.01.
+    df = score(tmp_path, body, {"v": NUM}, {"v": ["0", "1", "3"]})
+    assert dec(df, "s.s") == [D("60.01"), D("70.01"), D("90.01")]
+
+
 # --- sections, pools, total ------------------------------------------------------------------------
 
 def test_section_max_and_floor(tmp_path: Path) -> None:
