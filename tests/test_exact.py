@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import sys
 from decimal import Decimal
+from fractions import Fraction
 from pathlib import Path
 
 import polars as pl
@@ -339,3 +340,57 @@ def test_a_factor_whose_values_are_all_1_is_not_a_constant_1(tmp_path: Path) -> 
     fields = {"done": "{type: int}", "factor": "{type: int, required: false}"}
     out = score(tmp_path, body, fields, {"done": ["5", "3"], "factor": ["1", None]})
     assert dec(out, "i.a") == [D(5), D(0)]  # u2: no factor -> not applicable (0), not 3
+
+
+# --- cross-unit quotients, against exact rationals --------------------------------------------------
+
+def _half_up(x: Fraction, places: int = 2) -> Decimal:
+    """x rounded half-up (away from zero) at `places` decimals, exactly."""
+    q = Fraction(10) ** places
+    n = abs(x) * q
+    whole = int(n) + (1 if n - int(n) >= Fraction(1, 2) else 0)
+    return Decimal(whole if x >= 0 else -whole).scaleb(-places)
+
+
+# values a third or a seventh of the way, bases ending in a half-cent and spans that make such fractions
+# terminate: the cases where a repeating quotient adds up to exactly a half-cent (random draws rarely do)
+HARD_XS = st.sampled_from([["0", "1", "3"], ["3", "2", "0"], ["0", "1", "2", "3", "6"], ["0", "1", "7"], ["5", "5"]])
+
+
+@settings(max_examples=150, deadline=None)
+@given(xs=st.one_of(HARD_XS.map(lambda xs: [Decimal(x) for x in xs]),
+                    st.lists(st.decimals(min_value=0, max_value=100, places=2), min_size=1, max_size=6)),
+       points=st.sampled_from([3, 7, 10, 30, 100]),
+       base=st.one_of(st.sampled_from([Decimal("60.005"), Decimal("59.995"), Decimal("0.005")]),
+                      st.decimals(min_value=0, max_value=80, places=3)),
+       span=st.one_of(st.sampled_from([Decimal(30), Decimal(21), Decimal(60)]),
+                      st.decimals(min_value=0, max_value=40, places=2)),
+       order=st.sampled_from(["asc", "desc"]))
+def test_cross_unit_quotients_round_as_the_exact_values_do(tmp_path_factory: pytest.TempPathFactory, xs: list[Decimal],
+                                                           points: int, base: Decimal, span: Decimal,
+                                                           order: str) -> None:
+    """efficacy, share_of_leader and a linear rank divide by other units' values: their repeating quotients
+    are floored at 10 decimals, and a section exactly on a half-cent must still round as the exact rational
+    does (computed here with Fractions)."""
+    efficacy = f"{{efficacy: {{base: {base}, span: {span}, order: {order}}}}}"
+    body = f"""
+    sections:
+      - id: e
+        items: [{{id: e, points: {points}, value: x, method: {efficacy}}}]
+      - id: s
+        items: [{{id: s, points: {points}, value: x + 1, method: share_of_leader}}]
+      - id: r
+        items: [{{id: r, value: x, method: {{rank: {{order: {order}, linear: [{base}, {span}]}}}}}}]
+    """
+    df = score(tmp_path_factory.mktemp("q"), body, {"x": "{type: decimal, scale: 2, min: 0}"},
+               {"x": [str(x) for x in xs]})
+    v = [Fraction(x) for x in xs]
+    best, worst = (max(v), min(v)) if order == "desc" else (min(v), max(v))
+    lead = max(v) + 1
+    ranks = [1 + sum((y > x) if order == "desc" else (y < x) for y in v) for x in v]  # competition ranking
+    first, last, n = Fraction(base), Fraction(span), len(v)
+    for i, x in enumerate(v):
+        frac = Fraction(1) if best == worst else (x - worst) / (best - worst)
+        assert dec(df, "s.e")[i] == _half_up(points * (Fraction(base) + Fraction(span) * frac) / 100)
+        assert dec(df, "s.s")[i] == _half_up(points * (x + 1) / lead)
+        assert dec(df, "s.r")[i] == _half_up(first - (first - last) * (ranks[i] - 1) / max(n - 1, 1))
