@@ -11,7 +11,7 @@ from pathlib import Path
 import polars as pl
 import pytest
 from helpers import D, by_unit, dec, frame, pts, score, write_scheme
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from engine.data import prepare_units
@@ -394,3 +394,31 @@ def test_cross_unit_quotients_round_as_the_exact_values_do(tmp_path_factory: pyt
         assert dec(df, "s.e")[i] == _half_up(points * (Fraction(base) + Fraction(span) * frac) / 100)
         assert dec(df, "s.s")[i] == _half_up(points * (x + 1) / lead)
         assert dec(df, "s.r")[i] == _half_up(first - (first - last) * (ranks[i] - 1) / max(n - 1, 1))
+
+
+RATIO = st.one_of(st.sampled_from([Decimal(x) for x in ("0.8", "0.85", "0.9", "1.2", "0.3", "0.7", "3", "90", "120")]),
+                  st.decimals(min_value="0.01", max_value=200, places=2))
+
+
+@settings(max_examples=150, deadline=None)
+# 8 x 0.8/0.85 + 5 x 3.1537/1.7 = 128/17 + 157.685/17 = 16.805 exactly, both quotients repeating
+@example(rows=[(Decimal("0.8"), Decimal("0.85"), Decimal("3.1537"), Decimal("1.7"))], pa=8, pb=5)
+@given(rows=st.lists(st.tuples(RATIO, RATIO, RATIO, RATIO), min_size=1, max_size=4),
+       pa=st.sampled_from([8, 5, 3, 6, 20]), pb=st.sampled_from([5, 8, 7, 12]))
+def test_proportional_sums_round_as_the_exact_values_do(tmp_path_factory: pytest.TempPathFactory,
+                                                        rows: list[tuple[Decimal, ...]], pa: int, pb: int) -> None:
+    """Two ratio items whose repeating quotients can add up to exactly a half-cent: the section rounds as
+    the exact rational sum does."""
+    body = f"""
+    sections:
+      - id: s
+        items:
+          - {{id: a, points: {pa}, value: a / b, method: proportional}}
+          - {{id: c, points: {pb}, value: c / d, method: {{proportional: {{cap: null}}}}}}
+    """
+    fields = {k: "{type: decimal, scale: 4, min: 0.01}" for k in "abcd"}
+    df = score(tmp_path_factory.mktemp("p"), body, fields,
+               {k: [str(r[i]) for r in rows] for i, k in enumerate("abcd")})
+    for i, (a, b, c, d) in enumerate(rows):
+        exact = min(pa * Fraction(a) / Fraction(b), Fraction(pa)) + pb * Fraction(c) / Fraction(d)
+        assert dec(df, "s.s")[i] == _half_up(exact)
