@@ -69,7 +69,7 @@ def render(headers: Sequence[str], rows: Rows | pl.DataFrame, fmt: str, *, title
         w.writerow([neutralise(h) for h in headers])
         if isinstance(rows, pl.DataFrame):
             return buf.getvalue() + csv_body(rows).decode("utf-8")
-        w.writerows([[neutralise(c) for c in r] for r in rows])
+        w.writerows([[neutralise(c) if c is not None else None for c in r] for r in rows])  # None: empty
         return buf.getvalue()
     lines = rows.rows() if isinstance(rows, pl.DataFrame) else rows
     if fmt == "json":
@@ -81,12 +81,16 @@ def render(headers: Sequence[str], rows: Rows | pl.DataFrame, fmt: str, *, title
     return table + "\n"
 
 
+CSV_ROWS = 1_000_000  # rows of a CSV body written at a time
+
+
 def rendered(headers: Sequence[str], rows: Rows | pl.DataFrame, fmt: str, *, title: str = "") -> Iterator[str | bytes]:
     """`render` in pieces; a frame's CSV body as the UTF-8 bytes Polars writes (a million units' table is
     hundreds of megabytes: no round trip through a Python string)."""
     if fmt == "csv" and isinstance(rows, pl.DataFrame):
         yield render(headers, [], "csv")
-        yield csv_body(rows)
+        for start in range(0, rows.height, CSV_ROWS):  # bounded memory: ~100 MB of text a piece
+            yield csv_body(rows.slice(start, CSV_ROWS))
     else:
         yield render(headers, rows, fmt, title=title)
 

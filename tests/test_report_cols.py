@@ -7,6 +7,7 @@ import io
 from pathlib import Path
 
 import polars as pl
+import pytest
 from helpers import write_scheme
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -126,3 +127,19 @@ def test_find_unit_by_id_or_name_first_match(tmp_path: Path) -> None:
     assert found["甲"] is not None and found["甲"]["unit_id"] == "u1" and found["甲"]["total"] == 8000
     assert found["u3"] is not None and found["u3"]["name"] == "甲" and "i.s" in found["u3"]
     assert found["乙"] is not None and found["乙"]["unit_id"] == "u2" and found["无"] is None
+
+
+def test_a_csv_table_written_in_slices_is_the_same_bytes(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A large table's CSV body is written a slice of rows at a time (bounded memory): the same bytes as in
+    one piece, the header once."""
+    import engine.report as report  # noqa: PLC0415 - the slice size under test
+
+    frame = pl.DataFrame({"c0": ["x", "", None, "=1", "b,c", 'q"t', "7"], "c1": [str(i) for i in range(7)]})
+
+    def whole() -> bytes:
+        return b"".join(p if isinstance(p, bytes) else p.encode() for p in report.rendered(["名", "值"], frame, "csv"))
+
+    one = whole()
+    monkeypatch.setattr(report, "CSV_ROWS", 3)
+    assert whole() == one and one.count("名".encode()) == 1
+    assert one.decode() == report.render(["名", "值"], [list(r) for r in frame.rows()], "csv")
