@@ -81,7 +81,7 @@ def emit(text: str | bytes | Iterable[str | bytes], output: Path | None, inputs:
     """Print, or write atomically to -o FILE (CSV with a BOM for Excel). A file output that cannot hold
     the run manifest itself gets it beside it as FILE.manifest.json (JSON outputs embed it). `text` may
     come in pieces (a large JSON document or CSV table is never one string), as text or as UTF-8 bytes."""
-    pieces = [text] if isinstance(text, (str, bytes)) else _batched(text)
+    pieces = [text] if isinstance(text, (str, bytes)) else text
     if output is None:
         for piece in pieces:
             click.echo(piece if isinstance(piece, str) else piece.decode("utf-8"), nl=False)
@@ -104,27 +104,6 @@ def emit(text: str | bytes | Iterable[str | bytes], output: Path | None, inputs:
         side = output.with_name(output.name + ".manifest.json")
         write_atomic(side, json.dumps(manifest, ensure_ascii=False, indent=2) + "\n", inputs=paths)
         click.echo(f"wrote {side}", err=True)
-
-
-def _batched(pieces: Iterable[str | bytes], size: int = 1 << 20) -> Iterator[str | bytes]:
-    """Small text pieces (a JSON encoder's tokens) joined into about `size` characters each; bytes pieces
-    (already large) pass as they are."""
-    buf: list[str] = []
-    n = 0
-    for p in pieces:
-        if isinstance(p, bytes):
-            if buf:
-                yield "".join(buf)
-                buf, n = [], 0
-            yield p
-            continue
-        buf.append(p)
-        n += len(p)
-        if n >= size:
-            yield "".join(buf)
-            buf, n = [], 0
-    if buf:
-        yield "".join(buf)
 
 
 def with_run(f: Callable[..., Any]) -> Callable[..., Any]:
@@ -232,7 +211,7 @@ def _awards_output(r: Run, inputs: Inputs, fmt: str, output: Path | None, lang: 
     from engine.awards_report import awards_json, awards_text  # noqa: PLC0415
     from engine.report import render, rendered, score_table  # noqa: PLC0415
 
-    if fmt == "json":  # written as it is encoded: at a million units the text is over a gigabyte
+    if fmt == "json":  # written as it is made: at a million units the text is most of a gigabyte
         emit(itertools.chain(awards_json(r), [b"\n"]), output, inputs)
     elif fmt == "xlsx":
         if output is None:

@@ -90,13 +90,10 @@ def test_a_json_file_written_in_pieces_is_the_document_and_stdout_alike(tmp_path
     """--format json is written as it is made (a million units' document is most of a gigabyte of text): the
     file and stdout are the whole document, byte for byte, however it is cut and in whatever slices of units
     it is made."""
-    import cli  # noqa: PLC0415 - the piece size under test
     from engine.awards_report import awards_json  # noqa: PLC0415
     from engine.pipeline import demo_inputs, run  # noqa: PLC0415
 
     monkeypatch.chdir(ROOT)
-    small = cli._batched
-    monkeypatch.setattr(cli, "_batched", lambda pieces: small(pieces, size=100))  # many pieces
     out = tmp_path / "o.json"
     result = CliRunner().invoke(main, ["run", "--format", "json", "-o", str(out)], prog_name="kaohe")
     assert result.exit_code == 0, result.stderr
@@ -105,4 +102,3 @@ def test_a_json_file_written_in_pieces_is_the_document_and_stdout_alike(tmp_path
     assert b"".join(awards_json(done, chunk=7)).decode("utf-8") + "\n" == whole and json.loads(whole)["units"]
     assert out.read_text(encoding="utf-8") == whole
     assert CliRunner().invoke(main, ["run", "--format", "json"], prog_name="kaohe").stdout == whole
-    assert list(small(iter(["ab", "c", "def", "g"]), size=3)) == ["abc", "def", "g"]  # ~3 characters a piece
