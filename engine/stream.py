@@ -1,11 +1,13 @@
 """The streamed run: a units Parquet file read, parsed, checked and scored in one streaming query.
 
-`kaohe run|score|awards` on Parquet (no event log, no per-item findings) take this path. A large file is
-scanned twice and never held whole: once for column statistics (they prove which values fit Int64 and
-which checks cannot fail, as in `engine.data`), then in morsels through parsing, the checks that remain
-and scoring, keeping only the columns the reports and decisions read. A small one (`READ_ONCE_CELLS`) is
-read once, and both run on it in memory. Only the decisions (ranks, quotas, awards: they need every unit
-of a type) work on a whole, narrow frame.
+`kaohe run|score|awards` on Parquet (no event log, no per-item findings) take this path. The pass needs
+the ranges of the number columns: they prove which values fit Int64 and which checks cannot fail (as in
+`engine.data`), and let the scoring arithmetic stay in Int64. A small file (`READ_ONCE_CELLS`) is read
+once and its statistics taken in memory. A large one is never held whole: its first rows give ranges to
+assume (widened), and one pass in morsels parses, checks and scores it while checking every value against
+those ranges; only if some value falls outside is the file scanned for its statistics and passed again.
+The pass keeps only the columns the reports and decisions read. Only the decisions (ranks, quotas,
+awards: they need every unit of a type) work on a whole, narrow frame.
 
 Everything unusual goes to the eager path (`pipeline.load`), which reads the table whole and reports
 problems row by row: columns that need more than a plain cast (text, Decimal, Float32 numbers), headers
@@ -16,11 +18,14 @@ problem is described by exactly the code that describes it on the eager path.
 from __future__ import annotations
 
 import concurrent.futures
+import math
+from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 import polars as pl
 
-from .data import Stats, _id_checks, _id_key, _parse, field_checks, raw_stat_exprs, raw_stats_of, type_code
+from .data import Stats, _id_checks, _id_key, _parse, _stat_kind, field_checks, raw_stat_exprs, raw_stats_of, type_code
 from .decide import needed_columns
 from .errors import KaoheError
 from .evaluate import Plan, _checks, build_plan
@@ -79,24 +84,108 @@ def scored_stream(scheme: Scheme, dec: Decisions, path: Path) -> tuple[Plan, pl.
 
 
 READ_ONCE_CELLS = 8_000_000  # a table up to this many cells (~64 MB) is read whole: one read, statistics in memory
+WIDEN = 4  # how far beyond the sample's range the assumed range reaches
+SAMPLE_ROWS = 20_000  # a larger table's first rows, whose ranges (widened) the pass assumes and checks
+
+
+class _Unfit(Exception):
+    """A value outside the ranges the streamed pass assumed (`_assumed`): the pass is run again with the
+    table's statistics."""
 
 
 def _scored(scheme: Scheme, dec: Decisions, lf: pl.LazyFrame, fields: list[Field]) -> tuple[pl.DataFrame, Plan] | None:
-    """A small table is read once and its statistics taken in memory; a large one is scanned twice, for
-    statistics and then in morsels (reading it whole would double the peak memory)."""
+    """A small table is read once and its statistics taken in memory. A large one is read in morsels
+    (reading it whole would double the peak memory), assuming ranges taken from its first rows, and the
+    pass checks every value against them: a table that holds to them is read once; one that does not is
+    scanned for its statistics and passed again (the result is the same either way)."""
     raw_schema = lf.collect_schema()
     rows = lf.select(pl.len()).collect().item()  # from the file's metadata
     if rows == 0:
         return None  # the eager path says the table is empty
     if rows * len(raw_schema) <= READ_ONCE_CELLS:
         lf = lf.collect().lazy()
+    else:
+        assumed = _assumed(lf.head(SAMPLE_ROWS), raw_schema, fields)
+        if assumed is not None:
+            try:
+                return _pass(scheme, dec, lf, fields, *assumed)
+            except _Unfit:
+                pass
     row = lf.select(raw_stat_exprs(raw_schema, fields) or [pl.len()]).collect().row(0, named=True)
     return _pass(scheme, dec, lf, fields, raw_stats_of(row, raw_schema, fields))
 
 
+def _assumed(sample: pl.LazyFrame, schema: pl.Schema, fields: list[Field]) -> tuple[dict[str, Stats], pl.Expr] | None:
+    """Statistics to assume for the whole table, and the mask of the values that break them.
+
+    Each number column is assumed within [a, b] (`_widened`: the sample's range widened, inside the declared
+    bounds). Within it every value fits, so the parse is the plain cast, no cell fails to parse, and a value
+    can fail no declared bound the range lies inside. NaN is outside every range (Polars orders NaN above
+    every number). Emptiness is not assumed: those checks stay. None when nothing can be assumed."""
+    exprs = raw_stat_exprs(schema, fields)
+    sample_row = sample.select(exprs).collect().row(0, named=True) if exprs else {}
+    row: dict[str, Any] = {}
+    outside: list[pl.Expr] = []
+    for f in fields:
+        kind = _stat_kind(f, schema[f.id])
+        if kind not in ("int", "float"):
+            if f.type in ("int", "decimal"):
+                return None  # a number column the statistics path hands to the eager path
+            continue
+        lo, hi = sample_row[f"{f.id}.lo"], sample_row[f"{f.id}.hi"]
+        a, b = _widened(lo, hi, f.min, f.max, integer=kind == "int")
+        if a > b:
+            return None  # the sample breaks a declared bound: the statistics path reports it
+        row |= {f"{f.id}.lo": a, f"{f.id}.hi": b, f"{f.id}.nulls": 0, f"{f.id}.nan": 0}
+        masks = _outside(pl.col(f.id), schema[f.id], a, b)
+        if masks is None:
+            return None
+        outside += masks
+    stats = raw_stats_of(row, schema, [f for f in fields if f"{f.id}.lo" in row])
+    if not all(s["fits"] for s in stats.values()):
+        return None
+    for s in stats.values():
+        s.update(blank=None, unparsed=None)  # unknown, and equal: no cell fails to parse (it fits and is no NaN)
+    for f in fields:
+        if f.id not in stats and _stat_kind(f, schema[f.id]) == "bool":
+            stats[f.id] = {"blank": None, "fits": False}
+    return stats, pl.any_horizontal(outside) if outside else pl.lit(False)
+
+
+def _outside(col: pl.Expr, dt: pl.DataType, a: float, b: float) -> list[pl.Expr] | None:
+    """Masks of the values of `col` (of type dt) below a or above b, compared in the column's own type (a
+    cast here costs the streaming pass memory); none for an end the type cannot pass. None when no value
+    of the type lies within [a, b]."""
+    if not isinstance(dt, pl.datatypes.IntegerType):
+        return [col < a, col > b]
+    least, most = pl.select(dt.min().alias("lo"), dt.max().alias("hi")).row(0)
+    if a > most or b < least:
+        return None
+    return ([col < pl.lit(a, dtype=dt)] if a > least else []) + ([col > pl.lit(b, dtype=dt)] if b < most else [])
+
+
+def _widened(lo: float | None, hi: float | None, low: object, high: object, *, integer: bool) -> tuple[float, float]:
+    """[a, b] for a column whose sample runs from lo to hi (None: no value): from 0 (or, below 0, a power
+    of two at least WIDEN times the sample's least value) to a power of two at least WIDEN times its
+    greatest, within the declared bounds low/high (a Decimal, or another field's id: no bound). A positive
+    low end is not raised above 0: a table's few smallest values are rarely in its first rows."""
+    def reach(x: float) -> float:  # a power of two at least WIDEN * |x|
+        return float(2 ** max(0, math.ceil(math.log2(max(WIDEN * abs(x), 1.0)))))
+
+    a = -reach(lo) if lo is not None and lo < 0 else 0.0
+    b = reach(hi if hi is not None else 1.0)
+    if isinstance(low, Decimal):
+        a = max(a, math.ceil(low) if integer else float(low))
+    if isinstance(high, Decimal):
+        b = min(b, math.floor(high) if integer else float(high))
+    return (math.ceil(a), math.floor(b)) if integer else (a, b)
+
+
 def _pass(scheme: Scheme, dec: Decisions, lf: pl.LazyFrame, fields: list[Field],
-          stats: dict[str, Stats]) -> tuple[pl.DataFrame, Plan] | None:
-    """Parse, check and score `lf` in one streaming query, given the statistics of its columns."""
+          stats: dict[str, Stats], outside: pl.Expr | None = None) -> tuple[pl.DataFrame, Plan] | None:
+    """Parse, check and score `lf` in one streaming query, given the statistics of its columns; or, when
+    `outside` is given, assumed statistics (`_assumed`) and the mask of the values that break them: raises
+    `_Unfit` if any does."""
     cols = scheme.columns
     raw_schema = lf.collect_schema()
     text = [c for c, t in raw_schema.items() if t == pl.String]
@@ -121,7 +210,8 @@ def _pass(scheme: Scheme, dec: Decisions, lf: pl.LazyFrame, fields: list[Field],
         (key.cast(pl.Int64) if raw_schema[cols.id].is_integer() else pl.lit(None, dtype=pl.Int64)).alias("_id_key"),
         type_code(pl.col(cols.type), types).alias("_type"),
         *[_parse(raw_schema, f, stats.get(f.id)) for f in scheme.fields.values()],
-        *[pl.col(r.removeprefix("raw.")).alias(r) for r in raws])
+        *[pl.col(r.removeprefix("raw.")).alias(r) for r in raws],
+        *([outside.alias("_outside")] if outside is not None else []))
     ranges = {f: (s["lo"], s["hi"]) for f, s in stats.items() if s.get("lo") is not None}
     plan, scored = build_plan(scheme, parsed, ranges=ranges)
     bad = [c.mask for c in checks] + [m for _, _, m in _checks(plan)]
@@ -129,11 +219,18 @@ def _pass(scheme: Scheme, dec: Decisions, lf: pl.LazyFrame, fields: list[Field],
     out = [c for c in scored.collect_schema().names()
            if c in ("_row", "unit_id", "name", "unit_type", "_id_key", "_type", "total") or c.startswith(("s.", "p."))
            or c in need]
+    out += ["_outside"] if outside is not None else []
     try:  # a null mask is no problem: `any` below skips it, as `fill_null(False)` would
         frame = scored.select(*out, (pl.any_horizontal(bad) if bad else pl.lit(False)).alias("_bad")) \
             .collect(engine="streaming")
     except pl.exceptions.PolarsError:  # e.g. a product outside Int64 (strict cast): the eager path reports it
+        if outside is not None:
+            raise _Unfit from None  # perhaps a value outside the assumed ranges: the statistics decide
         return None
+    if outside is not None:
+        if frame.get_column("_outside").any():
+            raise _Unfit
+        frame = frame.drop("_outside")
     if frame.get_column("_bad").any():
         return None
     frame = frame.drop("_bad")

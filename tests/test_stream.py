@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from decimal import Decimal
 from pathlib import Path
 
 import polars as pl
@@ -33,6 +34,21 @@ def _parquet(tmp_path: Path, df: pl.DataFrame) -> Path:
     return path
 
 
+def _count_passes(monkeypatch: pytest.MonkeyPatch) -> list[bool]:
+    """Each streamed pass that runs: True when it assumed ranges (`stream._assumed`)."""
+    from engine import stream  # noqa: PLC0415
+
+    passes: list[bool] = []
+    real = stream._pass
+
+    def counted(*a: object, **k: object) -> object:
+        passes.append(len(a) > 5)
+        return real(*a, **k)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(stream, "_pass", counted)
+    return passes
+
+
 def _streams(scheme_path: Path, data: Path) -> bool:
     scheme = load_scheme(scheme_path)
     return scored_stream(scheme, load_decisions(scheme), data) is not None
@@ -43,10 +59,12 @@ def _streams(scheme_path: Path, data: Path) -> bool:
 @pytest.mark.parametrize("read_once", [True, False], ids=["read-once", "scanned-twice"])
 def test_streamed_run_is_the_eager_run(tmp_path: Path, scheme_path: Path, ids: str, read_once: bool,
                                        monkeypatch: pytest.MonkeyPatch) -> None:
-    """Small tables are read once (statistics in memory), large ones scanned twice: both are the eager run."""
+    """Small tables are read once (statistics in memory); large ones are read in one pass assuming the
+    ranges of their first rows: both are the eager run."""
     from engine import stream  # noqa: PLC0415
 
     monkeypatch.setattr(stream, "READ_ONCE_CELLS", 10**9 if read_once else 0)
+    passes = _count_passes(monkeypatch)
     reads: list[bool] = []
     collect = pl.LazyFrame.collect
     monkeypatch.setattr(pl.LazyFrame, "collect", lambda self, *a, **k: (
@@ -56,7 +74,8 @@ def test_streamed_run_is_the_eager_run(tmp_path: Path, scheme_path: Path, ids: s
         df = df.with_columns(pl.int_range(1000, 1000 + df.height, step=1).reverse().alias(df.columns[0]))
     inputs = Inputs(scheme_path, _parquet(tmp_path, df))
     assert _streams(scheme_path, inputs.data)
-    assert sum(reads) == (2 if read_once else 3)  # the row count (metadata), then the table once or twice
+    assert sum(reads) == (2 if read_once else 3)  # the row count (metadata), then the table, or its first rows and it
+    assert passes == [False if read_once else True]  # one pass; assuming the first rows' ranges, when scanned
     streamed, eager = run(inputs, detail=False), score(load(inputs), detail=False)
     assert streamed.frame.equals(eager.frame.select(streamed.frame.columns))
     assert streamed.manifest == eager.manifest
@@ -92,10 +111,20 @@ def test_a_unit_type_to_trim_takes_the_eager_path_and_scores_alike(tmp_path: Pat
     ("unit_id", "U0000003", "duplicate unit id 'U0000003'"),
     ("revenue_actual", 12.345, "'12.345' has more than 2 decimals"),
     ("employment_rate", float("nan"), "empty cell"),
+    ("employment_rate", 1.5, "above the maximum"),
+    ("projects_signed", -1, "below the minimum"),
+    ("deaths", None, "empty cell"),
     ("unit_type", "town", "unknown unit type 'town'"),
 ])
+@pytest.mark.parametrize("read_once", [True, False], ids=["read-once", "assumed-ranges"])
 def test_a_problem_found_while_streaming_is_reported_by_the_eager_path(tmp_path: Path, column: str, value: object,
-                                                                         message: str) -> None:
+                                                                         message: str, read_once: bool,
+                                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    """Read once, or passed assuming the ranges of the first 5 rows (the problem is in row 8)."""
+    from engine import stream  # noqa: PLC0415
+
+    monkeypatch.setattr(stream, "READ_ONCE_CELLS", 10**9 if read_once else 0)
+    monkeypatch.setattr(stream, "SAMPLE_ROWS", 5)
     df = _generate(REFERENCE, 50)
     df = df.with_columns(pl.when(pl.int_range(pl.len()) == 6).then(pl.lit(value)).otherwise(pl.col(column))
                          .cast(df.schema[column]).alias(column))
@@ -106,8 +135,15 @@ def test_a_problem_found_while_streaming_is_reported_by_the_eager_path(tmp_path:
     assert "row 8" in str(info.value) and message in str(info.value)
 
 
-def test_a_value_too_large_to_score_exactly_is_reported_not_a_traceback(tmp_path: Path) -> None:
-    """A product outside Int64 stops the streaming query (strict cast); the eager path says which value."""
+@pytest.mark.parametrize("read_once", [True, False], ids=["read-once", "assumed-ranges"])
+def test_a_value_too_large_to_score_exactly_is_reported_not_a_traceback(tmp_path: Path, read_once: bool,
+                                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    """A product outside Int64 stops the streaming query (strict cast); the eager path says which value.
+    Assuming the first row's range, the large value is outside it: the statistics pass finds it."""
+    from engine import stream  # noqa: PLC0415
+
+    monkeypatch.setattr(stream, "READ_ONCE_CELLS", 10**9 if read_once else 0)
+    monkeypatch.setattr(stream, "SAMPLE_ROWS", 1)
     text = ("scheme: {id: t, label: 测试方案, year: 2022}\nunit_types: {village: 村}\n"
             "fields:\n  big: {label: 大数, type: decimal, scale: 4}\n"
             "sections:\n  - {id: s, label: 项, items: [{id: x, label: x, points: 10, value: big * big * big, "
@@ -174,3 +210,44 @@ def test_a_damaged_file_is_reported_by_the_eager_path_not_a_traceback(tmp_path: 
     assert not _streams(REFERENCE, path)
     with pytest.raises(KaoheError, match=r"cannot read as Parquet.*write it again"):
         run(Inputs(REFERENCE, path), detail=False)
+
+
+@pytest.mark.parametrize(("column", "value"), [
+    ("revenue_actual", 98765432.1),  # far beyond the first rows' range (no declared maximum)
+    ("projects_signed", 1000),  # an integer column
+    ("afforest_target", float("nan")),  # NaN is an empty cell: the item is not applicable
+    ("collective_income", -5.5),  # below 0, no declared minimum
+])
+def test_values_beyond_the_first_rows_ranges_score_as_the_eager_run(tmp_path: Path, column: str, value: object,
+                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    """A large table is passed assuming the ranges of its first rows (widened); a value outside them later
+    on sends it to its statistics and a second pass, with the eager run's result."""
+    from engine import stream  # noqa: PLC0415
+
+    monkeypatch.setattr(stream, "READ_ONCE_CELLS", 0)
+    monkeypatch.setattr(stream, "SAMPLE_ROWS", 20)
+    passes = _count_passes(monkeypatch)
+    df = _generate(REFERENCE, 200)
+    df = df.with_columns(pl.when((pl.int_range(pl.len()) == 150) & pl.col(column).is_not_null()).then(pl.lit(value))
+                         .otherwise(pl.col(column)).cast(df.schema[column]).alias(column))
+    inputs = Inputs(REFERENCE, _parquet(tmp_path, df))
+    streamed, eager = run(inputs, detail=False), score(load(inputs), detail=False)
+    assert passes == [True, False]
+    assert streamed.frame.equals(eager.frame.select(streamed.frame.columns))
+
+
+@pytest.mark.parametrize(("sample", "declared", "integer", "expected"), [
+    ((-3, 1234.5), (None, None), False, (-16.0, 8192.0)),  # powers of two at least 4x the sample's ends
+    ((2.5, 7.0), (None, None), False, (0.0, 32.0)),  # a positive low end goes to 0
+    ((0.8113, 1.0), (Decimal("0"), Decimal("1")), False, (0.0, 1.0)),  # declared bounds hold
+    ((50.0, 4000.0), (Decimal("0.01"), None), False, (0.01, 16384.0)),
+    ((None, None), (None, None), False, (0.0, 4.0)),  # no value in the sample
+    ((0, 12), (Decimal("0.5"), Decimal("99.5")), True, (1, 64)),  # integer columns: whole bounds inside
+    ((-1, 0), ("other_field", None), True, (-4, 1)),  # a bound that is another field is no bound here
+])
+def test_assumed_ranges_widen_the_first_rows(sample: tuple[float | None, float | None],
+                                             declared: tuple[object, object], integer: bool,
+                                             expected: tuple[float, float]) -> None:
+    from engine.stream import _widened  # noqa: PLC0415
+
+    assert _widened(*sample, *declared, integer=integer) == expected
