@@ -10,11 +10,10 @@ from collections.abc import Iterator
 from typing import Any
 
 import polars as pl
-from tabulate import tabulate
 
 from .fmt import Lang, fixed_str, word
 from .pipeline import Run
-from .report import type_label
+from .report import text_table, type_label
 from .report_cols import STATUS, award_units, fixed_text, grade_text, status_text, type_text
 from .rules_model import Award
 
@@ -26,17 +25,17 @@ def awards_text(run: Run, lang: Lang, misses: int = 3) -> str:
     out = [f"{run.scheme.meta.label} — {word('awards', lang)}", ""]
     for award in run.decisions.awards:
         pre = f"a.{award.id}"
-        units = award_units(run, award, [lang])
+        units = award_units(run, award, [lang], others=misses)  # the nearest misses are the first of a status
         quota = _quota_text(run, award, lang)
         out.append(f"【{award.label if lang == 'zh' else award.id}】 {word('quota', lang)} {quota}")
         shown = [pl.col(f"{pre}.pos").cast(pl.String), pl.col("unit_id").cast(pl.String), pl.col("name"),
                  type_text(run, lang), fixed_text(pl.col("total"), p, p), grade_text(run, lang),
                  *([pl.col(f"{pre}.level").fill_null("")] if award.levels else []), status_text(pl.col(pre), lang)]
-        rows = units.filter("rec").select(shown).rows()
+        rows = units.filter("rec").select(shown)
         heads = ["#", word("unit_id", lang), word("unit", lang), word("type", lang), word("total", lang),
                  word("grade", lang), *(["奖次" if lang == "zh" else "level"] if award.levels else []),
                  word("recommended", lang)]
-        out.append(tabulate(rows, headers=heads, disable_numparse=True) if rows else
+        out.append(text_table(heads, rows, "table") if rows.height else
                    ("  (无推荐单位)" if lang == "zh" else "  (no unit recommended)"))
         near = units.filter(~pl.col("rec") & (pl.col(pre).cast(pl.String) != "not_applicable")).head(misses)
         if near.height:

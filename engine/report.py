@@ -71,14 +71,90 @@ def render(headers: Sequence[str], rows: Rows | pl.DataFrame, fmt: str, *, title
             return buf.getvalue() + csv_body(rows).decode("utf-8")
         w.writerows([[neutralise(c) if c is not None else None for c in r] for r in rows])  # None: empty
         return buf.getvalue()
-    lines = rows.rows() if isinstance(rows, pl.DataFrame) else rows
+    lines = rows.rows() if isinstance(rows, pl.DataFrame) and fmt == "json" else rows
     if fmt == "json":
         return json.dumps([dict(zip(headers, r, strict=True)) for r in lines], ensure_ascii=False, indent=2) + "\n"
-    table: str = tabulate(lines, headers=list(headers), tablefmt="github" if fmt == "markdown" else "simple",
-                          disable_numparse=True, stralign="left")
+    table = text_table(headers, rows, fmt) if isinstance(rows, pl.DataFrame) else \
+        tabulate(lines, headers=list(headers), **_layout(fmt))
     if title:
         table = (f"## {title}\n\n" if fmt == "markdown" else f"{title}\n") + table
     return table + "\n"
+
+
+def _layout(fmt: str) -> dict[str, Any]:
+    return {"tablefmt": "github" if fmt == "markdown" else "simple", "disable_numparse": True, "stralign": "left"}
+
+
+FAST_ROWS = 2_000  # a frame with more rows is laid out by `_laid_out`
+_CHECKED_ROWS = 50  # rows of it that tabulate lays out too, to compare
+
+
+def text_table(headers: Sequence[str], rows: pl.DataFrame, fmt: str) -> str:
+    """A frame of text cells as tabulate's text ("table") or markdown table."""
+    if rows.height > FAST_ROWS:
+        return _laid_out(headers, rows, fmt)
+    return str(tabulate(rows.rows(), headers=list(headers), **_layout(fmt)))
+
+
+def _laid_out(headers: Sequence[str], rows: pl.DataFrame, fmt: str) -> str:
+    """tabulate's table of a large frame of text cells, made by Polars: tabulate's Python work per cell
+    takes a minute for a million units. tabulate lays out the headers with each column's widest cell (by
+    display width, as tabulate measures it: wcwidth) and the first rows; its rule line gives the column
+    widths, and Polars pads every cell to them. The rows tabulate laid out must come out the same, or
+    tabulate lays out the whole table. So must a frame with a missing cell, a control character (a line
+    break, an escape code) or a cell wcwidth cannot measure."""
+    cols, opts = rows.columns, _layout(fmt)
+
+    def by_tabulate() -> str:
+        return str(tabulate(rows.rows(), headers=list(headers), **opts))
+
+    text = rows.select(pl.col(c).cast(pl.String).str.strip_chars() for c in cols)  # tabulate strips each cell
+
+    if text.select(pl.any_horizontal(pl.col(c).is_null() | pl.col(c).str.contains(r"[\x00-\x1f\x7f-\x9f]")
+                                     for c in cols).any()).item():
+        return by_tabulate()
+    shown = _display_widths(text)
+    if shown is None:
+        return by_tabulate()
+    widest = [text.item(shown.get_column(c).arg_max() or 0, c) for c in cols]
+    lines = str(tabulate([widest, *text.head(_CHECKED_ROWS).rows()], headers=list(headers), **opts)).split("\n")
+    runs = [len(r) for r in lines[1].strip("|").split("|" if fmt == "markdown" else "  ")]
+    if fmt == "markdown":
+        runs = [n - 2 for n in runs]  # "| cell |": a rule run is under the cell and its two spaces
+    if len(runs) != len(cols):
+        return by_tabulate()
+    top = pl.DataFrame([widest], schema=text.schema, orient="row")
+    top_shown = _display_widths(top)  # top's cells are text's: measurable
+    if top_shown is None:
+        return by_tabulate()
+    both, widths = pl.concat([top, text]), pl.concat([top_shown, shown])
+    padded = [pl.col(c).str.pad_end(n - (pl.col(f"w.{c}") - pl.col(c).str.len_chars()))
+              for c, n in zip(cols, runs, strict=True)]
+    line = (pl.concat_str([pl.lit("| "), pl.concat_str(padded, separator=" | "), pl.lit(" |")])
+            if fmt == "markdown" else pl.concat_str(padded, separator="  "))
+    body = pl.concat([both, widths.rename({c: f"w.{c}" for c in cols})], how="horizontal").select(
+        line.str.strip_chars_end().alias("line")).get_column("line")
+    if body.head(len(lines) - 2).to_list() != lines[2:]:
+        return by_tabulate()
+    return "\n".join([*lines[:2], body.slice(1).str.join("\n").item()])
+
+
+def _display_widths(text: pl.DataFrame) -> pl.DataFrame | None:
+    """Each cell's display width as tabulate measures it (wcwidth): an ASCII cell's length; other cells
+    measured by wcwidth, each distinct text once. None if wcwidth cannot measure one."""
+    import wcwidth  # noqa: PLC0415 - tabulate[widechars] brings it
+
+    out = []
+    for c in text.columns:
+        col = pl.col(c)
+        ascii_ = col.str.len_bytes() == col.str.len_chars()
+        wide = text.filter(~ascii_).get_column(c).unique()
+        measured = [wcwidth.wcswidth(t) for t in wide.to_list()]
+        if any(w < 0 for w in measured):
+            return None
+        out.append(pl.when(ascii_).then(col.str.len_chars().cast(pl.Int64))
+                   .otherwise(col.replace_strict(wide, pl.Series(measured, dtype=pl.Int64), default=None)).alias(c))
+    return text.select(out)
 
 
 CSV_ROWS = 1_000_000  # rows of a CSV body written at a time

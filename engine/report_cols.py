@@ -206,12 +206,13 @@ def _failed(run: Run, pre: str, info: AwardInfo, lang: Lang) -> pl.Expr:
                                                                    ignore_nulls=True).fill_null("")
 
 
-def award_units(run: Run, award: Award, langs: Sequence[Lang]) -> pl.DataFrame:
+def award_units(run: Run, award: Award, langs: Sequence[Lang], others: int | None = None) -> pl.DataFrame:
     """An award's units in the committee's order: the recommended and boundary ties by type and place, then
     the others (eligible ones first; then by status, distance to the last unit in, total and id), with the
     columns the reports show: `rec` (in the first part?), unit_id, name, unit_type, total, grade, the
     award's status, place, level and quota, and `reason_<lang>` for each of `langs` (each status's wording
-    made for the units of that status only)."""
+    made for the units of that status only). `others`: only the first so many units of each other status
+    (a text report shows the nearest misses, not a million reasons)."""
     pre = f"a.{award.id}"
     info = run.awards[award.id]
     cols = [c for c in dict.fromkeys(["unit_id", "name", "unit_type", "total", "grade",
@@ -234,5 +235,6 @@ def award_units(run: Run, award: Award, langs: Sequence[Lang]) -> pl.DataFrame:
     for st in REST_ORDER:  # the others: eligible ones first
         part = frame.filter(status == st).sort([pl.col(f"{pre}.gap").fill_null(1 << 62), -pl.col("total").fill_null(0),
                                                  pl.col("unit_id").cast(pl.String)], maintain_order=True)
+        part = part.head(others) if others is not None else part
         parts.append(worded(part, [st]).with_columns(rec=pl.lit(False)))
     return pl.concat(parts)

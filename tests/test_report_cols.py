@@ -143,3 +143,58 @@ def test_a_csv_table_written_in_slices_is_the_same_bytes(monkeypatch: pytest.Mon
     monkeypatch.setattr(report, "CSV_ROWS", 3)
     assert whole() == one and one.count("名".encode()) == 1
     assert one.decode() == report.render(["名", "值"], [list(r) for r in frame.rows()], "csv")
+
+
+TEXT = st.lists(st.sampled_from(["a", "Z", "7", ".", "-", " ", "|", "单", "位", "村", "\u3000", "\u00a0", "\u0301",
+                                 "Ａ", "한", "😀", "\u200b"]), max_size=8).map("".join)
+
+
+def _tabulated(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """Make every frame take the Polars layout (`FAST_ROWS` 0) with one row checked against tabulate; the
+    returned list records how many rows each tabulate call laid out."""
+    from engine import report  # noqa: PLC0415
+
+    monkeypatch.setattr(report, "FAST_ROWS", 0)
+    monkeypatch.setattr(report, "_CHECKED_ROWS", 1)
+    calls: list[int] = []
+    real = report.tabulate
+    monkeypatch.setattr(report, "tabulate", lambda rows, **k: (calls.append(len(rows)), real(rows, **k))[1])
+    return calls
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.integers(1, 4).flatmap(lambda n: st.tuples(st.lists(TEXT, min_size=n, max_size=n),
+                                                     st.lists(st.lists(TEXT, min_size=n, max_size=n),
+                                                              min_size=1, max_size=15))),
+       st.sampled_from(["table", "markdown"]))
+def test_a_large_table_laid_out_by_polars_is_tabulates(table: tuple[list[str], list[list[str]]], fmt: str) -> None:
+    """CJK (two columns wide), combining and zero-width characters, emoji, wide and non-breaking spaces
+    (trailing ones are stripped, as tabulate strips a line): tabulate lays out only the headers, the widest
+    cells and one row; Polars pads the rest, and the table is tabulate's own."""
+    from tabulate import tabulate  # noqa: PLC0415
+
+    from engine.report import _layout, text_table  # noqa: PLC0415
+
+    with pytest.MonkeyPatch.context() as mp:
+        calls = _tabulated(mp)
+        headers, rows = table
+        frame = pl.DataFrame(rows, schema=[f"c{i}" for i in range(len(headers))], orient="row")
+        got = text_table(headers, frame, fmt)
+    assert calls == [2]  # the widest cells and the one row checked: no fallback to tabulate for the whole table
+    assert got == tabulate(rows, headers=headers, **_layout(fmt))
+
+
+@pytest.mark.parametrize("odd", ["a\nb", "\x1b[31mred\x1b[0m", "tab\there", None])
+def test_a_large_table_with_a_line_break_escape_or_missing_cell_is_tabulates(odd: str | None,
+                                                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    """Cells tabulate treats specially (several lines, colour codes) or a missing cell: tabulate lays out
+    the whole table."""
+    from tabulate import tabulate  # noqa: PLC0415
+
+    from engine.report import _layout, text_table  # noqa: PLC0415
+
+    calls = _tabulated(monkeypatch)
+    rows = [["1", "单位一", "x"], ["2", odd, "y"], ["3", "村", ""]]
+    got = text_table(["排名", "单位", "备注"], pl.DataFrame(rows, schema=["a", "b", "c"], orient="row"), "table")
+    assert calls == [3]
+    assert got == tabulate(rows, headers=["排名", "单位", "备注"], **_layout("table"))
