@@ -3,11 +3,11 @@
 `kaohe run|score|awards` on Parquet (no event log, no per-item findings) take this path. The pass needs
 the ranges of the number columns: they prove which values fit Int64 and which checks cannot fail (as in
 `engine.data`), and let the scoring arithmetic stay in Int64. A small file (`READ_ONCE_CELLS`) is read
-once and its statistics taken in memory. A large one is never held whole: its first rows give ranges to
-assume (widened), and one pass in morsels parses, checks and scores it while checking every value against
-those ranges; only if some value falls outside is the file scanned for its statistics and passed again.
-The pass keeps only the columns the reports and decisions read. Only the decisions (ranks, quotas,
-awards: they need every unit of a type) work on a whole, narrow frame.
+once and its statistics taken in memory. A large one is never held whole: a sample of its rows (start,
+middle, end) gives ranges to assume (widened), and one pass in morsels parses, checks and scores it while
+checking every value against those ranges; only if some value falls outside is the file scanned for its
+statistics and passed again. The pass keeps only the columns the reports and decisions read. Only the
+decisions (ranks, quotas, awards: they need every unit of a type) work on a whole, narrow frame.
 
 Everything unusual goes to the eager path (`pipeline.load`), which reads the table whole and reports
 problems row by row: columns that need more than a plain cast (text, Decimal, Float32 numbers), headers
@@ -85,7 +85,8 @@ def scored_stream(scheme: Scheme, dec: Decisions, path: Path) -> tuple[Plan, pl.
 
 READ_ONCE_CELLS = 8_000_000  # a table up to this many cells (~64 MB) is read whole: one read, statistics in memory
 WIDEN = 4  # how far beyond the sample's range the assumed range reaches
-SAMPLE_ROWS = 20_000  # a larger table's first rows, whose ranges (widened) the pass assumes and checks
+REACH = 1024  # and at least this far from 0 (a rare count, all 0 in the sample, is no 0 in the table)
+SAMPLE_ROWS = 21_000  # rows of a larger table (its first, middle and last), whose ranges the pass assumes, widened
 
 
 class _Unfit(Exception):
@@ -95,8 +96,8 @@ class _Unfit(Exception):
 
 def _scored(scheme: Scheme, dec: Decisions, lf: pl.LazyFrame, fields: list[Field]) -> tuple[pl.DataFrame, Plan] | None:
     """A small table is read once and its statistics taken in memory. A large one is read in morsels
-    (reading it whole would double the peak memory), assuming ranges taken from its first rows, and the
-    pass checks every value against them: a table that holds to them is read once; one that does not is
+    (reading it whole would double the peak memory), assuming ranges taken from a sample of its rows, and
+    the pass checks every value against them: a table that holds to them is read once; one that does not is
     scanned for its statistics and passed again (the result is the same either way)."""
     raw_schema = lf.collect_schema()
     rows = lf.select(pl.len()).collect().item()  # from the file's metadata
@@ -105,7 +106,7 @@ def _scored(scheme: Scheme, dec: Decisions, lf: pl.LazyFrame, fields: list[Field
     if rows * len(raw_schema) <= READ_ONCE_CELLS:
         lf = lf.collect().lazy()
     else:
-        assumed = _assumed(lf.head(SAMPLE_ROWS), raw_schema, fields)
+        assumed = _assumed(_sample(lf, rows), raw_schema, fields)
         if assumed is not None:
             try:
                 return _pass(scheme, dec, lf, fields, *assumed)
@@ -113,6 +114,15 @@ def _scored(scheme: Scheme, dec: Decisions, lf: pl.LazyFrame, fields: list[Field
                 pass
     row = lf.select(raw_stat_exprs(raw_schema, fields) or [pl.len()]).collect().row(0, named=True)
     return _pass(scheme, dec, lf, fields, raw_stats_of(row, raw_schema, fields))
+
+
+def _sample(lf: pl.LazyFrame, rows: int) -> pl.LazyFrame:
+    """A third of SAMPLE_ROWS from the start, middle and end of the table each: a table sorted by some
+    number has its least and greatest values in the sample (Parquet reads only those rows' pages)."""
+    if rows <= SAMPLE_ROWS:
+        return lf
+    part = max(1, SAMPLE_ROWS // 3)
+    return pl.concat([lf.slice(start, part) for start in (0, (rows - part) // 2, rows - part)])
 
 
 def _assumed(sample: pl.LazyFrame, schema: pl.Schema, fields: list[Field]) -> tuple[dict[str, Stats], pl.Expr] | None:
@@ -123,7 +133,9 @@ def _assumed(sample: pl.LazyFrame, schema: pl.Schema, fields: list[Field]) -> tu
     can fail no declared bound the range lies inside. NaN is outside every range (Polars orders NaN above
     every number). Emptiness is not assumed: those checks stay. None when nothing can be assumed."""
     exprs = raw_stat_exprs(schema, fields)
-    sample_row = sample.select(exprs).collect().row(0, named=True) if exprs else {}
+    # each part of the sample read by itself (shared, the file would be read whole once, then sliced)
+    no_sharing = pl.QueryOptFlags(comm_subplan_elim=False)
+    sample_row = sample.select(exprs).collect(optimizations=no_sharing).row(0, named=True) if exprs else {}
     row: dict[str, Any] = {}
     outside: list[pl.Expr] = []
     for f in fields:
@@ -166,11 +178,12 @@ def _outside(col: pl.Expr, dt: pl.DataType, a: float, b: float) -> list[pl.Expr]
 
 def _widened(lo: float | None, hi: float | None, low: object, high: object, *, integer: bool) -> tuple[float, float]:
     """[a, b] for a column whose sample runs from lo to hi (None: no value): from 0 (or, below 0, a power
-    of two at least WIDEN times the sample's least value) to a power of two at least WIDEN times its
-    greatest, within the declared bounds low/high (a Decimal, or another field's id: no bound). A positive
-    low end is not raised above 0: a table's few smallest values are rarely in its first rows."""
-    def reach(x: float) -> float:  # a power of two at least WIDEN * |x|
-        return float(2 ** max(0, math.ceil(math.log2(max(WIDEN * abs(x), 1.0)))))
+    of two at least WIDEN times the sample's least value, and at least REACH) to a power of two at least
+    WIDEN times its greatest (and at least REACH), within the declared bounds low/high (a Decimal, or
+    another field's id: no bound). A positive low end is not raised above 0: a table's few smallest values
+    are rarely in the sample."""
+    def reach(x: float) -> float:  # a power of two at least WIDEN * |x|, and at least REACH
+        return float(2 ** math.ceil(math.log2(max(WIDEN * abs(x), REACH))))
 
     a = -reach(lo) if lo is not None and lo < 0 else 0.0
     b = reach(hi if hi is not None else 1.0)

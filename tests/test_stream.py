@@ -60,7 +60,7 @@ def _streams(scheme_path: Path, data: Path) -> bool:
 def test_streamed_run_is_the_eager_run(tmp_path: Path, scheme_path: Path, ids: str, read_once: bool,
                                        monkeypatch: pytest.MonkeyPatch) -> None:
     """Small tables are read once (statistics in memory); large ones are read in one pass assuming the
-    ranges of their first rows: both are the eager run."""
+    ranges of a sample of their rows: both are the eager run."""
     from engine import stream  # noqa: PLC0415
 
     monkeypatch.setattr(stream, "READ_ONCE_CELLS", 10**9 if read_once else 0)
@@ -74,8 +74,8 @@ def test_streamed_run_is_the_eager_run(tmp_path: Path, scheme_path: Path, ids: s
         df = df.with_columns(pl.int_range(1000, 1000 + df.height, step=1).reverse().alias(df.columns[0]))
     inputs = Inputs(scheme_path, _parquet(tmp_path, df))
     assert _streams(scheme_path, inputs.data)
-    assert sum(reads) == (2 if read_once else 3)  # the row count (metadata), then the table, or its first rows and it
-    assert passes == [False if read_once else True]  # one pass; assuming the first rows' ranges, when scanned
+    assert sum(reads) == (2 if read_once else 3)  # the row count (metadata), then the table, or a sample and it
+    assert passes == [False if read_once else True]  # one pass; assuming the sample's ranges, when scanned
     streamed, eager = run(inputs, detail=False), score(load(inputs), detail=False)
     assert streamed.frame.equals(eager.frame.select(streamed.frame.columns))
     assert streamed.manifest == eager.manifest
@@ -120,7 +120,7 @@ def test_a_unit_type_to_trim_takes_the_eager_path_and_scores_alike(tmp_path: Pat
 def test_a_problem_found_while_streaming_is_reported_by_the_eager_path(tmp_path: Path, column: str, value: object,
                                                                          message: str, read_once: bool,
                                                                          monkeypatch: pytest.MonkeyPatch) -> None:
-    """Read once, or passed assuming the ranges of the first 5 rows (the problem is in row 8)."""
+    """Read once, or passed assuming the ranges of 3 sampled rows (the problem is in row 8, not sampled)."""
     from engine import stream  # noqa: PLC0415
 
     monkeypatch.setattr(stream, "READ_ONCE_CELLS", 10**9 if read_once else 0)
@@ -213,15 +213,15 @@ def test_a_damaged_file_is_reported_by_the_eager_path_not_a_traceback(tmp_path: 
 
 
 @pytest.mark.parametrize(("column", "value"), [
-    ("revenue_actual", 98765432.1),  # far beyond the first rows' range (no declared maximum)
-    ("projects_signed", 1000),  # an integer column
+    ("revenue_actual", 98765432.1),  # far beyond the sample's range (no declared maximum)
+    ("projects_signed", 5000),  # an integer column
     ("afforest_target", float("nan")),  # NaN is an empty cell: the item is not applicable
     ("collective_income", -5.5),  # below 0, no declared minimum
 ])
-def test_values_beyond_the_first_rows_ranges_score_as_the_eager_run(tmp_path: Path, column: str, value: object,
+def test_values_beyond_the_sampled_ranges_score_as_the_eager_run(tmp_path: Path, column: str, value: object,
                                                                      monkeypatch: pytest.MonkeyPatch) -> None:
-    """A large table is passed assuming the ranges of its first rows (widened); a value outside them later
-    on sends it to its statistics and a second pass, with the eager run's result."""
+    """A large table is passed assuming the ranges of a sample of its rows (widened); a value outside them
+    elsewhere sends it to its statistics and a second pass, with the eager run's result."""
     from engine import stream  # noqa: PLC0415
 
     monkeypatch.setattr(stream, "READ_ONCE_CELLS", 0)
@@ -237,17 +237,35 @@ def test_values_beyond_the_first_rows_ranges_score_as_the_eager_run(tmp_path: Pa
 
 
 @pytest.mark.parametrize(("sample", "declared", "integer", "expected"), [
-    ((-3, 1234.5), (None, None), False, (-16.0, 8192.0)),  # powers of two at least 4x the sample's ends
-    ((2.5, 7.0), (None, None), False, (0.0, 32.0)),  # a positive low end goes to 0
+    ((-300, 1234.5), (None, None), False, (-2048.0, 8192.0)),  # powers of two at least 4x the sample's ends
+    ((2.5, 7.0), (None, None), False, (0.0, 1024.0)),  # a positive low end goes to 0; at least 1024 from 0
     ((0.8113, 1.0), (Decimal("0"), Decimal("1")), False, (0.0, 1.0)),  # declared bounds hold
     ((50.0, 4000.0), (Decimal("0.01"), None), False, (0.01, 16384.0)),
-    ((None, None), (None, None), False, (0.0, 4.0)),  # no value in the sample
-    ((0, 12), (Decimal("0.5"), Decimal("99.5")), True, (1, 64)),  # integer columns: whole bounds inside
-    ((-1, 0), ("other_field", None), True, (-4, 1)),  # a bound that is another field is no bound here
+    ((None, None), (None, None), False, (0.0, 1024.0)),  # no value in the sample
+    ((0, 12), (Decimal("0.5"), Decimal("99.5")), True, (1, 99)),  # integer columns: whole bounds inside
+    ((-1, 0), ("other_field", None), True, (-1024, 1024)),  # a bound that is another field is no bound here
 ])
-def test_assumed_ranges_widen_the_first_rows(sample: tuple[float | None, float | None],
+def test_assumed_ranges_widen_the_sample(sample: tuple[float | None, float | None],
                                              declared: tuple[object, object], integer: bool,
                                              expected: tuple[float, float]) -> None:
     from engine.stream import _widened  # noqa: PLC0415
 
     assert _widened(*sample, *declared, integer=integer) == expected
+
+
+def test_a_table_sorted_by_a_number_keeps_to_its_sampled_ranges(tmp_path: Path,
+                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    """The sample is the table's start, middle and end: sorted by revenue, its greatest value is sampled and
+    the table is passed once (its first rows alone would miss the largest revenues by far)."""
+    from engine import stream  # noqa: PLC0415
+
+    monkeypatch.setattr(stream, "READ_ONCE_CELLS", 0)
+    monkeypatch.setattr(stream, "SAMPLE_ROWS", 30)
+    passes = _count_passes(monkeypatch)
+    df = _generate(REFERENCE, 300).with_columns((pl.col("revenue_actual") * (pl.int_range(pl.len()) + 1)).round(2))
+    inputs = Inputs(REFERENCE, _parquet(tmp_path, df.sort("revenue_actual")))
+    first = df.sort("revenue_actual").head(10).get_column("revenue_actual").max()
+    assert df.get_column("revenue_actual").max() > 4 * first  # type: ignore[operator]
+    streamed, eager = run(inputs, detail=False), score(load(inputs), detail=False)
+    assert passes == [True]
+    assert streamed.frame.equals(eager.frame.select(streamed.frame.columns))
