@@ -233,8 +233,9 @@ def award_units(run: Run, award: Award, langs: Sequence[Lang], others: int | Non
         .sort([*([type_rank(run)] if per_type else []), pl.col(f"{pre}.pos")], maintain_order=True)
     parts = [worded(rec, ["recommended", "tie_flag"]).with_columns(rec=pl.lit(True))]
     for st in REST_ORDER:  # the others: eligible ones first
-        part = frame.filter(status == st).sort([pl.col(f"{pre}.gap").fill_null(1 << 62), -pl.col("total").fill_null(0),
-                                                 pl.col("unit_id").cast(pl.String)], maintain_order=True)
-        part = part.head(others) if others is not None else part
+        part_lf = frame.lazy().filter(status == st).sort(
+            [pl.col(f"{pre}.gap").fill_null(1 << 62), -pl.col("total").fill_null(0), pl.col("unit_id").cast(pl.String)],
+            maintain_order=True)
+        part = (part_lf.head(others) if others is not None else part_lf).collect()  # the first few: a partial sort
         parts.append(worded(part, [st]).with_columns(rec=pl.lit(False)))
     return pl.concat(parts)
