@@ -269,3 +269,25 @@ def test_a_table_sorted_by_a_number_keeps_to_its_sampled_ranges(tmp_path: Path,
     streamed, eager = run(inputs, detail=False), score(load(inputs), detail=False)
     assert passes == [True]
     assert streamed.frame.equals(eager.frame.select(streamed.frame.columns))
+
+
+@pytest.mark.parametrize("beyond", [False, True], ids=["within", "beyond"])
+def test_narrow_integer_columns_and_an_empty_column_on_the_assumed_path(tmp_path: Path, beyond: bool,
+                                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    """UInt8, Int16 and UInt32 columns are checked against the assumed ranges in their own types (an end the
+    type cannot pass is not checked); an optional column empty throughout has no range to sample. A value
+    beyond the sampled range of the Int16 column takes the second pass; either way, the eager run's result."""
+    from engine import stream  # noqa: PLC0415
+
+    monkeypatch.setattr(stream, "READ_ONCE_CELLS", 0)
+    monkeypatch.setattr(stream, "SAMPLE_ROWS", 30)
+    passes = _count_passes(monkeypatch)
+    df = _generate(REFERENCE, 200).with_columns(
+        pl.col("projects_signed").cast(pl.UInt8), pl.col("criminal_cases").cast(pl.UInt32),
+        pl.when(pl.int_range(pl.len()) == 150).then(30_000 if beyond else 7).otherwise(pl.col("new_entities"))
+        .cast(pl.Int16).alias("new_entities"),
+        pl.lit(None, dtype=pl.Float64).alias("collective_income"))
+    inputs = Inputs(REFERENCE, _parquet(tmp_path, df))
+    streamed, eager = run(inputs, detail=False), score(load(inputs), detail=False)
+    assert passes == ([True, False] if beyond else [True])
+    assert streamed.frame.equals(eager.frame.select(streamed.frame.columns))
