@@ -71,11 +71,10 @@ def render(headers: Sequence[str], rows: Rows | pl.DataFrame, fmt: str, *, title
             return buf.getvalue() + csv_body(rows).decode("utf-8")
         w.writerows([[neutralise(c) if c is not None else None for c in r] for r in rows])  # None: empty
         return buf.getvalue()
-    lines = rows.rows() if isinstance(rows, pl.DataFrame) and fmt == "json" else rows
     if fmt == "json":
+        lines = rows.rows() if isinstance(rows, pl.DataFrame) else rows
         return json.dumps([dict(zip(headers, r, strict=True)) for r in lines], ensure_ascii=False, indent=2) + "\n"
-    table = text_table(headers, rows, fmt) if isinstance(rows, pl.DataFrame) else \
-        tabulate(lines, headers=list(headers), **_layout(fmt))
+    table = text_table(headers, rows, fmt) if isinstance(rows, pl.DataFrame) else _tabulated(headers, rows, fmt)
     if title:
         table = (f"## {title}\n\n" if fmt == "markdown" else f"{title}\n") + table
     return table + "\n"
@@ -85,15 +84,17 @@ def _layout(fmt: str) -> dict[str, Any]:
     return {"tablefmt": "github" if fmt == "markdown" else "simple", "disable_numparse": True, "stralign": "left"}
 
 
+def _tabulated(headers: Sequence[str], rows: Sequence[Sequence[Any]], fmt: str) -> str:
+    return str(tabulate(rows, headers=list(headers), **_layout(fmt)))
+
+
 FAST_ROWS = 2_000  # a frame with more rows is laid out by `_laid_out`
 _CHECKED_ROWS = 50  # rows of it that tabulate lays out too, to compare
 
 
 def text_table(headers: Sequence[str], rows: pl.DataFrame, fmt: str) -> str:
     """A frame of text cells as tabulate's text ("table") or markdown table."""
-    if rows.height > FAST_ROWS:
-        return _laid_out(headers, rows, fmt)
-    return str(tabulate(rows.rows(), headers=list(headers), **_layout(fmt)))
+    return _laid_out(headers, rows, fmt) if rows.height > FAST_ROWS else _tabulated(headers, rows.rows(), fmt)
 
 
 def _laid_out(headers: Sequence[str], rows: pl.DataFrame, fmt: str) -> str:
@@ -103,30 +104,29 @@ def _laid_out(headers: Sequence[str], rows: pl.DataFrame, fmt: str) -> str:
     widths, and Polars pads every cell to them. The rows tabulate laid out must come out the same, or
     tabulate lays out the whole table. So must a frame with a missing cell, a control character (a line
     break, an escape code) or a cell wcwidth cannot measure."""
-    cols, opts = rows.columns, _layout(fmt)
+    cols = rows.columns
 
     def by_tabulate() -> str:
-        return str(tabulate(rows.rows(), headers=list(headers), **opts))
+        return _tabulated(headers, rows.rows(), fmt)
 
     text = rows.select(pl.col(c).cast(pl.String).str.strip_chars() for c in cols)  # tabulate strips each cell
-
     if text.select(pl.any_horizontal(pl.col(c).is_null() | pl.col(c).str.contains(r"[\x00-\x1f\x7f-\x9f]")
                                      for c in cols).any()).item():
         return by_tabulate()
     shown = _display_widths(text)
     if shown is None:
         return by_tabulate()
-    widest = [text.item(shown.get_column(c).arg_max() or 0, c) for c in cols]
-    lines = str(tabulate([widest, *text.head(_CHECKED_ROWS).rows()], headers=list(headers), **opts)).split("\n")
+    at = [shown.get_column(c).arg_max() or 0 for c in cols]  # each column's widest cell
+    widest = [text.item(i, c) for i, c in zip(at, cols, strict=True)]
+    lines = _tabulated(headers, [widest, *text.head(_CHECKED_ROWS).rows()], fmt).split("\n")
     runs = [len(r) for r in lines[1].strip("|").split("|" if fmt == "markdown" else "  ")]
     if fmt == "markdown":
         runs = [n - 2 for n in runs]  # "| cell |": a rule run is under the cell and its two spaces
     if len(runs) != len(cols):
         return by_tabulate()
-    top = pl.DataFrame([widest], schema=text.schema, orient="row")
-    top_shown = _display_widths(top)  # top's cells are text's: measurable
-    if top_shown is None:
-        return by_tabulate()
+    top = pl.DataFrame([widest], schema=text.schema, orient="row")  # the widest cells' row, laid out first
+    top_shown = pl.DataFrame([[shown.item(i, c) for i, c in zip(at, cols, strict=True)]], schema=shown.schema,
+                             orient="row")
     both, widths = pl.concat([top, text]), pl.concat([top_shown, shown])
     padded = [pl.col(c).str.pad_end(n - (pl.col(f"w.{c}") - pl.col(c).str.len_chars()))
               for c, n in zip(cols, runs, strict=True)]

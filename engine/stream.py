@@ -158,9 +158,6 @@ def _assumed(sample: pl.LazyFrame, schema: pl.Schema, fields: list[Field]) -> tu
         return None
     for s in stats.values():
         s.update(blank=None, unparsed=None)  # unknown, and equal: no cell fails to parse (it fits and is no NaN)
-    for f in fields:
-        if f.id not in stats and _stat_kind(f, schema[f.id]) == "bool":
-            stats[f.id] = {"blank": None, "fits": False}
     return stats, pl.any_horizontal(outside) if outside else pl.lit(False)
 
 
