@@ -70,3 +70,47 @@ def test_agrees_with_hand_written_reference_on_generated_units() -> None:
     for col in ("total", "grade", "awards", "rank"):
         diff = joined.filter(pl.col(col) != pl.col(f"{col}_ref"))
         assert diff.height == 0, f"{col} differs for {diff.height} units:\n{diff.head()}"
+
+
+def test_the_checked_reference_checks_what_the_scheme_declares() -> None:
+    """The bench's "reference+checks" yardstick (tests/benchmark/reference_checked.py) checks every field of
+    reference.yaml with its declared decimals, bounds and requiredness: no more, no less than kaohe."""
+    sys.path.insert(0, str(SCHEME.parent))
+    try:
+        import reference_checked  # type: ignore[import-not-found]  # noqa: PLC0415 - importable only after the insert
+    finally:
+        sys.path.remove(str(SCHEME.parent))
+    fields = load_scheme(SCHEME).fields.values()
+    declared = [(f.id, f.scale if f.type == "decimal" else None,
+                 None if f.min is None else float(f.min), None if f.max is None else float(f.max), f.required)
+                for f in fields if f.type in ("int", "decimal")]
+    assert reference_checked.NUMBERS == declared
+    assert reference_checked.FLAGS == [f.id for f in fields if f.type == "bool"]
+
+
+@pytest.mark.skipif(not (REFERENCE / "impl_polars.py").exists(), reason="shared/bench-reference not beside the project")
+@pytest.mark.parametrize(("column", "value"), [
+    (None, None), ("employment_rate", float("nan")), ("employment_rate", 1.5), ("revenue_actual", 12.345),
+    ("projects_signed", -1), ("deaths", None), ("unit_type", "town"), ("unit_id", 1),
+])
+def test_the_checked_reference_scores_as_the_reference_and_refuses_bad_data(tmp_path: Path, column: str | None,
+                                                                             value: object) -> None:
+    sys.path[:0] = [str(REFERENCE), str(SCHEME.parent)]
+    try:
+        import gen  # noqa: PLC0415 - importable only after the sys.path insert above
+        import impl_polars  # noqa: PLC0415
+        import reference_checked  # noqa: PLC0415
+    finally:
+        del sys.path[:2]
+    df = gen.generate(500)
+    path = tmp_path / "units.parquet"
+    if column is None:
+        df.write_parquet(path)
+        assert reference_checked.run_e2e(str(path)).equals(impl_polars.run_e2e(str(path)))
+        return
+    df.with_columns(pl.when(pl.int_range(pl.len()) == 7).then(pl.lit(value)).otherwise(pl.col(column))
+                    .cast(df.schema[column]).alias(column)).write_parquet(path)
+    # an unknown unit type: the reference's own Enum cast refuses it, in the same collect as the checks
+    refused = pl.exceptions.InvalidOperationError if column == "unit_type" else ValueError
+    with pytest.raises(refused, match=r"enum|fail a check|duplicate unit ids"):
+        reference_checked.run_e2e(str(path))

@@ -11,7 +11,9 @@
 Each measurement runs in a fresh child process so that peak memory (ru_maxrss) belongs to it alone.
 Reference: ../shared/bench-reference (scheme.md, gen.py, impl_polars.py), or $KAOHE_REFERENCE.
 kaohe end to end = read Parquet -> validate -> scores -> grades, ranks, awards in memory; "+write" also
-writes the per-unit result table to Parquet. Data goes to ./bench-data (or $KAOHE_BENCH_DATA).
+writes the per-unit result table to Parquet. "ref+checks" = the reference with kaohe's input checks added
+by hand (tests/benchmark/reference_checked.py): what validating costs an expert's query. Data goes to
+./bench-data (or $KAOHE_BENCH_DATA).
 """
 
 from __future__ import annotations
@@ -64,6 +66,15 @@ def reference_e2e(data: Path) -> int:
     return int(impl_polars.run_e2e(str(data)).height)
 
 
+def reference_checked_e2e(data: Path) -> int:
+    """The reference with the input checks kaohe makes, added by hand (tests/benchmark/reference_checked.py)."""
+    sys.path.insert(0, str(REFERENCE))
+    sys.path.insert(0, str(ROOT / "tests" / "benchmark"))
+    import reference_checked  # type: ignore[import-not-found]  # noqa: PLC0415 - importable only after the inserts
+
+    return int(reference_checked.run_e2e(str(data)).height)
+
+
 def child(kind: str, data: str, reps: int) -> None:
     """Run one kind `reps` times in this process; print the median seconds and peak memory."""
     times = []
@@ -71,6 +82,8 @@ def child(kind: str, data: str, reps: int) -> None:
         t0 = time.perf_counter()
         if kind == "reference":
             reference_e2e(Path(data))
+        elif kind == "reference+checks":
+            reference_checked_e2e(Path(data))
         elif kind == "kaohe":
             kaohe_e2e(SCHEME, Path(data))
         elif kind == "kaohe+write":
@@ -241,16 +254,19 @@ def main() -> None:
     rows = []
     for n in args.sizes:
         ref = measure("reference", DATA / f"units_{n}.parquet", args.reps)
+        chk = measure("reference+checks", DATA / f"units_{n}.parquet", args.reps)
         k = measure("kaohe", DATA / f"units_{n}.parquet", args.reps)
         kw = measure("kaohe+write", DATA / f"units_{n}.parquet", args.reps)
         demo = measure("demo", DATA / f"demo_{n}.parquet", args.reps)
         rows.append([f"{n:,}", f"{k['median_s']:.3f}", f"{kw['median_s']:.3f}", f"{ref['median_s']:.3f}",
                      f"{k['median_s'] / ref['median_s']:.2f}x", f"{k['peak_mib']:.0f}", f"{ref['peak_mib']:.0f}",
-                     f"{k['peak_mib'] / ref['peak_mib']:.2f}x", f"{demo['median_s']:.3f}", f"{demo['peak_mib']:.0f}"])
+                     f"{k['peak_mib'] / ref['peak_mib']:.2f}x", f"{chk['median_s']:.3f}",
+                     f"{k['median_s'] / chk['median_s']:.2f}x", f"{demo['median_s']:.3f}", f"{demo['peak_mib']:.0f}"])
         if args.csv:
             rows[-1].append(f"{measure('kaohe', csv_copy(DATA / f'units_{n}.parquet'), args.reps)['median_s']:.3f}")
     print(tabulate(rows, headers=["units", "kaohe s", "kaohe+write s", "reference s", "time ratio", "kaohe MiB",
-                                  "reference MiB", "memory ratio", "demo scheme s", "demo MiB",
+                                  "reference MiB", "memory ratio", "ref+checks s", "ratio to ref+checks",
+                                  "demo scheme s", "demo MiB",
                                   *(["kaohe CSV s"] if args.csv else [])]))
     cold_run()  # writes the bytecode cache
     print(f"\ncold `kaohe run` on the demo township (wall, incl. interpreter start): "
