@@ -369,13 +369,13 @@ def _csv_outcome(text: str) -> object:
 
 
 @settings(max_examples=300, deadline=None)
-@given(lines=st.lists(st.lists(st.sampled_from(["", "a", " 1", "2.5", "  ", "\x1c", "\u3000", "x y"]), max_size=4),
-                      max_size=6),
+@given(lines=st.lists(st.lists(st.sampled_from(["", "a", " 1", "2.5", "  ", "\x1c", "\u3000", "x y", "\r", "b\rc",
+                                                "\x01", "单位"]), max_size=4), max_size=6),
        end=st.sampled_from(["\n", "\r\n"]), last=st.booleans())
 def test_plain_csv_text_is_read_as_the_csv_module_reads_it(lines: list[list[str]], end: str, last: bool) -> None:
     """engine.io_read: a CSV text without quotes is counted line by line (`_plain_shape`, vectorised); the
     table, or the problem reported, is the one the csv module's reading gives (blank lines, ragged rows,
-    an empty header, CRLF, a missing last line end, whitespace Python and Polars trim differently)."""
+    an empty header, CRLF, a missing last line end, a lone CR, whitespace Python and Polars trim differently)."""
     from engine import io_read  # noqa: PLC0415 - the switch under test
 
     text = end.join(",".join(cells) for cells in lines) + (end if last and lines else "")
