@@ -212,3 +212,10 @@ def test_quick_text_numbers_are_the_full_parse_where_they_read_at_all(parts: lis
     f = Field(id="x", label="x", type="decimal", loc=Loc("t"), scale=scale)
     completed = data._complete_text(df, df.select(data._parse(df.schema, f, quick_text=True)), [f])
     assert completed.to_series().to_list() == full, (text, scale)
+    if scale == 0:  # a whole-number field: `str.to_integer` first, then as a decimal field
+        whole = Field(id="x", label="x", type="int", loc=Loc("t"))
+        quick_int = df.select(data._parse(df.schema, whole, quick_text=True)).to_series().to_list()
+        assert quick_int[0] is None or quick_int[0] == full[0], text
+        completed = data._complete_text(df, df.select(quick_int=pl.Series(quick_int)).rename({"quick_int": "x"}),
+                                        [whole])
+        assert completed.to_series().to_list() == full, text
