@@ -208,8 +208,8 @@ def explain(r: Run, inputs: Inputs, unit: str, lang: Lang) -> None:
 
 def _awards_output(r: Run, inputs: Inputs, fmt: str, output: Path | None, lang: Lang, with_scores: bool) -> None:
 
-    from engine.awards_report import awards_json, awards_text  # noqa: PLC0415
-    from engine.report import render, rendered, score_table  # noqa: PLC0415
+    from engine.awards_report import awards_json, awards_text_pieces  # noqa: PLC0415
+    from engine.report import rendered, score_table  # noqa: PLC0415
 
     if fmt == "json":  # written as it is made: at a million units the text is most of a gigabyte
         emit(itertools.chain(awards_json(r), [b"\n"]), output, inputs)
@@ -231,11 +231,13 @@ def _awards_output(r: Run, inputs: Inputs, fmt: str, output: Path | None, lang: 
 
         emit(parts(), output, inputs, r.manifest)
     else:
-        text = awards_text(r, lang)
-        if with_scores:
-            headers, rows = score_table(r, lang)
-            text = render(headers, rows, "table", title=r.scheme.meta.label) + "\n" + text
-        emit(text, output, inputs, r.manifest)
+        def text() -> Iterator[str | bytes]:  # the score table in pieces, as it is made; then the awards
+            if with_scores:
+                yield from rendered(*score_table(r, lang), "table", title=r.scheme.meta.label)
+                yield "\n"
+            yield from awards_text_pieces(r, lang)
+
+        emit(text(), output, inputs, r.manifest)
 
 
 def award_output_options(f: Callable[..., Any]) -> Callable[..., Any]:

@@ -13,21 +13,28 @@ import polars as pl
 
 from .fmt import Lang, fixed_str, word
 from .pipeline import Run
-from .report import text_table, type_label
+from .report import text_table_pieces, type_label
 from .report_cols import STATUS, award_units, fixed_text, grade_text, status_text, type_text
 from .rules_model import Award
 
-__all__ = ["STATUS", "awards_document", "awards_json", "awards_text"]
+__all__ = ["STATUS", "awards_document", "awards_json", "awards_text", "awards_text_pieces"]
 
 
 def awards_text(run: Run, lang: Lang, misses: int = 3) -> str:
+    return "".join(awards_text_pieces(run, lang, misses))
+
+
+def awards_text_pieces(run: Run, lang: Lang, misses: int = 3) -> Iterator[str]:
+    """Each award's recommendations (a table), then its nearest misses with their reasons; award by award,
+    and a long table in pieces (`text_table_pieces`)."""
     p = run.scheme.meta.precision
-    out = [f"{run.scheme.meta.label} — {word('awards', lang)}", ""]
-    for award in run.decisions.awards:
+    yield f"{run.scheme.meta.label} — {word('awards', lang)}\n"
+    awards = run.decisions.awards
+    for k, award in enumerate(awards):
         pre = f"a.{award.id}"
         units = award_units(run, award, [lang], others=misses)  # the nearest misses are the first of a status
         quota = _quota_text(run, award, lang)
-        out.append(f"【{award.label if lang == 'zh' else award.id}】 {word('quota', lang)} {quota}")
+        yield f"\n【{award.label if lang == 'zh' else award.id}】 {word('quota', lang)} {quota}\n"
         shown = [pl.col(f"{pre}.pos").cast(pl.String), pl.col("unit_id").cast(pl.String), pl.col("name"),
                  type_text(run, lang), fixed_text(pl.col("total"), p, p), grade_text(run, lang),
                  *([pl.col(f"{pre}.level").fill_null("")] if award.levels else []), status_text(pl.col(pre), lang)]
@@ -35,15 +42,16 @@ def awards_text(run: Run, lang: Lang, misses: int = 3) -> str:
         heads = ["#", word("unit_id", lang), word("unit", lang), word("type", lang), word("total", lang),
                  word("grade", lang), *(["奖次" if lang == "zh" else "level"] if award.levels else []),
                  word("recommended", lang)]
-        out.append(text_table(heads, rows, "table") if rows.height else
-                   ("  (无推荐单位)" if lang == "zh" else "  (no unit recommended)"))
+        if rows.height:
+            yield from text_table_pieces(heads, rows, "table")
+        else:
+            yield "  (无推荐单位)" if lang == "zh" else "  (no unit recommended)"
         near = units.filter(~pl.col("rec") & (pl.col(pre).cast(pl.String) != "not_applicable")).head(misses)
-        if near.height:
-            out.append("  最接近的未入选单位:" if lang == "zh" else "  nearest misses:")
-            for r in near.iter_rows(named=True):
-                out.append(f"  - {r['name']} ({r['unit_id']}, {fixed_str(r['total'], p, p)}): {r[f'reason_{lang}']}")
-        out.append("")
-    return "\n".join(out).rstrip() + "\n"
+        tail = ["  最接近的未入选单位:" if lang == "zh" else "  nearest misses:"] if near.height else []
+        tail += [f"  - {r['name']} ({r['unit_id']}, {fixed_str(r['total'], p, p)}): {r[f'reason_{lang}']}"
+                 for r in near.iter_rows(named=True)]
+        text = "".join("\n" + t for t in tail)
+        yield (text.rstrip() if k == len(awards) - 1 else text) + "\n"  # the text ends in one line break
 
 
 def _quotas(run: Run, award: Award) -> dict[str, int]:

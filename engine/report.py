@@ -90,32 +90,43 @@ def _tabulated(headers: Sequence[str], rows: Sequence[Sequence[Any]], fmt: str) 
 
 FAST_ROWS = 2_000  # a frame with more rows is laid out by `_laid_out`
 _CHECKED_ROWS = 50  # rows of it that tabulate lays out too, to compare
+TEXT_ROWS = 1_000_000  # rows of a large table's body made at a time
 
 
 def text_table(headers: Sequence[str], rows: pl.DataFrame, fmt: str) -> str:
     """A frame of text cells as tabulate's text ("table") or markdown table."""
-    return _laid_out(headers, rows, fmt) if rows.height > FAST_ROWS else _tabulated(headers, rows.rows(), fmt)
+    return "".join(text_table_pieces(headers, rows, fmt))
 
 
-def _laid_out(headers: Sequence[str], rows: pl.DataFrame, fmt: str) -> str:
-    """tabulate's table of a large frame of text cells, made by Polars: tabulate's Python work per cell
-    takes a minute for a million units. tabulate lays out the headers with each column's widest cell (by
-    display width, as tabulate measures it: wcwidth) and the first rows; its rule line gives the column
-    widths, and Polars pads every cell to them. The rows tabulate laid out must come out the same, or
-    tabulate lays out the whole table. So must a frame with a missing cell, a control character (a line
-    break, an escape code) or a cell wcwidth cannot measure."""
+def text_table_pieces(headers: Sequence[str], rows: pl.DataFrame, fmt: str) -> Iterator[str]:
+    """`text_table` in pieces: a large table's head, then its body TEXT_ROWS rows at a time, each piece
+    from its line break on (ten million units' table is over a gigabyte of text: never one string)."""
+    laid = _laid_out(headers, rows, fmt) if rows.height > FAST_ROWS else None
+    if laid is None:
+        yield _tabulated(headers, rows.rows(), fmt)
+        return
+    head, cells, line = laid
+    yield head
+    for start in range(0, cells.height, TEXT_ROWS):
+        yield "\n" + cells.slice(start, TEXT_ROWS).select(line).to_series().str.join("\n").item()
+
+
+def _laid_out(headers: Sequence[str], rows: pl.DataFrame, fmt: str) -> tuple[str, pl.DataFrame, pl.Expr] | None:
+    """tabulate's layout of a large frame of text cells, for Polars to make: tabulate's Python work per
+    cell takes a minute for a million units. tabulate lays out the headers with each column's widest cell
+    (by display width, as tabulate measures it: wcwidth) and the first rows; its rule line gives the column
+    widths, and Polars pads every cell to them. Returns the header lines, the cells with their widths
+    (`w.<column>`) and the expression of a row's line; the rows tabulate laid out must come out the same.
+    None, for tabulate to lay out the whole table, if they do not, or a cell is missing, has a control
+    character (a line break, an escape code) or cannot be measured by wcwidth."""
     cols = rows.columns
-
-    def by_tabulate() -> str:
-        return _tabulated(headers, rows.rows(), fmt)
-
     text = rows.select(pl.col(c).cast(pl.String).str.strip_chars() for c in cols)  # tabulate strips each cell
     if text.select(pl.any_horizontal(pl.col(c).is_null() | pl.col(c).str.contains(r"[\x00-\x1f\x7f-\x9f]")
                                      for c in cols).any()).item():
-        return by_tabulate()
+        return None
     shown = _display_widths(text)
     if shown is None:
-        return by_tabulate()
+        return None
     at = [shown.get_column(c).arg_max() or 0 for c in cols]  # each column's widest cell
     widest = [text.item(i, c) for i, c in zip(at, cols, strict=True)]
     lines = _tabulated(headers, [widest, *text.head(_CHECKED_ROWS).rows()], fmt).split("\n")
@@ -123,20 +134,16 @@ def _laid_out(headers: Sequence[str], rows: pl.DataFrame, fmt: str) -> str:
     if fmt == "markdown":
         runs = [n - 2 for n in runs]  # "| cell |": a rule run is under the cell and its two spaces
     if len(runs) != len(cols):
-        return by_tabulate()
-    top = pl.DataFrame([widest], schema=text.schema, orient="row")  # the widest cells' row, laid out first
-    top_shown = pl.DataFrame([[shown.item(i, c) for i, c in zip(at, cols, strict=True)]], schema=shown.schema,
-                             orient="row")
-    both, widths = pl.concat([top, text]), pl.concat([top_shown, shown])
+        return None
+    cells = pl.concat([text, shown.rename({c: f"w.{c}" for c in cols})], how="horizontal")
     padded = [pl.col(c).str.pad_end(n - (pl.col(f"w.{c}") - pl.col(c).str.len_chars()))
               for c, n in zip(cols, runs, strict=True)]
     line = (pl.concat_str([pl.lit("| "), pl.concat_str(padded, separator=" | "), pl.lit(" |")])
-            if fmt == "markdown" else pl.concat_str(padded, separator="  "))
-    body = pl.concat([both, widths.rename({c: f"w.{c}" for c in cols})], how="horizontal").select(
-        line.str.strip_chars_end().alias("line")).get_column("line")
-    if body.head(len(lines) - 2).to_list() != lines[2:]:
-        return by_tabulate()
-    return "\n".join([*lines[:2], body.slice(1).str.join("\n").item()])
+            if fmt == "markdown" else pl.concat_str(padded, separator="  ")).str.strip_chars_end()
+    top = pl.DataFrame([[*widest, *(shown.item(i, c) for i, c in zip(at, cols, strict=True))]], schema=cells.schema,
+                       orient="row")  # the widest cells' row, laid out first
+    checked = pl.concat([top, cells.head(_CHECKED_ROWS)]).select(line).to_series().to_list()
+    return ("\n".join(lines[:2]), cells, line) if checked == lines[2:] else None
 
 
 def _display_widths(text: pl.DataFrame) -> pl.DataFrame | None:
@@ -152,8 +159,8 @@ def _display_widths(text: pl.DataFrame) -> pl.DataFrame | None:
         measured = [wcwidth.wcswidth(t) for t in wide.to_list()]
         if any(w < 0 for w in measured):
             return None
-        out.append(pl.when(ascii_).then(col.str.len_chars().cast(pl.Int64))
-                   .otherwise(col.replace_strict(wide, pl.Series(measured, dtype=pl.Int64), default=None)).alias(c))
+        out.append(pl.when(ascii_).then(col.str.len_chars().cast(pl.Int32))
+                   .otherwise(col.replace_strict(wide, pl.Series(measured, dtype=pl.Int32), default=None)).alias(c))
     return text.select(out)
 
 
@@ -167,6 +174,10 @@ def rendered(headers: Sequence[str], rows: Rows | pl.DataFrame, fmt: str, *, tit
         yield render(headers, [], "csv")
         for start in range(0, rows.height, CSV_ROWS):  # bounded memory: ~100 MB of text a piece
             yield csv_body(rows.slice(start, CSV_ROWS))
+    elif fmt in ("table", "markdown") and isinstance(rows, pl.DataFrame):
+        yield (f"## {title}\n\n" if fmt == "markdown" else f"{title}\n") if title else ""
+        yield from text_table_pieces(headers, rows, fmt)
+        yield "\n"
     else:
         yield render(headers, rows, fmt, title=title)
 

@@ -198,3 +198,20 @@ def test_a_large_table_with_a_line_break_escape_or_missing_cell_is_tabulates(odd
     got = text_table(["排名", "单位", "备注"], pl.DataFrame(rows, schema=["a", "b", "c"], orient="row"), "table")
     assert calls == [3]
     assert got == tabulate(rows, headers=["排名", "单位", "备注"], **_layout("table"))
+
+
+def test_the_score_table_and_awards_text_in_slices_are_tabulates_text(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The demo township's score table and awards text laid out by Polars (every frame, however small) and
+    made 4 rows at a time are the text tabulate lays out whole; so is `rendered`'s, piece by piece."""
+    from engine import report  # noqa: PLC0415
+    from engine.awards_report import awards_text, awards_text_pieces  # noqa: PLC0415
+    from engine.pipeline import demo_inputs, run  # noqa: PLC0415
+
+    r = run(demo_inputs())
+    headers, rows = report.score_table(r, "zh")
+    whole = report.render(headers, rows, "table", title="T"), awards_text(r, "zh")
+    monkeypatch.setattr(report, "FAST_ROWS", 0)
+    monkeypatch.setattr(report, "TEXT_ROWS", 4)
+    pieces = list(report.rendered(headers, rows, "table", title="T"))
+    assert len(pieces) > 5 and "".join(str(p) for p in pieces) == whole[0]
+    assert len(list(awards_text_pieces(r, "zh"))) > 10 and awards_text(r, "zh") == whole[1]
