@@ -210,8 +210,9 @@ def test_the_score_table_and_awards_text_in_slices_are_tabulates_text(monkeypatc
     r = run(demo_inputs())
     headers, rows = report.score_table(r, "zh")
     whole = report.render(headers, rows, "table", title="T"), awards_text(r, "zh")
-    monkeypatch.setattr(report, "FAST_ROWS", 0)
+    calls = _tabulated(monkeypatch)
     monkeypatch.setattr(report, "TEXT_ROWS", 4)
     pieces = list(report.rendered(headers, rows, "table", title="T"))
     assert len(pieces) > 5 and "".join(str(p) for p in pieces) == whole[0]
     assert len(list(awards_text_pieces(r, "zh"))) > 10 and awards_text(r, "zh") == whole[1]
+    assert max(calls) == 2  # tabulate laid out only the widest cells and one row of each table: no fallback
