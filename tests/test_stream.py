@@ -9,6 +9,8 @@ from pathlib import Path
 import polars as pl
 import pytest
 from helpers import DEMO_SCHEME
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from engine.errors import KaoheError
 from engine.pipeline import Inputs, load, run, score
@@ -291,3 +293,37 @@ def test_narrow_integer_columns_and_an_empty_column_on_the_assumed_path(tmp_path
     streamed, eager = run(inputs, detail=False), score(load(inputs), detail=False)
     assert passes == ([True, False] if beyond else [True])
     assert streamed.frame.equals(eager.frame.select(streamed.frame.columns))
+
+
+_ODD = {"revenue_actual": [0.0, 98765432.1, 1e15, float("nan"), 12.345], "collective_income": [None, -5.5, 3e9],
+        "afforest_target": [None, float("nan"), 0.0, 7e6], "employment_rate": [0.0, 1.0, 1.5, -0.2],
+        "projects_signed": [0, 3000, -1], "new_entities_target": [1, 0, 70000], "deaths": [0, 9, 40000]}
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(st.lists(st.tuples(st.integers(0, 199), st.sampled_from(sorted(_ODD)), st.integers(0, 4)), max_size=4))
+def test_any_values_on_the_assumed_path_score_or_fail_as_the_eager_run(tmp_path: Path,
+                                                                       monkeypatch: pytest.MonkeyPatch,
+                                                                       changes: list[tuple[int, str, int]]) -> None:
+    """Random cells set to values beyond the sampled ranges, below 0, NaN, empty, with too many decimals,
+    out of their declared bounds or too large to score: the streamed run (assuming the ranges of a 9-row
+    sample) gives the eager run's frame, or the eager run's error."""
+    from engine import stream  # noqa: PLC0415
+
+    monkeypatch.setattr(stream, "READ_ONCE_CELLS", 0)
+    monkeypatch.setattr(stream, "SAMPLE_ROWS", 9)
+    df = _generate(REFERENCE, 200)
+    for row, column, pick in changes:
+        value = _ODD[column][pick % len(_ODD[column])]
+        df = df.with_columns(pl.when(pl.int_range(pl.len()) == row).then(pl.lit(value)).otherwise(pl.col(column))
+                             .cast(df.schema[column]).alias(column))
+    inputs = Inputs(REFERENCE, _parquet(tmp_path, df))
+    try:
+        eager = score(load(inputs), detail=False).frame
+    except KaoheError as e:
+        with pytest.raises(KaoheError) as info:
+            run(inputs, detail=False)
+        assert str(info.value) == str(e)
+        return
+    streamed = run(inputs, detail=False).frame
+    assert streamed.equals(eager.select(streamed.columns))
