@@ -151,6 +151,8 @@ def _decimal_format(t: pl.DataType) -> str | None:
 
 XLSX_ROWS = 1_048_576  # an Excel sheet's rows, the header included
 XLSX_BLOCK = 50_000  # rows turned into Python values at a time
+XLSX_STREAM_CELLS = 2_000_000  # a workbook of more cells is written row by row (xlsxwriter's constant memory
+# mode); a smaller one is built in memory, ~15% faster (a county's 3,000 units: 7.6 -> 6.4 s, +95 MB)
 
 
 def _split(sheets: Mapping[str, pl.DataFrame]) -> list[tuple[str, pl.DataFrame]]:
@@ -167,8 +169,8 @@ def _split(sheets: Mapping[str, pl.DataFrame]) -> list[tuple[str, pl.DataFrame]]
 def write_xlsx(path: str | Path, sheets: Mapping[str, pl.DataFrame], *, inputs: Iterable[str | Path] = (),
                formats: Mapping[str, str] | None = None) -> None:
     """One sheet per entry (continued on more sheets past Excel's 1,048,576 rows); bold frozen header;
-    widths fitted (CJK = 2); written atomically, row by row (xlsxwriter's constant memory mode: a million
-    rows do not all sit in memory as cell objects).
+    widths fitted (CJK = 2); written atomically; a large workbook row by row (xlsxwriter's constant memory
+    mode: a million rows do not all sit in memory as cell objects), a small one in memory.
 
     `formats` maps a column name to an Excel number format (e.g. {"score": "0.00"}) for its
     numeric cells in every sheet. Numbers are written as numbers (integers beyond 2^53 and
@@ -177,9 +179,10 @@ def write_xlsx(path: str | Path, sheets: Mapping[str, pl.DataFrame], *, inputs: 
     import xlsxwriter  # noqa: PLC0415 - 17 ms of import that only .xlsx output needs (kaohe run starts cold)
 
     parts = _split(sheets)
+    streamed = sum(df.height * df.width for _, df in parts) > XLSX_STREAM_CELLS
 
     def write(tmp: Path) -> None:
-        wb = xlsxwriter.Workbook(str(tmp), {"constant_memory": True, "strings_to_formulas": False,
+        wb = xlsxwriter.Workbook(str(tmp), {"constant_memory": streamed, "strings_to_formulas": False,
                                             "strings_to_urls": False, "strings_to_numbers": False,
                                             "remove_timezone": True})
         wb.set_properties({"created": _FIXED_TIME})

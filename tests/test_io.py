@@ -423,3 +423,24 @@ def test_a_workbook_that_cannot_be_stored_is_said_and_leaves_no_file(tmp_path: P
     err = _error(write_xlsx, tmp_path / "o.xlsx", {"s": FRAME})
     assert message in str(err) and "o.xlsx" in str(err)
     assert list(tmp_path.iterdir()) == []  # no workbook, no temp file
+
+
+def test_a_workbook_reads_back_the_same_built_in_memory_or_row_by_row(tmp_path: Path,
+                                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    """A small workbook is built in memory (shared strings), a large one streamed row by row (inline strings,
+    xlsxwriter's constant memory mode): the same sheets, cells and formula-like text kept as text."""
+    import engine.io_write as io_write  # noqa: PLC0415 - the switch under test
+
+    df = pl.DataFrame({"单位": ["甲村", "乙村", None, "=1+1"], "得分": [89.54, None, 70.0, 1.5],
+                       "说明": ["-3", "达到目标", "达到目标", ""]})
+    books = []
+    for cells in (0, 10**9):  # row by row, then in memory
+        monkeypatch.setattr(io_write, "XLSX_STREAM_CELLS", cells)
+        path = tmp_path / f"o{cells}.xlsx"
+        write_xlsx(path, {"分数": df, "短": df.head(1)})
+        with zipfile.ZipFile(path) as z:
+            books.append(("xl/sharedStrings.xml" in z.namelist(),
+                          [read_table(path, sheet=k).rows() for k in (1, 2)]))
+    (streamed_shared, streamed), (in_memory_shared, in_memory) = books
+    assert not streamed_shared and in_memory_shared  # the two ways were taken
+    assert streamed == in_memory and streamed[0][3][0] == "=1+1"
