@@ -18,6 +18,7 @@ import polars as pl
 from . import expr as E
 from .decide import AwardInfo
 from .fmt import Lang
+from .model import Item
 from .pipeline import Run
 from .rules_model import Award
 
@@ -239,3 +240,89 @@ def award_units(run: Run, award: Award, langs: Sequence[Lang], others: int | Non
         part = (part_lf.head(others) if others is not None else part_lf).collect()  # the first few: a partial sort
         parts.append(worded(part, [st]).with_columns(rec=pl.lit(False)))
     return pl.concat(parts)
+
+
+def points_text(value: pl.Expr, scale: int, max_places: int = 4) -> pl.Expr:
+    """`fmt.points_str` of a column: exact when it has at most `max_places` decimals, else rounded half-up
+    (away from zero) to them with a leading '≈'; null -> '—'."""
+    if scale <= max_places:
+        return plain_text(value, scale)
+    k = 10 ** (scale - max_places)
+    v = value.cast(pl.Int128)
+    q = (v.abs() + k // 2) // k
+    rounded = pl.when(v < 0).then(pl.lit(0, dtype=pl.Int128) - q).otherwise(q)
+    return (pl.when(value.is_null()).then(pl.lit("—")).when(v % k == 0).then(plain_text(value, scale))
+            .otherwise(pl.lit("≈") + plain_text(rounded, max_places)))
+
+
+def value_text(value: pl.Expr, dtype: pl.DataType | None, scale: int) -> pl.Expr:
+    """`explain.value_str` of a column of type `dtype` (None: no such column, every value missing)."""
+    if dtype is None:
+        return pl.lit("—")
+    if dtype == pl.Boolean:
+        return pl.when(value).then(pl.lit("是")).when(~value).then(pl.lit("否")).otherwise(pl.lit("—"))
+    if dtype == pl.String:
+        return value.fill_null("—")
+    return points_text(value, scale)
+
+
+def item_reason_text(item: Item, value: pl.Expr, dtype: pl.DataType | None, scale: int, points: pl.Expr,  # noqa: C901 - one case per method kind
+                     pts_scale: int, not_applicable: pl.Expr) -> pl.Expr:
+    """`explain.reason` (in Chinese) of an item for every unit whose points are not missing: the value, the
+    method's rule and the points ('0.95 ≥ 0.95 → 12', '8 − 3 × 1 = 5')."""
+    from decimal import Decimal  # noqa: PLC0415
+
+    from .explain import _n, _neg  # noqa: PLC0415 - the per-value wording this holds to
+
+    p = item.method.params
+    got = points_text(points, pts_scale)
+    vs = value_text(value, dtype, scale)
+    number = dtype is not None and dtype.is_integer()
+
+    def at_least(th: Any, sym: str) -> pl.Expr:  # does the value hold `value sym th`? (never, when it is no number)
+        if not number:
+            return pl.lit(False)
+        t = Decimal(th)
+        s = max(scale, -int(t.as_tuple().exponent))  # a scale both are whole at
+        lhs, rhs = value.cast(pl.Int128) * 10 ** (s - scale), pl.lit(int(t.scaleb(s)), dtype=pl.Int128)
+        holds: dict[str, pl.Expr] = {"≥": lhs >= rhs, ">": lhs > rhs, "≤": lhs <= rhs, "<": lhs < rhs}
+        return holds[sym].fill_null(False)
+
+    def text(*parts: str | pl.Expr) -> pl.Expr:
+        return pl.concat_str([pl.lit(x) if isinstance(x, str) else x for x in parts])
+
+    kind = item.method.kind
+    out: pl.Expr | None = None
+    if kind in ("bands", "threshold"):
+        for key, sym in (("at_least", "≥"), ("above", ">"), ("at_most", "≤"), ("below", "<")):
+            if p.get(key) is None:
+                continue
+            if kind == "threshold":
+                ok = at_least(p[key], sym)
+                out = text(vs, " ", pl.when(ok).then(pl.lit(sym)).otherwise(pl.lit(_neg(sym))), f" {_n(p[key])} → ",
+                           got)
+            else:
+                out = text(vs, " 未达任何档次 → ", got)
+                for th, pts in reversed(p[key]):
+                    out = pl.when(at_least(th, sym)).then(text(vs, f" {sym} {_n(th)} → {_n(pts)}")).otherwise(out)
+            break
+    elif kind == "proportional":
+        cap = p.get("cap", Decimal(1))
+        note = pl.when(at_least(cap, "≥")).then(pl.lit(f"(封顶 {_n(cap)})")).otherwise(pl.lit("")) \
+            if cap is not None else pl.lit("")
+        out = text(f"{_n(item.points)} × ", vs, note, " = ", got)
+    elif kind == "deduct":
+        out = text(f"{_n(p.get('base', item.points))} − {_n(p['each'])} × ", vs, " = ", got)
+    elif kind == "count":
+        out = text(f"{_n(p['each'])} × ", vs, " = ", got, f" (上限 {_n(p.get('max', item.points))})")
+    elif kind == "steps":
+        tgt = p.get("target", Decimal(1))
+        side = pl.when(at_least(tgt, "≥")).then(pl.lit("达到目标")).otherwise(pl.lit("低于目标"))
+        out = text(vs, " ", side, f" {_n(tgt)} → ", got)
+    elif kind in ("pass_fail", "lookup"):
+        out = text(vs, " → ", got)
+    elif kind in ("rank", "share_of_leader", "efficacy"):
+        out = text("按全体单位比较, 实际值 ", vs, " → ", got)
+    if out is None:  # any other method
+        out = got if dtype is None else pl.when(value.is_null()).then(got).otherwise(text(vs, " → ", got))
+    return pl.when(not_applicable).then(text("不适用, 按规定计 ", got)).otherwise(out)

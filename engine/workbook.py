@@ -10,11 +10,19 @@ from pathlib import Path
 import polars as pl
 
 from .evaluate import ITEM_SCALE
-from .explain import value_str
-from .fmt import Lang, fixed_str, points_str, word
+from .fmt import Lang, fixed_str, word
 from .pipeline import Run
 from .report import score_table
-from .report_cols import award_units, fixed_text, grade_text, status_text, type_text
+from .report_cols import (
+    award_units,
+    fixed_text,
+    grade_text,
+    item_reason_text,
+    points_text,
+    status_text,
+    type_text,
+    value_text,
+)
 from .rules_model import Award
 
 
@@ -31,27 +39,32 @@ def award_table(run: Run, award: Award, lang: Lang) -> tuple[list[str], pl.DataF
 
 
 def findings(run: Run) -> pl.DataFrame:
-    """The long findings frame: one row per unit x item (unit, section, item, value, points, max, reason, rule)."""
-    from .explain import reason as item_reason  # noqa: PLC0415
-
-    rows = []
-    items = run.scheme.all_items()
-    cols = [c for it in items for c in (f"i.{it.id}", f"v.{it.id}", f"n.{it.id}") if c in run.frame.columns]
-    for r in run.frame.select("unit_id", "name", *cols).iter_rows(named=True):  # not the whole wide frame
-        for it in items:
-            pts = r.get(f"i.{it.id}")
-            if pts is None:
-                continue
-            vs = run.plan.value_scale.get(it.id, 0)
-            rows.append({"unit_id": str(r["unit_id"]), "name": r["name"], "section": it.parent, "item": it.id,
-                         "label": it.label, "value": value_str(r.get(f"v.{it.id}"), vs),
-                         "points": points_str(pts, ITEM_SCALE, 10),
-                         "max": str(it.points) if it.points is not None else "",
-                         "reason": item_reason(it, r.get(f"v.{it.id}"), vs, pts, ITEM_SCALE, "zh",
-                                               bool(r.get(f"n.{it.id}"))),
-                         "rule": f"{it.loc.file}:{it.loc.line}"})
-    return pl.DataFrame(rows, schema={k: pl.String for k in ("unit_id", "name", "section", "item", "label", "value",
-                                                             "points", "max", "reason", "rule")})
+    """The long findings frame: one row per unit x item whose points are not missing (unit, section, item,
+    value, points, max, reason, rule), unit by unit in the frame's order, items in the scheme's; the texts
+    made as columns (`report_cols.item_reason_text`, held to `explain.reason`)."""
+    schema = run.frame.schema
+    parts = []
+    for k, it in enumerate(run.scheme.all_items()):
+        points = f"i.{it.id}"
+        if points not in schema:
+            continue
+        v, n = f"v.{it.id}", f"n.{it.id}"
+        dtype = schema.get(v)
+        value = pl.col(v) if dtype is not None else pl.lit(None)
+        na = pl.col(n).fill_null(False) if n in schema else pl.lit(False)
+        vs = run.plan.value_scale.get(it.id, 0)
+        parts.append(run.frame.lazy().with_row_index("_r").filter(pl.col(points).is_not_null()).select(
+            "_r", pl.lit(k).alias("_k"), pl.col("unit_id").cast(pl.String), pl.col("name").cast(pl.String),
+            pl.lit(it.parent, dtype=pl.String).alias("section"), pl.lit(it.id).alias("item"),
+            pl.lit(it.label).alias("label"), value_text(value, dtype, vs).alias("value"),
+            points_text(pl.col(points), ITEM_SCALE, 10).alias("points"),
+            pl.lit(str(it.points) if it.points is not None else "").alias("max"),
+            item_reason_text(it, value, dtype, vs, pl.col(points), ITEM_SCALE, na).alias("reason"),
+            pl.lit(f"{it.loc.file}:{it.loc.line}").alias("rule")))
+    cols = ("unit_id", "name", "section", "item", "label", "value", "points", "max", "reason", "rule")
+    if not parts:
+        return pl.DataFrame(schema={c: pl.String for c in cols})
+    return pl.concat(parts).sort("_r", "_k").select(cols).collect()
 
 
 def _frame(headers: list[str], rows: pl.DataFrame) -> pl.DataFrame:

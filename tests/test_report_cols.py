@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 from pathlib import Path
+from typing import Any
 
 import polars as pl
 import pytest
@@ -216,3 +217,63 @@ def test_the_score_table_and_awards_text_in_slices_are_tabulates_text(monkeypatc
     assert len(pieces) > 5 and "".join(str(p) for p in pieces) == whole[0]
     assert len(list(awards_text_pieces(r, "zh"))) > 10 and awards_text(r, "zh") == whole[1]
     assert max(calls) == 2  # tabulate laid out only the widest cells and one row of each table: no fallback
+
+
+@settings(max_examples=300, deadline=None)
+@given(VALUES, st.integers(0, 12), st.integers(0, 10))
+def test_points_text_is_points_str(values: list[int | None], scale: int, places: int) -> None:
+    """Exact when short, else '≈' and rounded half-up away from zero ('≈-0.0001', '≈0' for a tiny negative);
+    null as '—'."""
+    from engine.fmt import points_str  # noqa: PLC0415
+    from engine.report_cols import points_text  # noqa: PLC0415
+
+    got = pl.DataFrame({"v": values}, schema={"v": pl.Int64}).select(points_text(pl.col("v"), scale, places))
+    assert got.to_series().to_list() == [points_str(v, scale, places) for v in values]
+
+
+def _findings_by_python(run: Any) -> pl.DataFrame:
+    """The findings frame as explain words one unit's items (the per-value definition)."""
+    from engine.evaluate import ITEM_SCALE  # noqa: PLC0415
+    from engine.explain import reason, value_str  # noqa: PLC0415
+    from engine.fmt import points_str  # noqa: PLC0415
+
+    items, rows = run.scheme.all_items(), []
+    for r in run.frame.iter_rows(named=True):
+        for it in items:
+            pts = r.get(f"i.{it.id}")
+            if pts is None:
+                continue
+            vs = run.plan.value_scale.get(it.id, 0)
+            rows.append([str(r["unit_id"]), r["name"], it.parent, it.id, it.label, value_str(r.get(f"v.{it.id}"), vs),
+                         points_str(pts, ITEM_SCALE, 10), str(it.points) if it.points is not None else "",
+                         reason(it, r.get(f"v.{it.id}"), vs, pts, ITEM_SCALE, "zh", bool(r.get(f"n.{it.id}"))),
+                         f"{it.loc.file}:{it.loc.line}"])
+    return pl.DataFrame(rows, schema={k: pl.String for k in ("unit_id", "name", "section", "item", "label", "value",
+                                                             "points", "max", "reason", "rule")}, orient="row")
+
+
+@pytest.mark.parametrize("case", ["township", "cadres", "demo-synthetic", "reference-synthetic"])
+def test_the_workbook_findings_are_explains_words(case: str, tmp_path: Path) -> None:
+    """Every unit x item row of the committee workbook's findings sheet, made as columns, is what explain
+    says for that unit and item: bands, thresholds, proportional with and without the cap, deductions,
+    counts, steps, lookups, window methods, not-applicable items, missing values, points rounded with '≈'."""
+    import sys  # noqa: PLC0415
+
+    from engine.pipeline import Inputs, demo_inputs, run  # noqa: PLC0415
+    from engine.scheme import load_scheme  # noqa: PLC0415
+    from engine.workbook import findings  # noqa: PLC0415
+
+    root = Path(__file__).resolve().parents[1]
+    if case in ("township", "cadres"):
+        inputs = demo_inputs("township-2022.yaml" if case == "township" else "cadres-2022.yaml")
+    else:
+        scheme = root / ("rules/township-2022.yaml" if case == "demo-synthetic" else "tests/benchmark/reference.yaml")
+        sys.path.insert(0, str(root / "tests" / "benchmark"))
+        from synth import generate  # type: ignore[import-not-found]  # noqa: PLC0415
+
+        inputs = Inputs(scheme, tmp_path / "units.parquet")
+        generate(load_scheme(scheme), 300).write_parquet(inputs.data)
+    r = run(inputs)
+    made = findings(r)
+    assert made.height > 300 and made.get_column("reason").str.contains("→|=").any()
+    assert made.equals(_findings_by_python(r))
