@@ -233,12 +233,12 @@ def award_units(run: Run, award: Award, langs: Sequence[Lang], others: int | Non
     rec = frame.filter(status.is_in(["recommended", "tie_flag"])) \
         .sort([*([type_rank(run)] if per_type else []), pl.col(f"{pre}.pos")], maintain_order=True)
     parts = [worded(rec, ["recommended", "tie_flag"]).with_columns(rec=pl.lit(True))]
-    for st in REST_ORDER:  # the others: eligible ones first
-        part_lf = frame.lazy().filter(status == st).sort(
-            [pl.col(f"{pre}.gap").fill_null(1 << 62), -pl.col("total").fill_null(0), pl.col("unit_id").cast(pl.String)],
-            maintain_order=True)
-        part = (part_lf.head(others) if others is not None else part_lf).collect()  # the first few: a partial sort
-        parts.append(worded(part, [st]).with_columns(rec=pl.lit(False)))
+    rest = [frame.lazy().filter(status == st).sort(  # the others, eligible ones first; one query for them all
+        [pl.col(f"{pre}.gap").fill_null(1 << 62), -pl.col("total").fill_null(0), pl.col("unit_id").cast(pl.String)],
+        maintain_order=True) for st in REST_ORDER]
+    rest = [lf.head(others) for lf in rest] if others is not None else rest  # the first few: a partial sort
+    parts += [worded(part, [st]).with_columns(rec=pl.lit(False)) for st, part in zip(REST_ORDER, pl.collect_all(rest),
+                                                                                      strict=True)]
     return pl.concat(parts)
 
 
