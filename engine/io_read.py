@@ -146,7 +146,7 @@ def _decode(data: bytes, file: str, encoding: str | None) -> tuple[str, str]:
 
 
 def _plain_shape(data: bytes) -> tuple[int, int] | None:
-    """(records, cells per record) of a CSV text (UTF-8) in which every line is one record with the header's
+    """(records, cells per record) of a CSV text (UTF-8 after a BOM) in which every line is one record with the header's
     number of cells, when that can be seen without parsing: no quotes, no NUL or other control character the
     two readings could trim differently, no lone CR, a header that holds something, and no line of another
     width that holds anything. None otherwise: the csv module looks (`_parse_csv`). Polars splits the lines
@@ -180,7 +180,9 @@ def _plain_shape(data: bytes) -> tuple[int, int] | None:
 def _parse_csv(text: str, file: str, what: str) -> pl.DataFrame:
     """Polars parses the values; each record's cells are counted (`_plain_shape`, or the csv module), which
     polars cannot report (it pads short rows silently)."""
-    data = text.encode("utf-8")
+    # with a BOM first (Polars takes it off), Polars never reads the start as a compressed stream: a text
+    # starting 'x^' or 'x\x01' is a zlib header to it ("corrupt deflate stream")
+    data = text.encode("utf-8-sig")
     plain = _plain_shape(data)
     if plain is not None:
         return _read_csv(text, data, file, *plain)
@@ -203,8 +205,8 @@ def _parse_csv(text: str, file: str, what: str) -> pl.DataFrame:
 
 
 def _read_csv(text: str, data: bytes, file: str, rows: int, width: int) -> pl.DataFrame:
-    """The cells of `text` (`data`: its UTF-8), all as text, by Polars; it must see the `rows` records of
-    `width` cells counted."""
+    """The cells of `text` (`data`: its UTF-8, after a BOM), all as text, by Polars; it must see the `rows`
+    records of `width` cells counted."""
     try:
         raw = pl.read_csv(io.BytesIO(data), has_header=False, infer_schema=False,
                           empty_string_is_null=False, truncate_ragged_lines=True, raise_if_empty=False)

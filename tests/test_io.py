@@ -10,7 +10,7 @@ from unittest import mock
 
 import polars as pl
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from engine.errors import KaoheError
@@ -302,6 +302,7 @@ def test_text_width_counts_cjk_as_two() -> None:
 
 @given(st.binary(max_size=120) | st.text(alphabet='a中,"\n\r \t\x00', max_size=40).map(str.encode))
 @settings(max_examples=250, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@example(data=b"x\x01\x02\x01")  # a zlib header to Polars' reader ("corrupt deflate stream")
 def test_random_bytes_as_csv(tmp_path: Path, data: bytes) -> None:
     path = _write(tmp_path / "f.csv", data)
     try:
@@ -444,3 +445,10 @@ def test_a_workbook_reads_back_the_same_built_in_memory_or_row_by_row(tmp_path: 
     (streamed_shared, streamed), (in_memory_shared, in_memory) = books
     assert not streamed_shared and in_memory_shared  # the two ways were taken
     assert streamed == in_memory and streamed[0][3][0] == "=1+1"
+
+
+@pytest.mark.parametrize("header", ["x^2,得分", "x\x01,得分", "xœ,得分"])
+def test_a_csv_starting_like_a_compressed_stream_is_read_as_text(tmp_path: Path, header: str) -> None:
+    """'x^' and 'x\\x01' open a zlib stream to Polars' CSV reader, which then tried to inflate the file."""
+    df = read_table(_write(tmp_path / "z.csv", f"{header}\n甲,1\n".encode()))
+    assert df.columns[0] == header.split(",")[0].strip() and df.rows() == [("甲", "1")]
