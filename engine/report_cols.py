@@ -2,15 +2,17 @@
 per-unit wording would give. At a province (100k units) or a nation (1M) the reports are built from these
 columns; text made unit by unit in Python took minutes there.
 
-`fixed_text` and `plain_text` write scaled integers exactly as `fmt.fixed_str` and `fmt.plain` do; `reasons`
-say why a unit is or is not recommended for an award; `award_units` lists an award's units in the order the
-committee reads them (recommended first, then the others by how near they came), with those reasons.
+`fixed_text`, `plain_text` and `points_text` write scaled integers exactly as `fmt.fixed_str`, `fmt.plain` and
+`fmt.points_str` do; `reasons` say why a unit is or is not recommended for an award; `award_units` lists an
+award's units in the order the committee reads them (recommended first, then the others by how near they
+came), with those reasons; `item_reason_text` says why an item scored what it did, as `explain.reason` does.
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Sequence
+from decimal import Decimal
 from typing import Any
 
 import polars as pl
@@ -270,8 +272,6 @@ def item_reason_text(item: Item, value: pl.Expr, dtype: pl.DataType | None, scal
                      pts_scale: int, not_applicable: pl.Expr) -> pl.Expr:
     """`explain.reason` (in Chinese) of an item for every unit whose points are not missing: the value, the
     method's rule and the points ('0.95 ≥ 0.95 → 12', '8 − 3 × 1 = 5')."""
-    from decimal import Decimal  # noqa: PLC0415
-
     from .explain import _n, _neg  # noqa: PLC0415 - the per-value wording this holds to
 
     p = item.method.params
