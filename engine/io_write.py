@@ -151,8 +151,9 @@ def _decimal_format(t: pl.DataType) -> str | None:
 
 XLSX_ROWS = 1_048_576  # an Excel sheet's rows, the header included
 XLSX_BLOCK = 50_000  # rows turned into Python values at a time
-XLSX_STREAM_CELLS = 2_000_000  # a workbook of more cells is written row by row (xlsxwriter's constant memory
-# mode); a smaller one is built in memory, ~15% faster (a county's 3,000 units: 7.6 -> 6.4 s, +95 MB)
+# A workbook of more cells is written row by row (xlsxwriter's constant memory mode); a smaller one is built in
+# memory, ~15% faster (a county's 3,000 units, ~1.6M cells: 7.3 -> 6.2 s, +90 MB; BENCHMARKS.md).
+XLSX_STREAM_CELLS = 2_000_000
 
 
 def _split(sheets: Mapping[str, pl.DataFrame]) -> list[tuple[str, pl.DataFrame]]:
