@@ -176,9 +176,9 @@ Wanted = Callable[[int], bool]  # keep a target so many grades above the unit's 
 
 
 def _open_targets(run: Run, ts: list[Target], unit_ids: set[str] | None,
-                  wanted: Wanted | None = None) -> list[tuple[str, Target, str]]:
-    """(unit, target, status) for every grade above the unit's own and every award it does not hold (those
-    `wanted` keeps)."""
+                  wanted: Wanted | None = None) -> list[tuple[str, Target, str, int]]:
+    """(unit, target, status, how many grades above the unit's own: 0 for an award) for every grade above
+    the unit's own and every award it does not hold (those `wanted` keeps)."""
     out = []
     grade_rank = {g.id: i for i, g in enumerate(run.decisions.grades)}
     cols = ["unit_id", "grade", *[f"x.{v.id}" for v in run.decisions.vetoes],
@@ -190,20 +190,21 @@ def _open_targets(run: Run, ts: list[Target], unit_ids: set[str] | None,
         vetoes = [v for v in run.decisions.vetoes if r.get(f"x.{v.id}")]
         for t in ts:
             kind, tid = t.key.split(":", 1)
+            above = grade_rank.get(r["grade"], 99) - grade_rank[tid] if kind == "grade" else 0
             if kind == "grade":
-                if grade_rank.get(r["grade"], 99) <= grade_rank[tid]:
+                if above <= 0:
                     continue
-                if wanted is not None and not wanted(grade_rank.get(r["grade"], 99) - grade_rank[tid]):
+                if wanted is not None and not wanted(above):
                     continue
                 blocked = [v for v in vetoes if v.grade is not None]
             else:
-                if wanted is not None and not wanted(0):
+                if wanted is not None and not wanted(above):
                     continue
                 status = r[f"a.{tid}"]
                 if status in ("recommended", "not_applicable"):
                     continue
                 blocked = [v for v in vetoes if v.blocks == "all" or tid in v.blocks]
-            out.append((uid, t, "vetoed:" + "、".join(v.label for v in blocked) if blocked else "open"))
+            out.append((uid, t, "vetoed:" + "、".join(v.label for v in blocked) if blocked else "open", above))
     return out
 
 
@@ -212,17 +213,26 @@ CHUNK_ROWS = 200_000  # searches (unit, target, field, direction) per batch: eac
 
 
 def solve(ld: Loaded, run: Run, unit_ids: set[str] | None = None, progress: Progress | None = None,
-          wanted: Wanted | None = None) -> list[Change]:
+          wanted: Wanted | None = None, then: Wanted | None = None) -> list[Change]:
     """Every open (unit, target) that `wanted` keeps: the smallest single-field change that reaches it, per
-    lever field. The searches run in batches of whole units, about CHUNK_ROWS at a time, so that memory
-    stays bounded however many units there are (each search is a full row of the units table)."""
+    lever field. With `then`: after those, the targets `then` keeps, for the units that no single change
+    brings to a target `wanted` keeps (the same as a second solve over those units, but each search's far
+    end is scored once for both). The searches run in batches of whole units, about CHUNK_ROWS at a time,
+    so that memory stays bounded however many units there are (each search is a full row of the units
+    table)."""
     scheme = ld.scheme
     ts = targets(run)
-    opened = _open_targets(run, ts, unit_ids, wanted)
-    changes = [Change(u, t.key, "vetoed", note=st[7:]) for u, t, st in opened if st != "open"]
-    rows = [(u, t) for u, t, st in opened if st == "open"]
+    if then is None:
+        opened = [(u, t, st, True) for u, t, st, _ in _open_targets(run, ts, unit_ids, wanted)]
+    else:
+        assert wanted is not None, "then: the targets after those wanted"
+        first, second = wanted, then
+        opened = [(u, t, st, first(above)) for u, t, st, above in _open_targets(
+            run, ts, unit_ids, lambda above: first(above) or second(above))]
+    vetoed = [(u, t, st, one) for u, t, st, one in opened if st != "open"]
+    rows = [(u, t, one) for u, t, st, one in opened if st == "open"]
     if not rows:
-        return changes
+        return [Change(u, t.key, "vetoed", note=st[7:]) for u, t, st, _ in vetoed]
     lev = levers(scheme)
     types = dict(zip(run.frame.get_column("unit_id").cast(pl.String), run.frame.get_column("unit_type"), strict=True))
     keep = frozenset(i.id for i in scheme.all_items() if METHODS[i.method.kind].window)
@@ -232,30 +242,35 @@ def solve(ld: Loaded, run: Run, unit_ids: set[str] | None = None, progress: Prog
     adjustments = None
     if run.adjustments is not None:
         adjustments = run.adjustments.filter(pl.col("points").is_not_null()).lazy()
-    # every search: (unit, target) x the (field, direction) levers of the unit's type, in that order; field and
-    # target as Enums (the many comparisons with them below are integer ones)
+    # every search: (unit, target) x the (field, direction) levers of the unit's type, in that order. The
+    # (unit, target) pairs are numbered (_p) and each unit's ways to move a field (_w, in its type's order);
+    # field and target as Enums (the many comparisons with them below are integer ones)
     fields = pl.Enum(sorted(set().union(*lev.values())))
     ways = pl.DataFrame([(t, f, d) for t in scheme.unit_types for f in sorted(lev[t])
                          for d in _directions(scheme.fields[f])],
-                        schema={"_type": pl.String, "_f": fields, "_d": pl.Int64}, orient="row")
-    tab = pl.DataFrame({"_u": [u for u, _ in rows], "_t": [t.key for _, t in rows]},
-                       schema={"_u": pl.String, "_t": pl.Enum([t.key for t in ts])}) \
+                        schema={"_type": pl.String, "_f": fields, "_d": pl.Int64}, orient="row").with_row_index("_w")
+    pairs = pl.DataFrame({"_u": [u for u, _, _ in rows], "_t": [t.key for _, t, _ in rows],
+                          "_1": [one for _, _, one in rows]},
+                         schema={"_u": pl.String, "_t": pl.Enum([t.key for t in ts]), "_1": pl.Boolean}
+                         ).with_row_index("_p")
+    unit_ways = pairs.select("_u").unique(maintain_order=True) \
         .with_columns(_type=pl.col("_u").replace_strict(types, return_dtype=pl.String)) \
         .join(ways, on="_type", how="inner", maintain_order="left_right").drop("_type")
-    # batches of whole units, each about CHUNK_ROWS searches
-    per_unit = tab.group_by("_u", maintain_order=True).len()
-    batch = dict(zip(per_unit.get_column("_u"), ((per_unit.get_column("len").cum_sum() - per_unit.get_column("len"))
-                                                  // CHUNK_ROWS), strict=True))
-    batches = tab.with_columns(_b=pl.col("_u").replace_strict(batch)).partition_by("_b", maintain_order=True,
-                                                                                  include_key=False)
+    # batches of whole units, each about CHUNK_ROWS ways (the rows scored)
+    batches = unit_ways.with_row_index("_b").with_columns(_b=(pl.col("_b") // CHUNK_ROWS).first().over("_u")) \
+        .partition_by("_b", maintain_order=True, include_key=False)
     # first which searches can reach their target at all (most cannot), batch by batch; then the binary
     # search over those that can, in batches too; one progress bar of 100 ticks a batch
     reachable: list[pl.DataFrame] = []
     for k, combos in enumerate(batches):
         if progress is not None:
             progress(100 * k, 100 * (len(batches) + 1))
-        reachable.append(_reachable(scheme, run, ts, base, adjustments, keep, combos))
-    can = pl.concat(reachable) if reachable else pl.DataFrame()
+        reachable.append(_reachable(scheme, run, ts, base, adjustments, keep, combos, pairs))
+    can = pl.concat(reachable) if reachable else pl.DataFrame(schema={"_u": pl.String, "_1": pl.Boolean})
+    done = set(can.filter("_1").get_column("_u"))  # units a change brings to a target `wanted` keeps
+    if then is not None:  # the targets `then` keeps, only for the units no change brings to those
+        can = pl.concat([can.filter("_1"), can.filter(~pl.col("_1") & ~pl.col("_u").is_in(done))])
+    can = can.drop("_1")
     starts = range(0, can.height, CHUNK_ROWS)
     found: list[Change] = []
     for j, at in enumerate(starts):
@@ -266,8 +281,12 @@ def solve(ld: Loaded, run: Run, unit_ids: set[str] | None = None, progress: Prog
     by_target: dict[tuple[str, str], list[Change]] = {}
     for c in found:
         by_target.setdefault((c.unit_id, c.target), []).append(c)
-    for u, t in rows:
-        changes += by_target.get((u, t.key)) or [Change(u, t.key, "no_single_change")]
+    changes: list[Change] = []
+    for phase in (True, False):  # as two solves would list them
+        changes += [Change(u, t.key, "vetoed", note=st[7:]) for u, t, st, one in vetoed
+                    if one is phase and (phase or u not in done)]
+        changes += [c for u, t, one in rows if one is phase and (phase or u not in done)
+                    for c in by_target.get((u, t.key)) or [Change(u, t.key, "no_single_change")]]
     return changes
 
 
@@ -322,21 +341,30 @@ def _room(scheme: Scheme, fields: list[Field]) -> tuple[pl.Expr, pl.Expr]:
 
 
 def _reachable(scheme: Scheme, run: Run, ts: list[Target], base: pl.DataFrame, adjustments: pl.LazyFrame | None,
-               keep: frozenset[str], tab: pl.DataFrame) -> pl.DataFrame:
-    """The searches `tab` (_u, _t, _f, _d) as rows of the unit's data with its value _cur and how far it may
-    move _room, those whose target the far end of the room reaches (or flipping a yes/no field)."""
-    fields = [scheme.fields[f] for f in tab.get_column("_f").unique().sort().cast(pl.String)]
-    rows = tab.join(base, left_on="_u", right_on="unit_id", how="left", maintain_order="left") \
+               keep: frozenset[str], ways: pl.DataFrame, pairs: pl.DataFrame) -> pl.DataFrame:
+    """The searches (each of the units' targets in `pairs` (_p, _u, _t) x each way to move a field in `ways`
+    (_u, _f, _d, _w)) whose target the far end of the room reaches (or flipping a yes/no field), in the order
+    (_p, _w), as rows of the unit's data with its value _cur and how far it may move _room. A way's far end
+    is the same for each of the unit's targets: it is scored once, and every target read off that score."""
+    fields = [scheme.fields[f] for f in ways.get_column("_f").unique().sort().cast(pl.String)]
+    rows = ways.join(base, left_on="_u", right_on="unit_id", how="left", maintain_order="left") \
         .with_columns(unit_id=pl.col("_u")).with_row_index("_k")
     cur, room = _room(scheme, [f for f in fields if f.type in ("int", "decimal")])
     rows = rows.with_columns(_cur=cur, _room=room)
     rows = rows.filter(pl.col("_f").is_in([f.id for f in fields if f.type == "bool"]) | (pl.col("_room") > 0))
-    return rows.filter(_reach(scheme, run, ts, adjustments, keep, rows, pl.col("_room")))
+    scored = _scored(scheme, run, ts, adjustments, keep, rows, pl.col("_room"))
+    mine = pairs.join(ways.select("_u").unique(), on="_u", how="semi")
+    wanted = set(mine.get_column("_t").unique().cast(pl.String))
+    kinds = pairs.schema["_t"]
+    hits = pl.concat([scored.select("_k", "_u", _t=pl.lit(t.key, dtype=kinds)).filter(_reached(scheme, run, t, scored))
+                      for t in ts if t.key in wanted])
+    return hits.join(mine, on=["_u", "_t"], how="inner").drop("_u") \
+        .join(rows, on="_k", how="left").sort("_p", "_w").drop("_p", "_w")
 
 
-def _reach(scheme: Scheme, run: Run, ts: list[Target], adjustments: pl.LazyFrame | None, keep: frozenset[str],
-           frame: pl.DataFrame, step: pl.Expr) -> pl.Series:
-    """Does each search (row of `frame`, in `_k` order) reach its target when its field moves by `step`?"""
+def _scored(scheme: Scheme, run: Run, ts: list[Target], adjustments: pl.LazyFrame | None, keep: frozenset[str],
+            frame: pl.DataFrame, step: pl.Expr) -> pl.DataFrame:
+    """Each search (row of `frame`) scored and graded with its field moved by `step`, in `_k` order."""
     fields = [scheme.fields[f] for f in frame.get_column("_f").unique().sort().cast(pl.String)]
     value = pl.col("_cur") + pl.col("_d") * step
     cand = frame.with_columns([pl.when(pl.col("_f") == f.id).then(value).otherwise(pl.col(f.id)).alias(f.id)
@@ -344,7 +372,13 @@ def _reach(scheme: Scheme, run: Run, ts: list[Target], adjustments: pl.LazyFrame
                               [pl.when(pl.col("_f") == f.id).then(~pl.col(f.id)).otherwise(pl.col(f.id)).alias(f.id)
                                for f in fields if f.type == "bool"])
     _, lf = build_plan(scheme, cand.lazy(), adjustments, keep=keep, ranges=field_ranges(scheme, cand))
-    scored = _with_grade(run, ts, lf.collect().sort("_k"))
+    return _with_grade(run, ts, lf.collect().sort("_k"))
+
+
+def _reach(scheme: Scheme, run: Run, ts: list[Target], adjustments: pl.LazyFrame | None, keep: frozenset[str],
+           frame: pl.DataFrame, step: pl.Expr) -> pl.Series:
+    """Does each search (row of `frame`, in `_k` order) reach its target when its field moves by `step`?"""
+    scored = _scored(scheme, run, ts, adjustments, keep, frame, step)
     out = pl.Series("r", [False] * scored.height)
     for t in ts:
         mask = (scored.get_column("_t") == t.key)
@@ -459,14 +493,11 @@ def gap_summary(ld: Loaded, run: Run, lang: Lang, progress: Progress | None = No
     for simulate --gaps.
 
     The next grade is searched first, for every unit (a change that reaches a higher grade reaches the next
-    one too, and is no smaller); only the units with no single change to it are searched again, for the
+    one too, and is no smaller); only the units with no single change to it are searched further, for the
     higher grades and the awards."""
-    first = solve(ld, run, None, progress, wanted=lambda above: above == 1)
-    done = {c.unit_id for c in first if c.status == "solved"}
-    rest = {str(u) for u in run.frame.get_column("unit_id")} - done
-    second = solve(ld, run, rest, progress, wanted=lambda above: above != 1) if rest else []
+    changes = solve(ld, run, None, progress, wanted=lambda above: above == 1, then=lambda above: above != 1)
     out: dict[str, str] = {}
-    for u, cs in _group(first + second).items():
+    for u, cs in _group(changes).items():
         c = best_change(cs)
         if c is not None:
             out[u] = f"{target_label(run, c.target, lang)}: {describe(run.scheme, c, lang)}"

@@ -246,6 +246,20 @@ def test_the_gap_summary_is_the_next_grade_first_then_the_rest(tmp_path: Path) -
     assert awarded and len(awarded) < len(summary)  # both searches had units to do
 
 
+def test_a_solve_then_the_rest_lists_what_two_solves_list(tmp_path: Path) -> None:
+    """solve(wanted, then) scores each search's far end once for both kinds of target, and lists what
+    solve(wanted) and then solve(then) over the units no change brings to a wanted target list, in order."""
+    ld = load(_demo_units(tmp_path, 120))
+    run = score(ld)
+    first = solve(ld, run, wanted=lambda above: above == 1)
+    done = {c.unit_id for c in first if c.status == "solved"}
+    second = solve(ld, run, {str(u) for u in run.frame.get_column("unit_id")} - done,
+                   wanted=lambda above: above != 1)
+    assert solve(ld, run, wanted=lambda above: above == 1, then=lambda above: above != 1) == first + second
+    assert done and any(c.status == "solved" for c in second)  # both parts had changes to find
+    assert any(c.status == "vetoed" for c in first + second)  # and vetoed targets to list
+
+
 def test_a_grade_with_no_place_in_a_small_group_is_out_of_reach_not_a_crash(tmp_path: Path) -> None:
     """30% of 3 villages, floored, is no place for 优秀: the gap solver says no change reaches it (it used to
     fail on the empty list of holders)."""
