@@ -175,36 +175,38 @@ class Change:
 Wanted = Callable[[int], bool]  # keep a target so many grades above the unit's own? (0: an award)
 
 
-def _open_targets(run: Run, ts: list[Target], unit_ids: set[str] | None,
-                  wanted: Wanted | None = None) -> list[tuple[str, Target, str, int]]:
-    """(unit, target, status, how many grades above the unit's own: 0 for an award) for every grade above
-    the unit's own and every award it does not hold (those `wanted` keeps)."""
-    out = []
-    grade_rank = {g.id: i for i, g in enumerate(run.decisions.grades)}
-    cols = ["unit_id", "grade", *[f"x.{v.id}" for v in run.decisions.vetoes],
-            *[f"a.{t.key[6:]}" for t in ts if t.key.startswith("award:")]]
-    for r in run.frame.select(cols).iter_rows(named=True):  # only what is read: the frame is wide
-        uid = str(r["unit_id"])
-        if unit_ids is not None and uid not in unit_ids:
-            continue
-        vetoes = [v for v in run.decisions.vetoes if r.get(f"x.{v.id}")]
-        for t in ts:
-            kind, tid = t.key.split(":", 1)
-            above = grade_rank.get(r["grade"], 99) - grade_rank[tid] if kind == "grade" else 0
-            if kind == "grade":
-                if above <= 0:
-                    continue
-                if wanted is not None and not wanted(above):
-                    continue
-                blocked = [v for v in vetoes if v.grade is not None]
-            else:
-                if wanted is not None and not wanted(above):
-                    continue
-                status = r[f"a.{tid}"]
-                if status in ("recommended", "not_applicable"):
-                    continue
-                blocked = [v for v in vetoes if v.blocks == "all" or tid in v.blocks]
-            out.append((uid, t, "vetoed:" + "、".join(v.label for v in blocked) if blocked else "open", above))
+def _open_targets(run: Run, ts: list[Target], unit_ids: set[str] | None, wanted: Wanted | None = None
+                  ) -> pl.DataFrame:
+    """Every grade above the unit's own and every award it does not hold (those `wanted` keeps), in the
+    frame's unit order and then `ts` order: _u (unit), _t (target key), _st (open, or vetoed:<the vetoes'
+    labels>) and _above (how many grades above the unit's own; 0 for an award)."""
+    d = run.decisions
+    grade_rank = {g.id: i for i, g in enumerate(d.grades)}
+    rank = pl.col("grade").cast(pl.String).replace_strict(grade_rank, default=None, return_dtype=pl.Int64)
+    frame = run.frame.select(
+        pl.col("unit_id").cast(pl.String).alias("_u"), rank.fill_null(99).alias("_g"),  # no grade: below every one
+        *[pl.col(f"x.{v.id}") for v in d.vetoes],
+        *[pl.col(f"a.{t.key[6:]}") for t in ts if t.key.startswith("award:")]).with_row_index("_r")
+    if unit_ids is not None:
+        frame = frame.filter(pl.col("_u").is_in(list(unit_ids)))
+    parts = []
+    for i, t in enumerate(ts):
+        kind, tid = t.key.split(":", 1)
+        if kind == "grade":
+            above: pl.Expr = pl.col("_g") - grade_rank[tid]
+            held = above <= 0
+            blocked = [v for v in d.vetoes if v.grade is not None]
+        else:
+            above = pl.lit(0, dtype=pl.Int64)
+            held = pl.col(f"a.{tid}").cast(pl.String).is_in(["recommended", "not_applicable"]).fill_null(False)
+            blocked = [v for v in d.vetoes if v.blocks == "all" or tid in v.blocks]
+        labels = pl.concat_str([pl.when(pl.col(f"x.{v.id}")).then(pl.lit(v.label)) for v in blocked],
+                               separator="、", ignore_nulls=True) if blocked else pl.lit(None, dtype=pl.String)
+        status = pl.when(labels.fill_null("") == "").then(pl.lit("open")).otherwise("vetoed:" + labels)
+        parts.append(frame.filter(~held).select("_r", "_u", _i=pl.lit(i), _t=pl.lit(t.key), _st=status, _above=above))
+    out = pl.concat(parts).sort("_r", "_i").drop("_r", "_i")
+    if wanted is not None:
+        out = out.filter(pl.col("_above").is_in([a for a in out.get_column("_above").unique() if wanted(a)]))
     return out
 
 
@@ -223,16 +225,17 @@ def solve(ld: Loaded, run: Run, unit_ids: set[str] | None = None, progress: Prog
     scheme = ld.scheme
     ts = targets(run)
     if then is None:
-        opened = [(u, t, st, True) for u, t, st, _ in _open_targets(run, ts, unit_ids, wanted)]
+        opened = _open_targets(run, ts, unit_ids, wanted).with_columns(_1=pl.lit(True))
     else:
         assert wanted is not None, "then: the targets after those wanted"
         first, second = wanted, then
-        opened = [(u, t, st, first(above)) for u, t, st, above in _open_targets(
-            run, ts, unit_ids, lambda above: first(above) or second(above))]
-    vetoed = [(u, t, st, one) for u, t, st, one in opened if st != "open"]
-    rows = [(u, t, one) for u, t, st, one in opened if st == "open"]
-    if not rows:
-        return [Change(u, t.key, "vetoed", note=st[7:]) for u, t, st, _ in vetoed]
+        opened = _open_targets(run, ts, unit_ids, lambda above: first(above) or second(above))
+        opened = opened.with_columns(_1=pl.col("_above").is_in(
+            [a for a in opened.get_column("_above").unique() if first(a)]))
+    vetoed = opened.filter(pl.col("_st") != "open").select("_u", "_t", "_st", "_1").rows()
+    rows = opened.filter(pl.col("_st") == "open")
+    if not rows.height:
+        return [Change(u, t, "vetoed", note=st[7:]) for u, t, st, _ in vetoed]
     lev = levers(scheme)
     types = dict(zip(run.frame.get_column("unit_id").cast(pl.String), run.frame.get_column("unit_type"), strict=True))
     keep = frozenset(i.id for i in scheme.all_items() if METHODS[i.method.kind].window)
@@ -249,13 +252,12 @@ def solve(ld: Loaded, run: Run, unit_ids: set[str] | None = None, progress: Prog
     ways = pl.DataFrame([(t, f, d) for t in scheme.unit_types for f in sorted(lev[t])
                          for d in _directions(scheme.fields[f])],
                         schema={"_type": pl.String, "_f": fields, "_d": pl.Int64}, orient="row").with_row_index("_w")
-    pairs = pl.DataFrame({"_u": [u for u, _, _ in rows], "_t": [t.key for _, t, _ in rows],
-                          "_1": [one for _, _, one in rows]},
-                         schema={"_u": pl.String, "_t": pl.Enum([t.key for t in ts]), "_1": pl.Boolean}
-                         ).with_row_index("_p")
+    pairs = rows.select("_u", pl.col("_t").cast(pl.Enum([t.key for t in ts])), "_1").with_row_index("_p")
     unit_ways = pairs.select("_u").unique(maintain_order=True) \
+        .join(base.select("unit_id").with_row_index("_ui"), left_on="_u", right_on="unit_id", maintain_order="left") \
         .with_columns(_type=pl.col("_u").replace_strict(types, return_dtype=pl.String)) \
         .join(ways, on="_type", how="inner", maintain_order="left_right").drop("_type")
+    room = _room(scheme, fields.categories.to_list(), base)
     # batches of whole units, each about CHUNK_ROWS ways (the rows scored)
     batches = unit_ways.with_row_index("_b").with_columns(_b=(pl.col("_b") // CHUNK_ROWS).first().over("_u")) \
         .partition_by("_b", maintain_order=True, include_key=False)
@@ -265,7 +267,7 @@ def solve(ld: Loaded, run: Run, unit_ids: set[str] | None = None, progress: Prog
     for k, combos in enumerate(batches):
         if progress is not None:
             progress(100 * k, 100 * (len(batches) + 1))
-        reachable.append(_reachable(scheme, run, ts, base, adjustments, keep, combos, pairs))
+        reachable.append(_reachable(scheme, run, ts, base, adjustments, keep, combos, pairs, room))
     can = pl.concat(reachable) if reachable else pl.DataFrame(schema={"_u": pl.String, "_1": pl.Boolean})
     done = set(can.filter("_1").get_column("_u"))  # units a change brings to a target `wanted` keeps
     if then is not None:  # the targets `then` keeps, only for the units no change brings to those
@@ -283,10 +285,11 @@ def solve(ld: Loaded, run: Run, unit_ids: set[str] | None = None, progress: Prog
         by_target.setdefault((c.unit_id, c.target), []).append(c)
     changes: list[Change] = []
     for phase in (True, False):  # as two solves would list them
-        changes += [Change(u, t.key, "vetoed", note=st[7:]) for u, t, st, one in vetoed
+        changes += [Change(u, t, "vetoed", note=st[7:]) for u, t, st, one in vetoed
                     if one is phase and (phase or u not in done)]
-        changes += [c for u, t, one in rows if one is phase and (phase or u not in done)
-                    for c in by_target.get((u, t.key)) or [Change(u, t.key, "no_single_change")]]
+        mine = pl.col("_1") if phase else ~pl.col("_1") & ~pl.col("_u").is_in(list(done))
+        changes += [c for u, t in rows.filter(mine).select("_u", "_t").iter_rows()
+                    for c in by_target.get((u, t)) or [Change(u, t, "no_single_change")]]
     return changes
 
 
@@ -322,11 +325,15 @@ def _tighter(a: pl.Expr | None, b: pl.Expr | None, lower: bool) -> pl.Expr | Non
     return pl.max_horizontal(a, b) if lower else pl.min_horizontal(a, b)
 
 
-def _room(scheme: Scheme, fields: list[Field]) -> tuple[pl.Expr, pl.Expr]:
-    """(current value, how far the value may move in direction _d) per row, in the field's scaled units."""
-    cur = pl.lit(None, dtype=pl.Int64)
-    room = pl.lit(None, dtype=pl.Int64)
-    for f in fields:
+def _room(scheme: Scheme, levers: list[str], base: pl.DataFrame) -> tuple[pl.Expr, pl.Expr]:
+    """(current value, how far the value may move in direction _d) of a search's field (`_f`, an Enum of
+    `levers`) for its unit (`_ui`, a row of `base`), in the field's scaled units. Worked out once per unit and
+    number field, on `base`, and stacked field by field; each search reads its own by position."""
+    nums = [f for f in (scheme.fields[n] for n in levers) if f.type in ("int", "decimal")]
+    if not nums:
+        return pl.lit(None, dtype=pl.Int64), pl.lit(None, dtype=pl.Int64)
+    parts = []
+    for f in nums:
         c = pl.col(f.id)
         alo, ahi = _assessed_range(scheme, f)
         hi = _tighter(_bound_expr(scheme, f, "max"), ahi, lower=False)
@@ -334,23 +341,30 @@ def _room(scheme: Scheme, fields: list[Field]) -> tuple[pl.Expr, pl.Expr]:
         wide = pl.max_horizontal(c.abs() * 10, pl.lit(10**f.scale * 1000))
         up = (hi - c) if hi is not None else wide
         down = (c - lo) if lo is not None else pl.when(c >= 0).then(c).otherwise(wide)
-        is_f = pl.col("_f") == f.id
-        cur = pl.when(is_f).then(c).otherwise(cur)
-        room = pl.when(is_f).then(pl.when(pl.col("_d") > 0).then(up).otherwise(down)).otherwise(room)
-    return cur, room
+        parts.append(base.select(c.alias("cur"), up.alias("up"), down.alias("down")))
+    stack = pl.concat(parts, how="vertical_relaxed")
+    pos = {f.id: i for i, f in enumerate(nums)}
+    at = pl.lit(pl.Series([pos.get(n) for n in levers], dtype=pl.Int64)).gather(pl.col("_f").to_physical()) \
+        * base.height + pl.col("_ui")
+
+    def read(col: str) -> pl.Expr:
+        return pl.lit(stack.get_column(col)).gather(at)
+
+    return read("cur"), pl.when(pl.col("_d") > 0).then(read("up")).otherwise(read("down"))
 
 
 def _reachable(scheme: Scheme, run: Run, ts: list[Target], base: pl.DataFrame, adjustments: pl.LazyFrame | None,
-               keep: frozenset[str], ways: pl.DataFrame, pairs: pl.DataFrame) -> pl.DataFrame:
+               keep: frozenset[str], ways: pl.DataFrame, pairs: pl.DataFrame, room: tuple[pl.Expr, pl.Expr]
+               ) -> pl.DataFrame:
     """The searches (each of the units' targets in `pairs` (_p, _u, _t) x each way to move a field in `ways`
-    (_u, _f, _d, _w)) whose target the far end of the room reaches (or flipping a yes/no field), in the order
-    (_p, _w), as rows of the unit's data with its value _cur and how far it may move _room. A way's far end
-    is the same for each of the unit's targets: it is scored once, and every target read off that score."""
+    (_u, _f, _d, _w; _ui: the unit's row of `base`)) whose target the far end of the room reaches (or flipping
+    a yes/no field), in the order (_p, _w), as rows of the unit's data with its value _cur and how far it may
+    move _room (`room`, from `_room`). A way's far end is the same for each of the unit's targets: it is
+    scored once, and every target read off that score."""
     fields = [scheme.fields[f] for f in ways.get_column("_f").unique().sort().cast(pl.String)]
-    rows = ways.join(base, left_on="_u", right_on="unit_id", how="left", maintain_order="left") \
+    rows = pl.concat([ways, base.drop("unit_id")[ways.get_column("_ui")]], how="horizontal") \
         .with_columns(unit_id=pl.col("_u")).with_row_index("_k")
-    cur, room = _room(scheme, [f for f in fields if f.type in ("int", "decimal")])
-    rows = rows.with_columns(_cur=cur, _room=room)
+    rows = rows.with_columns(_cur=room[0], _room=room[1])
     rows = rows.filter(pl.col("_f").is_in([f.id for f in fields if f.type == "bool"]) | (pl.col("_room") > 0))
     scored = _scored(scheme, run, ts, adjustments, keep, rows, pl.col("_room"))
     mine = pairs.join(ways.select("_u").unique(), on="_u", how="semi")
@@ -359,7 +373,7 @@ def _reachable(scheme: Scheme, run: Run, ts: list[Target], base: pl.DataFrame, a
     hits = pl.concat([scored.select("_k", "_u", _t=pl.lit(t.key, dtype=kinds)).filter(_reached(scheme, run, t, scored))
                       for t in ts if t.key in wanted])
     return hits.join(mine, on=["_u", "_t"], how="inner").drop("_u") \
-        .join(rows, on="_k", how="left").sort("_p", "_w").drop("_p", "_w")
+        .join(rows, on="_k", how="left").sort("_p", "_w").drop("_p", "_w", "_ui")
 
 
 def _scored(scheme: Scheme, run: Run, ts: list[Target], adjustments: pl.LazyFrame | None, keep: frozenset[str],
