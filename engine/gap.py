@@ -117,7 +117,8 @@ def targets(run: Run) -> list[Target]:
     return out
 
 
-def _reached(scheme: Scheme, run: Run, t: Target, scored: pl.DataFrame) -> pl.Series:
+def _reached(scheme: Scheme, run: Run, t: Target) -> pl.Expr:
+    """Does a scored and graded unit reach target t?"""
     p = scheme.meta.precision
     ok = pl.lit(True)
     if t.min_total is not None:
@@ -129,7 +130,7 @@ def _reached(scheme: Scheme, run: Run, t: Target, scored: pl.DataFrame) -> pl.Se
         award = next(a for a in run.decisions.awards if a.id == t.key[6:])
         if award.applies_to:
             ok = ok & pl.col("unit_type").is_in(list(award.applies_to))
-    return scored.select((ok & _beats_group(scheme, t)).alias("r")).get_column("r")
+    return ok & _beats_group(scheme, t)
 
 
 def _beats_group(scheme: Scheme, t: Target) -> pl.Expr:
@@ -141,7 +142,7 @@ def _beats_group(scheme: Scheme, t: Target) -> pl.Expr:
     return out
 
 
-def _with_grade(run: Run, ts: list[Target], scored: pl.DataFrame) -> pl.DataFrame:
+def _with_grade(run: Run, ts: list[Target], scored: pl.LazyFrame) -> pl.LazyFrame:
     """The grade a candidate would get: by its total, then passed down where a full quota is not beaten."""
     p = run.scheme.meta.precision
     gs = run.decisions.grades
@@ -366,19 +367,21 @@ def _reachable(scheme: Scheme, run: Run, ts: list[Target], base: pl.DataFrame, a
         .with_columns(unit_id=pl.col("_u")).with_row_index("_k")
     rows = rows.with_columns(_cur=room[0], _room=room[1])
     rows = rows.filter(pl.col("_f").is_in([f.id for f in fields if f.type == "bool"]) | (pl.col("_room") > 0))
-    scored = _scored(scheme, run, ts, adjustments, keep, rows, pl.col("_room"))
     mine = pairs.join(ways.select("_u").unique(), on="_u", how="semi")
     wanted = set(mine.get_column("_t").unique().cast(pl.String))
+    reach = [t for t in ts if t.key in wanted]
+    flags = _scored(scheme, run, ts, adjustments, keep, rows, pl.col("_room")) \
+        .select("_k", "_u", *[_reached(scheme, run, t).alias(t.key) for t in reach]).collect()
     kinds = pairs.schema["_t"]
-    hits = pl.concat([scored.select("_k", "_u", _t=pl.lit(t.key, dtype=kinds)).filter(_reached(scheme, run, t, scored))
-                      for t in ts if t.key in wanted])
+    hits = pl.concat([flags.filter(pl.col(t.key)).select("_k", "_u", _t=pl.lit(t.key, dtype=kinds)) for t in reach])
     return hits.join(mine, on=["_u", "_t"], how="inner").drop("_u") \
         .join(rows, on="_k", how="left").sort("_p", "_w").drop("_p", "_w", "_ui")
 
 
 def _scored(scheme: Scheme, run: Run, ts: list[Target], adjustments: pl.LazyFrame | None, keep: frozenset[str],
-            frame: pl.DataFrame, step: pl.Expr) -> pl.DataFrame:
-    """Each search (row of `frame`) scored and graded with its field moved by `step`, in `_k` order."""
+            frame: pl.DataFrame, step: pl.Expr) -> pl.LazyFrame:
+    """Each search (row of `frame`) scored and graded with its field moved by `step`, in `_k` order; lazy, so
+    that only what is read of it is computed and kept."""
     fields = [scheme.fields[f] for f in frame.get_column("_f").unique().sort().cast(pl.String)]
     value = pl.col("_cur") + pl.col("_d") * step
     cand = frame.with_columns([pl.when(pl.col("_f") == f.id).then(value).otherwise(pl.col(f.id)).alias(f.id)
@@ -386,20 +389,18 @@ def _scored(scheme: Scheme, run: Run, ts: list[Target], adjustments: pl.LazyFram
                               [pl.when(pl.col("_f") == f.id).then(~pl.col(f.id)).otherwise(pl.col(f.id)).alias(f.id)
                                for f in fields if f.type == "bool"])
     _, lf = build_plan(scheme, cand.lazy(), adjustments, keep=keep, ranges=field_ranges(scheme, cand))
-    return _with_grade(run, ts, lf.collect().sort("_k"))
+    return _with_grade(run, ts, lf.sort("_k"))
 
 
 def _reach(scheme: Scheme, run: Run, ts: list[Target], adjustments: pl.LazyFrame | None, keep: frozenset[str],
            frame: pl.DataFrame, step: pl.Expr) -> pl.Series:
     """Does each search (row of `frame`, in `_k` order) reach its target when its field moves by `step`?"""
-    scored = _scored(scheme, run, ts, adjustments, keep, frame, step)
-    out = pl.Series("r", [False] * scored.height)
+    present = set(frame.get_column("_t").unique().cast(pl.String))
+    r: pl.Expr = pl.lit(False)
     for t in ts:
-        mask = (scored.get_column("_t") == t.key)
-        if mask.any():
-            r = _reached(scheme, run, t, scored)
-            out = pl.select(pl.when(pl.lit(mask)).then(pl.lit(r)).otherwise(pl.lit(out))).to_series()
-    return out
+        if t.key in present:
+            r = pl.when(pl.col("_t") == t.key).then(_reached(scheme, run, t)).otherwise(r)
+    return _scored(scheme, run, ts, adjustments, keep, frame, step).select(r.alias("r")).collect().get_column("r")
 
 
 def _bisect(scheme: Scheme, run: Run, ts: list[Target], adjustments: pl.LazyFrame | None, keep: frozenset[str],
