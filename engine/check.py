@@ -116,8 +116,8 @@ def _item(scheme: Scheme, item: Item, env: dict[str, Type]) -> list[Problem]:
     for key, value in p.items():
         if isinstance(value, Expr):
             out += typecheck(value, env, want="num" if key == "points" else "bool", context=ctx)
-        elif isinstance(value, tuple) and value and isinstance(value[0], Expr):
-            out += [pr for e in value for pr in typecheck(e, env, want="bool", context=ctx)]
+        elif isinstance(value, tuple) and any(isinstance(e, Expr) for e in value):  # None: did not parse (reported)
+            out += [pr for e in value if isinstance(e, Expr) for pr in typecheck(e, env, want="bool", context=ctx)]
     out += _range(item.min, item.max, item.loc, ctx, "min", "max")
     out += _method_params(scheme, item, ctx, loc)
     return out

@@ -22,6 +22,31 @@ from .errors import Loc, Problem, did_you_mean
 
 Type = Literal["num", "bool", "str"]
 REF_KINDS = ("section", "item", "pool")
+# a number written in a scheme (a bound, points, a threshold): below 10^12 in size, at most 10 decimals
+# (division keeps 10) and 15 digits in all, so that it is exact in 64-bit integers at any scale the engine
+# gives it; a number in an expression (which may compare an event's large amount): at most 18 digits
+MAX_NUMBER = Decimal(10) ** 12
+MAX_DECIMALS = 10
+MAX_DIGITS = 15
+MAX_LITERAL_DIGITS = 18
+
+
+def number_problem(d: Decimal, *, literal: bool = False) -> str | None:
+    """Why a number cannot stand in a scheme, or as a `literal` in an expression (None: it can), as the rest
+    of a sentence about it."""
+    if not d.is_finite():
+        return "is not a finite number"
+    t = d.as_tuple()
+    exp = int(t.exponent)
+    digits = len(t.digits) + max(0, exp)
+    if literal:
+        if -exp > MAX_DECIMALS or digits > MAX_LITERAL_DIGITS:
+            return (f"is out of range: a number in an expression has at most {MAX_LITERAL_DIGITS} digits, "
+                    f"{MAX_DECIMALS} of them decimals")
+    elif abs(d) >= MAX_NUMBER or -exp > MAX_DECIMALS or digits > MAX_DIGITS:
+        return (f"is out of range: a number in a scheme is less than 10^12 in size, with at most {MAX_DECIMALS} "
+                f"decimals and {MAX_DIGITS} digits in all")
+    return None
 
 
 @dataclass(frozen=True, slots=True)
@@ -185,7 +210,10 @@ def parse(source: object, loc: Loc) -> Expr:
     if isinstance(source, bool):
         return Expr(str(source).lower(), Bool(source), loc)
     if isinstance(source, (int, float)):
-        return Expr(str(source), Num(Decimal(str(source))), loc)
+        d = Decimal(str(source))
+        if (problem := number_problem(d, literal=True)) is not None:
+            raise ExprError(f"{source} {problem}", 0)
+        return Expr(str(source), Num(d), loc)
     if not isinstance(source, str) or not source.strip():
         raise ExprError("an expression must be a non-empty text", 0)
     text = source.strip()
@@ -213,9 +241,12 @@ class _Build:
             case ast.Constant(value=int() | float()):
                 seg = ast.get_source_segment(self.text, n) or repr(n.value)
                 try:
-                    return Num(Decimal(seg.replace("_", "")), col)
+                    d = Decimal(seg.replace("_", ""))
                 except InvalidOperation:
                     raise ExprError(f"not a number: {seg}", col) from None
+                if (problem := number_problem(d, literal=True)) is not None:
+                    raise ExprError(f"{seg} {problem}", col)
+                return Num(d, col)
             case ast.Constant(value=str() as v):
                 return Str(v, col)
             case ast.Name(id="true" | "True"):

@@ -212,7 +212,7 @@ def _open_targets(run: Run, ts: list[Target], unit_ids: set[str] | None, wanted:
 
 
 Progress = Callable[[int, int], None]  # (steps done, steps in all)
-CHUNK_ROWS = 200_000  # searches (unit, target, field, direction) per batch: each is a row of the units table
+CHUNK_ROWS = 200_000  # rows per batch, each a row of the units table: (unit, field, direction) far ends, then searches
 
 
 def solve(ld: Loaded, run: Run, unit_ids: set[str] | None = None, progress: Progress | None = None,

@@ -10,13 +10,14 @@ from typing import Any, Literal
 
 from .check import field_env
 from .errors import Collector, Loc, Problem, did_you_mean
-from .expr import Expr, Type, typecheck
+from .expr import Expr, Type, to_source, typecheck
 from .model import Scheme
 from .rules_model import Award, Decisions, Grade, Level, Quota, Ranking, SortKey, Veto
 from .yamlread import Reader
 from .yamlsrc import YList, YMap
 
 DEFAULT_ORDER = "total desc, unit_id asc"
+MAX_PLACES = 10**9  # an award's or a grade's places (a nation has millions of units, not billions)
 
 
 def decision_env(scheme: Scheme) -> dict[str, Type]:
@@ -69,8 +70,8 @@ def _quota(r: Reader, m: YMap, key: str, ctx: str) -> Quota | None:
     share = r.number(q, "share", ctx)
     if (count is None) == (share is None):
         r.p.add(q.loc, "a quota needs exactly one of 'count' or 'share'", context=ctx)
-    if count is not None and (isinstance(count, bool) or not isinstance(count, int) or count < 0):
-        r.p.add(q.locs["count"], "'count' must be a whole number of places", context=ctx)
+    if count is not None and (isinstance(count, bool) or not isinstance(count, int) or not 0 <= count <= MAX_PLACES):
+        r.p.add(q.locs["count"], f"'count' must be a whole number of places, from 0 to {MAX_PLACES:,}", context=ctx)
         count = 0
     if share is not None and not 0 <= share <= 1:
         r.p.add(q.locs["share"], f"'share' must be between 0 and 1 (30% is 0.3), got {share}", context=ctx)
@@ -89,6 +90,7 @@ def _sort_keys(r: Reader, m: YMap, key: str, ctx: str, env: dict[str, Type]) -> 
     entries = (list(zip(v, v.locs, strict=True)) if isinstance(v, YList)
                else [(x, m.locs[key]) for x in str(v).split(",")])
     out = []
+    seen: set[str] = set()
     for text, loc in entries:
         parts = str(text).strip().rsplit(" ", 1)
         desc = len(parts) == 2 and parts[1] == "desc"
@@ -96,6 +98,10 @@ def _sort_keys(r: Reader, m: YMap, key: str, ctx: str, env: dict[str, Type]) -> 
         e = r.as_expr(src, loc, ctx)
         if e is not None:
             r.p.problems.extend(typecheck(e, env, want=None, context=ctx))
+            if (same := to_source(e.tree)) in seen:
+                r.p.add(loc, f"'{key}' lists '{same}' twice (a later key only breaks ties of the earlier ones)",
+                        context=ctx)
+            seen.add(same)
             out.append(SortKey(e, desc))
     return tuple(out)
 
@@ -141,6 +147,9 @@ def _veto(r: Reader, m: YMap, env: dict[str, Type]) -> Veto:
     elif blocks != "all":
         blocks = r.names(m, "blocks", ctx) or ()
     grade = m.get("grade")
+    if grade is not None and not isinstance(grade, str):
+        r.p.add(m.locs["grade"], f"'grade' must be the id of a grade, got {grade!r}", context=ctx)
+        grade = None
     # a scoped veto keeps the rank
     default_rank: Literal["last", "keep"] = "last" if grade is not None or blocks == "all" else "keep"
     return Veto(vid, r.text(m, "label", ctx, vid), m.key_locs.get("id", m.loc), _expr(r, m, "when", ctx, env, "bool"),
@@ -157,8 +166,13 @@ def _award(r: Reader, m: YMap, env: dict[str, Type], ranking: Ranking) -> Award:
     for lv in _maps(r, m, "levels"):
         lctx = f"{ctx} level"
         r.keys(lv, lctx, allowed_keys=("id", "label", "count", "min_score"), required=("id", "count"))
+        count = r.integer(lv, "count", lctx, 0)
+        if not 0 <= count <= MAX_PLACES:
+            r.p.add(lv.locs["count"], f"'count' must be a whole number of places, from 0 to {MAX_PLACES:,}",
+                    context=lctx)
+            count = 0
         levels.append(Level(r.ident(lv, "id", lctx), r.text(lv, "label", lctx, str(lv.get("id"))),
-                            r.integer(lv, "count", lctx, 0), r.number(lv, "min_score", lctx)))
+                            count, r.number(lv, "min_score", lctx)))
     quota = _quota(r, m, "quota", ctx)
     if quota is None and not levels:
         r.p.add(m.loc, "an award needs a 'quota' (count or share) or 'levels'", context=ctx)

@@ -26,6 +26,7 @@ FIELD_KEYS = ("label", "type", "scale", "min", "max", "values", "unit", "require
               "schedule", "note")
 ITEM_KEYS = ("id", "label", "points", "value", "method", "not_applicable", "applies_to", "min", "max", "unit",
              "source", "mid_year", "note")
+MAX_PRECISION = 6  # decimals of subtotals and the total (items keep ITEM_SCALE = 10)
 SECTION_KEYS = ("id", "label", "items", "sections", "max", "floor", "weight", "applies_to", "note")
 
 
@@ -73,8 +74,13 @@ def _entries(r: Reader, m: YMap, key: str) -> list[tuple[YMap, Any]]:
 def _meta(r: Reader, m: YMap) -> Meta:
     r.keys(m, "[scheme]", allowed_keys=("id", "label", "label_en", "year", "precision", "rounding", "source",
                                         "note"), required=("id", "label", "year"))
+    precision = r.integer(m, "precision", "[scheme]", 2)
+    if not 0 <= precision <= MAX_PRECISION:
+        r.p.add(m.locs["precision"], f"'precision' (decimals of subtotals and the total) must be between 0 and "
+                f"{MAX_PRECISION}, got {precision}", context="[scheme]")
+        precision = 2
     return Meta(id=r.text(m, "id", "[scheme]"), label=r.text(m, "label", "[scheme]"),
-                year=r.integer(m, "year", "[scheme]", 0), precision=r.integer(m, "precision", "[scheme]", 2),
+                year=r.integer(m, "year", "[scheme]", 0), precision=precision,
                 rounding=r.choice(m, "rounding", "[scheme]", ROUNDINGS, "half_up"),
                 source=r.text(m, "source", "[scheme]"), label_en=r.text(m, "label_en", "[scheme]"))
 
@@ -267,6 +273,9 @@ def _params(r: Reader, specs: Any, m: YMap, ctx: str, kind: str) -> dict[str, An
         if key not in specs:
             continue
         pk, loc = specs[key][0], m.locs[key]
+        if v is None and specs[key][1]:  # a required `key:` with nothing after it (an optional one: none)
+            r.p.add(loc, f"'{key}' needs a value", context=ctx)
+            continue
         out[key] = _param(r, pk, v, loc, f"'{key}'", ctx)
     one_of = EXACTLY_ONE.get(kind)
     if one_of and sum(1 for k in one_of if m.get(k) is not None) != 1:

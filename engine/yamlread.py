@@ -8,7 +8,7 @@ from decimal import Decimal, InvalidOperation
 from typing import Any, TypeVar
 
 from .errors import Collector, Loc, allowed, did_you_mean
-from .expr import Expr, ExprError, parse
+from .expr import Expr, ExprError, number_problem, parse
 from .yamlsrc import YList, YMap
 
 S = TypeVar("S", bound=str)
@@ -81,8 +81,8 @@ class Reader:
         except InvalidOperation:
             self.p.add(loc, f"{what} must be a number, got {v!r}", context=ctx)
             return None
-        if not d.is_finite():
-            self.p.add(loc, f"{what} must be a finite number", context=ctx)
+        if (problem := number_problem(d)) is not None:
+            self.p.add(loc, f"{what} {problem} (got {v!r})", context=ctx)
             return None
         return d
 
