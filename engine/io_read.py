@@ -125,9 +125,9 @@ def _decode(data: bytes, file: str, encoding: str | None) -> tuple[str, str]:
 
     if encoding is not None:
         try:
-            codecs.lookup(encoding)
-        except LookupError:
-            _fail(file, f"unknown encoding '{encoding}'", "use utf-8, utf-8-sig, gbk or gb18030")
+            "a".encode(encoding)  # a text encoding: not rot13, base64, ... nor 'undefined'
+        except (LookupError, UnicodeError):
+            _fail(file, f"unknown text encoding '{encoding}'", "use utf-8, utf-8-sig, gbk or gb18030")
         try:
             return data.decode(encoding).removeprefix("\ufeff"), encoding
         except UnicodeDecodeError as e:
@@ -264,6 +264,9 @@ def _parse_xlsx(data: bytes, file: str, sheet: str | int | None, what: str) -> t
     return raw, name
 
 
+UNCELLED = (pl.List, pl.Array, pl.Struct, pl.Binary, pl.Object, pl.Duration)  # Parquet types no cell of a table holds
+
+
 def _parquet(data: bytes, file: str, what: str, wanted: Callable[[str], bool] | None = None) -> pl.DataFrame:
     """Columns come in one chunk per row group, deliberately not copied into one: the copy's extra ~180 MiB
     at 1M units stayed resident (the freed chunks are not reused) and no later stage measured faster for it."""
@@ -277,6 +280,11 @@ def _parquet(data: bytes, file: str, what: str, wanted: Callable[[str], bool] | 
     names = [c.strip() for c in df.columns]
     _check_names(names, file, letters=False)
     df = df.rename(dict(zip(df.columns, names, strict=True)))
+    odd = [(c, t) for c, t in df.schema.items() if t.base_type() in UNCELLED]
+    if odd:
+        raise KaoheError([Problem(Loc(file, column=c), f"column '{c}' holds {t} values, not one number, text, "
+                                  "yes/no or date per cell", hint="write the table again with plain columns")
+                          for c, t in odd])
     if df.height == 0:
         _fail(file, f"no {what} rows: the file has column names but no rows")
     text = [c for c, t in df.schema.items() if t == pl.String]

@@ -24,6 +24,8 @@ from typing import Any, Literal
 import polars as pl
 
 from .errors import KaoheError, Loc, Problem, did_you_mean
+from .evaluate import MAX_LISTED
+from .fmt import fixed_str
 from .model import Field, Item, Method, Pool, Scheme, Section
 from .pipeline import Loaded
 
@@ -79,14 +81,25 @@ def as_of_run(ld: Loaded, as_of: date, project: Projection) -> tuple[Loaded, AsO
         else:
             continue
         fields[f.id] = dataclasses.replace(f, type="decimal", scale=f.scale + EXTRA)
-        scaled = pl.col(f.id).cast(pl.Int128) * (10**EXTRA * factor.numerator)
-        frame = frame.with_columns((scaled // factor.denominator).cast(pl.Int64).alias(f.id))
+        moved = pl.col(f.id).cast(pl.Int128) * (10**EXTRA * factor.numerator) // factor.denominator
+        _fits_int64(frame, moved, f, ld.path, note)
+        frame = frame.with_columns(moved.cast(pl.Int64).alias(f.id))
         notes[f.id] = note
     scheme, pending = _pending(dataclasses.replace(scheme, fields=fields))
     scheme = dataclasses.replace(scheme, meta=dataclasses.replace(scheme.meta, year=as_of.year))
     events = ld.events.filter(pl.col("date") <= as_of) if ld.events is not None else None
     info = AsOf(as_of, project, linear_share(as_of), pending, notes)
     return dataclasses.replace(ld, scheme=scheme, units=frame, events=events), info
+
+
+def _fits_int64(frame: pl.DataFrame, moved: pl.Expr, f: Field, path: str, note: str) -> None:
+    """A pro-rated or projected value must stay exact in 64 bits: say which units' values are too large."""
+    big = frame.filter(~moved.is_between(-(2**63), 2**63 - 1)).select("_row", "unit_id", f.id).head(MAX_LISTED)
+    if big.height:
+        raise KaoheError([Problem(Loc(path, row=r, column=f.id), f"unit {u}: {f.label} {fixed_str(v, f.scale)} is too "
+                                  f"large to pro-rate or project ({note}) exactly",
+                                  hint="check the value (or the --set/--scenario that gave it)")
+                          for r, u, v in big.iter_rows()])
 
 
 def _share(f: Field, scheme: Scheme, as_of: date, project: Projection) -> Fraction:

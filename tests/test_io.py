@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import re
 import zipfile
+from datetime import timedelta
 from pathlib import Path
 from unittest import mock
 
@@ -103,7 +104,18 @@ def test_explicit_encoding_and_quoted_cells(tmp_path: Path) -> None:
     assert read_table(path, encoding="gbk").rows() == [("甲", 'a, "b"\r\nc')]
     err = _error(read_table, path, encoding="utf-8")
     assert "q.csv" in str(err) and "offset" in str(err) and "--encoding" in str(err)
-    assert "unknown encoding" in str(_error(read_table, path, encoding="klingon"))
+    for name in ("klingon", "rot13", "base64", "undefined"):  # not text encodings (they were tracebacks)
+        assert f"unknown text encoding '{name}'" in str(_error(read_table, path, encoding=name))
+
+
+@pytest.mark.parametrize("odd", [pl.Series([[1, 2]]), pl.Series([{"a": 1}]), pl.Series([b"x"]),
+                                 pl.Series([timedelta(days=1)]), pl.Series([[1, 2]], dtype=pl.Array(pl.Int64, 2))])
+def test_a_parquet_column_that_no_cell_can_hold_is_said(tmp_path: Path, odd: pl.Series) -> None:
+    """Lists, records, bytes and durations are no table cells: said by column (they were cast tracebacks)."""
+    path = tmp_path / "t.parquet"
+    pl.DataFrame({"unit_id": ["A"], "odd": odd}).write_parquet(path)
+    msg = str(_error(read_table, path))
+    assert "t.parquet" in msg and f"column 'odd' holds {odd.dtype} values" in msg and "plain columns" in msg
 
 
 def test_xlsx_sheet_by_name_and_number(tmp_path: Path) -> None:

@@ -122,6 +122,20 @@ def test_schedule_projection_needs_a_schedule(tmp_path: Path) -> None:
         as_of_run(ld, date(2023, 6, 30), "schedule")
 
 
+@pytest.mark.parametrize("project", ["none", "linear", "schedule"])
+def test_a_value_too_large_to_pro_rate_or_project_is_said_not_a_crash(tmp_path: Path, project: str) -> None:
+    """A count at the edge of 64 bits passes the data checks, but projected (or, a target, pro-rated) it no
+    longer fits: the unit, the field and the value are named (it was an overflow traceback)."""
+    big = str(2**63 - 1)
+    ld = _loaded(tmp_path, [ROW, {**ROW, "unit_id": "u2", "trainings": big, "target": "9" * 15 + ".99"}])
+    with pytest.raises(KaoheError) as info:
+        as_of_run(ld, date(2023, 6, 30), project)  # type: ignore[arg-type]
+    msg = str(info.value)
+    field, value = ("target", "9" * 15 + ".99") if project == "none" else ("trainings", big)
+    assert f"row 3, column '{field}': unit u2: " in msg and value in msg and "too large" in msg
+    assert as_of_run(_loaded(tmp_path, [ROW]), date(2023, 6, 30), project)  # the same with plain values runs
+
+
 def test_set_override_changes_only_that_unit(tmp_path: Path) -> None:
     ld = _loaded(tmp_path, [ROW, {**ROW, "unit_id": "u2"}])
     scen = apply_overrides(ld, parse_sets(("u2.fixed=10",), ld), "--set")
