@@ -56,8 +56,17 @@ def input_options(f: Callable[..., Any]) -> Callable[..., Any]:
     return f
 
 
+def _stdout_dash(ctx: click.Context, param: click.Parameter, value: Path | None) -> Path | None:
+    return None if value is not None and str(value) == "-" else value  # `-o -`: stdout, as other tools read it
+
+
+def _output_option(f: Callable[..., Any]) -> Callable[..., Any]:
+    return click.option("-o", "--output", type=click.Path(path_type=Path), callback=_stdout_dash,
+                        help="Write to this file instead of stdout ('-': stdout).")(f)
+
+
 def output_options(f: Callable[..., Any]) -> Callable[..., Any]:
-    f = click.option("-o", "--output", type=click.Path(path_type=Path), help="Write to this file instead of stdout.")(f)
+    f = _output_option(f)
     return click.option("--format", "fmt", type=click.Choice(FORMATS), default="table", show_default=True,
                         help="Output format.")(f)
 
@@ -242,7 +251,7 @@ def _awards_output(r: Run, inputs: Inputs, fmt: str, output: Path | None, lang: 
 
 def award_output_options(f: Callable[..., Any]) -> Callable[..., Any]:
     """--format (table, json, xlsx, csv, markdown) and -o for the commands that print awards."""
-    f = click.option("-o", "--output", type=click.Path(path_type=Path), help="Write to this file instead of stdout.")(f)
+    f = _output_option(f)
     formats = click.Choice(["table", "json", "xlsx", "csv", "markdown"])
     return click.option("--format", "fmt", type=formats, default="table", show_default=True, help="Output format.")(f)
 

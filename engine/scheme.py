@@ -87,7 +87,13 @@ def _meta(r: Reader, m: YMap) -> Meta:
 
 def _unit_types(r: Reader, raw: YMap) -> dict[str, str]:
     m = r.map(raw, "unit_types", "[unit_types]")
-    return {k: str(v) for k, v in m.items()}
+    for k, v in m.items():
+        if not isinstance(k, str) or not k.isidentifier():
+            r.p.add(m.key_locs[k], f"unit type id '{k}' must be a name of letters, digits and _",
+                    context="[unit_types]")
+        if not isinstance(v, (str, int)) or isinstance(v, bool) or not str(v).strip():
+            r.p.add(m.locs[k], f"unit type '{k}' needs a label, such as {k}: 村 (got {v!r})", context="[unit_types]")
+    return {str(k): str(v) for k, v in m.items()}
 
 
 def _columns(r: Reader, m: YMap) -> Columns:

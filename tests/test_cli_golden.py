@@ -102,3 +102,14 @@ def test_a_json_file_written_in_pieces_is_the_document_and_stdout_alike(tmp_path
     assert b"".join(awards_json(done, chunk=7)).decode("utf-8") + "\n" == whole and json.loads(whole)["units"]
     assert out.read_text(encoding="utf-8") == whole
     assert CliRunner().invoke(main, ["run", "--format", "json"], prog_name="kaohe").stdout == whole
+
+
+def test_dash_as_the_output_file_is_stdout(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`-o -` prints, as other tools read it (it wrote a file named '-'); a workbook still needs a file."""
+    monkeypatch.chdir(tmp_path)
+    printed = CliRunner().invoke(main, ["score", "--format", "csv"], prog_name="kaohe")
+    dashed = CliRunner().invoke(main, ["score", "--format", "csv", "-o", "-"], prog_name="kaohe")
+    assert dashed.exit_code == 0 and dashed.stdout == printed.stdout and "V01" in dashed.stdout
+    xlsx = CliRunner().invoke(main, ["awards", "--format", "xlsx", "-o", "-"], prog_name="kaohe")
+    assert xlsx.exit_code == 2 and "needs -o FILE.xlsx" in xlsx.output
+    assert list(tmp_path.iterdir()) == []
