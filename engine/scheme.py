@@ -223,7 +223,7 @@ def _item(r: Reader, m: YMap, loc: Any, parent: str) -> Item:
         r.p.add(m.loc, f"method '{method.kind}' needs the item's 'points' or its '{fallback}' parameter",
                 context=ctx, hint="without them the item could never score")
     value = r.expr(m, "value", ctx)
-    if spec and spec.value_type and "value" not in m:
+    if spec and spec.value_type and m.get("value") is None:
         r.p.add(m.loc, f"method '{method.kind}' needs a 'value' expression", context=ctx)
     return Item(id=iid, label=r.text(m, "label", ctx, iid), loc=m.key_locs.get("id", m.loc), method=method,
                 points=points, value=value, not_applicable=_na(r, m, ctx),
@@ -279,10 +279,7 @@ def _params(r: Reader, specs: Any, m: YMap, ctx: str, kind: str) -> dict[str, An
         if key not in specs:
             continue
         pk, loc = specs[key][0], m.locs[key]
-        if v is None and specs[key][1]:  # a required `key:` with nothing after it (an optional one: none)
-            r.p.add(loc, f"'{key}' needs a value", context=ctx)
-            continue
-        out[key] = _param(r, pk, v, loc, f"'{key}'", ctx)
+        out[key] = _param(r, pk, v, loc, f"'{key}'", ctx)  # a required one left empty: said by r.keys
     one_of = EXACTLY_ONE.get(kind)
     if one_of and sum(1 for k in one_of if m.get(k) is not None) != 1:
         r.p.add(m.loc, f"'{kind}' needs exactly one of: {', '.join(one_of)}", context=ctx)

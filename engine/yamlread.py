@@ -27,6 +27,8 @@ class Reader:
         for k in required:
             if k not in m:
                 self.p.add(m.loc, f"missing key '{k}'", context=ctx)
+            elif m[k] is None:  # `key:` with nothing after it
+                self.p.add(m.locs[k], f"'{k}' needs a value", context=ctx)
 
     def map(self, m: YMap, key: str, ctx: str) -> YMap:
         v = m.get(key)
