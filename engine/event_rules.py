@@ -61,7 +61,7 @@ def load_event_rules(scheme: Scheme) -> list[Any]:
     env = _env(scheme)
     sections = {s.id for s in scheme.all_sections()}
     pools = {p.id for p in scheme.pools}
-    vetoes = {v.get("id") for v in scheme.raw.get("vetoes") or [] if isinstance(v, YMap)}
+    vetoes = {v["id"] for v in scheme.raw.get("vetoes") or [] if isinstance(v, YMap) and isinstance(v.get("id"), str)}
     rules = []
     lst = r.list(scheme.raw, "events", "[events]")
     for m, loc in zip(lst, lst.locs, strict=True):
@@ -75,39 +75,47 @@ def load_event_rules(scheme: Scheme) -> list[Any]:
         if when is not None:
             problems.problems += typecheck(when, env, want="bool", context=ctx)
         kw: dict[str, Any] = _points(r, m, ctx, env)
-        target = ""
-        if m.get("section") is not None:
-            target = f"section:{m['section']}"
-            if m["section"] not in sections:
-                problems.add(m.locs["section"],
-                             f"unknown section '{m['section']}'{did_you_mean(str(m['section']), sections)}",
-                             context=ctx)
-        if m.get("pool") is not None:
-            target = f"pool:{m['pool']}"
-            if m["pool"] not in pools:
-                problems.add(m.locs["pool"], f"unknown pool '{m['pool']}'{did_you_mean(str(m['pool']), pools)}",
-                             context=ctx)
-        if "section" in m and "pool" in m:
-            problems.add(m.loc, "give 'section' or 'pool', not both", context=ctx)
+        target = _target(problems, m, ctx, {"section": sections, "pool": pools})
         has_points = any(kw.get(k) is not None for k in ("points", "points_table", "each"))
-        if has_points and not target:
+        if has_points and not target and m.get("section") is None and m.get("pool") is None:  # (a wrong one: said)
             problems.add(m.loc, "points need a target: 'section: X' or 'pool: Y'", context=ctx)
-        veto = m.get("veto")
-        if veto is not None and veto not in vetoes:
-            problems.add(m.locs["veto"], f"unknown veto '{veto}'{did_you_mean(str(veto), [str(v) for v in vetoes])}",
-                         context=ctx, hint="declare it under 'vetoes:'")
-        if not has_points and veto is None:
+        veto = _id_of(problems, m, "veto", ctx, vetoes, hint="declare it under 'vetoes:'")
+        if not has_points and m.get("veto") is None:
             problems.add(m.loc, "an event rule needs 'points' or 'veto'", context=ctx)
         nth = m.get("nth")
         within = m.get("within_days")
-        for key, v in (("nth", nth), ("within_days", within)):
-            if v is not None and (isinstance(v, bool) or not isinstance(v, int) or v < 1):
-                problems.add(m.locs[key], f"'{key}' must be a whole number from 1", context=ctx)
+        for key, v, most in (("nth", nth, 1_000_000), ("within_days", within, 366)):
+            if v is not None and (isinstance(v, bool) or not isinstance(v, int) or not 1 <= v <= most):
+                problems.add(m.locs[key], f"'{key}' must be a whole number from 1 to {most:,}", context=ctx)
         if when is not None:
             rules.append(EventRule(id=rid, label=r.text(m, "label", ctx, rid), when=when, target=target, veto=veto,
                                    nth=nth, within_days=within, loc=m.key_locs.get("id", m.loc), **kw))
     problems.raise_if_any()
     return rules
+
+
+def _id_of(problems: Collector, m: YMap, key: str, ctx: str, known: set[str], hint: str = "") -> str | None:
+    """The id `key` names (a section, pool or veto; an unknown one is said), None when not given or no id."""
+    v = m.get(key)
+    if v is None:
+        return None
+    if not isinstance(v, str):  # a number, list or mapping names nothing
+        problems.add(m.locs[key], f"'{key}' must be the id of a {key}, got {v!r}", context=ctx)
+        return None
+    if v not in known:
+        problems.add(m.locs[key], f"unknown {key} '{v}'{did_you_mean(v, known)}", context=ctx, hint=hint)
+    return v
+
+
+def _target(problems: Collector, m: YMap, ctx: str, known: dict[str, set[str]]) -> str:
+    """section:<id> or pool:<id>, where the rule's points go ("" when neither is given)."""
+    target = ""
+    for key in ("section", "pool"):
+        if (v := _id_of(problems, m, key, ctx, known[key])) is not None:
+            target = f"{key}:{v}"
+    if "section" in m and "pool" in m:
+        problems.add(m.loc, "give 'section' or 'pool', not both", context=ctx)
+    return target
 
 
 def _points(r: Reader, m: YMap, ctx: str, env: dict[str, Type]) -> dict[str, Any]:

@@ -13,6 +13,7 @@ import pytest
 from helpers import write_scheme
 
 from engine.errors import KaoheError
+from engine.event_rules import load_event_rules
 from engine.rules_load import load_decisions
 from engine.scheme import load_scheme
 
@@ -47,6 +48,7 @@ def _cases() -> list:  # type: ignore[type-arg]
 def _load(path: Path) -> None:
     scheme = load_scheme(path)
     load_decisions(scheme)  # vetoes, grades, ranking, awards
+    load_event_rules(scheme)  # read when a run has an event log
 
 
 def test_there_is_a_bad_scheme_for_every_error_kind() -> None:
