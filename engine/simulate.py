@@ -180,10 +180,16 @@ def apply_overrides(ld: Loaded, table: pl.DataFrame, path: str) -> Loaded:
     problems = [Problem(Loc(path, row=1, column=c), f"unknown field '{c}'{did_you_mean(c, ld.scheme.fields)}")
                 for c in unknown]
     ids = set(ld.units.get_column("unit_id").to_list())
+    first: dict[str, int] = {}  # a unit's row (a second one would duplicate the unit in every result)
     for i, u in enumerate(table.get_column("unit_id").cast(pl.String).to_list(), 2):
         if u not in ids:
             problems.append(Problem(Loc(path, row=i, column="unit_id"),
                                     f"unknown unit '{u}'{did_you_mean(str(u), ids)}"))
+        elif u in first:
+            problems.append(Problem(Loc(path, row=i, column="unit_id"), f"unit '{u}' has a row already (row "
+                                    f"{first[u]})", hint="give each unit one row, with every change to it"))
+        else:
+            first[u] = i
     raw = table.with_row_index("_row", offset=2)
     parsed = raw.select("_row", pl.col("unit_id").cast(pl.String), *[_parse(raw.schema, f) for f in fields])
     for f in fields:  # types and fixed bounds here; bounds naming another field once merged, below

@@ -145,6 +145,20 @@ def test_set_override_changes_only_that_unit(tmp_path: Path) -> None:
         pl.col("unit_id") == "u1")["i.rect"][0] == 10 * 10**10
 
 
+def test_a_scenario_giving_a_unit_two_rows_is_refused(tmp_path: Path) -> None:
+    """Two rows for one unit multiplied the unit in every result (each overridden field joined it again: 288
+    copies, and a gap search that ran out of memory); each further row is named with the first one."""
+    ld = _loaded(tmp_path, [ROW, {**ROW, "unit_id": "u2"}])
+    table = pl.DataFrame({"unit_id": ["u2", "u1", "u2", "u2"], "fixed": ["9", "10", "9", None]})
+    with pytest.raises(KaoheError) as info:
+        apply_overrides(ld, table, "scen.csv")
+    assert [str(p) for p in info.value.problems] == [
+        f"scen.csv: row {r}, column 'unit_id': unit 'u2' has a row already (row 2); give each unit one row, with every "
+        "change to it" for r in (4, 5)]
+    one = apply_overrides(ld, table.head(2), "scen.csv")
+    assert one.units.get_column("unit_id").to_list() == ["u1", "u2"]
+
+
 def test_set_names_an_unknown_field_with_a_suggestion(tmp_path: Path) -> None:
     ld = _loaded(tmp_path, [ROW])
     with pytest.raises(KaoheError, match=r"unknown field 'fixd' \(did you mean 'fixed'\?\)"):
