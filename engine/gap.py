@@ -29,6 +29,7 @@ from .fmt import Lang, fixed_str
 from .methods import METHODS
 from .model import Field, Scheme
 from .pipeline import Loaded, Run
+from .report_cols import fixed_text
 from .rules_model import SortKey
 
 MAX_STEPS = 64
@@ -216,13 +217,13 @@ CHUNK_ROWS = 200_000  # rows per batch, each a row of the units table: (unit, fi
 
 
 def solve(ld: Loaded, run: Run, unit_ids: set[str] | None = None, progress: Progress | None = None,
-          wanted: Wanted | None = None, then: Wanted | None = None) -> list[Change]:
+          wanted: Wanted | None = None, then: Wanted | None = None, *, solved_only: bool = False) -> list[Change]:
     """Every open (unit, target) that `wanted` keeps: the smallest single-field change that reaches it, per
     lever field. With `then`: after those, the targets `then` keeps, for the units that no single change
     brings to a target `wanted` keeps (the same as a second solve over those units, but each search's far
     end is scored once for both). The searches run in batches of whole units, about CHUNK_ROWS at a time,
     so that memory stays bounded however many units there are (each search is a full row of the units
-    table)."""
+    table). `solved_only`: the solved changes alone, in the same order (no vetoed or unreachable targets)."""
     scheme = ld.scheme
     ts = targets(run)
     if then is None:
@@ -285,11 +286,15 @@ def solve(ld: Loaded, run: Run, unit_ids: set[str] | None = None, progress: Prog
     for c in found:
         by_target.setdefault((c.unit_id, c.target), []).append(c)
     changes: list[Change] = []
+    found_keys = pl.DataFrame(list(by_target), schema={"_u": pl.String, "_t": pl.String}, orient="row")
     for phase in (True, False):  # as two solves would list them
-        changes += [Change(u, t, "vetoed", note=st[7:]) for u, t, st, one in vetoed
-                    if one is phase and (phase or u not in done)]
-        mine = pl.col("_1") if phase else ~pl.col("_1") & ~pl.col("_u").is_in(list(done))
-        changes += [c for u, t in rows.filter(mine).select("_u", "_t").iter_rows()
+        mine = rows.filter(pl.col("_1") if phase else ~pl.col("_1") & ~pl.col("_u").is_in(list(done)))
+        if solved_only:
+            mine = mine.join(found_keys, on=["_u", "_t"], how="semi", maintain_order="left")
+        else:
+            changes += [Change(u, t, "vetoed", note=st[7:]) for u, t, st, one in vetoed
+                        if one is phase and (phase or u not in done)]
+        changes += [c for u, t in mine.select("_u", "_t").iter_rows()
                     for c in by_target.get((u, t)) or [Change(u, t, "no_single_change")]]
     return changes
 
@@ -429,18 +434,29 @@ def _bisect(scheme: Scheme, run: Run, ts: list[Target], adjustments: pl.LazyFram
                                          .otherwise(st.filter(~r & (st < first)).max()))
         rows = rows.join(upd, left_on="_k", right_on="_ok", how="left").with_columns(
             _hi=pl.coalesce("_nh", "_hi"), _lo=pl.coalesce("_nl", "_lo")).drop("_nh", "_nl")
-    flags = [f.id for f in scheme.fields.values() if f.type == "bool" and f.id in rows.columns]
-    out = []
-    for r_ in rows.select("_u", "_t", "_f", "_d", "_cur", "_hi", *flags).iter_rows(named=True):
-        f = scheme.fields[r_["_f"]]
+    texts = rows.select("_u", "_t", "_f", *_change_texts(scheme, rows))
+    return [Change(u, t, "solved", f, before, after, delta) for u, t, f, before, after, delta in texts.iter_rows()]
+
+
+def _change_texts(scheme: Scheme, rows: pl.DataFrame) -> list[pl.Expr]:
+    """Each solved search's value before and after, and the change (`fmt.fixed_str` at the field's scale; a
+    yes/no field: 是/否 and no change), as columns."""
+    fields = [scheme.fields[f] for f in rows.get_column("_f").unique().cast(pl.String)]
+    step = pl.col("_d") * pl.col("_hi")
+    before, after, delta = pl.lit(None, dtype=pl.String), pl.lit(None, dtype=pl.String), pl.lit(None, dtype=pl.String)
+    for f in fields:
+        mine = pl.col("_f") == f.id
         if f.type == "bool":
-            before, after, delta = _yes(r_[f.id]), _yes(not r_[f.id]), ""
+            yes = pl.when(pl.col(f.id)).then(pl.lit(_yes(True))).otherwise(pl.lit(_yes(False)))
+            no = pl.when(pl.col(f.id)).then(pl.lit(_yes(False))).otherwise(pl.lit(_yes(True)))
+            before, after = pl.when(mine).then(yes).otherwise(before), pl.when(mine).then(no).otherwise(after)
+            delta = pl.when(mine).then(pl.lit("")).otherwise(delta)
         else:
-            step = r_["_d"] * r_["_hi"]
-            before, after = fixed_str(r_["_cur"], f.scale), fixed_str(r_["_cur"] + step, f.scale)
-            delta = ("+" if step > 0 else "") + fixed_str(step, f.scale)
-        out.append(Change(r_["_u"], r_["_t"], "solved", f.id, before, after, delta))
-    return out
+            before = pl.when(mine).then(fixed_text(pl.col("_cur"), f.scale)).otherwise(before)
+            after = pl.when(mine).then(fixed_text(pl.col("_cur") + step, f.scale)).otherwise(after)
+            sign = pl.when(step > 0).then(pl.lit("+")).otherwise(pl.lit(""))
+            delta = pl.when(mine).then(sign + fixed_text(step, f.scale)).otherwise(delta)
+    return [before.alias("_before"), after.alias("_after"), delta.alias("_delta")]
 
 
 def _yes(v: Any) -> str:
@@ -510,7 +526,8 @@ def gap_summary(ld: Loaded, run: Run, lang: Lang, progress: Progress | None = No
     The next grade is searched first, for every unit (a change that reaches a higher grade reaches the next
     one too, and is no smaller); only the units with no single change to it are searched further, for the
     higher grades and the awards."""
-    changes = solve(ld, run, None, progress, wanted=lambda above: above == 1, then=lambda above: above != 1)
+    changes = solve(ld, run, None, progress, wanted=lambda above: above == 1, then=lambda above: above != 1,
+                    solved_only=True)
     out: dict[str, str] = {}
     for u, cs in _group(changes).items():
         c = best_change(cs)

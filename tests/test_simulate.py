@@ -254,6 +254,18 @@ def test_the_gap_search_in_batches_finds_what_one_batch_finds(tmp_path: Path, mo
     assert solved > 100  # the data gives the search work to do
 
 
+def test_a_yes_no_lever_is_worded_from_the_unit_s_value(tmp_path: Path) -> None:
+    """A yes/no field's change reads 是 → 否 or 否 → 是 from the unit's own value, with no amount."""
+    ld = load(_demo_units(tmp_path, 60))
+    flags = [f.id for f in ld.scheme.fields.values() if f.type == "bool"]
+    changes = [c for c in solve(ld, score(ld)) if c.status == "solved" and c.field in flags]
+    values = {(u, f): v for u, *vs in ld.units.select("unit_id", *flags).iter_rows()
+              for f, v in zip(flags, vs, strict=True)}
+    assert {values[(c.unit_id, c.field)] for c in changes} >= {False}  # some to say yes to, at least
+    for c in changes:
+        assert (c.before, c.after, c.delta) == (("是", "否", "") if values[(c.unit_id, c.field)] else ("否", "是", ""))
+
+
 def test_the_gap_summary_is_the_next_grade_first_then_the_rest(tmp_path: Path) -> None:
     """simulate --gaps searches the next grade first and the other targets only for units it leaves: the same
     suggestion as searching every target: the next grade's best change, else the best of all the others."""
