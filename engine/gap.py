@@ -440,22 +440,29 @@ def _bisect(scheme: Scheme, run: Run, ts: list[Target], adjustments: pl.LazyFram
 
 def _change_texts(scheme: Scheme, rows: pl.DataFrame) -> list[pl.Expr]:
     """Each solved search's value before and after, and the change (`fmt.fixed_str` at the field's scale; a
-    yes/no field: 是/否 and no change), as columns."""
+    yes/no field: 是/否 and no change), as columns: one text per distinct scale, one choice per yes/no field."""
     fields = [scheme.fields[f] for f in rows.get_column("_f").unique().cast(pl.String)]
+    nums = {f.id: f.scale for f in fields if f.type != "bool"}
+    flags = [f.id for f in fields if f.type == "bool"]
+    scale = pl.col("_f").cast(pl.String).replace_strict(nums, default=None, return_dtype=pl.Int64)
     step = pl.col("_d") * pl.col("_hi")
-    before, after, delta = pl.lit(None, dtype=pl.String), pl.lit(None, dtype=pl.String), pl.lit(None, dtype=pl.String)
-    for f in fields:
-        mine = pl.col("_f") == f.id
-        if f.type == "bool":
-            yes = pl.when(pl.col(f.id)).then(pl.lit(_yes(True))).otherwise(pl.lit(_yes(False)))
-            no = pl.when(pl.col(f.id)).then(pl.lit(_yes(False))).otherwise(pl.lit(_yes(True)))
-            before, after = pl.when(mine).then(yes).otherwise(before), pl.when(mine).then(no).otherwise(after)
-            delta = pl.when(mine).then(pl.lit("")).otherwise(delta)
-        else:
-            before = pl.when(mine).then(fixed_text(pl.col("_cur"), f.scale)).otherwise(before)
-            after = pl.when(mine).then(fixed_text(pl.col("_cur") + step, f.scale)).otherwise(after)
-            sign = pl.when(step > 0).then(pl.lit("+")).otherwise(pl.lit(""))
-            delta = pl.when(mine).then(sign + fixed_text(step, f.scale)).otherwise(delta)
+    none = pl.lit(None, dtype=pl.String)
+    before, after, delta = none, none, none
+    for k in sorted(set(nums.values())):
+        at = scale == k
+        before = pl.when(at).then(fixed_text(pl.col("_cur"), k)).otherwise(before)
+        after = pl.when(at).then(fixed_text(pl.col("_cur") + step, k)).otherwise(after)
+        delta = pl.when(at).then(pl.when(step > 0).then(pl.lit("+")).otherwise(pl.lit("")) + fixed_text(step, k)
+                                 ).otherwise(delta)
+    if flags:
+        value: pl.Expr = pl.lit(None, dtype=pl.Boolean)
+        for f in flags:
+            value = pl.when(pl.col("_f") == f).then(pl.col(f)).otherwise(value)
+        flag = scale.is_null()
+        yes, no = pl.lit(_yes(True)), pl.lit(_yes(False))
+        before = pl.when(flag).then(pl.when(value).then(yes).otherwise(no)).otherwise(before)
+        after = pl.when(flag).then(pl.when(value).then(no).otherwise(yes)).otherwise(after)
+        delta = pl.when(flag).then(pl.lit("")).otherwise(delta)
     return [before.alias("_before"), after.alias("_after"), delta.alias("_delta")]
 
 
