@@ -17,6 +17,7 @@ import hashlib
 import io
 from collections.abc import Callable
 from dataclasses import dataclass
+from decimal import Decimal
 from pathlib import Path
 from typing import NoReturn
 
@@ -249,19 +250,47 @@ def _parse_xlsx(data: bytes, file: str, sheet: str | int | None, what: str) -> t
         name = names[sheet - 1]
     elif sheet in names:
         name = sheet
+    elif sheet.strip().isdigit():  # --sheet 2: the second sheet, unless a sheet is named '2'
+        return _parse_xlsx(data, file, int(sheet), what)
     else:
         _fail(file, f"no sheet named '{sheet}'{did_you_mean(sheet, names)}; the sheets are: {listed}",
               "give one of these names, or the sheet's number (1 = first)")
+    def sheet_as(dtypes: str) -> pl.DataFrame:  # every row from row 1 (calamine skips leading empty ones)
+        return pl.read_excel(io.BytesIO(data), sheet_name=name, engine="calamine", has_header=False,
+                             drop_empty_rows=False, drop_empty_cols=False, raise_if_empty=False,
+                             read_options={"dtypes": dtypes, "skip_rows": 0})
+
     try:
-        raw = pl.read_excel(io.BytesIO(data), sheet_name=name, engine="calamine", has_header=False,
-                            drop_empty_rows=False, drop_empty_cols=False, raise_if_empty=False,
-                            read_options={"dtypes": "string"})
+        raw, numbers = sheet_as("string"), sheet_as("float")
     except Exception as e:  # noqa: BLE001 - calamine errors come through polars as several types
         _fail(file, f"cannot read sheet '{name}': {str(e).splitlines()[0]}",
               "the file may be damaged; open it in Excel and save it again as .xlsx")
     if raw.height == 0 or raw.width == 0:
         _fail(file, f"sheet '{name}' is empty", f"put the column names in row 1 and the {what} below them")
-    return raw, name
+    if all(v is None for v in raw.row(0)):
+        _fail(file, f"row 1 of sheet '{name}' is empty: the header must be the first row",
+              "delete the empty rows above the header", row=1)
+    return _exact_numbers(raw, numbers), name
+
+
+def _exact_numbers(raw: pl.DataFrame, numbers: pl.DataFrame) -> pl.DataFrame:
+    """A number cell as text is written as Excel shows it, with at most 9 decimals (0.94999999999 ->
+    '0.95'), which would pass a 0.95 threshold the number does not. Where that text is not the cell's
+    number, the number is written instead, to Excel's 15 significant digits (0.1 + 0.2 is '0.3')."""
+    out = raw.clone()
+    for c in raw.columns:
+        num = numbers.get_column(c)
+        lost = (num.is_not_null() & (raw.get_column(c).cast(pl.Float64, strict=False) != num).fill_null(False))
+        if lost.any():
+            at = lost.arg_true()
+            out = out.with_columns(out.get_column(c).scatter(at, [_excel_text(v) for v in num.gather(at)]))
+    return out
+
+
+def _excel_text(v: float) -> str:
+    """A number to Excel's 15 significant digits, written out in full: 0.94999999999, 1E+20 -> '1' and 20
+    zeros."""
+    return f"{Decimal(f'{v:.15g}'):f}"
 
 
 UNCELLED = (pl.List, pl.Array, pl.Struct, pl.Binary, pl.Object, pl.Duration)  # Parquet types no cell of a table holds

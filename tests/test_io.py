@@ -124,6 +124,42 @@ def test_xlsx_sheet_by_name_and_number(tmp_path: Path) -> None:
     assert read_table(path, sheet="二").height == 1
     assert read_table(path, sheet=2).height == 1
     assert read_table(path, sheet=1).height == 3
+    assert read_table(path, sheet="2").height == 1  # as --sheet gives it: text
+    write_xlsx(path, {"一": FRAME, "2": FRAME.head(2), "二": FRAME.head(1)})
+    assert read_table(path, sheet="2").height == 2  # a sheet named '2' before the second sheet
+
+
+def test_xlsx_number_cells_keep_their_digits(tmp_path: Path) -> None:
+    """A number cell reads as its number to Excel's 15 significant digits, not as Excel displays it with 9
+    decimals: 0.94999999999 stayed '0.95' and passed a 0.95 threshold (a CSV of it is refused)."""
+    import xlsxwriter  # noqa: PLC0415
+
+    path = tmp_path / "n.xlsx"
+    cells: list[tuple[object, str]] = [(0.94999999999, "0.94999999999"), (0.1 + 0.2, "0.3"), (3, "3"),
+                                       (1e20, "1" + "0" * 20), (1 / 3, "0.333333333333333"), (-2.5, "-2.5"),
+                                       (1e-10, "0.0000000001"), ("007", "007"), ("0.94999999999", "0.94999999999"),
+                                       (True, "true")]
+    with xlsxwriter.Workbook(path) as wb:
+        ws = wb.add_worksheet()
+        ws.write_row(0, 0, ["unit_id", "x"])
+        for i, (v, _) in enumerate(cells, 1):
+            ws.write(i, 0, f"u{i}")
+            ws.write_string(i, 1, v) if isinstance(v, str) else ws.write(i, 1, v)
+    assert read_table(path).get_column("x").to_list() == [text for _, text in cells]
+
+
+def test_xlsx_with_an_empty_first_row_is_refused_as_csv_is(tmp_path: Path) -> None:
+    """Row numbers count from the sheet's row 1 (calamine skipped empty leading rows: every row said was
+    one too small)."""
+    import xlsxwriter  # noqa: PLC0415
+
+    path = tmp_path / "e.xlsx"
+    with xlsxwriter.Workbook(path) as wb:
+        ws = wb.add_worksheet("u")
+        ws.write_row(1, 0, ["unit_id", "x"])
+        ws.write_row(2, 0, ["u1", "1"])
+    msg = str(_error(read_table, path))
+    assert "e.xlsx: row 1: row 1 of sheet 'u' is empty: the header must be the first row" in msg
 
 
 # --- reading: every error names the file, and the row/column where it applies ----------------------------
