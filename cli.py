@@ -394,9 +394,14 @@ def template(scheme: Path | None, output: Path, units: Path | None, encoding: st
 
 
 def _unit_id(r: Run, unit: str) -> str:
-    from engine.report import find_unit  # noqa: PLC0415
+    from engine.report import SharedName, find_unit  # noqa: PLC0415
 
-    row = find_unit(r, unit)
+    try:
+        row = find_unit(r, unit)
+    except SharedName as e:
+        raise click.BadParameter(f"'{unit.strip()}' is the name of {len(e.ids)} units ({', '.join(e.ids[:10])}"
+                                 f"{', ...' if len(e.ids) > 10 else ''}); give the unit's id",
+                                 param_hint="UNIT") from None
     if row is None:
         from engine.errors import did_you_mean  # noqa: PLC0415
 

@@ -57,9 +57,10 @@ def prepare_units(df: pl.DataFrame, scheme: Scheme, *, path: str, release: bool 
     named = cols.name in df.columns and cols.name != cols.id
     same = id_dt.is_integer() and not named  # an integer id as text has nothing to strip: it is its own name
     types = list(scheme.unit_types)
-    parsed = df.select(pl.int_range(2, pl.len() + 2, dtype=pl.UInt32).alias("_row"),
-                       (uid if id_dt.is_integer() else uid.str.strip_chars()).alias("unit_id"),
-                       *([] if same else [pl.col(cols.name if named else cols.id).cast(pl.String).alias("name")]),
+    uid_text = uid if id_dt.is_integer() else uid.str.strip_chars()
+    name = pl.coalesce(pl.col(cols.name).cast(pl.String), uid_text) if named else pl.col(cols.id).cast(pl.String)
+    parsed = df.select(pl.int_range(2, pl.len() + 2, dtype=pl.UInt32).alias("_row"), uid_text.alias("unit_id"),
+                       *([] if same else [name.alias("name")]),  # a unit without a name is called by its id
                        pl.col(cols.type).cast(pl.String).str.strip_chars().alias("unit_type"))
     if same:
         parsed.insert_column(2, parsed.get_column("unit_id").alias("name"))

@@ -198,10 +198,25 @@ def csv_body(rows: pl.DataFrame) -> bytes:
     return out.getvalue()
 
 
+class SharedName(Exception):
+    """A name several units share: `ids` are theirs."""
+
+    def __init__(self, ids: list[str]) -> None:
+        super().__init__(", ".join(ids))
+        self.ids = ids
+
+
 def find_unit(run: Run, unit: str) -> dict[str, Any] | None:
-    """The first unit whose id or name is `unit` (found by Polars: a unit late in a province's table is as
-    quick to find as the first), with all its columns."""
-    hit = run.frame.filter((pl.col("unit_id").cast(pl.String) == unit) | (pl.col("name") == unit).fill_null(False))
+    """The unit whose id is `unit` (ids are distinct), else the one unit of that name, with all its columns;
+    None when there is none. A name several units share raises SharedName (it used to give the first of
+    them, and a unit named like another's id hid that unit). Found by Polars: a unit late in a province's
+    table is as quick to find as the first."""
+    key = unit.strip()
+    hit = run.frame.filter(pl.col("unit_id").cast(pl.String) == key)
+    if not hit.height:
+        hit = run.frame.filter((pl.col("name") == key).fill_null(False))
+        if hit.height > 1:
+            raise SharedName([str(u) for u in hit.get_column("unit_id").to_list()])
     return hit.row(0, named=True) if hit.height else None
 
 

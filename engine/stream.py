@@ -216,7 +216,8 @@ def _pass(scheme: Scheme, dec: Decisions, lf: pl.LazyFrame, fields: list[Field],
     raws = sorted({c for ch in checks for c in ch.mask.meta.root_names() if c.startswith("raw.")})
     parsed = lf.select(
         pl.int_range(2, pl.len() + 2, dtype=pl.UInt32).alias("_row"), uid.alias("unit_id"),
-        *([pl.col(cols.name).cast(pl.String).alias("name")] if named else []), pl.col(cols.type).alias("unit_type"),
+        *([pl.coalesce(pl.col(cols.name).cast(pl.String), uid).alias("name")] if named else []),  # none: the id
+        pl.col(cols.type).alias("unit_type"),
         (key.cast(pl.Int64) if raw_schema[cols.id].is_integer() else pl.lit(None, dtype=pl.Int64)).alias("_id_key"),
         type_code(pl.col(cols.type), types).alias("_type"),
         *[_parse(raw_schema, f, stats.get(f.id)) for f in scheme.fields.values()],

@@ -113,3 +113,18 @@ def test_dash_as_the_output_file_is_stdout(tmp_path: Path, monkeypatch: pytest.M
     xlsx = CliRunner().invoke(main, ["awards", "--format", "xlsx", "-o", "-"], prog_name="kaohe")
     assert xlsx.exit_code == 2 and "needs -o FILE.xlsx" in xlsx.output
     assert list(tmp_path.iterdir()) == []
+
+
+def test_explain_and_gap_refuse_a_name_several_units_share(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`explain 同名村` showed the first unit of that name (or the unit another one's name pointed to); it now
+    asks for the id, naming the units, and the id shows the unit itself."""
+    monkeypatch.chdir(ROOT)
+    units = tmp_path / "units.csv"
+    text = (ROOT / "fixtures" / "2022" / "units.csv").read_text(encoding="utf-8").replace(",柳湾村,", ",石桥村,", 1)
+    units.write_text(text, encoding="utf-8")
+    for cmd in ("explain", "gap"):
+        result = CliRunner().invoke(main, [cmd, "石桥村", "--data", str(units)], prog_name="kaohe")
+        assert result.exit_code == 2
+        assert "'石桥村' is the name of 2 units (V01, V02); give the unit's id" in result.output
+    shown = CliRunner().invoke(main, ["explain", "V02", "--data", str(units)], prog_name="kaohe")
+    assert shown.exit_code == 0 and shown.output.startswith("石桥村 (V02, ")

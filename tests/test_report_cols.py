@@ -115,19 +115,26 @@ def test_the_json_document_reads_back_as_the_run(tmp_path: Path) -> None:
         expected.select("unit_id", "reason_zh", "reason_en").rows()
 
 
-def test_find_unit_by_id_or_name_first_match(tmp_path: Path) -> None:
-    """A unit is found by its id or its name; of two units with the same name, the first in the table."""
+def test_find_unit_by_id_then_by_a_name_only_one_unit_has(tmp_path: Path) -> None:
+    """A unit is found by its id, else by its name. A name several units share is said with their ids (the
+    first of them was shown), and a name equal to another unit's id does not hide that unit. A unit with
+    no name is called by its id."""
     from engine.pipeline import Inputs, run  # noqa: PLC0415
-    from engine.report import find_unit  # noqa: PLC0415
+    from engine.report import SharedName, find_unit  # noqa: PLC0415
 
     data = tmp_path / "units.csv"
-    data.write_text("unit_id,name,unit_type,score\nu1,甲,village,80\nu2,乙,village,90\nu3,甲,village,70\n",
-                    encoding="utf-8")
+    data.write_text("unit_id,name,unit_type,score\nu1,甲,village,80\nu2,乙,village,90\nu3,甲,village,70\n"
+                    "u4,u2,village,60\nu5,,village,50\n", encoding="utf-8")
     r = run(Inputs(write_scheme(tmp_path, MAIN, {"score": SCORE}), data))
-    found = {u: find_unit(r, u) for u in ("甲", "u3", "乙", "无")}
-    assert found["甲"] is not None and found["甲"]["unit_id"] == "u1" and found["甲"]["total"] == 8000
+    found = {u: find_unit(r, u) for u in ("u3", "乙", " 乙 ", "u2", "u5", "无")}
     assert found["u3"] is not None and found["u3"]["name"] == "甲" and "i.s" in found["u3"]
-    assert found["乙"] is not None and found["乙"]["unit_id"] == "u2" and found["无"] is None
+    assert found["乙"] is not None and found["乙"]["unit_id"] == "u2" and found["乙"]["total"] == 9000
+    assert found[" 乙 "] == found["乙"] and found["无"] is None
+    assert found["u2"] is not None and found["u2"]["name"] == "乙"  # the id, not unit u4 named 'u2'
+    assert found["u5"] is not None and found["u5"]["name"] == "u5"
+    with pytest.raises(SharedName) as info:
+        find_unit(r, "甲")
+    assert info.value.ids == ["u1", "u3"]
 
 
 def test_a_csv_table_written_in_slices_is_the_same_bytes(monkeypatch: pytest.MonkeyPatch) -> None:
