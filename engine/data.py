@@ -308,7 +308,8 @@ def _id_checks(scheme: Scheme, *, unique_ids: bool = False) -> list[Check]:
         Check(pl.col("unit_id").is_null() | (pl.col("unit_id") == ""), c.id, "empty unit id",
               "every row needs a unit id"),
         *dup,
-        Check(pl.col("_type").is_null(), c.type, "unknown unit type '{value}'",
+        Check(pl.col("unit_type").is_null(), c.type, "empty unit type", "allowed: " + ", ".join(types)),
+        Check(pl.col("_type").is_null() & pl.col("unit_type").is_not_null(), c.type, "unknown unit type '{value}'",
               "allowed: " + ", ".join(types), "unit_type"),
     ]
 

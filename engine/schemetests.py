@@ -62,11 +62,11 @@ def _frame(scheme: Scheme, unit: dict[str, Any], loc: Loc) -> pl.DataFrame:
         raise KaoheError([Problem(loc, f"test case names unknown field '{bad[0]}'", "[tests]")])
     if row["unit_type"] not in scheme.unit_types:
         raise KaoheError([Problem(loc, f"test case needs unit_type, one of {', '.join(scheme.unit_types)}", "[tests]")])
-    raw = pl.DataFrame({k: [None if v is None else str(v).lower() if isinstance(v, bool) else str(v)]
-                        for k, v in unit.items() if k in scheme.fields}, schema={k: pl.String for k in unit
-                                                                                 if k in scheme.fields})
-    typed = raw.select([_parse(raw.schema, f) for f in scheme.fields.values()]) if raw.width else \
-        pl.DataFrame({f.id: [None] for f in scheme.fields.values()})
+    given = {k: None if v is None else str(v).lower() if isinstance(v, bool) else str(v)
+             for k, v in unit.items() if k in scheme.fields}
+    raw = pl.DataFrame({"_one": [None], **{k: [v] for k, v in given.items()}},  # one row, even with no field given
+                       schema={"_one": pl.String, **{k: pl.String for k in given}})
+    typed = raw.select([_parse(raw.schema, f) for f in scheme.fields.values()])  # a field not given: a typed null
     return typed.with_columns([pl.lit(v).alias(k) for k, v in row.items()])
 
 

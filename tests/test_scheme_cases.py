@@ -37,6 +37,18 @@ def test_a_wrong_expectation_fails_with_the_got_value(tmp_path: Path) -> None:
     assert result.failures == ("item.hazard_rectify: expected 14, got 15",)
 
 
+def test_a_whole_unit_case_that_gives_no_field_is_scored_with_every_field_empty() -> None:
+    """A case expecting a total (or a grade) whose unit gives no field at all scored untyped empty columns
+    and raised a Polars error; every field is now empty of its own type, as in a table."""
+    scheme = load_scheme(RULES / "township-2022.yaml")
+    name, m, loc = cases(scheme)[0]
+    unit = {"unit_type": "community"}
+    m = {**m, "unit": unit, "expect": {"total": 0, "grade": "excellent"}}
+    result = run_case(scheme, name, m, loc, {})  # type: ignore[arg-type]
+    assert [f.split(":")[0] for f in result.failures] == ["total", "grade"]
+    assert "got" in result.failures[0] and "got" in result.failures[1]
+
+
 @pytest.mark.parametrize("value", ["abc", "5", "{a: 1}", "true"])
 def test_tests_that_are_not_a_list_are_a_problem_not_a_crash_or_no_cases(tmp_path: Path, value: str) -> None:
     # was: TypeError (5, true), AttributeError while reporting ({a: 1}), or silently no cases ("abc")
