@@ -128,3 +128,13 @@ def test_explain_and_gap_refuse_a_name_several_units_share(tmp_path: Path, monke
         assert "'石桥村' is the name of 2 units (V01, V02); give the unit's id" in result.output
     shown = CliRunner().invoke(main, ["explain", "V02", "--data", str(units)], prog_name="kaohe")
     assert shown.exit_code == 0 and shown.output.startswith("石桥村 (V02, ")
+
+
+def test_the_cadres_scheme_projects_counts_not_ratings(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Mid-year, a cadre's study hours are projected to the year end; the 0-100 ratings are assessments, not
+    year-to-date amounts (projected, they went to ~190 and failed their declared range)."""
+    monkeypatch.chdir(ROOT)
+    args = ["simulate", "--scheme", "rules/cadres-2022.yaml", "--as-of", "2022-06-30", "--project", "linear"]
+    result = CliRunner().invoke(main, args, prog_name="kaohe")
+    assert result.exit_code == 0, result.output
+    assert "年度学习培训学时: 预测全年" in result.stdout and "评价: 预测全年" not in result.stdout
