@@ -96,7 +96,7 @@ def read_table_info(path: str | Path, *, encoding: str | None = None, sheet: str
                     what: str = "data", allow_empty: bool = False,
                     wanted: Callable[[str], bool] | None = None) -> tuple[pl.DataFrame, TableInfo]:
     """Read .csv/.xlsx/.parquet. `encoding` (CSV) is detected when None: UTF-8 (BOM optional), then
-    GB18030 (a superset of GBK). `sheet` (XLSX) is a name or a 1-based number; default the first.
+    GB18030 (a superset of GBK). `sheet` (XLSX) is a name or a 1-based number; default the first shown.
     `wanted` (Parquet): read only the columns whose names it accepts (the rest are never decoded)."""
     file = str(path)
     fmt = FORMATS.get(Path(path).suffix.lower())
@@ -234,15 +234,19 @@ def _quote_row(text: str) -> int | None:
 
 def _parse_xlsx(data: bytes, file: str, sheet: str | int | None, what: str) -> tuple[pl.DataFrame, str]:
     try:
-        names = fastexcel.read_excel(data).sheet_names
+        book = fastexcel.read_excel(data)
+        names = book.sheet_names
+        # the first sheet Excel shows (a hidden one holds lookups, not the table)
+        shown = next((n for n in names if book.load_sheet(n, header_row=None, n_rows=0).visible == "visible"),
+                     names[0] if names else None)
     except Exception as e:  # noqa: BLE001 - fastexcel raises its own hierarchy and, on odd zips, others
         _fail(file, f"cannot open as an .xlsx workbook: {str(e).splitlines()[0]}",
               "the file may be damaged or not really .xlsx; open it in Excel and save it again as .xlsx")
     listed = ", ".join(f"'{n}'" for n in names)
-    if not names:
+    if not names or shown is None:
         _fail(file, "the workbook has no sheets")
     if sheet is None:
-        name = names[0]
+        name = shown
     elif isinstance(sheet, int):
         if not 1 <= sheet <= len(names):
             _fail(file, f"there is no sheet number {sheet}; the workbook has {len(names)}: {listed}",

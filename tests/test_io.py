@@ -129,6 +129,22 @@ def test_xlsx_sheet_by_name_and_number(tmp_path: Path) -> None:
     assert read_table(path, sheet="2").height == 2  # a sheet named '2' before the second sheet
 
 
+def test_xlsx_default_sheet_is_the_first_one_excel_shows(tmp_path: Path) -> None:
+    """A hidden first sheet (lookups, say) is not the table: it was read, and the run said 'no units rows'."""
+    import xlsxwriter  # noqa: PLC0415
+
+    path = tmp_path / "h.xlsx"
+    with xlsxwriter.Workbook(path) as wb:
+        hidden, table = wb.add_worksheet("lists"), wb.add_worksheet("units")
+        hidden.write_column(0, 0, ["type", "村"])
+        table.write_row(0, 0, ["unit_id", "x"])
+        table.write_row(1, 0, ["u1", "1"])
+        table.activate()
+        hidden.hide()
+    assert read_table(path).columns == ["unit_id", "x"]
+    assert read_table(path, sheet=1).columns == ["type"]  # asked for by number: given
+
+
 def test_xlsx_number_cells_keep_their_digits(tmp_path: Path) -> None:
     """A number cell reads as its number to Excel's 15 significant digits, not as Excel displays it with 9
     decimals: 0.94999999999 stayed '0.95' and passed a 0.95 threshold (a CSV of it is refused)."""
