@@ -236,17 +236,17 @@ def _parse_xlsx(data: bytes, file: str, sheet: str | int | None, what: str) -> t
     try:
         book = fastexcel.read_excel(data)
         names = book.sheet_names
-        # the first sheet Excel shows (a hidden one holds lookups, not the table)
-        shown = next((n for n in names if book.load_sheet(n, header_row=None, n_rows=0).visible == "visible"),
-                     names[0] if names else None)
+        # by default the first sheet Excel shows (a hidden one holds lookups, not the table)
+        shown = None if sheet is not None else next(
+            (n for n in names if book.load_sheet(n, header_row=None, n_rows=0).visible == "visible"), None)
     except Exception as e:  # noqa: BLE001 - fastexcel raises its own hierarchy and, on odd zips, others
         _fail(file, f"cannot open as an .xlsx workbook: {str(e).splitlines()[0]}",
               "the file may be damaged or not really .xlsx; open it in Excel and save it again as .xlsx")
     listed = ", ".join(f"'{n}'" for n in names)
-    if not names or shown is None:
+    if not names:
         _fail(file, "the workbook has no sheets")
     if sheet is None:
-        name = shown
+        name = shown or names[0]
     elif isinstance(sheet, int):
         if not 1 <= sheet <= len(names):
             _fail(file, f"there is no sheet number {sheet}; the workbook has {len(names)}: {listed}",
@@ -259,6 +259,7 @@ def _parse_xlsx(data: bytes, file: str, sheet: str | int | None, what: str) -> t
     else:
         _fail(file, f"no sheet named '{sheet}'{did_you_mean(sheet, names)}; the sheets are: {listed}",
               "give one of these names, or the sheet's number (1 = first)")
+
     def sheet_as(dtypes: str) -> pl.DataFrame:  # every row from row 1 (calamine skips leading empty ones)
         return pl.read_excel(io.BytesIO(data), sheet_name=name, engine="calamine", has_header=False,
                              drop_empty_rows=False, drop_empty_cols=False, raise_if_empty=False,
@@ -281,7 +282,7 @@ def _exact_numbers(raw: pl.DataFrame, numbers: pl.DataFrame) -> pl.DataFrame:
     """A number cell as text is written as Excel shows it, with at most 9 decimals (0.94999999999 ->
     '0.95'), which would pass a 0.95 threshold the number does not. Where that text is not the cell's
     number, the number is written instead, to Excel's 15 significant digits (0.1 + 0.2 is '0.3')."""
-    out = raw.clone()
+    out = raw
     for c in raw.columns:
         num = numbers.get_column(c)
         lost = (num.is_not_null() & (raw.get_column(c).cast(pl.Float64, strict=False) != num).fill_null(False))
