@@ -47,7 +47,7 @@ def input_options(f: Callable[..., Any]) -> Callable[..., Any]:
         click.option("--events", "events", type=click.Path(path_type=Path),
                      help="Event log (.csv, .xlsx, .parquet). Default: the demo's, when the demo is used."),
         click.option("--encoding", help="Text encoding of CSV inputs (default: detect UTF-8 / UTF-8-BOM / GBK)."),
-        click.option("--sheet", help="Sheet of an .xlsx input (default: the first)."),
+        click.option("--sheet", help="Sheet of an .xlsx input, by name or number (default: the first shown)."),
         click.option("--lang", type=click.Choice(["zh", "en"]), default="zh", show_default=True,
                      help="Language of the tool's words (labels come from the scheme)."),
     ]
@@ -373,7 +373,7 @@ def _progress(label: str) -> Iterator[Callable[[int, int], None]]:
 @click.option("--units", type=click.Path(path_type=Path),
               help="Prefill one row per unit (id, name, type) from this table (.csv, .xlsx, .parquet).")
 @click.option("--encoding", help="Text encoding of a CSV --units table (default: detect).")
-@click.option("--sheet", help="Sheet of an .xlsx --units table (default: the first).")
+@click.option("--sheet", help="Sheet of an .xlsx --units table, by name or number (default: the first shown).")
 def template(scheme: Path | None, output: Path, units: Path | None, encoding: str | None,
              sheet: str | None) -> None:
     """Write an Excel data template for SCHEME (default: the demo): one column per field, headed by
