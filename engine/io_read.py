@@ -133,6 +133,8 @@ def _decode(data: bytes, file: str, encoding: str | None) -> tuple[str, str]:
             return data.decode(encoding).removeprefix("\ufeff"), encoding
         except UnicodeDecodeError as e:
             _fail(file, f"not valid {encoding} text ({where(e)})", ENCODING_HINT)
+        except UnicodeError as e:  # a codec that says no more than that (punycode, idna)
+            _fail(file, f"not valid {encoding} text ({e})", ENCODING_HINT)
     if data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
         _fail(file, "the file is UTF-16 text (Excel 'Unicode Text'), not CSV", "save it from Excel as 'CSV UTF-8'")
     bom = len(codecs.BOM_UTF8) if data.startswith(codecs.BOM_UTF8) else 0

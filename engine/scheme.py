@@ -279,7 +279,9 @@ def _params(r: Reader, specs: Any, m: YMap, ctx: str, kind: str) -> dict[str, An
         if key not in specs:
             continue
         pk, loc = specs[key][0], m.locs[key]
-        out[key] = _param(r, pk, v, loc, f"'{key}'", ctx)  # a required one left empty: said by r.keys
+        if v is None and not pk.endswith("?"):  # left empty: as if not given (required: said by r.keys); only a
+            continue                            # `num?` takes it as "none" (proportional's `cap: null`: no cap)
+        out[key] = _param(r, pk, v, loc, f"'{key}'", ctx)
     one_of = EXACTLY_ONE.get(kind)
     if one_of and sum(1 for k in one_of if m.get(k) is not None) != 1:
         r.p.add(m.loc, f"'{kind}' needs exactly one of: {', '.join(one_of)}", context=ctx)

@@ -106,6 +106,9 @@ def test_explicit_encoding_and_quoted_cells(tmp_path: Path) -> None:
     assert "q.csv" in str(err) and "offset" in str(err) and "--encoding" in str(err)
     for name in ("klingon", "rot13", "base64", "undefined"):  # not text encodings (they were tracebacks)
         assert f"unknown text encoding '{name}'" in str(_error(read_table, path, encoding=name))
+    odd = tmp_path / "p.csv"  # a codec that fails with a bare UnicodeError, not a UnicodeDecodeError
+    odd.write_bytes(b"unit_id,name\n_x,y\n")
+    assert "not valid punycode text" in str(_error(read_table, odd, encoding="punycode"))
 
 
 @pytest.mark.parametrize("odd", [pl.Series([[1, 2]]), pl.Series([{"a": 1}]), pl.Series([b"x"]),

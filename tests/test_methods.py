@@ -143,6 +143,13 @@ def test_threshold_penalty(tmp_path: Path) -> None:
     assert item_points(tmp_path, item, {"v": ["0.95", "0.9499"]}) == [D(0), D(-3)]
 
 
+def test_a_parameter_left_empty_takes_its_default(tmp_path: Path) -> None:
+    """`fail:` with nothing after it is the default (0 points), as if not written (it raised a Decimal error
+    when scored); only a parameter that can be "none" takes the empty value as none (`cap:` below)."""
+    item = "{id: x, points: 6, value: v, method: {threshold: {at_least: 0.9, fail: , pass: }}}"
+    assert item_points(tmp_path, item, {"v": ["0.9", "0.8"]}) == [D(6), D(0)]
+
+
 # --- proportional ----------------------------------------------------------------------------------
 
 @pytest.mark.parametrize("cap, done, expected", [
