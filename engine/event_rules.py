@@ -77,7 +77,7 @@ def load_event_rules(scheme: Scheme) -> list[Any]:
         kw: dict[str, Any] = _points(r, m, ctx, env)
         target = _target(problems, m, ctx, {"section": sections, "pool": pools})
         has_points = any(kw.get(k) is not None for k in ("points", "points_table", "each"))
-        if has_points and not target and m.get("section") is None and m.get("pool") is None:  # (a wrong one: said)
+        if has_points and m.get("section") is None and m.get("pool") is None:  # (one that names nothing: said above)
             problems.add(m.loc, "points need a target: 'section: X' or 'pool: Y'", context=ctx)
         veto = _id_of(problems, m, "veto", ctx, vetoes, hint="declare it under 'vetoes:'")
         if not has_points and m.get("veto") is None:

@@ -237,7 +237,7 @@ def solve(ld: Loaded, run: Run, unit_ids: set[str] | None = None, progress: Prog
     vetoed = opened.filter(pl.col("_st") != "open").select("_u", "_t", "_st", "_1").rows()
     rows = opened.filter(pl.col("_st") == "open")
     if not rows.height:
-        return [Change(u, t, "vetoed", note=st[7:]) for u, t, st, _ in vetoed]
+        return [] if solved_only else [Change(u, t, "vetoed", note=st[7:]) for u, t, st, _ in vetoed]
     lev = levers(scheme)
     types = dict(zip(run.frame.get_column("unit_id").cast(pl.String), run.frame.get_column("unit_type"), strict=True))
     keep = frozenset(i.id for i in scheme.all_items() if METHODS[i.method.kind].window)
@@ -271,9 +271,9 @@ def solve(ld: Loaded, run: Run, unit_ids: set[str] | None = None, progress: Prog
             progress(100 * k, 100 * (len(batches) + 1))
         reachable.append(_reachable(scheme, run, ts, base, adjustments, keep, combos, pairs, room))
     can = pl.concat(reachable) if reachable else pl.DataFrame(schema={"_u": pl.String, "_1": pl.Boolean})
-    done = set(can.filter("_1").get_column("_u"))  # units a change brings to a target `wanted` keeps
+    brought = set(can.filter("_1").get_column("_u"))  # units a change brings to a target `wanted` keeps
     if then is not None:  # the targets `then` keeps, only for the units no change brings to those
-        can = pl.concat([can.filter("_1"), can.filter(~pl.col("_1") & ~pl.col("_u").is_in(done))])
+        can = pl.concat([can.filter("_1"), can.filter(~pl.col("_1") & ~pl.col("_u").is_in(brought))])
     can = can.drop("_1")
     starts = range(0, can.height, CHUNK_ROWS)
     found: list[Change] = []
@@ -288,12 +288,12 @@ def solve(ld: Loaded, run: Run, unit_ids: set[str] | None = None, progress: Prog
     changes: list[Change] = []
     found_keys = pl.DataFrame(list(by_target), schema={"_u": pl.String, "_t": pl.String}, orient="row")
     for phase in (True, False):  # as two solves would list them
-        mine = rows.filter(pl.col("_1") if phase else ~pl.col("_1") & ~pl.col("_u").is_in(list(done)))
+        mine = rows.filter(pl.col("_1") if phase else ~pl.col("_1") & ~pl.col("_u").is_in(list(brought)))
         if solved_only:
             mine = mine.join(found_keys, on=["_u", "_t"], how="semi", maintain_order="left")
         else:
             changes += [Change(u, t, "vetoed", note=st[7:]) for u, t, st, one in vetoed
-                        if one is phase and (phase or u not in done)]
+                        if one is phase and (phase or u not in brought)]
         changes += [c for u, t in mine.select("_u", "_t").iter_rows()
                     for c in by_target.get((u, t)) or [Change(u, t, "no_single_change")]]
     return changes
