@@ -12,6 +12,7 @@ Every failure is a `KaoheError` naming the file and, where it applies, the row a
 from __future__ import annotations
 
 import codecs
+import concurrent.futures
 import csv
 import hashlib
 import io
@@ -25,6 +26,7 @@ import fastexcel
 import polars as pl
 
 from .errors import KaoheError, Loc, Problem, allowed, did_you_mean
+from .io_xlsx import first_column, odd_cells, sheet_xml
 
 FORMATS = {".csv": "csv", ".xlsx": "xlsx", ".parquet": "parquet"}
 ENCODING_HINT = "save it from Excel as 'CSV UTF-8', or pass --encoding (e.g. --encoding gbk)"
@@ -109,10 +111,10 @@ def read_table_info(path: str | Path, *, encoding: str | None = None, sheet: str
     used_sheet: str | None = None
     if fmt == "csv":
         text, encoding = _decode(data, file, encoding)
-        df = _tidy(_parse_csv(text, file, what), file, what, letters=True, allow_empty=allow_empty)
+        df = _tidy(_parse_csv(text, file, what), file, what, column=_csv_column, allow_empty=allow_empty)
     elif fmt == "xlsx":
-        raw, used_sheet = _parse_xlsx(data, file, sheet, what)
-        df = _tidy(raw, file, what, letters=False, where=f" (sheet '{used_sheet}')", allow_empty=allow_empty)
+        raw, used_sheet, column = _parse_xlsx(data, file, sheet, what)
+        df = _tidy(raw, file, what, column=column, where=f" (sheet '{used_sheet}')", allow_empty=allow_empty)
     else:
         df = _parquet(data, file, what, wanted)
     return df, TableInfo(file, fmt, encoding if fmt == "csv" else None, used_sheet, digest)
@@ -234,7 +236,9 @@ def _quote_row(text: str) -> int | None:
     return first
 
 
-def _parse_xlsx(data: bytes, file: str, sheet: str | int | None, what: str) -> tuple[pl.DataFrame, str]:
+def _parse_xlsx(data: bytes, file: str, sheet: str | int | None, what: str
+                ) -> tuple[pl.DataFrame, str, Callable[[int], str]]:
+    """The sheet as text cells (row i = sheet row i + 1), its name, and how a message names its column i."""
     try:
         book = fastexcel.read_excel(data)
         names = book.sheet_names
@@ -267,17 +271,51 @@ def _parse_xlsx(data: bytes, file: str, sheet: str | int | None, what: str) -> t
                              drop_empty_rows=False, drop_empty_cols=False, raise_if_empty=False,
                              read_options={"dtypes": dtypes, "skip_rows": 0})
 
-    try:
-        raw, numbers = sheet_as("string"), sheet_as("float")
-    except Exception as e:  # noqa: BLE001 - calamine errors come through polars as several types
-        _fail(file, f"cannot read sheet '{name}': {str(e).splitlines()[0]}",
-              "the file may be damaged; open it in Excel and save it again as .xlsx")
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:  # inflating the sheet's XML overlaps calamine's parse
+        xml_read = pool.submit(sheet_xml, data, name)
+        try:
+            raw, numbers = sheet_as("string"), sheet_as("float")
+        except Exception as e:  # noqa: BLE001 - calamine errors come through polars as several types
+            _fail(file, f"cannot read sheet '{name}': {str(e).splitlines()[0]}",
+                  "the file may be damaged; open it in Excel and save it again as .xlsx")
+        xml = xml_read.result()
     if raw.height == 0 or raw.width == 0:
         _fail(file, f"sheet '{name}' is empty", f"put the column names in row 1 and the {what} below them")
     if all(v is None for v in raw.row(0)):
         _fail(file, f"row 1 of sheet '{name}' is empty: the header must be the first row",
               "delete the empty rows above the header", row=1)
-    return _exact_numbers(raw, numbers), name
+    first: list[int] = []  # the sheet column of the table's first: found only when a message needs it
+
+    def column(i: int) -> str:
+        if not first:
+            first.append(first_column(xml) if xml is not None else 0)
+        return f"column {_letter(first[0] + i)}" if xml is not None else f"column {i + 1}"
+
+    out = _exact_numbers(raw, numbers)
+    return (_odd_cells(out, xml, file, name) if xml is not None else out), name, column
+
+
+def _odd_cells(raw: pl.DataFrame, xml: bytes, file: str, sheet: str) -> pl.DataFrame:
+    """`raw` with each cell calamine read as empty that holds an Excel error or an unsaved formula result
+    written as its error text or its formula (`engine.io_xlsx`): the field's parse then says it is not a
+    number, at its row and column. A cell outside the table calamine read is refused here."""
+    cells = odd_cells(xml)
+    if not cells:
+        return raw
+    first = first_column(xml)
+    fixes: dict[int, tuple[list[int], list[str]]] = {}
+    for c in cells:
+        i, j = (c.row - 1, c.column - first) if c.row is not None and c.column is not None else (-1, -1)
+        if not (0 <= i < raw.height and 0 <= j < raw.width) or raw[i, j] is not None:
+            what = f"the Excel error {c.text}" if c.error else f"a formula ({c.text}) saved without its result"
+            _fail(file, f"cell {c.ref or '(unknown)'} of sheet '{sheet}' holds {what}",
+                  "correct the formula (or type the value) in Excel and save the file"
+                  if c.error else "open the file in Excel and save it (Excel saves each formula's result), "
+                  "or type the values", row=c.row)
+        rows, texts = fixes.setdefault(j, ([], []))
+        rows.append(i)
+        texts.append(c.text)
+    return raw.with_columns(raw.to_series(j).scatter(rows, texts) for j, (rows, texts) in fixes.items())
 
 
 def _exact_numbers(raw: pl.DataFrame, numbers: pl.DataFrame) -> pl.DataFrame:
@@ -314,7 +352,7 @@ def _parquet(data: bytes, file: str, what: str, wanted: Callable[[str], bool] | 
     except Exception as e:  # noqa: BLE001 - polars raises ComputeError, OSError, ... on damaged files
         _fail(file, f"cannot read as Parquet: {str(e).splitlines()[0]}", "the file may be damaged; write it again")
     names = [c.strip() for c in df.columns]
-    _check_names(names, file, letters=False)
+    _check_names(names, file, column=lambda i: f"column {i + 1}")
     df = df.rename(dict(zip(df.columns, names, strict=True)))
     odd = [(c, t) for c, t in df.schema.items() if t.base_type() in UNCELLED]
     if odd:
@@ -338,10 +376,14 @@ def _clean(c: str) -> pl.Expr:
     return pl.when(v != "").then(v).alias(c)
 
 
-def _check_names(names: list[str], file: str, *, letters: bool, blank_ok: set[int] | None = None) -> None:
-    def col(i: int) -> str:
-        return f"column {i + 1} ({_letter(i)})" if letters else f"column {i + 1}"
+def _csv_column(i: int) -> str:
+    return f"column {i + 1} ({_letter(i)})"  # as Excel shows the file
 
+
+def _check_names(names: list[str], file: str, *, column: Callable[[int], str],
+                 blank_ok: set[int] | None = None) -> None:
+    """`column(i)` names the table's i-th column (0-based) in a message."""
+    col = column
     problems = []
     title = sum(1 for n in names if n) == 1 and len(names) > 1
     for i, n in enumerate(names):
@@ -362,13 +404,13 @@ def _check_names(names: list[str], file: str, *, letters: bool, blank_ok: set[in
         raise KaoheError(_cap(problems, file))
 
 
-def _tidy(raw: pl.DataFrame, file: str, what: str, *, letters: bool, where: str = "",
+def _tidy(raw: pl.DataFrame, file: str, what: str, *, column: Callable[[int], str], where: str = "",
           allow_empty: bool = False) -> pl.DataFrame:
     """Row 0 of `raw` is the header: strip names and cells, drop unnamed empty columns, check names."""
     names = [(v or "").strip() for v in raw.row(0)]
     body = raw.slice(1).with_columns(_clean(c) for c in raw.columns)
     empty = {i for i, c in enumerate(raw.columns) if body.get_column(c).null_count() == body.height}
-    _check_names(names, file, letters=letters, blank_ok=empty)
+    _check_names(names, file, column=column, blank_ok=empty)
     keep = [i for i, n in enumerate(names) if n]
     if not keep:
         _fail(file, "row 1 holds no column names", "put the column names in row 1", row=1)

@@ -181,6 +181,94 @@ def test_xlsx_with_an_empty_first_row_is_refused_as_csv_is(tmp_path: Path) -> No
     assert "e.xlsx: row 1: row 1 of sheet 'u' is empty: the header must be the first row" in msg
 
 
+def _without_results(path: Path) -> Path:
+    """The workbook with every formula's saved result (other than an error) removed, as a program that writes
+    formulas leaves it (xlsxwriter saves 0, or the value given)."""
+    with zipfile.ZipFile(path) as z:
+        parts = {n: z.read(n) for n in z.namelist()}
+    out = path.with_name("bare_" + path.name)
+    with zipfile.ZipFile(out, "w") as z:
+        for n, d in parts.items():
+            z.writestr(n, re.sub(rb"(</f>)<v>[^<#][^<]*</v>", rb"\1", d) if n.startswith("xl/worksheets/") else d)
+    return out
+
+
+def test_xlsx_error_cells_and_unsaved_formulas_are_not_read_as_empty(tmp_path: Path) -> None:
+    """calamine reads a cell holding an Excel error, and a formula saved without its result, as an empty
+    cell: they read as the error's text and as the formula, so that parsing the field names the cell."""
+    import xlsxwriter  # noqa: PLC0415
+
+    path = tmp_path / "f.xlsx"
+    with xlsxwriter.Workbook(path) as wb:
+        ws = wb.add_worksheet("单位")
+        ws.write_row(0, 0, ["unit_id", "rate", "target"])
+        ws.write_row(1, 0, ["u1", 0.5, 10])
+        ws.write(2, 0, "u2")
+        ws.write_formula(2, 1, "=B2/0", None, "#DIV/0!")
+        ws.write_formula(3, 1, "=VLOOKUP(A4,C:C,1,FALSE)", None, "#N/A")
+        ws.write(3, 0, "u3")
+        ws.write(4, 0, "u4")
+        ws.write_formula(4, 2, '=IF(B2>0,"是","否")', None, "是")
+        ws.write_row(5, 0, ["u5", None, 3])
+    df = read_table(path)
+    assert df.get_column("rate").to_list() == ["0.5", "#DIV/0!", "#N/A", None, None]
+    assert df.get_column("target").to_list() == ["10", None, None, "是", "3"]  # a saved result is its value
+    bare = read_table(_without_results(path))
+    assert bare.get_column("rate").to_list() == ["0.5", "#DIV/0!", "#N/A", None, None]  # errors keep theirs
+    assert bare.get_column("target").to_list() == ["10", None, None, '=IF(B2>0,"是","否")', "3"]
+
+
+def test_xlsx_formula_without_result_outside_the_table_is_refused_by_its_cell(tmp_path: Path) -> None:
+    import xlsxwriter  # noqa: PLC0415
+
+    path = tmp_path / "g.xlsx"
+    with xlsxwriter.Workbook(path) as wb:
+        ws = wb.add_worksheet("单位")
+        ws.write_row(0, 0, ["unit_id", "x"])
+        ws.write_row(1, 0, ["u1", 1])
+        ws.write_formula(6, 1, "=SUM(B2:B2)", None, 1)  # a total row under the table
+    assert read_table(path).get_column("x").to_list() == ["1", None, None, None, None, "1"]
+    msg = str(_error(read_table, _without_results(path)))  # calamine's table ends at row 2
+    assert "bare_g.xlsx: row 7: cell B7 of sheet '单位' holds a formula (=SUM(B2:B2)) saved without its result" in msg
+    assert "open the file in Excel and save it" in msg
+
+
+def test_an_excel_error_in_an_optional_field_is_refused_not_scored_as_not_applicable(tmp_path: Path) -> None:
+    """A #N/A (a failed VLOOKUP) in the demo's afforest_target used to read as empty, and the item scored
+    full points as not applicable for the unit."""
+    import xlsxwriter  # noqa: PLC0415
+
+    from engine.pipeline import Inputs, run  # noqa: PLC0415
+
+    root = Path(__file__).resolve().parent.parent
+    units = pl.read_csv(root / "fixtures" / "2022" / "units.csv", infer_schema=False)
+    path = tmp_path / "units.xlsx"
+    with xlsxwriter.Workbook(path) as wb:
+        ws = wb.add_worksheet("单位")
+        ws.write_row(0, 0, units.columns)
+        for i, row in enumerate(units.iter_rows(), 1):
+            for j, v in enumerate(row):
+                if v is not None:
+                    ws.write_string(i, j, v)
+        ws.write_formula(3, units.columns.index("afforest_target"), "=VLOOKUP(A4,任务!A:B,2,FALSE)", None, "#N/A")
+    msg = str(_error(run, Inputs(root / "rules" / "township-2022.yaml", path)))
+    assert "units.xlsx: row 4, column 'afforest_target': '#N/A' is not a number" in msg
+
+
+def test_xlsx_header_problems_name_the_sheet_column_after_leading_empty_columns(tmp_path: Path) -> None:
+    """calamine starts a sheet at its first used column; a message names the column as Excel does."""
+    import xlsxwriter  # noqa: PLC0415
+
+    path = tmp_path / "c.xlsx"
+    with xlsxwriter.Workbook(path) as wb:
+        ws = wb.add_worksheet("单位")
+        ws.write_row(0, 2, ["unit_id", "x", "unit_id"])
+        ws.write_row(1, 2, ["u1", 1, "u1", 5])
+    msg = str(_error(read_table, path))
+    assert "column name 'unit_id' appears 2 times (column C, column E)" in msg
+    assert "column F has values but no name in the header row" in msg
+
+
 # --- reading: every error names the file, and the row/column where it applies ----------------------------
 
 def test_file_not_found_and_unknown_extension(tmp_path: Path) -> None:
