@@ -104,7 +104,7 @@ def odd_cells(xml: bytes) -> list[OddCell]:
         ref = attrs.get(b"r")
         pos = _REF.fullmatch(ref) if ref else None
         row, column = (int(pos.group(2)), _column(pos.group(1))) if pos else (None, None)
-        shown = ref.decode() if ref else None
+        shown = ref.decode(errors="replace") if ref else None
         if attrs.get(b"t") == b"e":
             out.append(OddCell(shown, row, column, (value or b"#ERROR").decode(errors="replace"), error=True))
         elif value is None and b"<" + prefix + b"f" in body:

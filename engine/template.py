@@ -31,7 +31,7 @@ import xlsxwriter
 
 from .errors import KaoheError, Loc, Problem, did_you_mean
 from .io_columns import map_columns
-from .io_read import _letter
+from .io_read import _cap, _letter
 from .io_write import _FIXED_TIME, MAX_WIDTH, _text_width, neutralise, write_atomic
 from .model import Field, Scheme
 
@@ -291,7 +291,34 @@ def _unit_rows(scheme: Scheme, units: pl.DataFrame, file: str) -> list[list[str 
             cols.append(s.replace(by_label) if name == c.type else s)
         else:
             cols.append(pl.Series([None] * units.height, dtype=pl.String))
-    return [list(r) for r in zip(*(s.to_list() for s in cols), strict=True) if r[0]]
+    rows = [list(r) for r in zip(*(s.to_list() for s in cols), strict=True)]
+    _check_roster(scheme, rows, file)
+    return [r for r in rows if r[0]]
+
+
+def _check_roster(scheme: Scheme, rows: list[list[str | None]], file: str) -> None:
+    """The units a template is prefilled with, checked as the run will check them: a roster with a unit twice,
+    a unit without an id, or an unknown unit type would reach every sheet handed out (row i = file row i + 2)."""
+    c = scheme.columns
+    types = list(scheme.unit_types)
+    problems = []
+    first: dict[str, int] = {}
+    for i, (uid, name, utype) in enumerate(rows, 2):
+        if not uid:
+            if name or utype:
+                problems.append(Problem(Loc(file, row=i, column=c.id), f"empty unit id (name '{name or ''}')",
+                                        hint="fill in its id, or delete the row"))
+            continue
+        if uid in first:
+            problems.append(Problem(Loc(file, row=i, column=c.id), f"duplicate unit id '{uid}' (first in row "
+                                    f"{first[uid]})", hint="each unit appears once"))
+        first.setdefault(uid, i)
+        if utype and utype not in scheme.unit_types:
+            problems.append(Problem(Loc(file, row=i, column=c.type),
+                                    f"unknown unit type '{utype}'{did_you_mean(utype, types)}",
+                                    hint="allowed: " + ", ".join(f"{t} ({scheme.unit_types[t]})" for t in types)))
+    if problems:
+        raise KaoheError(_cap(problems, file))
 
 
 # --- sheets ---------------------------------------------------------------------------------------

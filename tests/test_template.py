@@ -257,6 +257,26 @@ def test_units_table_needs_ids_and_may_give_type_labels(tmp_path: Path, scheme) 
     assert df.select("unit_id", "name", "unit_type").rows() == [("007", None, "village"), ("008", None, "office")]
 
 
+def test_a_roster_the_run_would_refuse_is_refused_before_it_is_handed_out(tmp_path: Path,
+                                                                          scheme) -> None:  # type: ignore[no-untyped-def]
+    """A duplicate id, a unit without an id, or an unknown unit type used to be copied into the template (or
+    the row dropped) without a word; every filled copy would then fail the run."""
+    units = pl.DataFrame({"unit_id": ["V01", "V02", "V01", None, None, "C01"],
+                          "name": ["甲村", "乙村", "丙村", "丁村", None, "戊社区"],
+                          "unit_type": ["village", "villag", "村", None, None, "社区"]})
+    path = tmp_path / "t.xlsx"
+    with pytest.raises(KaoheError) as info:
+        write_template(scheme, path, units=units, units_path="list.csv")
+    assert [str(p) for p in info.value.problems] == [
+        "list.csv: row 3, column 'unit_type': unknown unit type 'villag' (did you mean 'village'?); allowed: "
+        "village (村), community (社区), office (镇属单位)",
+        "list.csv: row 4, column 'unit_id': duplicate unit id 'V01' (first in row 2); each unit appears once",
+        "list.csv: row 5, column 'unit_id': empty unit id (name '丁村'); fill in its id, or delete the row"]
+    assert not path.exists()
+    write_template(scheme, path, units=units[[0, 4, 5]])
+    assert read_table(path).get_column("unit_id").to_list() == ["V01", "C01"]  # a wholly empty row is skipped
+
+
 def test_headers_fall_back_to_ids_where_a_label_would_not_map_back(tmp_path: Path) -> None:
     path = write_scheme(tmp_path, "sections:\n  - {id: s, items: [{id: x, points: 100, value: a + b + c + d,"
                                   " method: {count: {each: 2}}}]}",
