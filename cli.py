@@ -38,7 +38,7 @@ class KaoheGroup(click.Group):
 
 
 def input_options(f: Callable[..., Any]) -> Callable[..., Any]:
-    """--scheme/--data/--events/--encoding/--sheet: the demo township when not given."""
+    """--scheme/--data/--events/--encoding/--sheet/--events-sheet: the demo township when not given."""
     opts = [
         click.option("--scheme", "scheme", type=click.Path(path_type=Path),
                      help="Scheme file (YAML). Default: the bundled demo township 2022."),
@@ -47,7 +47,10 @@ def input_options(f: Callable[..., Any]) -> Callable[..., Any]:
         click.option("--events", "events", type=click.Path(path_type=Path),
                      help="Event log (.csv, .xlsx, .parquet). Default: the demo's, when the demo is used."),
         click.option("--encoding", help="Text encoding of CSV inputs (default: detect UTF-8 / UTF-8-BOM / GBK)."),
-        click.option("--sheet", help="Sheet of an .xlsx input, by name or number (default: the first shown)."),
+        click.option("--sheet", help="Sheet of an .xlsx units table, by name or number (default: the first shown)."),
+        click.option("--events-sheet", "events_sheet",
+                     help="Sheet of an .xlsx event log, by name or number (default: 事件记录 or events, else the "
+                          "first shown)."),
         click.option("--lang", type=click.Choice(["zh", "en"]), default="zh", show_default=True,
                      help="Language of the tool's words (labels come from the scheme)."),
     ]
@@ -72,7 +75,7 @@ def output_options(f: Callable[..., Any]) -> Callable[..., Any]:
 
 
 def build_inputs(scheme: Path | None, data: Path | None, events: Path | None, encoding: str | None,
-                 sheet: str | None, **options: Any) -> Inputs:
+                 sheet: str | None, events_sheet: str | None, **options: Any) -> Inputs:
     from engine.pipeline import Inputs, demo_inputs  # noqa: PLC0415
 
     if scheme is None or data is None:
@@ -82,7 +85,9 @@ def build_inputs(scheme: Path | None, data: Path | None, events: Path | None, en
         events = events or (demo.events if scheme is None and data is None else None)  # demo events go with demo data
         scheme = scheme or demo.scheme
         data = data or demo.data
-    return Inputs(scheme, data, events, encoding, sheet, options)
+    if events_sheet is not None and events is None:
+        raise click.UsageError("--events-sheet needs --events")
+    return Inputs(scheme, data, events, encoding, sheet, options, events_sheet)
 
 
 def emit(text: str | bytes | Iterable[str | bytes], output: Path | None, inputs: Inputs | None = None,
@@ -119,10 +124,10 @@ def with_run(f: Callable[..., Any]) -> Callable[..., Any]:
     """Run the pipeline for a command; per-item findings only where the output shows them."""
     @functools.wraps(f)
     def wrapper(scheme: Path | None, data: Path | None, events: Path | None, encoding: str | None,
-                sheet: str | None, **kw: Any) -> Any:
+                sheet: str | None, events_sheet: str | None, **kw: Any) -> Any:
         from engine.pipeline import run  # noqa: PLC0415
 
-        inputs = build_inputs(scheme, data, events, encoding, sheet)
+        inputs = build_inputs(scheme, data, events, encoding, sheet, events_sheet)
         detail = f.__name__ == "explain" or kw.get("fmt") == "xlsx"
         return f(run(inputs, detail=detail), inputs, **kw)
 
@@ -287,8 +292,8 @@ def run_cmd(r: Run, inputs: Inputs, fmt: str, output: Path | None, lang: Lang) -
 @click.option("--gaps", is_flag=True, help="Add the smallest single change that reaches the next grade or award.")
 @output_options
 def simulate(scheme: Path | None, data: Path | None, events: Path | None, encoding: str | None, sheet: str | None,
-             lang: Lang, as_of: datetime | None, project: Projection, sets: tuple[str, ...], scenario: Path | None,
-             gaps: bool, fmt: str, output: Path | None) -> None:
+             events_sheet: str | None, lang: Lang, as_of: datetime | None, project: Projection,
+             sets: tuple[str, ...], scenario: Path | None, gaps: bool, fmt: str, output: Path | None) -> None:
     """Mid-year simulation and what-if scenarios, shown beside the baseline."""
     from engine.pipeline import load  # noqa: PLC0415
     from engine.pipeline import score as score_run  # noqa: PLC0415
@@ -298,8 +303,9 @@ def simulate(scheme: Path | None, data: Path | None, events: Path | None, encodi
 
     if as_of is None and project != "none":
         raise click.UsageError("--project needs --as-of")
-    inputs = build_inputs(scheme, data, events, encoding, sheet, as_of=as_of.date().isoformat() if as_of else None,
-                          project=project, sets=list(sets), scenario=str(scenario) if scenario else None)
+    inputs = build_inputs(scheme, data, events, encoding, sheet, events_sheet,
+                          as_of=as_of.date().isoformat() if as_of else None, project=project, sets=list(sets),
+                          scenario=str(scenario) if scenario else None)
     base_ld = load(inputs, year=as_of.year if as_of else None)
     scen_ld = None
     if sets or scenario:
@@ -333,13 +339,14 @@ def simulate(scheme: Path | None, data: Path | None, events: Path | None, encodi
 @click.option("--project", type=click.Choice(["none", "linear", "schedule"]), default="none", show_default=True)
 @click.option("--top", type=click.IntRange(1, 50), default=5, show_default=True, help="Options shown per target.")
 def gap(unit: str, scheme: Path | None, data: Path | None, events: Path | None, encoding: str | None,
-        sheet: str | None, lang: Lang, as_of: datetime | None, project: Projection, top: int) -> None:
+        sheet: str | None, events_sheet: str | None, lang: Lang, as_of: datetime | None, project: Projection,
+        top: int) -> None:
     """What would UNIT need to reach each grade and award: the smallest change of each single field."""
     from engine.gap import gap_text  # noqa: PLC0415
     from engine.pipeline import load  # noqa: PLC0415
     from engine.pipeline import score as score_run  # noqa: PLC0415
 
-    inputs = build_inputs(scheme, data, events, encoding, sheet)
+    inputs = build_inputs(scheme, data, events, encoding, sheet, events_sheet)
     ld = load(inputs, year=as_of.year if as_of else None)
     if as_of is not None:
         from engine.simulate import as_of_run  # noqa: PLC0415

@@ -143,13 +143,16 @@ def _points(r: Reader, m: YMap, ctx: str, env: dict[str, Type]) -> dict[str, Any
 
 
 def read_events(scheme: Scheme, path: Path, unit_ids: pl.Series, *, encoding: str | None = None,
-                year: int | None = None, hashes: dict[str, str] | None = None) -> pl.DataFrame:
+                year: int | None = None, hashes: dict[str, str] | None = None, sheet: str | None = None
+                ) -> pl.DataFrame:
     """The event log, validated: every problem with file, row and column; numbers exact. Dates must lie
-    in the assessment `year` (default: the scheme's; a mid-year run passes the as-of year)."""
+    in the assessment `year` (default: the scheme's; a mid-year run passes the as-of year). `sheet`: of an
+    .xlsx log, by name or number (default: `EVENT_SHEETS`, else the first shown)."""
     from .io import read_table_info  # noqa: PLC0415
 
     file = str(path)
-    raw, info = read_table_info(path, encoding=encoding, what="events", allow_empty=True, sheet=_event_sheet(path))
+    raw, info = read_table_info(path, encoding=encoding, what="events", allow_empty=True,
+                                 sheet=sheet if sheet is not None else _event_sheet(path))
     if hashes is not None:  # the manifest hashes the bytes read here rather than reading the file again
         hashes[file] = info.sha256
     missing = [c for c in BASE_COLUMNS if c not in raw.columns]

@@ -32,6 +32,7 @@ class Inputs:
     encoding: str | None = None
     sheet: str | None = None
     options: dict[str, Any] = field(default_factory=dict)
+    events_sheet: str | None = None  # of an .xlsx event log (default: engine.event_rules.EVENT_SHEETS, else the first)
 
 
 @dataclass(frozen=True)
@@ -92,7 +93,7 @@ def load(inputs: Inputs, *, year: int | None = None) -> Loaded:
         from .event_rules import read_events  # noqa: PLC0415
 
         events = read_events(scheme, inputs.events, units.frame.get_column("unit_id"), encoding=inputs.encoding,
-                             year=year, hashes=hashes)
+                             year=year, hashes=hashes, sheet=inputs.events_sheet)
     return Loaded(scheme, decisions, units.frame, path, events, inputs, year or scheme.meta.year, hashes)
 
 

@@ -138,3 +138,31 @@ def test_the_cadres_scheme_projects_counts_not_ratings(monkeypatch: pytest.Monke
     result = CliRunner().invoke(main, args, prog_name="kaohe")
     assert result.exit_code == 0, result.output
     assert "年度学习培训学时: 预测全年" in result.stdout and "评价: 预测全年" not in result.stdout
+
+
+def test_an_event_log_sheet_is_chosen_by_events_sheet(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """--sheet chooses the units table's sheet; an event log's sheet was always 事件记录/events or the first,
+    so a log kept on a sheet of another name behind a notes sheet could not be read."""
+    import polars as pl  # noqa: PLC0415
+
+    from engine.io import write_xlsx  # noqa: PLC0415
+
+    monkeypatch.chdir(ROOT)
+    log = tmp_path / "log.xlsx"
+    events = pl.read_csv(ROOT / "fixtures" / "2022" / "events.csv", infer_schema=False)
+    write_xlsx(log, {"说明": pl.DataFrame({"说明": ["每行一条事件"]}), "2022年事件": events})
+    data = ["--data", "fixtures/2022/units.csv", "--format", "csv"]
+
+    def run(*args: str) -> object:
+        return CliRunner().invoke(main, ["run", *data, "--events", *args], prog_name="kaohe")
+
+    with_csv = run("fixtures/2022/events.csv")
+    assert with_csv.exit_code == 0
+    first = run(str(log))
+    assert first.exit_code == 1 and "log.xlsx: row 1: missing column 'event_id'" in first.stderr
+    for sheet in ("2022年事件", "2"):
+        chosen = run(str(log), "--events-sheet", sheet)
+        assert chosen.exit_code == 0, chosen.stderr
+        assert chosen.stdout == with_csv.stdout
+    lone = CliRunner().invoke(main, ["run", *data, "--events-sheet", "2"], prog_name="kaohe")
+    assert lone.exit_code == 2 and "--events-sheet needs --events" in lone.stderr
