@@ -68,9 +68,23 @@ def _unique(scheme: Scheme) -> list[Problem]:
     return out
 
 
+# the columns kaohe adds for each unit; expressions read some of them (total, grade)
+RESULT_NAMES = ("unit_id", "name", "unit_type", "total", "grade", "rank", "order", "rank_all", "order_all", "vetoed")
+
+
 def _fields(scheme: Scheme) -> list[Problem]:
     out: list[Problem] = []
+    cols = scheme.columns
+    taken = {*RESULT_NAMES, cols.id, cols.name, cols.type}
     for f in scheme.fields.values():
+        if f.id in taken or f.id.startswith("_"):
+            what = "begins with _, which kaohe keeps for its own columns" if f.id.startswith("_") else (
+                "is the unit's id, name or type column" if f.id in (cols.id, cols.name, cols.type) else
+                "is the name of a result kaohe computes")
+            out.append(Problem(f.loc, f"field id '{f.id}' {what}", f"[fields.{f.id}]",
+                               f"rename the field (e.g. '{f.id.strip('_')}_value'); a data column is read by the "
+                               "field's id or its label, so giving the label the column's header keeps the data "
+                               "as it is"))
         for which in ("min", "max"):
             b = getattr(f, which)
             if isinstance(b, str):
