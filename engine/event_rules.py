@@ -42,6 +42,14 @@ def event_fields(scheme: Scheme) -> dict[str, Field]:
     if isinstance(declared, YMap):
         problems = Collector()
         fields.update(_fields(Reader(problems), declared))
+        for fid in declared:
+            if fid in BASE_COLUMNS or str(fid).startswith("_"):
+                problems.add(declared.key_locs[fid], f"event field '{fid}' is " + (
+                    "one of the columns every event log has (" + ", ".join(BASE_COLUMNS) + ")"
+                    if fid in BASE_COLUMNS else "a name beginning with _, which kaohe keeps for its own columns"),
+                    context=f"[event_fields.{fid}]",
+                    hint="rename the field" + (" (the log's own columns need no declaration)"
+                                               if fid in BASE_COLUMNS else ""))
         problems.raise_if_any()
     return fields
 
