@@ -14,7 +14,7 @@ only the few columns a step reads are gathered into that order and the results g
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import polars as pl
 
@@ -28,6 +28,7 @@ from .sortkey import Packing
 
 IN_MEMORY_BELOW = 500_000  # units: decisions on smaller frames run on Polars' in-memory engine
 POS = pl.Int32  # positions, places and ranks (a county has thousands of units, a nation millions)
+RANK = "_rank"  # the rank, for awards that read it (places gained: last_rank - rank)
 STATUS = pl.Enum(["recommended", "tie_flag", "outside_quota", "not_eligible", "vetoed", "not_applicable"])
 
 Compile = Callable[[E.Expr], Fx]
@@ -56,6 +57,8 @@ def resolver(scheme: Scheme) -> F.Resolver:
             return Fx(pl.col(col), "num", scale)
         if node.id == "total":
             return Fx(pl.col("total"), "num", p)
+        if node.id == "rank":  # in award expressions: the rank decided before them (`decide`)
+            return Fx(pl.col(RANK), "num", 0, (1, 2**31 - 1))
         if node.id in ("grade", "unit_id", "name", "unit_type"):
             return Fx(pl.col(node.id), "str")
         f = scheme.fields[node.id]
@@ -83,7 +86,7 @@ def needed_columns(scheme: Scheme, dec: Decisions) -> list[str]:
     exprs = [v.when for v in dec.vetoes] + [k.expr for k in dec.ranking.by]
     for a in dec.awards:
         exprs += [a.eligible, *[k.expr for k in a.rank_by]]
-    cols = {"unit_id", "unit_type", "_id_key", "_type", "total", "name"}
+    cols = {"unit_id", "unit_type", "_id_key", "_type", "total", "name", *([RANK] if reads_rank(dec) else [])}
     prefix = {"section": "s.", "item": "i.", "pool": "p."}
     for e in exprs:
         if e is None:
@@ -93,12 +96,21 @@ def needed_columns(scheme: Scheme, dec: Decisions) -> list[str]:
     return sorted(cols)
 
 
+def reads_rank(dec: Decisions) -> bool:
+    """Does an award's eligibility or order read the units' ranks?"""
+    return any("rank" in e.names() for a in dec.awards for e in (a.eligible, *(k.expr for k in a.rank_by))
+               if e is not None)
+
+
 def decide(scheme: Scheme, dec: Decisions, scored: pl.DataFrame, event_vetoes: pl.DataFrame | None = None
            ) -> tuple[pl.DataFrame, dict[str, AwardInfo]]:
     """Row-local decisions (vetoes, grade before quotas, award conditions, sort keys) in one pass; then the
     overall order as a permutation (one sort of a packed key; its inverse scattered), and one lazy plan over
     the narrow frame: ranks, grade quotas and awards, each computed in the order it needs and gathered back.
     Awards ranked otherwise than the ranking get one more order for each distinct way they are ranked."""
+    if reads_rank(dec) and RANK not in scored.columns:  # ranks do not depend on awards: decided first without them
+        ranked, _ = decide(scheme, replace(dec, awards=()), scored, event_vetoes)
+        scored = scored.with_columns(ranked.get_column("rank").alias(RANK))
     res = resolver(scheme)
 
     def c(e: E.Expr) -> Fx:

@@ -166,7 +166,7 @@ def _with_grade(run: Run, ts: list[Target], scored: pl.LazyFrame) -> pl.LazyFram
 class Change:
     unit_id: str
     target: str
-    status: str  # reached | vetoed | solved | no_single_change
+    status: str  # reached | vetoed | solved | no_single_change | by_rank
     field: str = ""
     before: str = ""
     after: str = ""
@@ -204,12 +204,26 @@ def _open_targets(run: Run, ts: list[Target], unit_ids: set[str] | None, wanted:
             blocked = [v for v in d.vetoes if v.blocks == "all" or tid in v.blocks]
         labels = pl.concat_str([pl.when(pl.col(f"x.{v.id}")).then(pl.lit(v.label)) for v in blocked],
                                separator="、", ignore_nulls=True) if blocked else pl.lit(None, dtype=pl.String)
-        status = pl.when(labels.fill_null("") == "").then(pl.lit("open")).otherwise("vetoed:" + labels)
+        by_rank = kind == "award" and _reads_rank(t)
+        status = pl.when(labels.fill_null("") == "").then(pl.lit("by_rank" if by_rank else "open")) \
+            .otherwise("vetoed:" + labels)
         parts.append(frame.filter(~held).select("_r", "_u", _i=pl.lit(i), _t=pl.lit(t.key), _st=status, _above=above))
     out = pl.concat(parts).sort("_r", "_i").drop("_r", "_i")
     if wanted is not None:
         out = out.filter(pl.col("_above").is_in([a for a in out.get_column("_above").unique() if wanted(a)]))
     return out
+
+
+def _reads_rank(t: Target) -> bool:
+    """Does the award read the units' ranks (places gained)? A change of one unit's data moves others' ranks
+    too: such an award is not searched (its status says so)."""
+    return any("rank" in e.names() for e in (t.cond, *(k.expr for k in t.keys)) if e is not None)
+
+
+def _unsearched(unit: str, target: str, status: str) -> Change:
+    """An open target not searched: vetoed (status 'vetoed:<the vetoes' labels>') or read from ranks."""
+    return Change(unit, target, "vetoed", note=status[7:]) if status.startswith("vetoed:") else \
+        Change(unit, target, "by_rank")
 
 
 Progress = Callable[[int, int], None]  # (steps done, steps in all)
@@ -237,7 +251,7 @@ def solve(ld: Loaded, run: Run, unit_ids: set[str] | None = None, progress: Prog
     vetoed = opened.filter(pl.col("_st") != "open").select("_u", "_t", "_st", "_1").rows()
     rows = opened.filter(pl.col("_st") == "open")
     if not rows.height:
-        return [] if solved_only else [Change(u, t, "vetoed", note=st[7:]) for u, t, st, _ in vetoed]
+        return [] if solved_only else [_unsearched(u, t, st) for u, t, st, _ in vetoed]
     lev = levers(scheme)
     types = dict(zip(run.frame.get_column("unit_id").cast(pl.String), run.frame.get_column("unit_type"), strict=True))
     keep = frozenset(i.id for i in scheme.all_items() if METHODS[i.method.kind].window)
@@ -292,7 +306,7 @@ def solve(ld: Loaded, run: Run, unit_ids: set[str] | None = None, progress: Prog
         if solved_only:
             mine = mine.join(found_keys, on=["_u", "_t"], how="semi", maintain_order="left")
         else:
-            changes += [Change(u, t, "vetoed", note=st[7:]) for u, t, st, one in vetoed
+            changes += [_unsearched(u, t, st) for u, t, st, one in vetoed
                         if one is phase and (phase or u not in brought)]
         changes += [c for u, t in mine.select("_u", "_t").iter_rows()
                     for c in by_target.get((u, t)) or [Change(u, t, "no_single_change")]]
@@ -484,6 +498,9 @@ def describe(scheme: Scheme, c: Change, lang: Lang) -> str:
                 f"vetoed ({c.note}): no change of data can reach it")
     if c.status == "no_single_change":
         return "单项指标的改变都无法达到" if lang == "zh" else "no single-field change reaches it"
+    if c.status == "by_rank":
+        return ("取决于各单位的排名(一个单位的改变也会改变其他单位的名次), 不做单项测算" if lang == "zh" else
+                "depends on the units' ranks (a change to one unit moves the others' ranks too): not searched")
     f = scheme.fields[c.field]
     name = f.label if lang == "zh" else f.id
     if not c.delta:

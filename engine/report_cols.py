@@ -47,7 +47,7 @@ def pretty(text: str, run: Run, lang: Lang) -> str:
     labels.update({f"item.{i.id}": i.label for i in run.scheme.all_items()})
     labels.update({f"pool.{p.id}": p.label for p in run.scheme.pools})
     labels.update({f.id: f.label for f in run.scheme.fields.values()})
-    labels.update({"total": "总分", "grade": "等级"})
+    labels.update({"total": "总分", "grade": "等级", "rank": "排名"})
     labels.update({f'"{g.id}"': g.label for g in run.decisions.grades})
     out = _NAME.sub(lambda m: labels.get(m.group(0), m.group(0)), text)
     for op, sym in _OPS.items():

@@ -1,11 +1,14 @@
 """load + check the decision part of a scheme (vetoes, grades, ranking, awards).
 
 Names usable in `eligible`, `when` and sort keys: every field, `section.X`, `item.X`, `pool.X`,
-`total`, `grade` (the grade id), `unit_id`, `name`, `unit_type`.
+`total`, `grade` (the grade id), `unit_id`, `name`, `unit_type`; an award's `eligible` and `rank_by` also
+`rank` (the unit's rank as the score table shows it: places gained are `last_rank - rank` over a field that
+holds last year's).
 """
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any, Literal
 
 from .check import field_env
@@ -37,7 +40,8 @@ def load_decisions(scheme: Scheme) -> Decisions:
     grades = tuple(_grade(r, g, env) for g in _maps(r, raw, "grades"))
     vetoes = tuple(_veto(r, v, env) for v in _maps(r, raw, "vetoes"))
     ranking = _ranking(r, raw, env)
-    awards = tuple(_award(r, a, env, ranking) for a in _maps(r, raw, "awards"))
+    award_env: dict[str, Type] = {**env, "rank": "num"}  # ranks are known before awards, not before vetoes/grades
+    awards = tuple(_award(r, a, award_env, ranking) for a in _maps(r, raw, "awards"))
     problems.problems += _cross(scheme, grades, vetoes, awards)
     problems.raise_if_any()
     return Decisions(vetoes, grades, ranking, awards)
@@ -57,8 +61,18 @@ def _maps(r: Reader, raw: YMap, key: str) -> list[YMap]:
 def _expr(r: Reader, m: YMap, key: str, ctx: str, env: dict[str, Type], want: Type) -> Expr | None:
     e = r.expr(m, key, ctx)
     if e is not None:
-        r.p.problems.extend(typecheck(e, env, want=want, context=ctx))
+        r.p.problems.extend(_typecheck(e, env, want, ctx))
     return e
+
+
+def _typecheck(e: Expr, env: dict[str, Type], want: Type | None, ctx: str) -> list[Problem]:
+    """typecheck, saying where `rank` may be read when it is read elsewhere."""
+    out = typecheck(e, env, want=want, context=ctx)
+    if "rank" in env or "rank" not in e.names():
+        return out
+    return [replace(p, message="'rank' is decided from the vetoes, grades and ranking, after them: only an award's "
+                    "'eligible' and 'rank_by' can read it", hint="") if p.message.startswith("unknown field 'rank'")
+            else p for p in out]
 
 
 def _quota(r: Reader, m: YMap, key: str, ctx: str) -> Quota | None:
@@ -97,7 +111,7 @@ def _sort_keys(r: Reader, m: YMap, key: str, ctx: str, env: dict[str, Type]) -> 
         src = parts[0] if len(parts) == 2 and parts[1] in ("asc", "desc") else str(text).strip()
         e = r.as_expr(src, loc, ctx)
         if e is not None:
-            r.p.problems.extend(typecheck(e, env, want=None, context=ctx))
+            r.p.problems.extend(_typecheck(e, env, None, ctx))
             if (same := to_source(e.tree)) in seen:
                 r.p.add(loc, f"'{key}' lists '{same}' twice (a later key only breaks ties of the earlier ones)",
                         context=ctx)

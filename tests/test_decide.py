@@ -467,3 +467,56 @@ def test_each_run_gives_reasons_in_its_own_labels(tmp_path: Path) -> None:
         award = done.decisions.awards[0]
         texts.append(award_units(done, award, ["zh"]).filter(~pl.col("rec")).item(0, "reason_zh"))
     assert texts == ["未达条件: 安全 ≥ 90 (差 2.5)", "未达条件: 平安 ≥ 90 (差 2.5)"]
+
+
+PROGRESS = GRADES + """
+vetoes:
+  - {id: fatal, label: 亡人事故, when: deaths > 0, grade: fail, blocks: [top], rank: last}
+awards:
+  - {id: top, label: 优秀单位, quota: {count: 1}}
+  - id: progress
+    label: 进位奖
+    eligible: last_rank - rank >= 2
+    rank_by: [last_rank - rank desc, total desc, unit_id]
+    quota: {count: 1}
+"""
+
+
+def progress_decided(tmp_path: Path, scores: list[int], last: list[int | None], deaths: list[int]) -> pl.DataFrame:
+    fields = {**FIELDS, "last_rank": "{label: 上年排名, type: int, min: 1, required: false}"}
+    path = write_scheme(tmp_path, SECTIONS.replace("weight: 0", "weight: 0.000001") + PROGRESS, fields)
+    scheme = load_scheme(path)
+    n = len(scores)
+    df = pl.DataFrame({"unit_id": [f"u{i}" for i in range(n)], "unit_type": ["village"] * n,
+                       "score": [str(s) for s in scores], "safe": ["50"] * n, "deaths": [str(d) for d in deaths],
+                       "polluted": ["否"] * n, "last_rank": [None if x is None else str(x) for x in last]})
+    _, scored = evaluate(scheme, prepare_units(df, scheme, path="units.csv").frame, path="units.csv")
+    return decide(scheme, load_decisions(scheme), scored)[0]
+
+
+def test_an_award_for_places_gained_reads_this_years_rank(tmp_path: Path) -> None:
+    """进位奖: places gained since last year (a field) against the rank decided this year, which is known
+    before any award and after the vetoes (a vetoed unit ranked last has lost places)."""
+    df = progress_decided(tmp_path, [95, 92, 90, 88, 85, 80, 99], [1, 5, 3, 7, 4, None, 9], [0, 0, 0, 0, 0, 0, 1])
+    assert col(df, "rank") == [1, 2, 3, 4, 5, 6, 7]  # u6 scored best but is vetoed and ranked last
+    gained = [None if x is None else x - r for x, r in zip([1, 5, 3, 7, 4, None, 9], col(df, "rank"), strict=True)]
+    assert gained == [0, 3, 0, 3, -1, None, 2]
+    # u1 and u3 gained 3 places (u1 first on total); u6 gained 2 but the veto blocks only 'top'
+    assert col(df, "a.progress") == ["not_eligible", "recommended", "not_eligible", "outside_quota", "not_eligible",
+                                     "not_eligible", "outside_quota"]
+    assert col(df, "a.progress.pos") == [None, 1, None, 2, None, None, 3]
+    assert col(df, "a.top") == ["recommended", *["outside_quota"] * 5, "vetoed"]
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(st.lists(st.tuples(st.integers(60, 100), st.one_of(st.none(), st.integers(1, 12)), st.integers(0, 1)),
+                min_size=1, max_size=12))
+def test_places_gained_are_counted_from_the_rank_column(tmp_path: Path, units: list[tuple[int, int | None, int]]
+                                                        ) -> None:
+    df = progress_decided(tmp_path, *map(list, zip(*units, strict=True)))  # type: ignore[arg-type]
+    rows = df.select("unit_id", "rank", "total", "last_rank", "a.progress").rows()
+    eligible = [(r[3] - r[1], r[2], r[0]) for r in rows if r[3] is not None and r[3] - r[1] >= 2]
+    assert {r[0] for r in rows if r[4] != "not_eligible"} == {e[2] for e in eligible}
+    if eligible:  # the one place goes to the most places gained, then the best total, then the id
+        best = min(eligible, key=lambda e: (-e[0], -e[1], e[2]))
+        assert [r[0] for r in rows if r[4] == "recommended"] == [best[2]]

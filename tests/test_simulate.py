@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 
 from engine import gap as gap_module
 from engine.errors import KaoheError
-from engine.gap import Change, solve
+from engine.gap import Change, gap_text, solve
 from engine.pipeline import Inputs, load, score
 from engine.scheme import load_scheme
 from engine.simulate import apply_overrides, as_of_run, linear_share, parse_sets, schedule_share
@@ -195,6 +195,25 @@ def test_a_vetoed_unit_cannot_buy_the_veto_back(tmp_path: Path) -> None:
     ld = _loaded(tmp_path, [{**ROW, "falsified": True}])
     changes = solve(ld, score(ld))
     assert changes and all(c.status == "vetoed" and c.note == "数据造假" for c in changes)
+
+
+def test_an_award_read_from_ranks_is_said_not_searched(tmp_path: Path) -> None:
+    """A change to one unit moves the others' ranks, which the single-field search does not follow: an award
+    for places gained (it reads `rank`) is listed as not searched, and the others are searched as before."""
+    fields = {**FIELDS, "last_rank": "{label: 上年排名, type: int, min: 1}"}
+    body = BODY + "  - {id: up, label: 进位奖, eligible: last_rank - rank >= 1, quota: {count: 1}}\n"
+    path = write_scheme(tmp_path, body, fields)
+    rows = [{**ROW, "last_rank": 1}, {**ROW, "unit_id": "u2", "fixed": "10", "done": "100", "last_rank": 2}]
+    ld = load(Inputs(path, _units(tmp_path, rows)))
+    run = score(ld)
+    assert run.frame.get_column("a.up").to_list() == ["not_eligible", "recommended"]  # u2 moved up from second
+    changes = solve(ld, run)
+    assert [(c.unit_id, c.status) for c in changes if c.target == "award:up"] == [("u1", "by_rank")]
+    assert _solved(changes, "u1", "award:best")["fixed"].after == "10"  # as without the award
+    assert all(c.target != "award:up" for c in solve(ld, run, solved_only=True))
+    text = gap_text(ld, run, "u1", "en")
+    assert "up:\n  - depends on the units' ranks (a change to one unit moves the others' ranks too): not searched" \
+        in text
 
 
 ints = st.integers(min_value=0, max_value=30)
