@@ -152,6 +152,8 @@ def reasons(run: Run, award: Award, info: AwardInfo, lang: Lang) -> dict[str, pl
     key = pretty(E.to_source(award.rank_by[0].expr.tree), run, lang)
     behind = (pl.concat_str([lit(f"; {key}比末位入选单位低 "), fixed_text(gap, scale, scale)]) if zh else
               pl.concat_str([lit(f"; {key} "), fixed_text(gap, scale, scale), lit(" behind the last one in")]))
+    level_with = (lit(f"; {key}与末位入选单位相同, 按排序规则排在其后") if zh else
+                  lit(f"; {key} ties with the last one in; placed after it by the tie-break"))
     vetoes = [pl.when(pl.col(f"x.{v.id}")).then(pl.concat_str([lit(f"{v.label} ("), _shown(pl.col(f"xs.{v.id}")),
                                                                 lit(")")]))
               for v in run.decisions.vetoes if v.blocks == "all" or award.id in v.blocks]
@@ -161,7 +163,8 @@ def reasons(run: Run, award: Award, info: AwardInfo, lang: Lang) -> dict[str, pl
           pl.concat_str([lit("unit type "), pl.col("unit_type").cast(pl.String),
                          lit(" is not assessed for this award")]))
     return {"recommended": recommended, "tie_flag": tie,
-            "outside_quota": pl.when(gap.is_null()).then(head).otherwise(head + behind), "vetoed": vetoed,
+            "outside_quota": pl.when(gap.is_null()).then(head).when(gap == 0).then(head + level_with)
+            .otherwise(head + behind), "vetoed": vetoed,
             "not_applicable": na, "not_eligible": _failed(run, pre, info, lang)}
 
 

@@ -438,7 +438,8 @@ def test_the_gap_to_the_last_unit_in_is_shown_at_its_key_scale(tmp_path: Path) -
     fields = {"score": "{label: 得分, type: decimal, scale: 2}", "rate": "{label: 整改率, type: decimal, scale: 4}"}
     scheme = write_scheme(tmp_path, body, fields)
     data = tmp_path / "units.csv"
-    data.write_text("unit_id,unit_type,score,rate\nu1,village,90,0.9512\nu2,village,95,0.94\n", encoding="utf-8")
+    data.write_text("unit_id,unit_type,score,rate\nu1,village,90,0.9512\nu2,village,95,0.94\nu3,village,80,0.9512\n",
+                    encoding="utf-8")
     r = run(Inputs(scheme, data), detail=False)
     assert r.awards["rate"].gap_scale == 4 and r.awards["kind"].gap_scale is None
     awards = {a.id: a for a in r.decisions.awards}
@@ -446,7 +447,10 @@ def test_the_gap_to_the_last_unit_in_is_shown_at_its_key_scale(tmp_path: Path) -
     def unit(award: str, uid: str) -> dict[str, Any]:
         return award_units(r, awards[award], ["zh"]).filter(pl.col("unit_id") == uid).row(0, named=True)
 
-    assert unit("rate", "u2")["reason_zh"] == "符合条件, 排第 2 位, 名额 1; 整改率比末位入选单位低 0.0112"
+    assert unit("rate", "u2")["reason_zh"] == "符合条件, 排第 3 位, 名额 1; 整改率比末位入选单位低 0.0112"
+    # a tie on the first key: "behind by 0" said nothing; the tie-break (here the overall order) placed it after
+    tied = "符合条件, 排第 2 位, 名额 1; 整改率与末位入选单位相同, 按排序规则排在其后"
+    assert unit("rate", "u3")["reason_zh"] == tied
     missed = unit("kind", "u1")  # the same type as the unit in: it is behind on the total, which has no gap here
     assert missed["a.kind"] == "outside_quota" and missed["a.kind.gap"] is None
     assert missed["reason_zh"] == "符合条件, 排第 2 位, 名额 1"
