@@ -90,9 +90,11 @@ def odd_cells(xml: bytes) -> list[OddCell]:
         while at != -1:
             starts.add(xml.rfind(b"<" + prefix + b"c", 0, at))
             at = xml.find(needle, at + 1)
-    if b"<" + prefix + b"f" in xml:  # formulas: only those without a saved result (<v>) are odd
-        for m in re.finditer(rb"<" + re.escape(prefix) + rb"f[\s>/]", xml):
-            starts.add(xml.rfind(b"<" + prefix + b"c", 0, m.start()))
+    if xml.find(b"f", lo, hi) != -1:  # a formula without a saved result (<v>) ends its cell: </f></c> or <f/></c>
+        p = re.escape(prefix)
+        for pattern in (rb"</" + p + rb"f>\s*</" + p + rb"c>", rb"<" + p + rb"f\b[^>]*/>\s*</" + p + rb"c>"):
+            for m in re.finditer(pattern, xml):  # a literal start: scanned at find's speed
+                starts.add(xml.rfind(b"<" + prefix + b"c", 0, m.start()))
     out = []
     for start in sorted(s for s in starts if s >= 0):
         cell = _CELL.match(xml, start)
