@@ -20,13 +20,13 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
-from typing import NoReturn
+from typing import Literal, NoReturn
 
 import fastexcel
 import polars as pl
 
 from .errors import KaoheError, Loc, Problem, allowed, did_you_mean
-from .io_xlsx import first_column, odd_cells, sheet_xml
+from .io_xlsx import Unreadable, first_column, odd_cells, sheet_xml
 
 FORMATS = {".csv": "csv", ".xlsx": "xlsx", ".parquet": "parquet"}
 ENCODING_HINT = "save it from Excel as 'CSV UTF-8', or pass --encoding (e.g. --encoding gbk)"
@@ -266,49 +266,56 @@ def _parse_xlsx(data: bytes, file: str, sheet: str | int | None, what: str
         _fail(file, f"no sheet named '{sheet}'{did_you_mean(sheet, names)}; the sheets are: {listed}",
               "give one of these names, or the sheet's number (1 = first)")
 
-    def sheet_as(dtypes: str) -> pl.DataFrame:  # every row from row 1 (calamine skips leading empty ones)
-        return pl.read_excel(io.BytesIO(data), sheet_name=name, engine="calamine", has_header=False,
-                             drop_empty_rows=False, drop_empty_cols=False, raise_if_empty=False,
-                             read_options={"dtypes": dtypes, "skip_rows": 0})
+    def sheet_as(dtypes: Literal["string", "float"]) -> pl.DataFrame:
+        """Every cell as that type, every row from row 1 (calamine skips leading empty ones). fastexcel itself:
+        polars' read_excel casts a column of whole numbers to Int64, and refused a sheet holding 1e20."""
+        return book.load_sheet(name, header_row=None, skip_rows=0, dtypes=dtypes).to_polars()
 
     with concurrent.futures.ThreadPoolExecutor(1) as pool:  # inflating the sheet's XML overlaps calamine's parse
-        xml_read = pool.submit(sheet_xml, data, name)
+        xml_read = pool.submit(sheet_xml, data, names.index(name))
         try:
             raw, numbers = sheet_as("string"), sheet_as("float")
         except Exception as e:  # noqa: BLE001 - calamine errors come through polars as several types
             _fail(file, f"cannot read sheet '{name}': {str(e).splitlines()[0]}",
                   "the file may be damaged; open it in Excel and save it again as .xlsx")
-        xml = xml_read.result()
+        try:
+            xml = xml_read.result()
+        except Unreadable as e:  # calamine read it, but which of its empty cells are errors cannot be told
+            _fail(file, f"cannot read the cells of sheet '{name}': {e}",
+                  "the file may be damaged; open it in Excel and save it again as .xlsx")
     if raw.height == 0 or raw.width == 0:
         _fail(file, f"sheet '{name}' is empty", f"put the column names in row 1 and the {what} below them")
-    if all(v is None for v in raw.row(0)):
-        _fail(file, f"row 1 of sheet '{name}' is empty: the header must be the first row",
-              "delete the empty rows above the header", row=1)
-    first: list[int] = []  # the sheet column of the table's first: found only when a message needs it
+    first: list[int | None] = []  # the sheet column of the table's first: found only when a message needs it
 
     def column(i: int) -> str:
         if not first:
-            first.append(first_column(xml) if xml is not None else 0)
-        return f"column {_letter(first[0] + i)}" if xml is not None else f"column {i + 1}"
+            first.append(first_column(xml))
+        return f"column {i + 1}" if first[0] is None else f"column {_letter(first[0] + i)}"
 
-    out = _exact_numbers(raw, numbers)
-    return (_odd_cells(out, xml, file, name) if xml is not None else out), name, column
+    out = _odd_cells(_exact_numbers(raw, numbers), xml, file, name)
+    if all(v is None for v in out.row(0)):
+        _fail(file, f"row 1 of sheet '{name}' is empty: the header must be the first row",
+              "delete the empty rows above the header", row=1)
+    return out, name, column
 
 
 def _odd_cells(raw: pl.DataFrame, xml: bytes, file: str, sheet: str) -> pl.DataFrame:
     """`raw` with each cell calamine read as empty that holds an Excel error or an unsaved formula result
     written as its error text or its formula (`engine.io_xlsx`): the field's parse then says it is not a
-    number, at its row and column. A cell outside the table calamine read is refused here."""
+    number, at its row and column. A cell outside the table calamine read, or whose place the file does
+    not record, is refused here."""
     cells = odd_cells(xml)
     if not cells:
         return raw
     first = first_column(xml)
     fixes: dict[int, tuple[list[int], list[str]]] = {}
     for c in cells:
-        i, j = (c.row - 1, c.column - first) if c.row is not None and c.column is not None else (-1, -1)
+        placed = c.row is not None and c.column is not None and first is not None
+        i, j = (c.row - 1, c.column - first) if placed else (-1, -1)  # type: ignore[operator]
         if not (0 <= i < raw.height and 0 <= j < raw.width) or raw[i, j] is not None:
             what = f"the Excel error {c.text}" if c.error else f"a formula ({c.text}) saved without its result"
-            _fail(file, f"cell {c.ref or '(unknown)'} of sheet '{sheet}' holds {what}",
+            where = f"cell {c.ref}" if c.ref else "a cell (the file does not record which)"
+            _fail(file, f"{where} of sheet '{sheet}' holds {what}",
                   "correct the formula (or type the value) in Excel and save the file"
                   if c.error else "open the file in Excel and save it (Excel saves each formula's result), "
                   "or type the values", row=c.row)

@@ -23,10 +23,14 @@ import zipfile
 from dataclasses import dataclass
 from xml.etree import ElementTree
 
-_CELL = re.compile(rb"<((?:[\w.-]+:)?)c\b([^>]*?)(?:/>|>(.*?)</\1c>)", re.S)
+_CELL = re.compile(rb"<((?:[\w.-]+:)?)c\b([^>]*?)(?:/>|>(.*?)</\1c\s*>)", re.S)
 _ATTR = re.compile(rb"""([\w:.-]+)\s*=\s*(?:"([^"]*)"|'([^']*)')""")
-_REF = re.compile(rb"([A-Z]{1,3})([0-9]+)")
-_ERROR = (b't="e"', b"t='e'")
+_REF = re.compile(rb"([A-Za-z]{1,3})([0-9]+)")
+_TEXT_TYPES = (b"s", b"str", b"inlineStr", b"e")  # a cell of these types holds a value even when it is ''
+
+
+class Unreadable(Exception):
+    """The sheet's XML could not be found or read (the workbook is damaged, or not an ordinary .xlsx)."""
 
 
 @dataclass(frozen=True)
@@ -44,9 +48,10 @@ def _local(tag: str) -> str:
     return tag.rsplit("}", 1)[-1]
 
 
-def sheet_xml(data: bytes, sheet: str) -> bytes | None:
-    """The XML of the sheet named `sheet` of an .xlsx workbook's bytes; None when the package does not say
-    where it is (the caller then reads what calamine read)."""
+def sheet_xml(data: bytes, index: int) -> bytes:
+    """The XML of the `index`-th sheet (0-based, in the workbook's order, which is calamine's) of an .xlsx
+    workbook's bytes. Raises Unreadable, saying why, when the package does not say where it is or it cannot
+    be read: the caller must not take calamine's empty cells on trust then."""
     try:
         with zipfile.ZipFile(io.BytesIO(data)) as z:
             names = set(z.namelist())
@@ -68,72 +73,114 @@ def sheet_xml(data: bytes, sheet: str) -> bytes | None:
             book = next((el.get("Target", "").lstrip("/") for el in root
                          if el.get("Type", "").endswith("/officeDocument")), "xl/workbook.xml")
             targets = rels_of(book)
-            for el in ElementTree.fromstring(z.read(book)).iter():
-                if _local(el.tag) == "sheet" and el.get("name") == sheet:
-                    rid = next((v for k, v in el.attrib.items() if _local(k) == "id"), None)
-                    part = targets.get(rid or "")
-                    return z.read(part) if part in names else None
-    except (zipfile.BadZipFile, KeyError, ElementTree.ParseError, OSError, ValueError):
-        return None
-    return None
+            sheets = [el for el in ElementTree.fromstring(z.read(book)).iter() if _local(el.tag) == "sheet"]
+            if not 0 <= index < len(sheets):
+                raise Unreadable(f"the workbook lists {len(sheets)} sheets")
+            rid = next((v for k, v in sheets[index].attrib.items() if _local(k) == "id"), None)
+            part = targets.get(rid or "")
+            if part not in names:
+                raise Unreadable("the sheet's part is missing from the file")
+            return z.read(part)
+    except Unreadable:
+        raise
+    except Exception as e:  # noqa: BLE001 - zipfile, zlib and ElementTree raise many kinds on a damaged file
+        raise Unreadable(str(e).splitlines()[0] if str(e) else type(e).__name__) from None
+
+
+def _region(xml: bytes) -> tuple[int, int]:
+    """Where the cells are: the sheetData element (calamine reads nothing after it)."""
+    lo, hi = xml.find(b"sheetData"), xml.rfind(b"sheetData")
+    return (lo, hi) if 0 <= lo < hi else (0, 0)
 
 
 def odd_cells(xml: bytes) -> list[OddCell]:
     """The cells holding an Excel error, and the formulas saved without a result, in sheet order."""
-    lo, hi = xml.find(b"sheetData"), xml.rfind(b"sheetData")  # single bytes are found fast (memchr)
-    if xml.find(b"#", lo, hi) == -1 and xml.find(b"f", lo, hi) == -1:
-        return []  # no error value (they start with '#') and no formula element
+    lo, hi = _region(xml)
+    hashes = xml.find(b"#", lo, hi) != -1  # an error value starts with '#'
+    formulas = xml.find(b"f", lo, hi) != -1  # single bytes are found fast (memchr)
+    if not hashes and not formulas:
+        return []
     prefix = _prefix(xml)
-    starts = set()
-    for needle in _ERROR:
-        at = xml.find(needle)
+    starts: set[int] = set()
+    if hashes:  # each '#' in a cell: that cell (then on after it; a text full of '#' is one cell)
+        at = xml.find(b"#", lo, hi)
         while at != -1:
-            starts.add(xml.rfind(b"<" + prefix + b"c", 0, at))
-            at = xml.find(needle, at + 1)
-    if xml.find(b"f", lo, hi) != -1:  # a formula without a saved result (<v>) ends its cell: </f></c> or <f/></c>
+            start = _cell_start(xml, prefix, at, lo)
+            cell = _CELL.match(xml, start, hi) if start != -1 else None
+            if cell is not None and cell.end() > at:
+                starts.add(start)
+                at = cell.end()
+            else:
+                at += 1
+            at = xml.find(b"#", at, hi)
+    if formulas:  # a formula without a saved result ends its cell: </f></c>, </f><v/></c>, <f .../></c>
         p = re.escape(prefix)
-        for pattern in (rb"</" + p + rb"f>\s*</" + p + rb"c>", rb"<" + p + rb"f\b[^>]*/>\s*</" + p + rb"c>"):
-            for m in re.finditer(pattern, xml):  # a literal start: scanned at find's speed
-                starts.add(xml.rfind(b"<" + prefix + b"c", 0, m.start()))
+        end = rb"\s*(?:<" + p + rb"v\s*/>|<" + p + rb"v>\s*</" + p + rb"v>)?\s*</" + p + rb"c\s*>"
+        for pattern in (rb"</" + p + rb"f\s*>" + end, rb"<" + p + rb"f\b[^>]*/>" + end):
+            for m in re.compile(pattern).finditer(xml, lo, hi):  # a literal start: scanned at find's speed
+                starts.add(_cell_start(xml, prefix, m.start(), lo))
     out = []
     for start in sorted(s for s in starts if s >= 0):
-        cell = _CELL.match(xml, start)
+        cell = _CELL.match(xml, start, hi)
         if cell is None:
             continue
-        attrs = {k: (a if a else b) for k, a, b in _ATTR.findall(cell.group(2))}
+        attrs = _attrs(cell.group(2))
         body = cell.group(3) or b""
         value = _child(body, prefix, b"v")
+        row, column = _position(attrs.get(b"r"))
         ref = attrs.get(b"r")
-        pos = _REF.fullmatch(ref) if ref else None
-        row, column = (int(pos.group(2)), _column(pos.group(1))) if pos else (None, None)
-        shown = ref.decode(errors="replace") if ref else None
-        if attrs.get(b"t") == b"e":
+        shown = ref.decode(errors="replace").upper() if ref else None
+        kind = attrs.get(b"t")
+        if kind == b"e":
             out.append(OddCell(shown, row, column, (value or b"#ERROR").decode(errors="replace"), error=True))
-        elif value is None and b"<" + prefix + b"f" in body:
-            formula = _child(body, prefix, b"f")
+        elif (value is None or (not value and kind != b"str")) and (formula := _child(body, prefix, b"f")) is not None:
             text = "=" + html.unescape(formula.decode(errors="replace")) if formula else "(a formula)"
-            out.append(OddCell(shown, row, column, text, error=False))
+            out.append(OddCell(shown, row, column, text, error=False))  # (t="str" with <v></v>: the text '')
     return out
 
 
-def first_column(xml: bytes) -> int:
+def first_column(xml: bytes) -> int | None:
     """The 0-based sheet column calamine's first column is: the leftmost holding a value (a cell with
-    only a style, or a formula saved without a result, does not count)."""
+    only a style, a number cell with an empty <v>, or a formula saved without a result does not count).
+    None when a cell holding a value does not record its column."""
     prefix = _prefix(xml)
+    lo, hi = _region(xml)
     least = None
-    for cell in _CELL.finditer(xml):
+    for cell in _CELL.finditer(xml, lo, hi):
         body = cell.group(3)
-        if not body or (_child(body, prefix, b"v") is None and b"<" + prefix + b"is" not in body):
+        if not body:
             continue
-        ref = dict((k, a or b) for k, a, b in _ATTR.findall(cell.group(2))).get(b"r")
-        pos = _REF.fullmatch(ref) if ref else None
-        if pos is None:
-            return 0
-        col = _column(pos.group(1))
+        attrs = _attrs(cell.group(2))
+        value = _child(body, prefix, b"v")
+        if _child(body, prefix, b"is") is None and not (value or (value is not None and attrs.get(b"t") in
+                                                                 _TEXT_TYPES)):
+            continue
+        _, col = _position(attrs.get(b"r"))
+        if col is None:
+            return None
         least = col if least is None else min(least, col)
         if least == 0:
             break
     return least or 0
+
+
+def _cell_start(xml: bytes, prefix: bytes, at: int, lo: int) -> int:
+    """Where the cell element holding position `at` starts (-1: none)."""
+    tag = b"<" + prefix + b"c"
+    start = xml.rfind(tag, lo, at)
+    while start != -1 and xml[start + len(tag):start + len(tag) + 1] not in (b" ", b">", b"/", b"\t", b"\n", b"\r"):
+        start = xml.rfind(tag, lo, start)  # <col ...>, <cfRule ...>: not a cell
+    return start
+
+
+def _attrs(text: bytes) -> dict[bytes, bytes]:
+    return {k.rsplit(b":", 1)[-1]: (a if a else b) for k, a, b in _ATTR.findall(text)}
+
+
+def _position(ref: bytes | None) -> tuple[int | None, int | None]:
+    """(1-based row, 0-based column) of a cell reference such as D7, or Nones."""
+    pos = _REF.fullmatch(ref.strip()) if ref else None
+    return (int(pos.group(2)), _column(pos.group(1).upper())) if pos else (None, None)
 
 
 def _prefix(xml: bytes) -> bytes:

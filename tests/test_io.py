@@ -269,6 +269,96 @@ def test_xlsx_header_problems_name_the_sheet_column_after_leading_empty_columns(
     assert "column F has values but no name in the header row" in msg
 
 
+def _sheet(tmp_path: Path, cells: str, *, name: str = "S", damage: bool = False) -> Path:
+    """A workbook whose one sheet's <sheetData> is `cells` (inline strings: no shared-strings part needed),
+    optionally with one byte after </sheetData> changed (its zip checksum then fails; calamine never reads
+    there)."""
+    import xlsxwriter  # noqa: PLC0415
+
+    path = tmp_path / "s.xlsx"
+    with xlsxwriter.Workbook(path) as wb:
+        wb.add_worksheet(name).write(0, 0, 1)
+    with zipfile.ZipFile(path) as z:
+        parts = {n: z.read(n) for n in z.namelist()}
+    xml = re.sub(rb"<sheetData>.*</sheetData>", lambda _: b"<sheetData>" + cells.encode() + b"</sheetData>",
+                 parts["xl/worksheets/sheet1.xml"], flags=re.S)
+    parts["xl/worksheets/sheet1.xml"] = xml
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_STORED) as z:
+        for n, d in parts.items():
+            z.writestr(n, d)
+    if damage:
+        data = bytearray(path.read_bytes())
+        at = data.find(b"</sheetData>") + len(b"</sheetData>") + 2
+        data[at] ^= 1
+        path.write_bytes(bytes(data))
+    return path
+
+
+def _is(ref: str, text: str) -> str:
+    return f'<c r="{ref}" t="inlineStr"><is><t>{text}</t></is></c>'
+
+
+HEAD = f'<row r="1">{_is("A1", "id")}{_is("B1", "x")}</row>'
+
+
+@pytest.mark.parametrize(("cells", "x"), [
+    # what openpyxl writes for a formula: an empty <v>
+    (f'<row r="2">{_is("A2", "a")}<c r="B2"><f>C2*2</f><v/></c></row>', "=C2*2"),
+    (f'<row r="2">{_is("A2", "a")}<c r="B2"><f>C2*2</f><v></v></c></row>', "=C2*2"),
+    # a formula whose result is the text '' (Excel writes t="str") is that text: an empty cell
+    (f'<row r="2">{_is("A2", "a")}<c r="B2" t="str"><f>""</f><v></v></c></row>', None),
+    # a shared formula's other cells carry no text of their own
+    (f'<row r="2">{_is("A2", "a")}<c r="B2"><f t="shared" si="0"/></c></row>', "(a formula)"),
+    # legal spellings: spaces around '=', a lower-case reference, an end tag with a space, a namespace prefix
+    (f'<row r="2">{_is("A2", "a")}<c r="B2" t = "e"><v>#N/A</v></c></row>', "#N/A"),
+    (f'<row r="2">{_is("A2", "a")}<c r="b2" t="e"><v>#REF!</v></c></row>', "#REF!"),
+    (f'<row r="2">{_is("A2", "a")}<c r="B2"><f>1+1</f></c ></row>', "=1+1"),
+    # text that looks like an error or a formula is text: a rich-text run's <family> is no <f>
+    (f'<row r="2">{_is("A2", "a")}<c r="B2" t="inlineStr"><is><r><rPr><family val="2"/></rPr><t>t="e" #1</t></r>'
+     '</is></c></row>', 't="e" #1'),
+])
+def test_xlsx_cells_calamine_reads_as_empty_are_read_as_what_they_hold(tmp_path: Path, cells: str,
+                                                                       x: str | None) -> None:
+    assert read_table(_sheet(tmp_path, HEAD + cells)).get_column("x").to_list() == [x]
+
+
+def test_xlsx_odd_cells_map_to_calamines_columns_and_are_refused_where_they_cannot(tmp_path: Path) -> None:
+    # a number cell with an empty <v> in column A is no value: calamine's first column is B
+    lead = '<row r="3"><c r="A3"><v></v></c></row>'
+    body = (f'<row r="1">{_is("B1", "id")}{_is("C1", "x")}{_is("D1", "x")}</row>'
+            f'<row r="2">{_is("B2", "a")}<c r="C2" t="e"><f>1/0</f><v>#DIV/0!</v></c><c r="D2"><v>1</v></c></row>')
+    msg = str(_error(read_table, _sheet(tmp_path, body + lead)))
+    assert "column name 'x' appears 2 times (column C, column D)" in msg
+    # a cell that does not record its place, with a value: the letters are not known, the table's numbers are
+    unplaced = body.replace('<c r="D2">', "<c>")
+    msg = str(_error(read_table, _sheet(tmp_path, unplaced.replace('t="e"><f>1/0</f><v>#DIV/0!', "><v>2"))))
+    assert "column name 'x' appears 2 times (column 2, column 3)" in msg
+    # nor then the column of an error: it is refused, named by its cell
+    msg = str(_error(read_table, _sheet(tmp_path, unplaced)))
+    assert "row 2: cell C2 of sheet 'S' holds the Excel error #DIV/0!" in msg
+    # an error whose place is not recorded cannot be put in its column: refused
+    msg = str(_error(read_table, _sheet(tmp_path, HEAD + f'<row r="2">{_is("A2", "a")}<c t="e"><v>#N/A</v></c></row>')))
+    assert "a cell (the file does not record which) of sheet 'S' holds the Excel error #N/A" in msg
+    # a header that holds only an error is not an empty row 1: the cell is named
+    msg = str(_error(read_table, _sheet(tmp_path, '<row r="1"><c r="B1" t="e"><v>#N/A</v></c></row>'
+                                                  f'<row r="2">{_is("A2", "a")}<c r="B2"><v>1</v></c></row>')))
+    assert "row 1: column A has values but no name in the header row" in msg
+
+
+def test_xlsx_sheet_found_by_its_place_and_a_damaged_one_refused(tmp_path: Path) -> None:
+    cells = HEAD + f'<row r="2">{_is("A2", "a")}<c r="B2" t="e"><v>#DIV/0!</v></c></row>'
+    # the workbook's XML normalises a tab in a sheet name; the sheet is found by its place, not its name
+    assert read_table(_sheet(tmp_path, cells, name="一\t二")).get_column("x").to_list() == ["#DIV/0!"]
+    msg = str(_error(read_table, _sheet(tmp_path, cells, damage=True)))
+    assert "cannot read the cells of sheet 'S': Bad CRC-32" in msg and "open it in Excel and save it again" in msg
+
+
+def test_xlsx_a_column_of_huge_whole_numbers_is_read(tmp_path: Path) -> None:
+    """polars' read_excel cast a column of whole numbers to Int64 and refused 1e20 as a damaged file."""
+    cells = HEAD + f'<row r="2">{_is("A2", "a")}<c r="B2"><v>1E+20</v></c></row>'
+    assert read_table(_sheet(tmp_path, cells)).get_column("x").to_list() == ["1" + "0" * 20]
+
+
 # --- reading: every error names the file, and the row/column where it applies ----------------------------
 
 def test_file_not_found_and_unknown_extension(tmp_path: Path) -> None:
