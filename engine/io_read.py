@@ -26,7 +26,7 @@ import fastexcel
 import polars as pl
 
 from .errors import KaoheError, Loc, Problem, allowed, did_you_mean
-from .io_xlsx import Unreadable, first_column, odd_cells, sheet_xml
+from .io_xlsx import Unreadable, cells_of, first_column, odd_cells, sheet_xml
 
 FORMATS = {".csv": "csv", ".xlsx": "xlsx", ".parquet": "parquet"}
 ENCODING_HINT = "save it from Excel as 'CSV UTF-8', or pass --encoding (e.g. --encoding gbk)"
@@ -272,7 +272,7 @@ def _parse_xlsx(data: bytes, file: str, sheet: str | int | None, what: str
         return book.load_sheet(name, header_row=None, skip_rows=0, dtypes=dtypes).to_polars()
 
     with concurrent.futures.ThreadPoolExecutor(1) as pool:  # inflating the sheet's XML overlaps calamine's parse
-        xml_read = pool.submit(sheet_xml, data, names.index(name))
+        xml_read = pool.submit(lambda: cells_of(sheet_xml(data, names.index(name))))
         try:
             raw, numbers = sheet_as("string"), sheet_as("float")
         except Exception as e:  # noqa: BLE001 - calamine errors come through polars as several types

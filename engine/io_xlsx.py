@@ -26,7 +26,8 @@ from xml.etree import ElementTree
 _CELL = re.compile(rb"<((?:[\w.-]+:)?)c\b([^>]*?)(?:/>|>(.*?)</\1c\s*>)", re.S)
 _ATTR = re.compile(rb"""([\w:.-]+)\s*=\s*(?:"([^"]*)"|'([^']*)')""")
 _REF = re.compile(rb"([A-Za-z]{1,3})([0-9]+)")
-_TEXT_TYPES = (b"s", b"str", b"inlineStr", b"e")  # a cell of these types holds a value even when it is ''
+_TEXT_TYPES = (b"str", b"d")  # calamine keeps a cell of these types even when its <v> is empty
+_NOT_CELLS = re.compile(rb"<!--.*?-->|<!\[CDATA\[.*?\]\]>|<\?.*?\?>", re.S)  # (no producer writes them in cells)
 
 
 class Unreadable(Exception):
@@ -87,15 +88,20 @@ def sheet_xml(data: bytes, index: int) -> bytes:
         raise Unreadable(str(e).splitlines()[0] if str(e) else type(e).__name__) from None
 
 
-def _region(xml: bytes) -> tuple[int, int]:
-    """Where the cells are: the sheetData element (calamine reads nothing after it)."""
+def cells_of(xml: bytes) -> bytes:
+    """The sheet's cells: its sheetData element (calamine reads nothing after it), without comments, CDATA
+    sections and processing instructions (which calamine skips, and which a byte scan would take for cells)."""
     lo, hi = xml.find(b"sheetData"), xml.rfind(b"sheetData")
-    return (lo, hi) if 0 <= lo < hi else (0, 0)
+    if not 0 <= lo < hi:
+        return b""
+    cells = xml[max(0, xml.rfind(b"<", 0, lo)):xml.find(b">", hi) + 1]  # from its tag: the namespace prefix
+    return _NOT_CELLS.sub(b"", cells) if b"<!" in cells or b"<?" in cells else cells
 
 
 def odd_cells(xml: bytes) -> list[OddCell]:
-    """The cells holding an Excel error, and the formulas saved without a result, in sheet order."""
-    lo, hi = _region(xml)
+    """The cells holding an Excel error, and the formulas saved without a result, in sheet order (`xml`: the
+    sheet's `cells_of`)."""
+    lo, hi = 0, len(xml)
     hashes = xml.find(b"#", lo, hi) != -1  # an error value starts with '#'
     formulas = xml.find(b"f", lo, hi) != -1  # single bytes are found fast (memchr)
     if not hashes and not formulas:
@@ -106,7 +112,7 @@ def odd_cells(xml: bytes) -> list[OddCell]:
         at = xml.find(b"#", lo, hi)
         while at != -1:
             start = _cell_start(xml, prefix, at, lo)
-            cell = _CELL.match(xml, start, hi) if start != -1 else None
+            cell = _CELL.match(xml, start, hi) if start != -1 and start not in starts else None
             if cell is not None and cell.end() > at:
                 starts.add(start)
                 at = cell.end()
@@ -142,9 +148,9 @@ def odd_cells(xml: bytes) -> list[OddCell]:
 def first_column(xml: bytes) -> int | None:
     """The 0-based sheet column calamine's first column is: the leftmost holding a value (a cell with
     only a style, a number cell with an empty <v>, or a formula saved without a result does not count).
-    None when a cell holding a value does not record its column."""
+    None when a cell holding a value does not record its column. `xml`: the sheet's `cells_of`."""
     prefix = _prefix(xml)
-    lo, hi = _region(xml)
+    lo, hi = 0, len(xml)
     least = None
     for cell in _CELL.finditer(xml, lo, hi):
         body = cell.group(3)

@@ -313,6 +313,8 @@ HEAD = f'<row r="1">{_is("A1", "id")}{_is("B1", "x")}</row>'
     (f'<row r="2">{_is("A2", "a")}<c r="B2" t = "e"><v>#N/A</v></c></row>', "#N/A"),
     (f'<row r="2">{_is("A2", "a")}<c r="b2" t="e"><v>#REF!</v></c></row>', "#REF!"),
     (f'<row r="2">{_is("A2", "a")}<c r="B2"><f>1+1</f></c ></row>', "=1+1"),
+    # a comment (calamine skips it) is no cell
+    (f'<row r="2">{_is("A2", "a")}<c r="B2"><v>1</v></c><!-- <c r="B2" t="e"><v>#N/A</v></c> --></row>', "1"),
     # text that looks like an error or a formula is text: a rich-text run's <family> is no <f>
     (f'<row r="2">{_is("A2", "a")}<c r="B2" t="inlineStr"><is><r><rPr><family val="2"/></rPr><t>t="e" #1</t></r>'
      '</is></c></row>', 't="e" #1'),
@@ -322,9 +324,11 @@ def test_xlsx_cells_calamine_reads_as_empty_are_read_as_what_they_hold(tmp_path:
     assert read_table(_sheet(tmp_path, HEAD + cells)).get_column("x").to_list() == [x]
 
 
-def test_xlsx_odd_cells_map_to_calamines_columns_and_are_refused_where_they_cannot(tmp_path: Path) -> None:
-    # a number cell with an empty <v> in column A is no value: calamine's first column is B
-    lead = '<row r="3"><c r="A3"><v></v></c></row>'
+@pytest.mark.parametrize("kind", ["", ' t="e"', ' t="s"', ' t="inlineStr"', ' t="n"'])
+def test_xlsx_odd_cells_map_to_calamines_columns_and_are_refused_where_they_cannot(tmp_path: Path,
+                                                                                  kind: str) -> None:
+    # a cell with an empty <v> in column A is no value (but for text and dates): calamine's first column is B
+    lead = f'<row r="3"><c r="A3"{kind}><v></v></c></row>'
     body = (f'<row r="1">{_is("B1", "id")}{_is("C1", "x")}{_is("D1", "x")}</row>'
             f'<row r="2">{_is("B2", "a")}<c r="C2" t="e"><f>1/0</f><v>#DIV/0!</v></c><c r="D2"><v>1</v></c></row>')
     msg = str(_error(read_table, _sheet(tmp_path, body + lead)))
@@ -343,6 +347,22 @@ def test_xlsx_odd_cells_map_to_calamines_columns_and_are_refused_where_they_cann
     msg = str(_error(read_table, _sheet(tmp_path, '<row r="1"><c r="B1" t="e"><v>#N/A</v></c></row>'
                                                   f'<row r="2">{_is("A2", "a")}<c r="B2"><v>1</v></c></row>')))
     assert "row 1: column A has values but no name in the header row" in msg
+
+
+@pytest.mark.parametrize("lead", ['<c r="A4" t="str"><v></v></c>', '<c r="A4" t="d"><v></v></c>',
+                                  '<c r="A4" t="e"><v></v></c>', '<c r="A4" s="1"/>', '<c r="A4"><f>1</f><v/></c>'])
+def test_xlsx_an_error_lands_in_its_column_whatever_column_a_holds(tmp_path: Path, lead: str) -> None:
+    """calamine's table starts at column A only if A holds a value (an empty text or date result does; an
+    empty error, a style, a formula without its result does not): the error is read in its own column either
+    way (or, for the unsaved formula in A4, refused)."""
+    body = (f'<row r="1">{_is("B1", "id")}{_is("C1", "x")}</row>'
+            f'<row r="2">{_is("B2", "a")}<c r="C2" t="e"><f>1/0</f><v>#DIV/0!</v></c></row>'
+            f'<row r="3">{_is("B3", "b")}<c r="C3"><v>2</v></c></row><row r="4">{lead}</row>')
+    if "<f>" in lead:
+        assert "cell A4 of sheet 'S' holds a formula (=1) saved without its result" in str(
+            _error(read_table, _sheet(tmp_path, body)))
+    else:
+        assert read_table(_sheet(tmp_path, body)).get_column("x").to_list()[:2] == ["#DIV/0!", "2"]
 
 
 def test_xlsx_sheet_found_by_its_place_and_a_damaged_one_refused(tmp_path: Path) -> None:
