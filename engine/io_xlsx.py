@@ -116,8 +116,8 @@ def odd_cells(xml: bytes) -> list[OddCell]:
             if cell is not None and cell.end() > at:
                 starts.add(start)
                 at = cell.end()
-            else:
-                at += 1
+            else:  # not in a cell (e.g. in a row's attribute): on past the tag or text holding it
+                at = max(at + 1, xml.find(b">", at, hi) + 1)
             at = xml.find(b"#", at, hi)
     if formulas:  # a formula without a saved result ends its cell: </f></c>, </f><v/></c>, <f .../></c>
         p = re.escape(prefix)
@@ -138,7 +138,8 @@ def odd_cells(xml: bytes) -> list[OddCell]:
         shown = ref.decode(errors="replace").upper() if ref else None
         kind = attrs.get(b"t")
         if kind == b"e":
-            out.append(OddCell(shown, row, column, (value or b"#ERROR").decode(errors="replace"), error=True))
+            text = html.unescape(value.decode(errors="replace")) if value else "#ERROR"  # &#35;N/A is #N/A
+            out.append(OddCell(shown, row, column, text, error=True))
         elif (value is None or (not value and kind != b"str")) and (formula := _child(body, prefix, b"f")) is not None:
             text = "=" + html.unescape(formula.decode(errors="replace")) if formula else "(a formula)"
             out.append(OddCell(shown, row, column, text, error=False))  # (t="str" with <v></v>: the text '')

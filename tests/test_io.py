@@ -312,6 +312,7 @@ HEAD = f'<row r="1">{_is("A1", "id")}{_is("B1", "x")}</row>'
     # legal spellings: spaces around '=', a lower-case reference, an end tag with a space, a namespace prefix
     (f'<row r="2">{_is("A2", "a")}<c r="B2" t = "e"><v>#N/A</v></c></row>', "#N/A"),
     (f'<row r="2">{_is("A2", "a")}<c r="b2" t="e"><v>#REF!</v></c></row>', "#REF!"),
+    (f'<row r="2">{_is("A2", "a")}<c r="B2" t="e"><v>&#35;N/A</v></c></row>', "#N/A"),
     (f'<row r="2">{_is("A2", "a")}<c r="B2"><f>1+1</f></c ></row>', "=1+1"),
     # a comment (calamine skips it) is no cell
     (f'<row r="2">{_is("A2", "a")}<c r="B2"><v>1</v></c><!-- <c r="B2" t="e"><v>#N/A</v></c> --></row>', "1"),
