@@ -26,7 +26,7 @@ import fastexcel
 import polars as pl
 
 from .errors import KaoheError, Loc, Problem, allowed, did_you_mean
-from .io_xlsx import Unreadable, cells_of, first_column, odd_cells, sheet_xml
+from .io_xlsx import Unreadable, cells_of, first_column, odd_cells, sheet_kinds, sheet_xml
 
 FORMATS = {".csv": "csv", ".xlsx": "xlsx", ".parquet": "parquet"}
 ENCODING_HINT = "save it from Excel as 'CSV UTF-8', or pass --encoding (e.g. --encoding gbk)"
@@ -242,29 +242,12 @@ def _parse_xlsx(data: bytes, file: str, sheet: str | int | None, what: str
     try:
         book = fastexcel.read_excel(data)
         names = book.sheet_names
-        # by default the first sheet Excel shows (a hidden one holds lookups, not the table)
-        shown = None if sheet is not None else next(
-            (n for n in names if book.load_sheet(n, header_row=None, n_rows=0).visible == "visible"), None)
     except Exception as e:  # noqa: BLE001 - fastexcel raises its own hierarchy and, on odd zips, others
         _fail(file, f"cannot open as an .xlsx workbook: {str(e).splitlines()[0]}",
               "the file may be damaged or not really .xlsx; open it in Excel and save it again as .xlsx")
-    listed = ", ".join(f"'{n}'" for n in names)
     if not names:
         _fail(file, "the workbook has no sheets")
-    if sheet is None:
-        name = shown or names[0]
-    elif isinstance(sheet, int):
-        if not 1 <= sheet <= len(names):
-            _fail(file, f"there is no sheet number {sheet}; the workbook has {len(names)}: {listed}",
-                  "sheets are numbered from 1")
-        name = names[sheet - 1]
-    elif sheet in names:
-        name = sheet
-    elif sheet.strip().isdigit():  # --sheet 2: the second sheet, unless a sheet is named '2'
-        return _parse_xlsx(data, file, int(sheet), what)
-    else:
-        _fail(file, f"no sheet named '{sheet}'{did_you_mean(sheet, names)}; the sheets are: {listed}",
-              "give one of these names, or the sheet's number (1 = first)")
+    name = _sheet_name(book, data, file, sheet)
 
     def sheet_as(dtypes: Literal["string", "float"]) -> pl.DataFrame:
         """Every cell as that type, every row from row 1 (calamine skips leading empty ones). fastexcel itself:
@@ -297,6 +280,41 @@ def _parse_xlsx(data: bytes, file: str, sheet: str | int | None, what: str
         _fail(file, f"row 1 of sheet '{name}' is empty: the header must be the first row",
               "delete the empty rows above the header", row=1)
     return out, name, column
+
+
+def _sheet_name(book: fastexcel.ExcelReader, data: bytes, file: str, sheet: str | int | None) -> str:
+    """The sheet `--sheet` names (a name, or a number from 1); by default the first table Excel shows (a
+    hidden sheet holds lookups, not the table; a chart sheet holds no cells)."""
+    names = book.sheet_names
+    kinds = sheet_kinds(data)
+    kinds = kinds if kinds is not None and len(kinds) == len(names) else ["worksheet"] * len(names)
+    charts = {n for n, k in zip(names, kinds, strict=True) if k != "worksheet"}
+    listed = ", ".join(f"'{n}'" for n in names)
+    if sheet is None:
+        try:
+            shown = next((n for n in names if n not in charts
+                          and book.load_sheet(n, header_row=None, n_rows=0).visible == "visible"), None)
+        except Exception as e:  # noqa: BLE001 - fastexcel raises its own hierarchy and, on odd zips, others
+            _fail(file, f"cannot open as an .xlsx workbook: {str(e).splitlines()[0]}",
+                  "the file may be damaged or not really .xlsx; open it in Excel and save it again as .xlsx")
+        name = shown or next((n for n in names if n not in charts), names[0])
+    elif isinstance(sheet, int):
+        if not 1 <= sheet <= len(names):
+            _fail(file, f"there is no sheet number {sheet}; the workbook has {len(names)}: {listed}",
+                  "sheets are numbered from 1")
+        name = names[sheet - 1]
+    elif sheet in names:
+        name = sheet
+    elif sheet.strip().isdigit():  # --sheet 2: the second sheet, unless a sheet is named '2'
+        return _sheet_name(book, data, file, int(sheet))
+    else:
+        _fail(file, f"no sheet named '{sheet}'{did_you_mean(sheet, names)}; the sheets are: {listed}",
+              "give one of these names, or the sheet's number (1 = first)")
+    if name in charts:
+        tables = ", ".join(f"'{n}'" for n in names if n not in charts) or "none"
+        _fail(file, f"sheet '{name}' is a chart, not a table; the tables are: {tables}",
+              "give a table's name or number with --sheet")
+    return name
 
 
 def _odd_cells(raw: pl.DataFrame, xml: bytes, file: str, sheet: str) -> pl.DataFrame:

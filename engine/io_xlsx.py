@@ -49,37 +49,56 @@ def _local(tag: str) -> str:
     return tag.rsplit("}", 1)[-1]
 
 
+def _sheets(z: zipfile.ZipFile) -> list[tuple[str, str]]:
+    """Each sheet of the workbook, in its order (calamine's): (its part, its kind: worksheet, chartsheet, ...)."""
+    names = set(z.namelist())
+
+    def rels_of(part: str) -> dict[str, tuple[str, str]]:
+        """A part's relationships: id -> (target part, type)."""
+        folder, base = posixpath.split(part)
+        rels = posixpath.join(folder, "_rels", base + ".rels")
+        if rels not in names:
+            return {}
+        out = {}
+        for el in ElementTree.fromstring(z.read(rels)):
+            target = el.get("Target", "")
+            out[el.get("Id", "")] = (target.lstrip("/") if target.startswith("/")
+                                     else posixpath.normpath(posixpath.join(folder, target)),
+                                     el.get("Type", "").rsplit("/", 1)[-1])
+        return out
+
+    root = ElementTree.fromstring(z.read("_rels/.rels"))
+    book = next((el.get("Target", "").lstrip("/") for el in root
+                 if el.get("Type", "").endswith("/officeDocument")), "xl/workbook.xml")
+    targets = rels_of(book)
+    out = []
+    for el in ElementTree.fromstring(z.read(book)).iter():
+        if _local(el.tag) == "sheet":
+            rid = next((v for k, v in el.attrib.items() if _local(k) == "id"), None)
+            out.append(targets.get(rid or "", ("", "")))
+    return out
+
+
+def sheet_kinds(data: bytes) -> list[str] | None:
+    """Each sheet's kind (worksheet, chartsheet, ...) in the workbook's order; None when it cannot be told."""
+    try:
+        with zipfile.ZipFile(io.BytesIO(data)) as z:
+            return [kind for _, kind in _sheets(z)]
+    except Exception:  # noqa: BLE001 - a damaged file: sheet_xml says what is wrong with it
+        return None
+
+
 def sheet_xml(data: bytes, index: int) -> bytes:
     """The XML of the `index`-th sheet (0-based, in the workbook's order, which is calamine's) of an .xlsx
     workbook's bytes. Raises Unreadable, saying why, when the package does not say where it is or it cannot
     be read: the caller must not take calamine's empty cells on trust then."""
     try:
         with zipfile.ZipFile(io.BytesIO(data)) as z:
-            names = set(z.namelist())
-
-            def rels_of(part: str) -> dict[str, str]:
-                """A part's relationships: id -> target part."""
-                folder, base = posixpath.split(part)
-                rels = posixpath.join(folder, "_rels", base + ".rels")
-                if rels not in names:
-                    return {}
-                out = {}
-                for el in ElementTree.fromstring(z.read(rels)):
-                    target = el.get("Target", "")
-                    out[el.get("Id", "")] = (target.lstrip("/") if target.startswith("/")
-                                             else posixpath.normpath(posixpath.join(folder, target)))
-                return out
-
-            root = ElementTree.fromstring(z.read("_rels/.rels"))
-            book = next((el.get("Target", "").lstrip("/") for el in root
-                         if el.get("Type", "").endswith("/officeDocument")), "xl/workbook.xml")
-            targets = rels_of(book)
-            sheets = [el for el in ElementTree.fromstring(z.read(book)).iter() if _local(el.tag) == "sheet"]
+            sheets = _sheets(z)
             if not 0 <= index < len(sheets):
                 raise Unreadable(f"the workbook lists {len(sheets)} sheets")
-            rid = next((v for k, v in sheets[index].attrib.items() if _local(k) == "id"), None)
-            part = targets.get(rid or "")
-            if part not in names:
+            part = sheets[index][0]
+            if part not in z.namelist():
                 raise Unreadable("the sheet's part is missing from the file")
             return z.read(part)
     except Unreadable:

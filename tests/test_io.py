@@ -148,6 +148,29 @@ def test_xlsx_default_sheet_is_the_first_one_excel_shows(tmp_path: Path) -> None
     assert read_table(path, sheet=1).columns == ["type"]  # asked for by number: given
 
 
+def test_xlsx_chart_sheets_are_passed_over_and_named_when_chosen(tmp_path: Path,
+                                                                  capfd: pytest.CaptureFixture[str]) -> None:
+    """A chart sheet first (xlsxwriter and Excel let it be the first tab) was taken for the table: 'sheet
+    is empty', and calamine printed "'chartsheet' not a valid worksheet" three times."""
+    import xlsxwriter  # noqa: PLC0415
+
+    path = tmp_path / "c.xlsx"
+    with xlsxwriter.Workbook(path) as wb:
+        chart_sheet = wb.add_chartsheet("图表")
+        ws = wb.add_worksheet("数据")
+        for i, row in enumerate(FRAME.rows()):
+            ws.write_row(i + 1, 0, row)
+        ws.write_row(0, 0, FRAME.columns)
+        chart = wb.add_chart({"type": "column"})
+        chart.add_series({"values": "='数据'!$B$2:$B$3"})
+        chart_sheet.set_chart(chart)
+    df, info = read_table_info(path)
+    assert info.sheet == "数据" and df.height == 3
+    msg = str(_error(read_table, path, sheet="1"))
+    assert "sheet '图表' is a chart, not a table; the tables are: '数据'" in msg
+    assert "chartsheet" not in capfd.readouterr().out
+
+
 def test_xlsx_number_cells_keep_their_digits(tmp_path: Path) -> None:
     """A number cell reads as its number to Excel's 15 significant digits, not as Excel displays it with 9
     decimals: 0.94999999999 stayed '0.95' and passed a 0.95 threshold (a CSV of it is refused)."""
