@@ -98,8 +98,11 @@ def needed_columns(scheme: Scheme, dec: Decisions) -> list[str]:
 
 def reads_rank(dec: Decisions) -> bool:
     """Does an award's eligibility or order read the units' ranks?"""
-    return any("rank" in e.names() for a in dec.awards for e in (a.eligible, *(k.expr for k in a.rank_by))
-               if e is not None)
+    return any(award_reads_rank(a.eligible, a.rank_by) for a in dec.awards)
+
+
+def award_reads_rank(eligible: E.Expr | None, rank_by: tuple[SortKey, ...]) -> bool:
+    return any("rank" in e.names() for e in (eligible, *(k.expr for k in rank_by)) if e is not None)
 
 
 def decide(scheme: Scheme, dec: Decisions, scored: pl.DataFrame, event_vetoes: pl.DataFrame | None = None

@@ -22,7 +22,7 @@ from typing import Any
 import polars as pl
 
 from . import fixed as F
-from .decide import resolver
+from .decide import award_reads_rank, resolver
 from .evaluate import _item_scope, build_plan, field_ranges
 from .expr import Expr
 from .fmt import Lang, fixed_str
@@ -204,7 +204,8 @@ def _open_targets(run: Run, ts: list[Target], unit_ids: set[str] | None, wanted:
             blocked = [v for v in d.vetoes if v.blocks == "all" or tid in v.blocks]
         labels = pl.concat_str([pl.when(pl.col(f"x.{v.id}")).then(pl.lit(v.label)) for v in blocked],
                                separator="、", ignore_nulls=True) if blocked else pl.lit(None, dtype=pl.String)
-        by_rank = kind == "award" and _reads_rank(t)
+        # an award read from ranks (places gained) is not searched: one unit's change moves the others' ranks too
+        by_rank = kind == "award" and award_reads_rank(t.cond, t.keys)
         status = pl.when(labels.fill_null("") == "").then(pl.lit("by_rank" if by_rank else "open")) \
             .otherwise("vetoed:" + labels)
         parts.append(frame.filter(~held).select("_r", "_u", _i=pl.lit(i), _t=pl.lit(t.key), _st=status, _above=above))
@@ -212,12 +213,6 @@ def _open_targets(run: Run, ts: list[Target], unit_ids: set[str] | None, wanted:
     if wanted is not None:
         out = out.filter(pl.col("_above").is_in([a for a in out.get_column("_above").unique() if wanted(a)]))
     return out
-
-
-def _reads_rank(t: Target) -> bool:
-    """Does the award read the units' ranks (places gained)? A change of one unit's data moves others' ranks
-    too: such an award is not searched (its status says so)."""
-    return any("rank" in e.names() for e in (t.cond, *(k.expr for k in t.keys)) if e is not None)
 
 
 def _unsearched(unit: str, target: str, status: str) -> Change:

@@ -328,8 +328,9 @@ def _odd_cells(raw: pl.DataFrame, xml: bytes, file: str, sheet: str) -> pl.DataF
     first = first_column(xml)
     fixes: dict[int, tuple[list[int], list[str]]] = {}
     for c in cells:
-        placed = c.row is not None and c.column is not None and first is not None
-        i, j = (c.row - 1, c.column - first) if placed else (-1, -1)  # type: ignore[operator]
+        i, j = -1, -1  # not placed: refused below
+        if c.row is not None and c.column is not None and first is not None:
+            i, j = c.row - 1, c.column - first
         if not (0 <= i < raw.height and 0 <= j < raw.width) or raw[i, j] is not None:
             what = f"the Excel error {c.text}" if c.error else f"a formula ({c.text}) saved without its result"
             where = f"cell {c.ref}" if c.ref else "a cell (the file does not record which)"
@@ -408,12 +409,11 @@ def _csv_column(i: int) -> str:
 def _check_names(names: list[str], file: str, *, column: Callable[[int], str],
                  blank_ok: set[int] | None = None) -> None:
     """`column(i)` names the table's i-th column (0-based) in a message."""
-    col = column
     problems = []
     title = sum(1 for n in names if n) == 1 and len(names) > 1
     for i, n in enumerate(names):
         if not n and i not in (blank_ok or set()):
-            problems.append(Problem(Loc(file, row=1), f"{col(i)} has values but no name in the header row",
+            problems.append(Problem(Loc(file, row=1), f"{column(i)} has values but no name in the header row",
                                     hint="add a name in row 1, or delete the column"
                                     + ("; if row 1 is a title, delete it so the column names are in row 1"
                                        if title else "")))
@@ -424,7 +424,7 @@ def _check_names(names: list[str], file: str, *, column: Callable[[int], str],
     for n, idx in seen.items():
         if len(idx) > 1:
             problems.append(Problem(Loc(file, row=1, column=n), f"column name '{n}' appears {len(idx)} times ("
-                                    + ", ".join(col(i) for i in idx) + ")", hint="rename or delete all but one"))
+                                    + ", ".join(column(i) for i in idx) + ")", hint="rename or delete all but one"))
     if problems:
         raise KaoheError(_cap(problems, file))
 
