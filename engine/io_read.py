@@ -26,7 +26,6 @@ import fastexcel
 import polars as pl
 
 from .errors import KaoheError, Loc, Problem, allowed, did_you_mean
-from .io_xlsx import Unreadable, cells_of, first_column, odd_cells, sheet_kinds, sheet_xml
 
 FORMATS = {".csv": "csv", ".xlsx": "xlsx", ".parquet": "parquet"}
 ENCODING_HINT = "save it from Excel as 'CSV UTF-8', or pass --encoding (e.g. --encoding gbk)"
@@ -239,6 +238,8 @@ def _quote_row(text: str) -> int | None:
 def _parse_xlsx(data: bytes, file: str, sheet: str | int | None, what: str
                 ) -> tuple[pl.DataFrame, str, Callable[[int], str]]:
     """The sheet as text cells (row i = sheet row i + 1), its name, and how a message names its column i."""
+    from .io_xlsx import Unreadable, cells_of, first_column, sheet_xml  # noqa: PLC0415 - xlsx inputs only
+
     try:
         book = fastexcel.read_excel(data)
         names = book.sheet_names
@@ -285,6 +286,8 @@ def _parse_xlsx(data: bytes, file: str, sheet: str | int | None, what: str
 def _sheet_name(book: fastexcel.ExcelReader, data: bytes, file: str, sheet: str | int | None) -> str:
     """The sheet `--sheet` names (a name, or a number from 1); by default the first table Excel shows (a
     hidden sheet holds lookups, not the table; a chart sheet holds no cells)."""
+    from .io_xlsx import sheet_kinds  # noqa: PLC0415 - xlsx inputs only
+
     names = book.sheet_names
     kinds = sheet_kinds(data)
     kinds = kinds if kinds is not None and len(kinds) == len(names) else ["worksheet"] * len(names)
@@ -322,6 +325,8 @@ def _odd_cells(raw: pl.DataFrame, xml: bytes, file: str, sheet: str) -> pl.DataF
     written as its error text or its formula (`engine.io_xlsx`): the field's parse then says it is not a
     number, at its row and column. A cell outside the table calamine read, or whose place the file does
     not record, is refused here."""
+    from .io_xlsx import first_column, odd_cells  # noqa: PLC0415 - xlsx inputs only
+
     cells = odd_cells(xml)
     if not cells:
         return raw
