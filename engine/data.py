@@ -22,6 +22,7 @@ MAX_MISSING = 8  # missing columns listed one by one; more suggests the wrong fi
 TRUE_WORDS = ("true", "1", "yes", "y", "是", "√", "有", "完成", "已完成")
 FALSE_WORDS = ("false", "0", "no", "n", "否", "×", "无", "未完成")
 _NUM = r"^\s*([+-]?)(\d*)(?:\.(\d*))?\s*(%?)\s*$"
+_FULL_WIDTH = {**{chr(0xFF10 + i): str(i) for i in range(10)}, "．": ".", "－": "-", "＋": "+", "％": "%"}
 
 
 @dataclass(frozen=True)
@@ -223,9 +224,10 @@ def _limit(f: Field) -> int:
 
 
 def _text_number(t: pl.Expr, scale: int) -> pl.Expr:
-    """Exact: '-12.345' at scale 4 -> -123450; '95.5%' at scale 4 -> 9550; null when not a number
-    or when it has more decimals than the scale keeps."""
-    g = t.str.extract_groups(_NUM)
+    """Exact: '-12.345' at scale 4 -> -123450; '95.5%' at scale 4 -> 9550; full-width digits and signs as
+    a Chinese input method types them ('９５．５％') as their ASCII forms; null when not a number or when it
+    has more decimals than the scale keeps."""
+    g = t.str.replace_many(list(_FULL_WIDTH), list(_FULL_WIDTH.values())).str.extract_groups(_NUM)
     sign, whole, written, pct = (g.struct.field(k) for k in ("1", "2", "3", "4"))
     frac = written.fill_null("").str.strip_chars_end("0")
     keep = pl.when(pct == "%").then(scale - 2).otherwise(scale)  # 95.5% = 0.955: two decimals fewer

@@ -175,7 +175,15 @@ def test_a_released_table_still_shows_the_cell_of_a_problem(tmp_path: Path) -> N
 
 
 _PIECES = ["", "+", "-", "0", "7", "12", "00", "123456789", "9223372036854775807", ".", "5", "50", "%", " ", "e",
-           "E3", "_", "１", ",", "\u3000", "0000000000"]
+           "E3", "_", "１", ",", "\u3000", "0000000000", "２０", "．", "％", "－", "٣"]
+
+
+def test_full_width_numbers_read_as_typed_in_ascii() -> None:
+    """A Chinese input method types ９５．５％ and －３: they were refused as 'not a number' (their digits look
+    like any other); other scripts' digits (٣) are still refused."""
+    df = pl.DataFrame({"x": ["９５．５％", "－３", "１２", "\u3000７\u3000", "٣", "1２.5"]})
+    assert df.select(data._text_number(pl.col("x"), 4)).to_series().to_list() == [9550, -30000, 120000, 70000,
+                                                                                 None, 125000]
 
 
 @settings(max_examples=400, deadline=None)
