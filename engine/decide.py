@@ -105,14 +105,14 @@ def award_reads_rank(eligible: E.Expr | None, rank_by: tuple[SortKey, ...]) -> b
     return any("rank" in e.names() for e in (eligible, *(k.expr for k in rank_by)) if e is not None)
 
 
-def decide(scheme: Scheme, dec: Decisions, scored: pl.DataFrame, event_vetoes: pl.DataFrame | None = None
-           ) -> tuple[pl.DataFrame, dict[str, AwardInfo]]:
+def decide(scheme: Scheme, dec: Decisions, scored: pl.DataFrame, event_vetoes: pl.DataFrame | None = None, *,
+           only: tuple[str, ...] | None = None) -> tuple[pl.DataFrame, dict[str, AwardInfo]]:
     """Row-local decisions (vetoes, grade before quotas, award conditions, sort keys) in one pass; then the
     overall order as a permutation (one sort of a packed key; its inverse scattered), and one lazy plan over
     the narrow frame: ranks, grade quotas and awards, each computed in the order it needs and gathered back.
     Awards ranked otherwise than the ranking get one more order for each distinct way they are ranked."""
     if reads_rank(dec) and RANK not in scored.columns:  # ranks do not depend on awards: decided first without them
-        ranked, _ = decide(scheme, replace(dec, awards=()), scored, event_vetoes)
+        ranked, _ = decide(scheme, replace(dec, awards=()), scored, event_vetoes, only=("rank",))
         scored = scored.with_columns(ranked.get_column("rank").alias(RANK))
     res = resolver(scheme)
 
@@ -202,6 +202,7 @@ def decide(scheme: Scheme, dec: Decisions, scored: pl.DataFrame, event_vetoes: p
     # the streaming engine pays off on large frames only: below about 500k units the in-memory one is
     # faster for this plan of whole-column steps (2x at 1k-200k units; 0.8x at 1M)
     small = df.height < IN_MEMORY_BELOW
+    new = [n for n in new if only is None or n in only]  # (the plan then computes only what they need)
     return scored.hstack(lf.select(new).collect(engine="in-memory" if small else "streaming")), infos
 
 
