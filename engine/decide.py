@@ -9,6 +9,9 @@ Adds to the scored frame, per unit:
 
 The frame is never sorted: each order is a permutation column (one stable sort of a packed Int64 key), and
 only the few columns a step reads are gathered into that order and the results gathered back.
+
+An award may read `rank` (places gained: last_rank - rank): the ranks are then decided first, without the
+awards (they do not depend on them), and kept as `_rank` for the awards' conditions and keys.
 """
 
 from __future__ import annotations
