@@ -19,8 +19,8 @@ from .model import Field, Scheme
 
 MAX_LISTED = 30  # problems listed per kind before "... and N more"
 MAX_MISSING = 8  # missing columns listed one by one; more suggests the wrong file
-TRUE_WORDS = ("true", "1", "yes", "y", "是", "√", "有", "完成", "已完成")
-FALSE_WORDS = ("false", "0", "no", "n", "否", "×", "无", "未完成")
+TRUE_WORDS = ("true", "1", "yes", "y", "是", "√", "有", "完成", "已完成", "１")  # (１: full-width, as typed in Chinese)
+FALSE_WORDS = ("false", "0", "no", "n", "否", "×", "无", "未完成", "０")
 _NUM = r"^\s*([+-]?)(\d*)(?:\.(\d*))?\s*(%?)\s*$"
 _FULL_WIDTH = {**{chr(0xFF10 + i): str(i) for i in range(10)}, "．": ".", "－": "-", "＋": "+", "％": "%"}
 

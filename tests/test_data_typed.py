@@ -178,6 +178,14 @@ _PIECES = ["", "+", "-", "0", "7", "12", "00", "123456789", "9223372036854775807
            "E3", "_", "１", ",", "\u3000", "0000000000", "２０", "．", "％", "－", "٣"]
 
 
+def test_yes_no_cells_read_every_common_way_of_writing_them() -> None:
+    f = Field(id="x", label="x", type="bool", loc=Loc("t"))
+    words = ["是", "否", "√", "×", "1", "0", "１", "０", " Yes ", "N", "TRUE", "有", "无", "已完成", "未完成", "已交"]
+    df = pl.DataFrame({"x": words})
+    assert df.select(data._parse(df.schema, f)).to_series().to_list() == [
+        True, False, True, False, True, False, True, False, True, False, True, True, False, True, False, None]
+
+
 def test_full_width_numbers_read_as_typed_in_ascii() -> None:
     """A Chinese input method types ９５．５％ and －３: they were refused as 'not a number' (their digits look
     like any other); other scripts' digits (٣) are still refused."""
