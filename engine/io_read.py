@@ -238,7 +238,7 @@ def _quote_row(text: str) -> int | None:
 def _parse_xlsx(data: bytes, file: str, sheet: str | int | None, what: str
                 ) -> tuple[pl.DataFrame, str, Callable[[int], str]]:
     """The sheet as text cells (row i = sheet row i + 1), its name, and how a message names its column i."""
-    from .io_xlsx import Unreadable, cells_of, first_column, sheet_xml  # noqa: PLC0415 - xlsx inputs only
+    from .io_xlsx import Unreadable, cells_of, first_column, merged, sheet_xml  # noqa: PLC0415 - xlsx inputs only
 
     try:
         book = fastexcel.read_excel(data)
@@ -256,14 +256,18 @@ def _parse_xlsx(data: bytes, file: str, sheet: str | int | None, what: str
         return book.load_sheet(name, header_row=None, skip_rows=0, dtypes=dtypes).to_polars()
 
     with concurrent.futures.ThreadPoolExecutor(1) as pool:  # inflating the sheet's XML overlaps calamine's parse
-        xml_read = pool.submit(lambda: cells_of(sheet_xml(data, names.index(name))))
+        def cells_and_merges() -> tuple[bytes, list[tuple[str, int, int, int, int]]]:
+            whole = sheet_xml(data, names.index(name))
+            return cells_of(whole), merged(whole)
+
+        xml_read = pool.submit(cells_and_merges)
         try:
             raw, numbers = sheet_as("string"), sheet_as("float")
         except Exception as e:  # noqa: BLE001 - calamine errors come through polars as several types
             _fail(file, f"cannot read sheet '{name}': {str(e).splitlines()[0]}",
                   "the file may be damaged; open it in Excel and save it again as .xlsx")
         try:
-            xml = xml_read.result()
+            xml, merges = xml_read.result()
         except Unreadable as e:  # calamine read it, but which of its empty cells are errors cannot be told
             _fail(file, f"cannot read the cells of sheet '{name}': {e}",
                   "the file may be damaged; open it in Excel and save it again as .xlsx")
@@ -276,7 +280,7 @@ def _parse_xlsx(data: bytes, file: str, sheet: str | int | None, what: str
             first.append(first_column(xml))
         return f"column {i + 1}" if first[0] is None else f"column {_letter(first[0] + i)}"
 
-    out = _odd_cells(_exact_numbers(raw, numbers), xml, file, name)
+    out = _merged_cells(_odd_cells(_exact_numbers(raw, numbers), xml, file, name), merges, xml, file, name)
     if all(v is None for v in out.row(0)):
         _fail(file, f"row 1 of sheet '{name}' is empty: the header must be the first row",
               "delete the empty rows above the header", row=1)
@@ -347,6 +351,35 @@ def _odd_cells(raw: pl.DataFrame, xml: bytes, file: str, sheet: str) -> pl.DataF
         rows.append(i)
         texts.append(c.text)
     return raw.with_columns(raw.to_series(j).scatter(rows, texts) for j, (rows, texts) in fixes.items())
+
+
+def _merged_cells(raw: pl.DataFrame, ranges: list[tuple[str, int, int, int, int]], xml: bytes, file: str,
+                  sheet: str) -> pl.DataFrame:
+    """`raw` with each cell below the header that a merged range covers, and that calamine read as empty,
+    reading '[merged A4:A6]': only a range's first cell holds its value, which Excel shows across the range.
+    A unit's field there is then refused at its row and column (read as empty, an optional field scored as not
+    applicable); a column the scheme does not read is not looked at."""
+    from .io_xlsx import first_column  # noqa: PLC0415 - xlsx inputs only
+
+    body = [r for r in ranges if r[3] >= 2 and (r[1], r[2]) != (r[3], r[4])]
+    if not body:
+        return raw
+    first = first_column(xml)
+    if first is None:
+        _fail(file, f"cells {body[0][0]} of sheet '{sheet}' are merged, and the file does not record where its "
+              "cells are", "unmerge the cells and give each unit its own value, then save the file in Excel")
+    marks: dict[int, dict[int, str]] = {}
+    for text, r1, c1, r2, c2 in body:
+        for col in range(max(c1, first), min(c2, first + raw.width - 1) + 1):
+            covered = marks.setdefault(col - first, {})
+            for r in range(max(r1, 2), min(r2, raw.height) + 1):
+                if (r, col) != (r1, c1):
+                    covered[r - 1] = f"[merged {text}]"
+    def marked(j: int, m: dict[int, str]) -> pl.Series:
+        return pl.Series([None] * raw.height, dtype=pl.String).scatter(list(m), list(m.values()))
+
+    return raw.with_columns(pl.coalesce(raw.to_series(j), marked(j, m)).alias(raw.columns[j])
+                            for j, m in marks.items() if m)
 
 
 def _exact_numbers(raw: pl.DataFrame, numbers: pl.DataFrame) -> pl.DataFrame:

@@ -117,6 +117,21 @@ def cells_of(xml: bytes) -> bytes:
     return _NOT_CELLS.sub(b"", cells) if b"<!" in cells or b"<?" in cells else cells
 
 
+def merged(xml: bytes) -> list[tuple[str, int, int, int, int]]:
+    """The sheet's merged ranges (the whole sheet's XML: they follow its cells): (A4:A6, first row, first
+    column, last row, last column), rows 1-based, columns 0-based. Only a range's first cell holds its value;
+    calamine reads the others as empty."""
+    out = []
+    for m in re.finditer(rb"""<(?:[\w.-]+:)?mergeCell\s[^>]*?\bref\s*=\s*["']([A-Za-z]+[0-9]+):([A-Za-z]+[0-9]+)["']""",
+                         xml):
+        (r1, c1), (r2, c2) = _position(m.group(1)), _position(m.group(2))
+        if r1 is None or c1 is None or r2 is None or c2 is None:
+            continue
+        text = (m.group(1) + b":" + m.group(2)).decode().upper()
+        out.append((text, min(r1, r2), min(c1, c2), max(r1, r2), max(c1, c2)))
+    return out
+
+
 def odd_cells(xml: bytes) -> list[OddCell]:
     """The cells holding an Excel error, and the formulas saved without a result, in sheet order (`xml`: the
     sheet's `cells_of`)."""

@@ -292,10 +292,10 @@ def test_xlsx_header_problems_name_the_sheet_column_after_leading_empty_columns(
     assert "column F has values but no name in the header row" in msg
 
 
-def _sheet(tmp_path: Path, cells: str, *, name: str = "S", damage: bool = False) -> Path:
+def _sheet(tmp_path: Path, cells: str, *, name: str = "S", damage: bool = False, after: str = "") -> Path:
     """A workbook whose one sheet's <sheetData> is `cells` (inline strings: no shared-strings part needed),
-    optionally with one byte after </sheetData> changed (its zip checksum then fails; calamine never reads
-    there)."""
+    followed by `after` (e.g. <mergeCells>), optionally with one byte after </sheetData> changed (its zip
+    checksum then fails; calamine never reads there)."""
     import xlsxwriter  # noqa: PLC0415
 
     path = tmp_path / "s.xlsx"
@@ -303,7 +303,8 @@ def _sheet(tmp_path: Path, cells: str, *, name: str = "S", damage: bool = False)
         wb.add_worksheet(name).write(0, 0, 1)
     with zipfile.ZipFile(path) as z:
         parts = {n: z.read(n) for n in z.namelist()}
-    xml = re.sub(rb"<sheetData>.*</sheetData>", lambda _: b"<sheetData>" + cells.encode() + b"</sheetData>",
+    xml = re.sub(rb"<sheetData>.*</sheetData>",
+                 lambda _: b"<sheetData>" + cells.encode() + b"</sheetData>" + after.encode(),
                  parts["xl/worksheets/sheet1.xml"], flags=re.S)
     parts["xl/worksheets/sheet1.xml"] = xml
     with zipfile.ZipFile(path, "w", zipfile.ZIP_STORED) as z:
@@ -387,6 +388,21 @@ def test_xlsx_an_error_lands_in_its_column_whatever_column_a_holds(tmp_path: Pat
             _error(read_table, _sheet(tmp_path, body)))
     else:
         assert read_table(_sheet(tmp_path, body)).get_column("x").to_list()[:2] == ["#DIV/0!", "2"]
+
+
+def test_xlsx_cells_a_merged_range_covers_read_as_merged_not_empty(tmp_path: Path) -> None:
+    """Only a merged range's first cell holds its value, which Excel shows across the range; calamine read the
+    others as empty, and an optional field there scored as not applicable (a 目标 merged over three villages:
+    two scored full points). They read '[merged C3:C5]', so a field's parse names them; the header row and
+    cells holding values are left alone."""
+    cells = (f'<row r="1">{_is("A1", "id")}{_is("B1", "x")}{_is("C1", "y")}</row>'
+             + "".join(f'<row r="{r}">{_is(f"A{r}", f"u{r}")}<c r="B{r}"><v>{r}</v></c>'
+                       + (f'<c r="C{r}"><v>7</v></c>' if r == 3 else f'<c r="C{r}" s="1"/>') + "</row>"
+                       for r in range(2, 7)))
+    merges = '<mergeCells count="2"><mergeCell ref="C3:C5"/><mergeCell ref="B1:B2"/></mergeCells>'
+    df = read_table(_sheet(tmp_path, cells, after=merges))
+    assert df.get_column("y").to_list() == [None, "7", "[merged C3:C5]", "[merged C3:C5]", None]
+    assert df.get_column("x").to_list() == ["2", "3", "4", "5", "6"]  # B2 holds a value: it is kept
 
 
 def test_xlsx_sheet_found_by_its_place_and_a_damaged_one_refused(tmp_path: Path) -> None:
