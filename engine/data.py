@@ -62,7 +62,7 @@ def prepare_units(df: pl.DataFrame, scheme: Scheme, *, path: str, release: bool 
     name = pl.coalesce(pl.col(cols.name).cast(pl.String), uid_text) if named else pl.col(cols.id).cast(pl.String)
     parsed = df.select(pl.int_range(2, pl.len() + 2, dtype=pl.UInt32).alias("_row"), uid_text.alias("unit_id"),
                        *([] if same else [name.alias("name")]),  # a unit without a name is called by its id
-                       pl.col(cols.type).cast(pl.String).str.strip_chars().alias("unit_type"))
+                       _type_id(pl.col(cols.type).cast(pl.String).str.strip_chars(), scheme).alias("unit_type"))
     if same:
         parsed.insert_column(2, parsed.get_column("unit_id").alias("name"))
     parsed = parsed.with_columns(_id_key=_id_key(df.get_column(cols.id)),
@@ -299,10 +299,16 @@ def type_code(unit_type: pl.Expr, types: list[str]) -> pl.Expr:
     return unit_type.cast(pl.Enum(types), strict=False).to_physical().cast(pl.UInt32)
 
 
+def _type_id(unit_type: pl.Expr, scheme: Scheme) -> pl.Expr:
+    """A unit type as written: its id, or its label (村 -> village, as a committee's own table writes it)."""
+    labels = {label: tid for tid, label in scheme.unit_types.items() if label not in scheme.unit_types}
+    return unit_type.replace(labels) if labels else unit_type
+
+
 def _id_checks(scheme: Scheme, *, unique_ids: bool = False) -> list[Check]:
     """`unique_ids`: the ids are known to be distinct, so the (costly) duplicate check is left out."""
     c = scheme.columns
-    types = list(scheme.unit_types)
+    allowed = "allowed: " + ", ".join(f"{t} ({label})" for t, label in scheme.unit_types.items())
     dup = [] if unique_ids else [
         Check(pl.col("unit_id").is_duplicated() & pl.col("unit_id").is_not_null(), c.id, "duplicate unit id '{value}'",
               "each unit appears once", "unit_id")]
@@ -310,9 +316,9 @@ def _id_checks(scheme: Scheme, *, unique_ids: bool = False) -> list[Check]:
         Check(pl.col("unit_id").is_null() | (pl.col("unit_id") == ""), c.id, "empty unit id",
               "every row needs a unit id"),
         *dup,
-        Check(pl.col("unit_type").is_null(), c.type, "empty unit type", "allowed: " + ", ".join(types)),
+        Check(pl.col("unit_type").is_null(), c.type, "empty unit type", allowed),
         Check(pl.col("_type").is_null() & pl.col("unit_type").is_not_null(), c.type, "unknown unit type '{value}'",
-              "allowed: " + ", ".join(types), "unit_type"),
+              allowed, "unit_type"),
     ]
 
 

@@ -33,7 +33,7 @@ UNIT_CASES = [
     ("above_max.csv", 8, "party_q1", "'31.0' is above the maximum 30"),
     ("max_other_field.csv", 2, "hazards_fixed", "'13' is above the maximum hazards_found (排查安全隐患数)"),
     ("unknown_unit_type.csv", 8, "unit_type", "unknown unit type 'villag'"),
-    ("empty_unit_type.csv", 8, "unit_type", "empty unit type; allowed: village, community, office"),
+    ("empty_unit_type.csv", 8, "unit_type", "empty unit type; allowed: village (村), community (社区), office"),
     ("duplicate_unit_id.csv", 11, "unit_id", "duplicate unit id 'V09'"),
     ("empty_required.csv", 5, "letters_signed", "empty cell for unit V04"),
     ("value_not_allowed.csv", 7, "village_class", "'四类' is not allowed"),

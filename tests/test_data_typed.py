@@ -235,3 +235,15 @@ def test_quick_text_numbers_are_the_full_parse_where_they_read_at_all(parts: lis
         completed = data._complete_text(df, df.select(quick_int=pl.Series(quick_int)).rename({"quick_int": "x"}),
                                         [whole])
         assert completed.to_series().to_list() == full, text
+
+
+def test_a_unit_type_may_be_written_as_its_label(tmp_path: Path) -> None:
+    """A committee's own table writes 村/社区/镇属单位, not the scheme's ids: they were refused as unknown types
+    (the Parquet path hands such a table to the eager one, which reads them)."""
+    units = pl.read_csv(ROOT / "fixtures" / "2022" / "units.csv", infer_schema=False)
+    labels = {"village": "村", "community": "社区", "office": "镇属单位"}
+    labelled = units.with_columns(pl.col("unit_type").replace(labels))
+    for path in (tmp_path / "u.csv", tmp_path / "u.parquet"):
+        labelled.write_csv(path) if path.suffix == ".csv" else labelled.write_parquet(path)
+        frame = run(Inputs(ROOT / "rules" / "township-2022.yaml", path), detail=False).frame
+        assert frame.get_column("unit_type").to_list() == units.get_column("unit_type").to_list()
