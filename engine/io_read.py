@@ -375,10 +375,10 @@ def _merged_cells(raw: pl.DataFrame, ranges: list[tuple[str, int, int, int, int]
             for r in range(max(r1, 2), min(r2, raw.height) + 1):
                 if (r, col) != (r1, c1):
                     covered[r - 1] = f"[merged {text}]"
-    def marked(j: int, m: dict[int, str]) -> pl.Series:
+    def marked(m: dict[int, str]) -> pl.Series:
         return pl.Series([None] * raw.height, dtype=pl.String).scatter(list(m), list(m.values()))
 
-    return raw.with_columns(pl.coalesce(raw.to_series(j), marked(j, m)).alias(raw.columns[j])
+    return raw.with_columns(pl.coalesce(raw.to_series(j), marked(m)).alias(raw.columns[j])
                             for j, m in marks.items() if m)
 
 

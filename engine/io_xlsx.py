@@ -121,9 +121,12 @@ def merged(xml: bytes) -> list[tuple[str, int, int, int, int]]:
     """The sheet's merged ranges (the whole sheet's XML: they follow its cells): (A4:A6, first row, first
     column, last row, last column), rows 1-based, columns 0-based. Only a range's first cell holds its value;
     calamine reads the others as empty."""
-    out = []
-    for m in re.finditer(rb"""<(?:[\w.-]+:)?mergeCell\s[^>]*?\bref\s*=\s*["']([A-Za-z]+[0-9]+):([A-Za-z]+[0-9]+)["']""",
-                         xml):
+    out: list[tuple[str, int, int, int, int]] = []
+    tail = max(0, xml.rfind(b"sheetData"))  # (a scan of the cells before them would cost ~0.4 s at 30k rows)
+    if xml.find(b"mergeCell", tail) == -1:
+        return out
+    pattern = re.compile(rb"""<(?:[\w.-]+:)?mergeCell\s[^>]*?\bref\s*=\s*["']([A-Za-z]+[0-9]+):([A-Za-z]+[0-9]+)["']""")
+    for m in pattern.finditer(xml, tail):
         (r1, c1), (r2, c2) = _position(m.group(1)), _position(m.group(2))
         if r1 is None or c1 is None or r2 is None or c2 is None:
             continue
