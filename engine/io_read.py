@@ -14,6 +14,7 @@ from __future__ import annotations
 import codecs
 import concurrent.futures
 import csv
+import functools
 import hashlib
 import io
 from collections.abc import Callable
@@ -273,14 +274,14 @@ def _parse_xlsx(data: bytes, file: str, sheet: str | int | None, what: str
                   "the file may be damaged; open it in Excel and save it again as .xlsx")
     if raw.height == 0 or raw.width == 0:
         _fail(file, f"sheet '{name}' is empty", f"put the column names in row 1 and the {what} below them")
-    first: list[int | None] = []  # the sheet column of the table's first: found only when a message needs it
+    # the sheet column of calamine's first (a scan of every cell): found once, only when something needs it
+    first = functools.cache(lambda: first_column(xml))
 
     def column(i: int) -> str:
-        if not first:
-            first.append(first_column(xml))
-        return f"column {i + 1}" if first[0] is None else f"column {_letter(first[0] + i)}"
+        at = first()
+        return f"column {i + 1}" if at is None else f"column {_letter(at + i)}"
 
-    out = _merged_cells(_odd_cells(_exact_numbers(raw, numbers), xml, file, name), merges, xml, file, name)
+    out = _merged_cells(_odd_cells(_exact_numbers(raw, numbers), xml, first, file, name), merges, first, file, name)
     if all(v is None for v in out.row(0)):
         _fail(file, f"row 1 of sheet '{name}' is empty: the header must be the first row",
               "delete the empty rows above the header", row=1)
@@ -324,17 +325,18 @@ def _sheet_name(book: fastexcel.ExcelReader, data: bytes, file: str, sheet: str 
     return name
 
 
-def _odd_cells(raw: pl.DataFrame, xml: bytes, file: str, sheet: str) -> pl.DataFrame:
+def _odd_cells(raw: pl.DataFrame, xml: bytes, first_col: Callable[[], int | None], file: str, sheet: str
+               ) -> pl.DataFrame:
     """`raw` with each cell calamine read as empty that holds an Excel error or an unsaved formula result
     written as its error text or its formula (`engine.io_xlsx`): the field's parse then says it is not a
     number, at its row and column. A cell outside the table calamine read, or whose place the file does
-    not record, is refused here."""
-    from .io_xlsx import first_column, odd_cells  # noqa: PLC0415 - xlsx inputs only
+    not record, is refused here. `first_col()`: the sheet column of calamine's first (`io_xlsx.first_column`)."""
+    from .io_xlsx import odd_cells  # noqa: PLC0415 - xlsx inputs only
 
     cells = odd_cells(xml)
     if not cells:
         return raw
-    first = first_column(xml)
+    first = first_col()
     fixes: dict[int, tuple[list[int], list[str]]] = {}
     for c in cells:
         i, j = -1, -1  # not placed: refused below
@@ -353,18 +355,16 @@ def _odd_cells(raw: pl.DataFrame, xml: bytes, file: str, sheet: str) -> pl.DataF
     return raw.with_columns(raw.to_series(j).scatter(rows, texts) for j, (rows, texts) in fixes.items())
 
 
-def _merged_cells(raw: pl.DataFrame, ranges: list[tuple[str, int, int, int, int]], xml: bytes, file: str,
-                  sheet: str) -> pl.DataFrame:
+def _merged_cells(raw: pl.DataFrame, ranges: list[tuple[str, int, int, int, int]],
+                  first_col: Callable[[], int | None], file: str, sheet: str) -> pl.DataFrame:
     """`raw` with each cell below the header that a merged range covers, and that calamine read as empty,
     reading '[merged A4:A6]': only a range's first cell holds its value, which Excel shows across the range.
     A unit's field there is then refused at its row and column (read as empty, an optional field scored as not
     applicable); a column the scheme does not read is not looked at."""
-    from .io_xlsx import first_column  # noqa: PLC0415 - xlsx inputs only
-
     body = [r for r in ranges if r[3] >= 2 and (r[1], r[2]) != (r[3], r[4])]
     if not body:
         return raw
-    first = first_column(xml)
+    first = first_col()
     if first is None:
         _fail(file, f"cells {body[0][0]} of sheet '{sheet}' are merged, and the file does not record where its "
               "cells are", "unmerge the cells and give each unit its own value, then save the file in Excel")
