@@ -9,6 +9,7 @@ import contextlib
 import functools
 import itertools
 import sys
+import warnings
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -16,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from engine import __version__
-from engine.errors import KaoheError
+from engine.errors import KaoheError, Notice
 
 if TYPE_CHECKING:
     from datetime import datetime
@@ -30,11 +31,22 @@ FORMATS = ("table", "csv", "json", "markdown")
 
 class KaoheGroup(click.Group):
     def invoke(self, ctx: click.Context) -> Any:
-        try:
-            return super().invoke(ctx)
-        except KaoheError as e:
-            click.echo(e.render(), err=True)
-            sys.exit(1)
+        with warnings.catch_warnings():
+            warnings.simplefilter("always", Notice)
+            shown = warnings.showwarning
+
+            def show(message: Warning | str, category: type[Warning], *a: Any, **k: Any) -> None:
+                if isinstance(message, Notice):  # as its place, message and hint: no Python source line
+                    click.echo(f"note: {message}", err=True)
+                else:
+                    shown(message, category, *a, **k)
+
+            warnings.showwarning = show
+            try:
+                return super().invoke(ctx)
+            except KaoheError as e:
+                click.echo(e.render(), err=True)
+                sys.exit(1)
 
 
 def input_options(f: Callable[..., Any]) -> Callable[..., Any]:

@@ -67,6 +67,15 @@ class KaoheError(Exception):
         return "\n".join(lines)
 
 
+class Notice(UserWarning):
+    """Something the user should know that is not an error (e.g. rows read as a note and left out): issued
+    with `warnings.warn`; the CLI prints it on stderr and the run's manifest records it."""
+
+    def __init__(self, problem: Problem) -> None:
+        self.problem = problem
+        super().__init__(str(problem))
+
+
 class Collector:
     """Gathers problems during a stage; `raise_if_any` fails once with all of them."""
 

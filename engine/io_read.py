@@ -17,6 +17,8 @@ import csv
 import functools
 import hashlib
 import io
+import re
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import Decimal
@@ -26,7 +28,7 @@ from typing import Literal, NoReturn
 import fastexcel
 import polars as pl
 
-from .errors import KaoheError, Loc, Problem, allowed, did_you_mean
+from .errors import KaoheError, Loc, Notice, Problem, allowed, did_you_mean
 
 FORMATS = {".csv": "csv", ".xlsx": "xlsx", ".parquet": "parquet"}
 ENCODING_HINT = "save it from Excel as 'CSV UTF-8', or pass --encoding (e.g. --encoding gbk)"
@@ -201,9 +203,11 @@ def _parse_csv(text: str, file: str, what: str) -> pl.DataFrame:
         _fail(file, "row 1 is empty: the header must be the first row", "delete the empty rows above the header",
               row=1)
     width = len(records[0])
+    note = _note_start([sum(1 for c in r if c.strip()) for r in records[1:]])  # a note's row may be short
+    table = records if note is None else records[:note + 1]
     problems = [Problem(Loc(file, row=i + 1), f"this row has {len(r)} cells but the header (row 1) has {width}",
                         hint="look for a missing or extra comma; wrap cells containing commas in double quotes")
-                for i, r in enumerate(records) if len(r) != width and any(c.strip() for c in r)]
+                for i, r in enumerate(table) if len(r) != width and any(c.strip() for c in r)]
     if problems:
         raise KaoheError(_cap(problems, file))
     return _read_csv(text, data, file, len(records), width)
@@ -477,7 +481,7 @@ def _tidy(raw: pl.DataFrame, file: str, what: str, *, column: Callable[[int], st
     keep = [i for i, n in enumerate(names) if n]
     if not keep:
         _fail(file, "row 1 holds no column names", "put the column names in row 1", row=1)
-    body = body.select(pl.col(raw.columns[i]).alias(names[i]) for i in keep)
+    body = _without_note(body.select(pl.col(raw.columns[i]).alias(names[i]) for i in keep), file)
     filled = body.select(pl.any_horizontal(pl.all().is_not_null())).to_series() if body.width else None
     last = filled.arg_true().max() if filled is not None else None
     if last is None and allow_empty:  # a header alone: e.g. an event log of a year without incidents
@@ -487,6 +491,43 @@ def _tidy(raw: pl.DataFrame, file: str, what: str, *, column: Callable[[int], st
               f"put the {what} in the rows below the header")
     assert isinstance(last, int)
     return body.head(last + 1)
+
+
+_COVERED = re.compile(r"\[merged [A-Z]+[0-9]+:[A-Z]+[0-9]+\]")  # a cell a merged range covers (`_merged_cells`)
+
+
+def _note_start(filled: list[int]) -> int | None:
+    """Where a note under a table starts (备注：…, 制表人：…), given how many cells each row below the header
+    holds: the rows after the last row of two or more cells and a wholly blank row below it, when each of them
+    holds one cell. A unit's row holds at least its id and type; a table whose rows hold one cell each has no
+    note. Rows of one cell directly under the table (no blank row between) are the table's."""
+    last = next((i for i in range(len(filled) - 1, -1, -1) if filled[i] >= 2), None)
+    if last is None:
+        return None
+    blank = next((i for i in range(last + 1, len(filled)) if filled[i] == 0), None)
+    if blank is None:
+        return None
+    return next((i for i in range(blank, len(filled)) if filled[i]), None)
+
+
+def _without_note(body: pl.DataFrame, file: str) -> pl.DataFrame:
+    """`body` (row i: sheet row i + 2) without a note written under the table (`_note_start`), which is said
+    (a `Notice`): left in, each of its rows would be refused as a unit without id, type or data."""
+    if body.height == 0 or body.width == 0:
+        return body
+    filled = body.select(pl.sum_horizontal(pl.col(c).is_not_null() & ~pl.col(c).str.contains(
+        f"^{_COVERED.pattern}$").fill_null(False) for c in body.columns)).to_series().to_list()
+    start = _note_start(filled)
+    if start is None:
+        return body
+    end = max(i for i in range(start, len(filled)) if filled[i])
+    text = next(v for v in body.row(start) if v is not None and not _COVERED.fullmatch(v))
+    shown = text if len(text) <= 30 else text[:30] + "…"
+    rows = f"row {start + 2}" if end == start else f"rows {start + 2}-{end + 2}"
+    warnings.warn(Notice(Problem(Loc(file), f"{rows}, below the table after a blank row, read as a "
+                                 f"note and left out ('{shown}')",
+                                 hint="if they are units, delete the blank row above them")), stacklevel=2)
+    return body.head(start)
 
 
 def _cap(problems: list[Problem], file: str) -> list[Problem]:

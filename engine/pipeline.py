@@ -6,7 +6,10 @@ everything the reports need, with a manifest (hashes, version, options) for repr
 
 from __future__ import annotations
 
+import contextlib
 import os
+import warnings
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
@@ -17,6 +20,7 @@ import polars as pl
 from . import __version__
 from .data import prepare_units
 from .decide import AwardInfo, decide, needed_columns
+from .errors import Notice
 from .evaluate import Plan, evaluate
 from .model import Scheme
 from .rules_load import load_decisions
@@ -79,22 +83,42 @@ class Loaded:
     inputs: Inputs
     year: int  # the assessment year (the scheme's, or the as-of year of a mid-year run)
     hashes: dict[str, str] = field(default_factory=dict)  # input path -> SHA-256 of the bytes read
+    notes: tuple[str, ...] = ()  # what reading the inputs said (`errors.Notice`: rows left out as a note)
 
 
 def load(inputs: Inputs, *, year: int | None = None) -> Loaded:
     """Read and validate everything; `year` overrides the scheme's assessment year (mid-year runs)."""
     scheme = load_scheme(inputs.scheme)
     decisions = load_decisions(scheme)
-    df, path, sha = read_units(inputs, scheme)
-    units = prepare_units(df, scheme, path=path, release=True)
-    events = None
-    hashes = {path: sha}
-    if inputs.events is not None and scheme.raw.get("events"):
-        from .event_rules import read_events  # noqa: PLC0415
+    with _noted() as notes:
+        df, path, sha = read_units(inputs, scheme)
+        units = prepare_units(df, scheme, path=path, release=True)
+        events = None
+        hashes = {path: sha}
+        if inputs.events is not None and scheme.raw.get("events"):
+            from .event_rules import read_events  # noqa: PLC0415
 
-        events = read_events(scheme, inputs.events, units.frame.get_column("unit_id"), encoding=inputs.encoding,
-                             year=year, hashes=hashes, sheet=inputs.events_sheet)
-    return Loaded(scheme, decisions, units.frame, path, events, inputs, year or scheme.meta.year, hashes)
+            events = read_events(scheme, inputs.events, units.frame.get_column("unit_id"), encoding=inputs.encoding,
+                                 year=year, hashes=hashes, sheet=inputs.events_sheet)
+    return Loaded(scheme, decisions, units.frame, path, events, inputs, year or scheme.meta.year, hashes,
+                  tuple(notes))
+
+
+@contextlib.contextmanager
+def _noted() -> Iterator[list[str]]:
+    """The `Notice`s issued inside, as texts (for the manifest); each is passed on to the caller's warning
+    handlers too (the CLI prints them), also when the block fails."""
+    texts: list[str] = []
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", Notice)
+        try:
+            yield texts
+        finally:
+            seen = list(caught)
+    for w in seen:
+        if isinstance(w.message, Notice):
+            texts.append(str(w.message))
+        warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
 
 
 def score(ld: Loaded, *, detail: bool = True) -> Run:
@@ -112,7 +136,8 @@ def score(ld: Loaded, *, detail: bool = True) -> Run:
                             if adjustments is not None else None,
                             detail=detail, keep=frozenset(needed_columns(ld.scheme, ld.decisions)))
     frame, infos = decide(ld.scheme, ld.decisions, scored, vetoes)
-    return Run(ld.scheme, ld.decisions, plan, frame, infos, adjustments, manifest(ld.scheme, ld.inputs, ld.hashes))
+    return Run(ld.scheme, ld.decisions, plan, frame, infos, adjustments,
+               manifest(ld.scheme, ld.inputs, ld.hashes, ld.notes))
 
 
 def run(inputs: Inputs, *, detail: bool = True) -> Run:
@@ -131,8 +156,10 @@ def run(inputs: Inputs, *, detail: bool = True) -> Run:
     return score(load(inputs), detail=detail)
 
 
-def manifest(scheme: Scheme, inputs: Inputs, hashes: dict[str, str] | None = None) -> dict[str, Any]:
-    """Scheme and input hashes (of the bytes actually read, where known), version and options."""
+def manifest(scheme: Scheme, inputs: Inputs, hashes: dict[str, str] | None = None, notes: tuple[str, ...] = ()
+             ) -> dict[str, Any]:
+    """Scheme and input hashes (of the bytes actually read, where known), version and options; what reading
+    the inputs noted, if anything (rows left out as a note)."""
     from .io import sha256_file  # noqa: PLC0415
 
     def digest(p: Path) -> str:
@@ -141,7 +168,7 @@ def manifest(scheme: Scheme, inputs: Inputs, hashes: dict[str, str] | None = Non
     paths = [p for p in (inputs.data, inputs.events) if p is not None]
     return {"scheme": _shown(inputs.scheme), "scheme_sha256": scheme.sha256,
             "inputs": {_shown(p): digest(p) for p in paths}, "kaohe_version": __version__,
-            "options": dict(sorted(inputs.options.items()))}
+            "options": dict(sorted(inputs.options.items())), **({"notes": list(notes)} if notes else {})}
 
 
 def _shown(path: Path) -> str:

@@ -167,3 +167,24 @@ def test_an_event_log_sheet_is_chosen_by_events_sheet(tmp_path: Path, monkeypatc
         assert chosen.stdout == with_csv.stdout
     lone = CliRunner().invoke(main, ["run", *data, "--events-sheet", "2"], prog_name="kaohe")
     assert lone.exit_code == 2 and "--events-sheet needs --events" in lone.stderr
+
+
+def test_a_note_under_the_units_table_is_printed_and_kept_in_the_manifest(tmp_path: Path,
+                                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    """The demo table with a 备注 and a 制表人 line below it (after a blank row) scores as the demo does; the
+    CLI says which rows it left out, and the JSON's manifest keeps it (the audit trail of what was read)."""
+    monkeypatch.chdir(ROOT)
+    units = (ROOT / "fixtures" / "2022" / "units.csv").read_text(encoding="utf-8")
+    noted = tmp_path / "units.csv"
+    noted.write_text(units + "\n备注：数据由各单位自报\n制表人：张三\n", encoding="utf-8")
+    plain = CliRunner().invoke(main, ["run", "--format", "json", "--data", "fixtures/2022/units.csv"],
+                               prog_name="kaohe")
+    result = CliRunner().invoke(main, ["run", "--format", "json", "--data", str(noted)], prog_name="kaohe")
+    assert result.exit_code == 0, result.stderr
+    rows = units.count("\n") + 2
+    said = f"note: {noted}: rows {rows}-{rows + 1}, below the table after a blank row, read as a note and left out"
+    assert result.stderr.startswith(said)
+    got, want = json.loads(result.stdout), json.loads(plain.stdout)
+    assert got["units"] == want["units"] and got["awards"] == want["awards"]
+    assert got["manifest"]["notes"] == [result.stderr.removeprefix("note: ").strip()]
+    assert "notes" not in want["manifest"]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import re
+import warnings
 import zipfile
 from datetime import timedelta
 from pathlib import Path
@@ -14,7 +15,7 @@ import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from engine.errors import KaoheError
+from engine.errors import KaoheError, Notice
 from engine.io import (
     map_columns,
     neutralise,
@@ -92,11 +93,70 @@ def test_parquet_text_columns_are_cleaned_only_where_needed(tmp_path: Path) -> N
 
 
 def test_strips_keeps_interior_blank_rows_and_drops_trailing(tmp_path: Path) -> None:
-    path = _write(tmp_path / "s.csv", " 乡镇 ,\u3000得分\n 甲镇 , 1 \n\n,\n乙镇,\n\n , \n")
+    path = _write(tmp_path / "s.csv", " 乡镇 ,\u3000得分\n 甲镇 , 1 \n\n,\n乙镇, 2\n\n , \n")
     df = read_table(path)
     assert df.columns == ["乡镇", "得分"]
     # row i is spreadsheet row i + 2: blank rows 3 and 4 stay (as nulls), trailing ones go
-    assert df.rows() == [("甲镇", "1"), (None, None), (None, None), ("乙镇", None)]
+    assert df.rows() == [("甲镇", "1"), (None, None), (None, None), ("乙镇", "2")]
+
+
+NOTE = ["备注：以上数据由各单位自报，经镇考核办审核后填报，如有异议请于三日内向镇考核办提出", "制表人：张三"]
+
+
+def _with_note(tmp_path: Path, kind: str, note_rows: list[list[str]], gap: int = 1) -> Path:
+    """A three-column table of two units, `gap` blank rows, then `note_rows` (lists of cells from column A)."""
+    rows = [["unit_id", "unit_type", "x"], ["V1", "村", "1"], ["V2", "村", "2"], *[[""] * 3] * gap, *note_rows]
+    if kind == "xlsx":
+        import xlsxwriter  # noqa: PLC0415
+
+        path = tmp_path / "t.xlsx"
+        with xlsxwriter.Workbook(path) as wb:
+            ws = wb.add_worksheet("单位")
+            for i, r in enumerate(rows):
+                for j, v in enumerate(r):
+                    if v:
+                        ws.write(i, j, v)
+            note = len(rows) - len(note_rows)
+            ws.merge_range(note, 0, note, 2, note_rows[0][0])  # a note is often merged across the table
+        return path
+    if kind == "short.csv":  # each row as long as its cells: a note row is one cell
+        return _write(tmp_path / "t.csv", "".join(",".join(r).rstrip(",") + "\n" for r in rows))
+    return _write(tmp_path / "t.csv", "".join(",".join((r + [""] * 3)[:3]) + "\n" for r in rows))
+
+
+@pytest.mark.parametrize("kind", ["xlsx", "short.csv", "csv"])
+def test_a_note_under_the_table_is_left_out_and_said(tmp_path: Path, kind: str) -> None:
+    """备注/制表人 lines below the table, after a blank row, each one cell: every row of them used to be refused
+    (no unit id, no type, no data: 82 problems for two lines under the demo table), and a short CSV row as
+    ragged. They are left out, and a Notice names their rows and text (the CLI prints it, the manifest keeps it)."""
+    path = _with_note(tmp_path, kind, [[NOTE[0]], [NOTE[1]]], gap=2)
+    with pytest.warns(Notice) as said:
+        df = read_table(path)
+    assert df.rows() == [("V1", "村", "1"), ("V2", "村", "2")]
+    [notice] = [w.message for w in said]
+    assert isinstance(notice, Notice)
+    assert f"{path}: rows 6-7, below the table after a blank row, read as a note and left out" in str(notice)
+    assert NOTE[0][:30] + "…" in str(notice)
+
+
+@pytest.mark.parametrize(("rows", "gap", "problem"), [
+    ([[NOTE[0]]], 0, (4, "unit_type")),  # directly under the table: the table's row (no blank row sets it apart)
+    ([["V3", "村", "3"]], 1, (4, "unit_id")),  # two or more cells: a unit's row, after a blank one
+    ([[NOTE[0]], ["V3", "村", "3"]], 1, (4, "unit_id")),  # a unit's row below the one-cell row: no note
+])
+def test_rows_under_the_table_that_are_no_note_stay_in_it(tmp_path: Path, rows: list[list[str]], gap: int,
+                                                         problem: tuple[int, str]) -> None:
+    from engine.pipeline import Inputs, load  # noqa: PLC0415
+    from tests.helpers import write_scheme  # noqa: PLC0415
+
+    path = _with_note(tmp_path, "csv", rows, gap=gap)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", Notice)  # no note is said
+        assert read_table(path).height == 2 + gap + len(rows)
+        scheme = write_scheme(tmp_path, "sections: [{id: s, items: [{id: i, points: 10, value: x, "
+                              "method: {direct: {}}}]}]", {"x": "{label: X, type: int}"})
+        err = _error(load, Inputs(scheme, path))
+    assert (problem[0], problem[1]) in {(p.loc.row, p.loc.column) for p in err.problems}
 
 
 def test_explicit_encoding_and_quoted_cells(tmp_path: Path) -> None:
@@ -250,7 +310,8 @@ def test_xlsx_formula_without_result_outside_the_table_is_refused_by_its_cell(tm
         ws.write_row(0, 0, ["unit_id", "x"])
         ws.write_row(1, 0, ["u1", 1])
         ws.write_formula(6, 1, "=SUM(B2:B2)", None, 1)  # a total row under the table
-    assert read_table(path).get_column("x").to_list() == ["1", None, None, None, None, "1"]
+    with pytest.warns(Notice, match="row 7, below the table after a blank row, read as a note and left out"):
+        assert read_table(path).get_column("x").to_list() == ["1"]  # a lone cell below a blank row: a note
     msg = str(_error(read_table, _without_results(path)))  # calamine's table ends at row 2
     assert "bare_g.xlsx: row 7: cell B7 of sheet '单位' holds a formula (=SUM(B2:B2)) saved without its result" in msg
     assert "open the file in Excel and save it" in msg
@@ -636,13 +697,28 @@ def test_random_frames_read_back_or_fail_cleanly(tmp_path: Path, frame: tuple, f
     else:
         _write(path, df.write_csv().encode(fmt))
     try:
-        got = read_table(path)
+        with warnings.catch_warnings(record=True) as said:
+            warnings.simplefilter("always", Notice)
+            got = read_table(path)
     except KaoheError as e:
         assert path.name in str(e)
         return
     keep = [i for i, h in enumerate(df.columns) if h.strip() or fmt == "parquet"]  # empty unnamed: dropped
     clean = [tuple((r[i] or "").strip() or None for i in keep) for r in df.rows()]
     if fmt != "parquet":
+        while clean and all(v is None for v in clean[-1]):
+            clean.pop()
+    notes = [re.search(r": rows? (\d+)", str(w.message)) for w in said if isinstance(w.message, Notice)]
+    if notes:  # a note under the table: one-cell rows after a blank row, below the last row of two or more cells
+        [note] = notes
+        assert note is not None and fmt != "parquet"
+        start = int(note.group(1)) - 2
+        filled = [sum(v is not None for v in r) for r in clean]
+        assert filled[start] == 1 and all(n <= 1 for n in filled[start:])
+        last = max(i for i in range(start) if filled[i] >= 2)  # the table's last row of two or more cells
+        blank = filled.index(0, last)  # then a blank row, and nothing from it to the note
+        assert blank < start and not any(filled[blank:start])
+        clean = clean[:start]
         while clean and all(v is None for v in clean[-1]):
             clean.pop()
     assert got.columns == [df.columns[i].strip() for i in keep]

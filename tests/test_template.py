@@ -156,6 +156,7 @@ def test_header_comments_say_label_unit_type_and_range(template: Path) -> None:
         assert fragment in text, fragment
 
 
+@pytest.mark.filterwarnings("ignore::engine.errors.Notice")  # the sheet's closing lines are read as a note
 def test_notes_sheet_lists_every_field(template: Path, scheme) -> None:  # type: ignore[no-untyped-def]
     notes = read_table(template, sheet=NOTES_SHEET).filter(pl.col("字段").is_not_null())
     units_part = notes.filter(pl.col("工作表") == UNITS_SHEET)
