@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from engine import __version__
-from engine.errors import KaoheError, Notice
+from engine.errors import KaoheError, Notice, UsageProblem
 
 if TYPE_CHECKING:
     from datetime import datetime
@@ -46,7 +46,7 @@ class KaoheGroup(click.Group):
                 return super().invoke(ctx)
             except KaoheError as e:
                 click.echo(e.render(), err=True)
-                sys.exit(1)
+                sys.exit(2 if isinstance(e, UsageProblem) else 1)
 
 
 def input_options(f: Callable[..., Any]) -> Callable[..., Any]:
@@ -60,6 +60,9 @@ def input_options(f: Callable[..., Any]) -> Callable[..., Any]:
                      help="Event log (.csv, .xlsx, .parquet). Default: the demo's, when the demo is used."),
         click.option("--encoding", help="Text encoding of CSV inputs (default: detect UTF-8 / UTF-8-BOM / GBK)."),
         click.option("--sheet", help="Sheet of an .xlsx units table, by name or number (default: the first shown)."),
+        click.option("--no-events", "no_events", is_flag=True,
+                     help="Score without an event log although the scheme has event rules (no event points, "
+                          "no event vetoes); the manifest records it."),
         click.option("--events-sheet", "events_sheet",
                      help="Sheet of an .xlsx event log, by name or number (default: 事件记录 or events, else the "
                           "first shown)."),
@@ -87,19 +90,29 @@ def output_options(f: Callable[..., Any]) -> Callable[..., Any]:
 
 
 def build_inputs(scheme: Path | None, data: Path | None, events: Path | None, encoding: str | None,
-                 sheet: str | None, events_sheet: str | None, **options: Any) -> Inputs:
-    from engine.pipeline import Inputs, demo_inputs  # noqa: PLC0415
+                 sheet: str | None, events_sheet: str | None, no_events: bool = False, **options: Any) -> Inputs:
+    """The run's inputs. Without --scheme and --data: the demo township (its data and event log). A bundled
+    demo scheme named by --scheme is the same demo; any other scheme needs --data (the demo's units are not
+    its units). Whether the scheme's event rules got a log is checked by the pipeline (`errors.UsageProblem`)."""
+    from engine.pipeline import Inputs, demo_inputs, demo_scheme_name  # noqa: PLC0415
 
+    if no_events and events is not None:
+        raise click.UsageError("--no-events and --events exclude each other")
     if scheme is None or data is None:
-        demo = demo_inputs(scheme.name if scheme is not None else "township-2022.yaml")
-        if scheme is not None and not demo.data.exists():
-            raise click.UsageError("--data is required with a scheme that has no bundled demo data")
-        events = events or (demo.events if scheme is None and data is None else None)  # demo events go with demo data
+        name = demo_scheme_name(scheme) if scheme is not None else "township-2022.yaml"
+        if name is None:
+            raise click.UsageError(f"--data is required with --scheme {scheme}: give the units table to score "
+                                   "(the bundled demo data goes with the bundled demo schemes only)")
+        demo = demo_inputs(name)
+        if data is None and not no_events:  # the demo's event log goes with the demo's data
+            events = events or demo.events
         scheme = scheme or demo.scheme
         data = data or demo.data
     if events_sheet is not None and events is None:
         raise click.UsageError("--events-sheet needs --events")
-    return Inputs(scheme, data, events, encoding, sheet, options, events_sheet)
+    if no_events:
+        options["no_events"] = True
+    return Inputs(scheme, data, events, encoding, sheet, options, events_sheet, no_events=no_events)
 
 
 def emit(text: str | bytes | Iterable[str | bytes], output: Path | None, inputs: Inputs | None = None,
@@ -136,10 +149,10 @@ def with_run(f: Callable[..., Any]) -> Callable[..., Any]:
     """Run the pipeline for a command; per-item findings only where the output shows them."""
     @functools.wraps(f)
     def wrapper(scheme: Path | None, data: Path | None, events: Path | None, encoding: str | None,
-                sheet: str | None, events_sheet: str | None, **kw: Any) -> Any:
+                sheet: str | None, events_sheet: str | None, no_events: bool, **kw: Any) -> Any:
         from engine.pipeline import run  # noqa: PLC0415
 
-        inputs = build_inputs(scheme, data, events, encoding, sheet, events_sheet)
+        inputs = build_inputs(scheme, data, events, encoding, sheet, events_sheet, no_events)
         detail = f.__name__ == "explain" or kw.get("fmt") == "xlsx"
         return f(run(inputs, detail=detail), inputs, **kw)
 
@@ -304,7 +317,7 @@ def run_cmd(r: Run, inputs: Inputs, fmt: str, output: Path | None, lang: Lang) -
 @click.option("--gaps", is_flag=True, help="Add the smallest single change that reaches the next grade or award.")
 @output_options
 def simulate(scheme: Path | None, data: Path | None, events: Path | None, encoding: str | None, sheet: str | None,
-             events_sheet: str | None, lang: Lang, as_of: datetime | None, project: Projection,
+             events_sheet: str | None, no_events: bool, lang: Lang, as_of: datetime | None, project: Projection,
              sets: tuple[str, ...], scenario: Path | None, gaps: bool, fmt: str, output: Path | None) -> None:
     """Mid-year simulation and what-if scenarios, shown beside the baseline."""
     from engine.pipeline import load  # noqa: PLC0415
@@ -315,7 +328,7 @@ def simulate(scheme: Path | None, data: Path | None, events: Path | None, encodi
 
     if as_of is None and project != "none":
         raise click.UsageError("--project needs --as-of")
-    inputs = build_inputs(scheme, data, events, encoding, sheet, events_sheet,
+    inputs = build_inputs(scheme, data, events, encoding, sheet, events_sheet, no_events,
                           as_of=as_of.date().isoformat() if as_of else None, project=project, sets=list(sets),
                           scenario=str(scenario) if scenario else None)
     base_ld = load(inputs, year=as_of.year if as_of else None)
@@ -351,14 +364,15 @@ def simulate(scheme: Path | None, data: Path | None, events: Path | None, encodi
 @click.option("--project", type=click.Choice(["none", "linear", "schedule"]), default="none", show_default=True)
 @click.option("--top", type=click.IntRange(1, 50), default=5, show_default=True, help="Options shown per target.")
 def gap(unit: str, scheme: Path | None, data: Path | None, events: Path | None, encoding: str | None,
-        sheet: str | None, events_sheet: str | None, lang: Lang, as_of: datetime | None, project: Projection,
+        sheet: str | None, events_sheet: str | None, no_events: bool, lang: Lang, as_of: datetime | None,
+        project: Projection,
         top: int) -> None:
     """What would UNIT need to reach each grade and award: the smallest change of each single field."""
     from engine.gap import gap_text  # noqa: PLC0415
     from engine.pipeline import load  # noqa: PLC0415
     from engine.pipeline import score as score_run  # noqa: PLC0415
 
-    inputs = build_inputs(scheme, data, events, encoding, sheet, events_sheet)
+    inputs = build_inputs(scheme, data, events, encoding, sheet, events_sheet, no_events)
     ld = load(inputs, year=as_of.year if as_of else None)
     if as_of is not None:
         from engine.simulate import as_of_run  # noqa: PLC0415

@@ -67,6 +67,11 @@ class KaoheError(Exception):
         return "\n".join(lines)
 
 
+class UsageProblem(KaoheError):
+    """The inputs given do not make a complete run (e.g. a scheme with event rules and no event log): the
+    command was called wrongly (the CLI exits 2), not a file's fault."""
+
+
 class Notice(UserWarning):
     """Something the user should know that is not an error (e.g. rows read as a note and left out): issued
     with `warnings.warn`; the CLI prints it on stderr and the run's manifest records it."""

@@ -20,7 +20,7 @@ import polars as pl
 from . import __version__
 from .data import prepare_units
 from .decide import AwardInfo, decide, needed_columns
-from .errors import Notice
+from .errors import Loc, Notice, Problem, UsageProblem
 from .evaluate import Plan, evaluate
 from .model import Scheme
 from .rules_load import load_decisions
@@ -37,6 +37,7 @@ class Inputs:
     sheet: str | None = None
     options: dict[str, Any] = field(default_factory=dict)
     events_sheet: str | None = None  # of an .xlsx event log (default: engine.event_rules.EVENT_SHEETS, else the first)
+    no_events: bool = False  # score without an event log although the scheme has event rules (said, not assumed)
 
 
 @dataclass(frozen=True)
@@ -48,6 +49,36 @@ class Run:
     awards: dict[str, AwardInfo]
     adjustments: pl.DataFrame | None  # event-rule rows (engine.events), when an event log was given
     manifest: dict[str, Any]
+
+
+DEMO_SCHEMES = ("township-2022.yaml", "cadres-2022.yaml")
+
+
+def demo_scheme_name(path: Path) -> str | None:
+    """The bundled demo scheme `path` is (its file name), or None for any other scheme file."""
+    rules = Path(str(resources.files("rules")))
+    for name in DEMO_SCHEMES:
+        with contextlib.suppress(OSError):
+            if Path(path).resolve() == (rules / name).resolve():
+                return name
+    return None
+
+
+def _events_given(scheme: Scheme, inputs: Inputs) -> None:
+    """A scheme with event rules scores an event log: without one (and without `no_events`), its event
+    vetoes and points would be left out without a word (a fatal accident's unit recommended as 优秀)."""
+    rules = scheme.raw.get("events") or []
+    if not rules or inputs.events is not None or inputs.no_events:
+        return
+    labels = {str(v.get("id")): str(v.get("label") or v.get("id")) for v in scheme.raw.get("vetoes") or []
+              if isinstance(v, dict)}
+    vetoes = dict.fromkeys(labels.get(str(r["veto"]), str(r["veto"])) for r in rules
+                           if isinstance(r, dict) and r.get("veto"))
+    what = f"{len(rules)} event rule{'s' if len(rules) != 1 else ''}" + (
+        f"; the vetoes {', '.join(vetoes)} come from it" if vetoes else "")
+    raise UsageProblem([Problem(Loc(_shown(inputs.scheme)), f"the scheme scores an event log ({what}) but no "
+                                "event log was given", hint="pass --events FILE (the year's log; a file with "
+                                "only its header row if nothing happened), or --no-events to score without events")])
 
 
 def demo_inputs(scheme: str = "township-2022.yaml") -> Inputs:
@@ -90,6 +121,7 @@ def load(inputs: Inputs, *, year: int | None = None) -> Loaded:
     """Read and validate everything; `year` overrides the scheme's assessment year (mid-year runs)."""
     scheme = load_scheme(inputs.scheme)
     decisions = load_decisions(scheme)
+    _events_given(scheme, inputs)
     with _noted() as notes:
         df, path, sha = read_units(inputs, scheme)
         units = prepare_units(df, scheme, path=path, release=True)
@@ -148,6 +180,7 @@ def run(inputs: Inputs, *, detail: bool = True) -> Run:
 
         scheme = load_scheme(inputs.scheme)
         decisions = load_decisions(scheme)
+        _events_given(scheme, inputs)
         streamed = scored_stream(scheme, decisions, Path(inputs.data))
         if streamed is not None:
             plan, scored, sha = streamed

@@ -8,11 +8,14 @@ import json
 import os
 import shlex
 from pathlib import Path
+from typing import Any
 
+import polars as pl
 import pytest
 from click.testing import CliRunner
 
 from cli import main
+from engine.scheme import load_scheme
 
 CASES = sorted((Path(__file__).parent / "cases").glob("*.txt"))
 ROOT = Path(__file__).resolve().parents[1]
@@ -66,7 +69,8 @@ def test_an_output_over_an_input_is_refused_and_the_input_is_unchanged(tmp_path:
     units = tmp_path / "units.csv"
     units.write_bytes((ROOT / "fixtures" / "2022" / "units.csv").read_bytes())
     before = units.read_bytes()
-    result = CliRunner().invoke(main, ["score", "--data", str(units), "--format", "csv", "-o", str(units)],
+    result = CliRunner().invoke(main, ["score", "--data", str(units), "--no-events", "--format", "csv",
+                                       "-o", str(units)],
                                 prog_name="kaohe")
     assert result.exit_code == 1 and "units.csv" in result.stderr
     assert units.read_bytes() == before
@@ -124,10 +128,10 @@ def test_explain_and_gap_refuse_a_name_several_units_share(tmp_path: Path, monke
     text = (ROOT / "fixtures" / "2022" / "units.csv").read_text(encoding="utf-8").replace(",柳湾村,", ",石桥村,", 1)
     units.write_text(text, encoding="utf-8")
     for cmd in ("explain", "gap"):
-        result = CliRunner().invoke(main, [cmd, "石桥村", "--data", str(units)], prog_name="kaohe")
+        result = CliRunner().invoke(main, [cmd, "石桥村", "--data", str(units), "--no-events"], prog_name="kaohe")
         assert result.exit_code == 2
         assert "'石桥村' is the name of 2 units (V01, V02); give the unit's id" in result.output
-    shown = CliRunner().invoke(main, ["explain", "V02", "--data", str(units)], prog_name="kaohe")
+    shown = CliRunner().invoke(main, ["explain", "V02", "--data", str(units), "--no-events"], prog_name="kaohe")
     assert shown.exit_code == 0 and shown.output.startswith("石桥村 (V02, ")
 
 
@@ -144,7 +148,6 @@ def test_the_cadres_scheme_projects_counts_not_ratings(monkeypatch: pytest.Monke
 def test_an_event_log_sheet_is_chosen_by_events_sheet(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """--sheet chooses the units table's sheet; an event log's sheet was always 事件记录/events or the first,
     so a log kept on a sheet of another name behind a notes sheet could not be read."""
-    import polars as pl  # noqa: PLC0415
 
     from engine.io import write_xlsx  # noqa: PLC0415
 
@@ -177,9 +180,10 @@ def test_a_note_under_the_units_table_is_printed_and_kept_in_the_manifest(tmp_pa
     units = (ROOT / "fixtures" / "2022" / "units.csv").read_text(encoding="utf-8")
     noted = tmp_path / "units.csv"
     noted.write_text(units + "\n备注：数据由各单位自报\n制表人：张三\n", encoding="utf-8")
-    plain = CliRunner().invoke(main, ["run", "--format", "json", "--data", "fixtures/2022/units.csv"],
+    log = ["--events", "fixtures/2022/events.csv"]
+    plain = CliRunner().invoke(main, ["run", "--format", "json", "--data", "fixtures/2022/units.csv", *log],
                                prog_name="kaohe")
-    result = CliRunner().invoke(main, ["run", "--format", "json", "--data", str(noted)], prog_name="kaohe")
+    result = CliRunner().invoke(main, ["run", "--format", "json", "--data", str(noted), *log], prog_name="kaohe")
     assert result.exit_code == 0, result.stderr
     rows = units.count("\n") + 2
     said = f"note: {noted}: rows {rows}-{rows + 1}, below the table after a blank row, read as a note and left out"
@@ -188,3 +192,51 @@ def test_a_note_under_the_units_table_is_printed_and_kept_in_the_manifest(tmp_pa
     assert got["units"] == want["units"] and got["awards"] == want["awards"]
     assert got["manifest"]["notes"] == [result.stderr.removeprefix("note: ").strip()]
     assert "notes" not in want["manifest"]
+
+
+def test_a_scheme_with_event_rules_needs_an_event_log_or_no_events_said(tmp_path: Path,
+                                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    """`--data` without `--events` used to drop the demo's whole event log without a word: 王家庄村 (a fatal
+    accident, vetoed) came first as 优秀 and was recommended. Now the run stops (exit 2) and says how to go on;
+    `--no-events` scores without the log, and the manifest records that it was asked for."""
+    monkeypatch.chdir(ROOT)
+
+    def cli(*args: str) -> Any:
+        return CliRunner().invoke(main, list(args), prog_name="kaohe")
+
+    units = ["--data", "fixtures/2022/units.csv"]
+    rules = len(load_scheme(ROOT / "rules" / "township-2022.yaml").raw["events"])
+    for args in (["score", *units], ["run", *units], ["explain", "V03", *units], ["simulate", *units],
+                 ["gap", "V03", *units]):
+        refused = cli(*args)
+        assert refused.exit_code == 2, (args, refused.output)
+        assert f"the scheme scores an event log ({rules} event rules; the vetoes 发生亡人生产安全事故, " \
+               "发生环境污染事件 come from it) but no event log was given; pass --events FILE" in refused.stderr
+        assert "--no-events" in refused.stderr
+    parquet = tmp_path / "units.parquet"
+    pl.read_csv(ROOT / "fixtures" / "2022" / "units.csv").write_parquet(parquet)
+    assert cli("score", "--data", str(parquet)).exit_code == 2  # the streamed path asks too
+    with_log = json.loads(cli("run", *units, "--events", "fixtures/2022/events.csv", "--format", "json").stdout)
+    without = json.loads(cli("run", *units, "--no-events", "--format", "json").stdout)
+    vetoed = {u["unit_id"]: [v["id"] for v in u["vetoes"]] for u in with_log["units"] if u["vetoes"]}
+    assert "fatal_accident" in vetoed["V03"]
+    assert not any(u["vetoes"] and "fatal_accident" in [v["id"] for v in u["vetoes"]] for u in without["units"])
+    assert without["manifest"]["options"] == {"no_events": True} and with_log["manifest"]["options"] == {}
+    both = cli("score", *units, "--no-events", "--events", "fixtures/2022/events.csv")
+    assert both.exit_code == 2 and "exclude each other" in both.output
+
+
+def test_the_demo_scheme_named_is_the_demo_and_another_scheme_needs_its_data(tmp_path: Path,
+                                                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    """Naming the bundled scheme gives the demo (its data and event log), as the default does; any other
+    scheme without --data used to be scored against the demo's units (a committee's adapted copy got a
+    plausible ranking of the fictional villages). It is refused, exit 2."""
+    monkeypatch.chdir(ROOT)
+    default = CliRunner().invoke(main, ["score", "--format", "csv"], prog_name="kaohe")
+    named = CliRunner().invoke(main, ["score", "--format", "csv", "--scheme", "rules/township-2022.yaml"],
+                               prog_name="kaohe")
+    assert named.exit_code == 0 and named.stdout == default.stdout
+    copy = tmp_path / "mine.yaml"
+    copy.write_bytes((ROOT / "rules" / "township-2022.yaml").read_bytes())
+    refused = CliRunner().invoke(main, ["score", "--scheme", str(copy)], prog_name="kaohe")
+    assert refused.exit_code == 2 and f"--data is required with --scheme {copy}" in refused.output

@@ -278,7 +278,7 @@ def test_the_workbook_findings_are_explains_words(case: str, tmp_path: Path) -> 
         sys.path.insert(0, str(root / "tests" / "benchmark"))
         from synth import generate  # type: ignore[import-not-found]  # noqa: PLC0415
 
-        inputs = Inputs(scheme, tmp_path / "units.parquet")
+        inputs = Inputs(scheme, tmp_path / "units.parquet", no_events=True)
         generate(load_scheme(scheme), 300).write_parquet(inputs.data)
     r = run(inputs)
     made = findings(r)

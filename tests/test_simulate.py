@@ -258,7 +258,7 @@ def _demo_units(tmp_path: Path, n: int) -> Inputs:
 
     path = tmp_path / "units.parquet"
     generate(load_scheme(DEMO_SCHEME), n).write_parquet(path)
-    return Inputs(DEMO_SCHEME, path)
+    return Inputs(DEMO_SCHEME, path, no_events=True)
 
 
 def test_the_gap_search_in_batches_finds_what_one_batch_finds(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

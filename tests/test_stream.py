@@ -74,7 +74,7 @@ def test_streamed_run_is_the_eager_run(tmp_path: Path, scheme_path: Path, ids: s
     df = _generate(scheme_path, 400)
     if ids == "integer":
         df = df.with_columns(pl.int_range(1000, 1000 + df.height, step=1).reverse().alias(df.columns[0]))
-    inputs = Inputs(scheme_path, _parquet(tmp_path, df))
+    inputs = Inputs(scheme_path, _parquet(tmp_path, df), no_events=True)
     assert _streams(scheme_path, inputs.data)
     assert sum(reads) == (2 if read_once else 3)  # the row count (metadata), then the table, or a sample and it
     assert passes == [False if read_once else True]  # one pass; assuming the sample's ranges, when scanned
@@ -168,7 +168,7 @@ def test_columns_headed_by_their_chinese_labels_stream_too(tmp_path: Path) -> No
     df = df.rename({c: labels[c] for c in df.columns if c in labels})
     if scheme.columns.name not in df.columns:
         df = df.with_columns(pl.format("单位{}", pl.col(scheme.columns.id)).alias(scheme.columns.name))
-    inputs = Inputs(DEMO_SCHEME, _parquet(tmp_path, df))
+    inputs = Inputs(DEMO_SCHEME, _parquet(tmp_path, df), no_events=True)
     assert _streams(DEMO_SCHEME, inputs.data)
     streamed, eager = run(inputs, detail=False), score(load(inputs), detail=False)
     assert streamed.frame.equals(eager.frame.select(streamed.frame.columns))
@@ -182,7 +182,7 @@ def test_decisions_are_alike_on_either_polars_engine(tmp_path: Path, scheme_path
     streaming engine above: both give the same decisions (tests run small frames, so force each)."""
     from engine import decide as decide_module  # noqa: PLC0415 - the switch under test
 
-    inputs = Inputs(scheme_path, _parquet(tmp_path, _generate(scheme_path, 300)))
+    inputs = Inputs(scheme_path, _parquet(tmp_path, _generate(scheme_path, 300)), no_events=True)
     frames = []
     for below in (0, 10**9):
         monkeypatch.setattr(decide_module, "IN_MEMORY_BELOW", below)

@@ -40,7 +40,7 @@ def kaohe_e2e(scheme_path: Path, data: Path, out: Path | None = None) -> int:
     score, decide; the per-item findings columns are not materialised (detail=False)."""
     from engine.pipeline import Inputs, run  # noqa: PLC0415 - ROOT is put on sys.path by the caller
 
-    result = run(Inputs(scheme_path, data), detail=False)
+    result = run(Inputs(scheme_path, data, no_events=True), detail=False)  # the demo scheme: synthetic data, no log
     decided = result.frame
     if out is not None:
         cols = ["unit_id", "unit_type", "total", "grade", "rank", "order"]
@@ -55,7 +55,7 @@ def gaps_e2e(data: Path) -> int:
     from engine.gap import gap_summary  # noqa: PLC0415
     from engine.pipeline import Inputs, load, score  # noqa: PLC0415
 
-    ld = load(Inputs(DEMO, data))
+    ld = load(Inputs(DEMO, data, no_events=True))
     return len(gap_summary(ld, score(ld), "zh"))
 
 
