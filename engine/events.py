@@ -79,6 +79,7 @@ import itertools
 import math
 import operator
 import threading
+import warnings
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
@@ -90,7 +91,7 @@ import durable_rules_engine
 import polars as pl
 
 from . import expr as E
-from .errors import NOWHERE, KaoheError, Loc, Problem
+from .errors import NOWHERE, KaoheError, Loc, Notice, Problem
 from .event_check import (
     _INT64,
     BASE_COLUMNS,
@@ -453,10 +454,34 @@ def run_event_rules(events: pl.DataFrame, rules: Sequence[EventRule], *, path: s
         raise KaoheError(comp.problems)
     posted = _posted_frame(events, comp)
     if not conditions or events.height == 0:
-        return _assemble(events, rules, _Run([], [], [], [], []))
-    with _LOCK:
-        run = _post_all(events, rules, comp, conditions, posted, path)
+        run = _Run([], [], [], [], [])
+    else:
+        with _LOCK:
+            run = _post_all(events, rules, comp, conditions, posted, path)
+    _say_unmatched(events, set(run.rows), comp.rows, path)
     return _assemble(events, rules, run)
+
+
+LISTED_UNMATCHED = 10
+
+
+def _say_unmatched(events: pl.DataFrame, matched: set[int], rows: list[int], path: str) -> None:
+    """A `Notice` of the events no rule's condition matches (they score nothing, and veto nothing): a kind
+    written otherwise than the rules write it, or an empty column a rule compares, looks just like an event
+    the scheme does not score. (A match that scores nothing, e.g. before a rule's `nth`, is a match.)"""
+    missed = [r for r in range(events.height) if r not in matched]
+    if not missed:
+        return
+    ids, kinds = events.get_column("event_id"), events.get_column("kind")
+    shown = sorted(missed, key=lambda r: rows[r])[:LISTED_UNMATCHED]
+    listed = ", ".join(f"{ids[r]} (row {rows[r] + 2}, {kinds[r]})" for r in shown)
+    more = f" and {len(missed) - len(shown)} more" if len(missed) > len(shown) else ""
+    n = len(missed)
+    warnings.warn(Notice(Problem(Loc(path), f"{n} event{'s' if n != 1 else ''} match{'es' if n == 1 else ''} no "
+                                 f"event rule and score nothing: {listed}{more}",
+                                 hint="if they should count, check their kind (written as the rules' conditions "
+                                 "write it) and the columns the rules compare (an empty cell matches no comparison)")),
+                  stacklevel=3)
 
 
 def _post_all(events: pl.DataFrame, rules: Sequence[EventRule], comp: _Compiler,

@@ -157,11 +157,14 @@ def score(ld: Loaded, *, detail: bool = True) -> Run:
     """Score and decide. detail=False skips the per-item findings columns (explain, gap and the workbook
     need them; tables, awards and JSON do not), which saves memory and time at county scale and up."""
     adjustments, vetoes = None, None
+    notes = ld.notes
     if ld.events is not None:
         from .event_rules import load_event_rules  # noqa: PLC0415 - loads durable-rules only when needed
         from .events import run_event_rules  # noqa: PLC0415
 
-        adjustments = run_event_rules(ld.events, load_event_rules(ld.scheme), path=str(ld.inputs.events))
+        with _noted() as said:  # events no rule matches
+            adjustments = run_event_rules(ld.events, load_event_rules(ld.scheme), path=str(ld.inputs.events))
+        notes += tuple(said)
         vetoes = adjustments.filter(pl.col("veto").is_not_null())
     plan, scored = evaluate(ld.scheme, ld.units, path=ld.path,
                             adjustments=adjustments.filter(pl.col("points").is_not_null())
@@ -169,7 +172,7 @@ def score(ld: Loaded, *, detail: bool = True) -> Run:
                             detail=detail, keep=frozenset(needed_columns(ld.scheme, ld.decisions)))
     frame, infos = decide(ld.scheme, ld.decisions, scored, vetoes)
     return Run(ld.scheme, ld.decisions, plan, frame, infos, adjustments,
-               manifest(ld.scheme, ld.inputs, ld.hashes, ld.notes))
+               manifest(ld.scheme, ld.inputs, ld.hashes, notes))
 
 
 def run(inputs: Inputs, *, detail: bool = True) -> Run:

@@ -240,3 +240,18 @@ def test_the_demo_scheme_named_is_the_demo_and_another_scheme_needs_its_data(tmp
     copy.write_bytes((ROOT / "rules" / "township-2022.yaml").read_bytes())
     refused = CliRunner().invoke(main, ["score", "--scheme", str(copy)], prog_name="kaohe")
     assert refused.exit_code == 2 and f"--data is required with --scheme {copy}" in refused.output
+
+
+def test_events_no_rule_matches_are_said_and_kept_in_the_manifest(tmp_path: Path,
+                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(ROOT)
+    log = tmp_path / "events.csv"
+    log.write_text((ROOT / "fixtures" / "2022" / "events.csv").read_text(encoding="utf-8")
+                   .replace("生产安全事故", "安全生产事故"), encoding="utf-8")
+    args = ["run", "--format", "json", "--data", "fixtures/2022/units.csv", "--events"]
+    typo = CliRunner().invoke(main, [*args, str(log)], prog_name="kaohe")
+    plain = CliRunner().invoke(main, [*args, "fixtures/2022/events.csv"], prog_name="kaohe")
+    assert typo.exit_code == 0 and plain.exit_code == 0 and plain.stderr == ""
+    assert typo.stderr.startswith(f"note: {log}: ") and "match no event rule and score nothing: E003 (row 4, " \
+        "安全生产事故)" in typo.stderr
+    assert json.loads(typo.stdout)["manifest"]["notes"] == [typo.stderr.removeprefix("note: ").strip()]

@@ -155,6 +155,7 @@ def test_an_event_true_on_both_sides_of_or_scores_once() -> None:
     assert len(e.value.problems) == 1  # reported once, not once per branch
 
 
+@pytest.mark.filterwarnings("ignore::engine.errors.Notice")  # the unmatched events are said: the test below
 def test_unmatched_events_produce_no_rows() -> None:
     """Trap 4: facts no rule matches (whole sessions of them, too) are not an error."""
     r = rule("criticism", 'kind == "通报批评"', points=D(-1), target="pool:p")
@@ -165,6 +166,27 @@ def test_unmatched_events_produce_no_rows() -> None:
     assert table(run_event_rules(some, [r])) == [("U3", "X1", "criticism", -1 * P)]
     assert run_event_rules(none.head(0), [r]).height == 0
     assert run_event_rules(some, [rule("never", "false", points=D(1), target="pool:p")]).height == 0
+
+
+def test_events_no_rule_matches_are_said_with_their_rows() -> None:
+    """A kind written otherwise than the rules write it (安全生产事故 for 生产安全事故), or an empty column a
+    rule compares, matches no rule: the fatal accident then vetoed nothing, without a word. A Notice lists
+    such events by id, file row (the log's own order, not the output's) and kind; an event that matches a
+    rule but scores nothing (the first 信访 before `nth: 2`) is a match."""
+    rules = [rule("fatal", 'kind == "生产安全事故" and deaths >= 1', veto="fatal_accident"),
+             rule("minor", 'kind == "生产安全事故" and deaths == 0', points=D(-3), target="section:safety"),
+             rule("petition", 'kind == "信访"', nth=2, points=D(-1), target="section:stability")]
+    events = log(("E2", "2022-05-01", "B", "信访"), ("E1", "2022-03-01", "A", "安全生产事故", None, 1),
+                 ("E3", "2022-04-01", "A", "生产安全事故"), ("E4", "2022-02-01", "A", "生产安全事故", None, 0))
+    with pytest.warns(ev.Notice) as said:
+        out = run_event_rules(events, rules, path="log.csv")
+    assert table(out) == [("A", "E4", "minor", -3 * P)]
+    [notice] = [str(w.message) for w in said]
+    assert notice.startswith("log.csv: 2 events match no event rule and score nothing: E1 (row 3, 安全生产事故), "
+                             "E3 (row 4, 生产安全事故); if they should count, check their kind")
+    many = log(*[(f"X{i}", "2022-01-01", "A", "其他") for i in range(12)])
+    with pytest.warns(ev.Notice, match=r"12 events match no event rule .*X9 \(row 11, 其他\) and 2 more;"):
+        run_event_rules(many, rules)
 
 
 def test_output_is_sorted_and_independent_of_row_order() -> None:
