@@ -8,13 +8,18 @@ it (header = row 1) and the column.
 
 from __future__ import annotations
 
+import re
+import unicodedata
+import warnings
+from collections.abc import Iterable
 from dataclasses import dataclass
 from decimal import Decimal
+from difflib import get_close_matches
 from typing import Any
 
 import polars as pl
 
-from .errors import KaoheError, Loc, Problem, did_you_mean
+from .errors import KaoheError, Loc, Notice, Problem, did_you_mean
 from .model import Field, Scheme
 
 MAX_LISTED = 30  # problems listed per kind before "... and N more"
@@ -32,6 +37,40 @@ class Units:
 
     frame: pl.DataFrame
     path: str
+
+
+def absent_fields(scheme: Scheme, columns: Iterable[str], unknown: Iterable[str], path: str) -> None:
+    """The optional fields the table has no column for. One whose id or label an unknown header is close to
+    is a misspelt header: refused (without it every unit's value would be empty, and each item reading it
+    score as not applicable: 7 points to every village for a mistyped 村集体经济收入). The others are said
+    (a `Notice`): a table may leave out a field it has no data for."""
+    have = set(columns)
+    absent = [f for f in scheme.fields.values() if not f.required and f.id not in have]
+    if not absent:
+        return
+    heads = {_norm_head(h): h for h in unknown}
+    problems, quiet = [], []
+    for f in absent:
+        close = get_close_matches(_norm_head(f.id), list(heads), n=1, cutoff=0.8) or \
+            get_close_matches(_norm_head(f.label), list(heads), n=1, cutoff=0.6)
+        if close:
+            h = heads[close[0]]
+            problems.append(Problem(Loc(path, row=1, column=h), f"column '{h}' is no column of the scheme; it "
+                                    f"looks like field {f.id} ({f.label}), which has no column: every unit's value "
+                                    "would be empty", hint=f"head the column '{f.id}' or '{f.label}'"))
+        else:
+            quiet.append(f)
+    if problems:
+        raise KaoheError(problems)
+    names = ", ".join(f"{f.id} ({f.label})" for f in quiet)
+    warnings.warn(Notice(Problem(Loc(path, row=1), f"no column for the optional field{'s' if len(quiet) > 1 else ''} "
+                                 f"{names}: every unit's value is empty, and the items reading "
+                                 f"{'them' if len(quiet) > 1 else 'it'} score as the scheme says for an empty value",
+                                 hint="add the column if the data has it")), stacklevel=2)
+
+
+def _norm_head(h: str) -> str:
+    return re.sub(r"\s+", "", unicodedata.normalize("NFKC", h)).lower()
 
 
 def prepare_units(df: pl.DataFrame, scheme: Scheme, *, path: str, release: bool = False) -> Units:

@@ -18,7 +18,7 @@ from typing import Any
 import polars as pl
 
 from . import __version__
-from .data import prepare_units
+from .data import absent_fields, prepare_units
 from .decide import AwardInfo, decide, needed_columns
 from .errors import Loc, Notice, Problem, UsageProblem
 from .evaluate import Plan, evaluate
@@ -97,9 +97,13 @@ def read_units(inputs: Inputs, scheme: Scheme) -> tuple[pl.DataFrame, str, str]:
 
     labels = {f.id: f.label for f in scheme.fields.values()}
     cols = scheme.columns
+    wanted = wanted_columns(labels, (cols.id, cols.name, cols.type))
     df, info = read_table_info(inputs.data, encoding=inputs.encoding, sheet=inputs.sheet, what="units",
-                               wanted=wanted_columns(labels, (cols.id, cols.name, cols.type)))
-    return map_columns(df, labels, path=inputs.data), str(inputs.data), info.sha256
+                               wanted=wanted)
+    mapped = map_columns(df, labels, path=inputs.data)
+    heads = list(pl.read_parquet_schema(inputs.data)) if info.format == "parquet" else df.columns
+    absent_fields(scheme, mapped.columns, [h for h in heads if not wanted(h)], str(inputs.data))
+    return mapped, str(inputs.data), info.sha256
 
 
 @dataclass(frozen=True)
@@ -147,10 +151,15 @@ def _noted() -> Iterator[list[str]]:
             yield texts
         finally:
             seen = list(caught)
-    for w in seen:
-        if isinstance(w.message, Notice):
-            texts.append(str(w.message))
+    texts += _passed_on(seen)
+
+
+def _passed_on(caught: list[warnings.WarningMessage]) -> tuple[str, ...]:
+    """The texts of the `Notice`s among `caught`; every warning caught is issued again to the caller's
+    handlers (the CLI prints notices)."""
+    for w in caught:
         warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
+    return tuple(str(w.message) for w in caught if isinstance(w.message, Notice))
 
 
 def score(ld: Loaded, *, detail: bool = True) -> Run:
@@ -184,11 +193,15 @@ def run(inputs: Inputs, *, detail: bool = True) -> Run:
         scheme = load_scheme(inputs.scheme)
         decisions = load_decisions(scheme)
         _events_given(scheme, inputs)
-        streamed = scored_stream(scheme, decisions, Path(inputs.data))
+        with warnings.catch_warnings(record=True) as caught:  # passed on only if it streams (else the eager
+            warnings.simplefilter("always", Notice)  # path says the same again)
+            streamed = scored_stream(scheme, decisions, Path(inputs.data))
         if streamed is not None:
+            notes = _passed_on(caught)
             plan, scored, sha = streamed
             frame, infos = decide(scheme, decisions, scored)
-            return Run(scheme, decisions, plan, frame, infos, None, manifest(scheme, inputs, {str(inputs.data): sha}))
+            return Run(scheme, decisions, plan, frame, infos, None,
+                       manifest(scheme, inputs, {str(inputs.data): sha}, notes))
     return score(load(inputs), detail=detail)
 
 

@@ -25,7 +25,18 @@ from typing import Any
 
 import polars as pl
 
-from .data import Stats, _id_checks, _id_key, _parse, _stat_kind, field_checks, raw_stat_exprs, raw_stats_of, type_code
+from .data import (
+    Stats,
+    _id_checks,
+    _id_key,
+    _parse,
+    _stat_kind,
+    absent_fields,
+    field_checks,
+    raw_stat_exprs,
+    raw_stats_of,
+    type_code,
+)
 from .decide import needed_columns
 from .errors import KaoheError
 from .evaluate import Plan, _checks, build_plan
@@ -58,6 +69,10 @@ def scored_stream(scheme: Scheme, dec: Decisions, path: Path) -> tuple[Plan, pl.
         return None
     rename = dict(zip(keep, mapped.columns, strict=True))
     types = mapped.schema
+    try:  # a misspelt optional header: the eager path says so; a missing one is said (pipeline.run keeps it)
+        absent_fields(scheme, types, [n for n in names if not wanted(n)], file)
+    except KaoheError:
+        return None
     fields = [f for f in scheme.fields.values() if f.id in types]
     if cols.id not in types or cols.type not in types or types[cols.type] != pl.String:
         return None

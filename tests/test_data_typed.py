@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 
 from engine import data
 from engine.data import prepare_units
-from engine.errors import KaoheError, Loc
+from engine.errors import KaoheError, Loc, Notice
 from engine.model import Field
 from engine.pipeline import Inputs, run
 from engine.scheme import load_scheme
@@ -247,3 +247,34 @@ def test_a_unit_type_may_be_written_as_its_label(tmp_path: Path) -> None:
         labelled.write_csv(path) if path.suffix == ".csv" else labelled.write_parquet(path)
         frame = run(Inputs(ROOT / "rules" / "township-2022.yaml", path, no_events=True), detail=False).frame
         assert frame.get_column("unit_type").to_list() == units.get_column("unit_type").to_list()
+
+
+@pytest.mark.parametrize("kind", ["csv", "parquet"])
+@pytest.mark.parametrize(("header", "field"), [("collective_incom", "collective_income"),
+                                               ("村集体经济收人(万元)", "collective_income"),
+                                               ("last_rnak", "last_rank")])
+def test_a_misspelt_optional_header_is_refused_not_read_as_empty(tmp_path: Path, kind: str, header: str,
+                                                                 field: str) -> None:
+    """A misspelt header of an optional field was passed over as an unknown column: every unit's value was
+    empty, every village got 村集体经济收入's 'not applicable' 7 points and first place changed (a helper's
+    audit). It is refused at the header, on the eager and the streamed path alike."""
+    demo = pl.read_csv(ROOT / "fixtures" / "2022" / "units.csv").rename({field: header})
+    path = tmp_path / f"units.{kind}"
+    demo.write_csv(path) if kind == "csv" else demo.write_parquet(path)
+    with pytest.raises(KaoheError) as info:
+        run(Inputs(ROOT / "rules" / "township-2022.yaml", path, no_events=True), detail=False)
+    [problem] = info.value.problems
+    assert (problem.loc.row, problem.loc.column) == (1, header)
+    assert f"looks like field {field} (" in problem.message and f"head the column '{field}'" in problem.hint
+
+
+@pytest.mark.parametrize("kind", ["csv", "parquet"])
+def test_an_optional_field_without_a_column_is_said_and_kept_in_the_manifest(tmp_path: Path, kind: str) -> None:
+    demo = pl.read_csv(ROOT / "fixtures" / "2022" / "units.csv").drop("last_rank")
+    path = tmp_path / f"units.{kind}"
+    demo.write_csv(path) if kind == "csv" else demo.write_parquet(path)
+    with pytest.warns(Notice, match=r"no column for the optional field last_rank \(上年度村排名\): every unit's "
+                      "value is empty") as said:
+        r = run(Inputs(ROOT / "rules" / "township-2022.yaml", path, no_events=True), detail=False)
+    assert r.manifest["notes"] == [str(w.message) for w in said if isinstance(w.message, Notice)]
+    assert len(r.manifest["notes"]) == 1 and r.frame.get_column("last_rank").null_count() == r.frame.height

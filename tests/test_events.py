@@ -27,6 +27,9 @@ from engine.expr import parse
 
 SCHEME = "rules/t.yaml"
 P = 10**EVENT_SCALE  # one point
+# many logs here hold events no rule matches, on purpose; the Notice that says so is tested by its own test
+pytestmark = pytest.mark.filterwarnings("ignore::engine.errors.Notice")
+
 SCHEMA = {"event_id": pl.String, "date": pl.Date, "unit_id": pl.String, "kind": pl.String, "level": pl.String,
           "deaths": pl.Int64, "households": pl.Int64, "value": pl.Decimal(10, 2)}
 
@@ -155,7 +158,6 @@ def test_an_event_true_on_both_sides_of_or_scores_once() -> None:
     assert len(e.value.problems) == 1  # reported once, not once per branch
 
 
-@pytest.mark.filterwarnings("ignore::engine.errors.Notice")  # the unmatched events are said: the test below
 def test_unmatched_events_produce_no_rows() -> None:
     """Trap 4: facts no rule matches (whole sessions of them, too) are not an error."""
     r = rule("criticism", 'kind == "通报批评"', points=D(-1), target="pool:p")
