@@ -11,7 +11,7 @@ from collections.abc import Iterable
 from decimal import Decimal
 
 from .errors import Loc, Problem, did_you_mean
-from .expr import Expr, Type, typecheck
+from .expr import Expr, Type, literal_problems, typecheck
 from .methods import METHODS
 from .model import Item, Scheme
 
@@ -113,25 +113,38 @@ def _range(lo: Decimal | None, hi: Decimal | None, loc: Loc, ctx: str, a: str, b
     return []
 
 
+def text_domains(scheme: Scheme) -> dict[str, dict[str, str]]:
+    """The names whose text values are known, each value with its label: the unit types and the text fields
+    that declare their `values` (`expr.literal_problems`)."""
+    out = {"unit_type": dict(scheme.unit_types)}
+    out.update({f.id: {v: v for v in f.values} for f in scheme.fields.values() if f.type == "str" and f.values})
+    return out
+
+
 def _item(scheme: Scheme, item: Item, env: dict[str, Type]) -> list[Problem]:
     ctx = f"[{item.parent}.{item.id}]"
     out = _applies(scheme, item.applies_to, item.loc, ctx)
     spec = METHODS.get(item.method.kind)
     if spec is None:
         return out
+    domains = text_domains(scheme)
+
+    def checked(e: Expr, want: Type | None) -> list[Problem]:
+        return typecheck(e, env, want=want, context=ctx) + literal_problems(e, domains, ctx)
+
     if item.value is not None and spec.value_type is not None:
-        out += typecheck(item.value, env, want=spec.value_type, context=ctx)
+        out += checked(item.value, spec.value_type)
     if item.not_applicable and item.not_applicable.when is not None:
-        out += typecheck(item.not_applicable.when, env, want="bool", context=ctx)
+        out += checked(item.not_applicable.when, "bool")
     if item.not_applicable and item.not_applicable.points == "full" and item.points is None:
         out.append(Problem(item.loc, "'not_applicable: {points: full}' needs the item's 'points'", ctx))
     p = item.method.params
     loc = item.method.loc
     for key, value in p.items():
         if isinstance(value, Expr):
-            out += typecheck(value, env, want="num" if key == "points" else "bool", context=ctx)
+            out += checked(value, "num" if key == "points" else "bool")
         elif isinstance(value, tuple) and any(isinstance(e, Expr) for e in value):  # None: did not parse (reported)
-            out += [pr for e in value if isinstance(e, Expr) for pr in typecheck(e, env, want="bool", context=ctx)]
+            out += [pr for e in value if isinstance(e, Expr) for pr in checked(e, "bool")]
     out += _range(item.min, item.max, item.loc, ctx, "min", "max")
     out += _method_params(scheme, item, ctx, loc)
     return out

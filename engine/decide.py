@@ -42,6 +42,7 @@ Over = Callable[[pl.Expr], pl.Expr]
 class Condition:
     text: str  # the condition's source, e.g. "section.safety >= 27"
     gap_scale: int | None  # scale of a.<id>.g<k>, when the condition is a numeric comparison
+    fields: tuple[str, ...] = ()  # the fields it reads: an empty one leaves it unknown (a.<id>.c<k> null)
 
 
 @dataclass
@@ -448,8 +449,9 @@ def _conditions(a: Award, dec: Decisions, scheme: Scheme) -> tuple[list[pl.Expr]
     cols: list[pl.Expr] = []
     oks = []
     for k, (node, text) in enumerate(conds):
-        ok = F.compile_expr(node, resolver(scheme)).expr.fill_null(False)
-        cols.append(ok.alias(f"{pre}.c{k}"))
+        held = F.compile_expr(node, resolver(scheme)).expr  # null: unknown (an empty value), not met
+        ok = held.fill_null(False)
+        cols.append(held.alias(f"{pre}.c{k}"))
         oks.append(ok)
         scale = None
         if isinstance(node, E.Cmp) and node.op in (">=", ">", "<=", "<"):
@@ -458,7 +460,8 @@ def _conditions(a: Award, dec: Decisions, scheme: Scheme) -> tuple[list[pl.Expr]
                 dist = F.add(rhs, lhs, -1) if node.op in (">=", ">") else F.add(lhs, rhs, -1)
                 cols.append(dist.expr.alias(f"{pre}.g{k}"))
                 scale = dist.scale
-        info.conditions.append(Condition(text, scale))
+        fields = tuple(dict.fromkeys(n.id for n in E.walk(node) if isinstance(n, E.Name) and n.id in scheme.fields))
+        info.conditions.append(Condition(text, scale, fields))
     scope = pl.col("unit_type").is_in(list(a.applies_to)) if a.applies_to else pl.lit(True)
     blocking = [pl.col(f"x.{v.id}") for v in dec.vetoes if v.blocks == "all" or a.id in v.blocks]
     blocked = pl.any_horizontal(blocking) if blocking else pl.lit(False)

@@ -14,6 +14,7 @@ names and types and suggests the nearest name. Back ends: `engine.fixed` (Polars
 from __future__ import annotations
 
 import ast
+from collections.abc import Mapping
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from typing import Literal
@@ -202,6 +203,30 @@ def compared_pairs(tree: Node) -> list[tuple[Node, Node]]:
             out += [(node.left, node.right), (node.right, node.left)]
         elif isinstance(node, In):
             out += [(node.value, o) for o in node.options]
+    return out
+
+
+def literal_problems(expr: Expr, domains: Mapping[str, Mapping[str, str]], context: str = "") -> list[Problem]:
+    """Texts compared with a name whose values are known (`domains`: name -> {value: its label}; the grades,
+    the unit types, a text field's declared values) that are none of them. `grade == "优秀"` (the label, not
+    the id) or a misspelt id is false for every unit: an award given to no one, or `grade != "不合格"` letting
+    a failed unit in, without a word."""
+    out: list[Problem] = []
+    for side, other in compared_pairs(expr.tree):
+        if not (isinstance(side, Name) and side.id in domains and isinstance(other, Str)):
+            continue
+        allowed = domains[side.id]
+        if other.value in allowed:
+            continue
+        labelled = [v for v, label in allowed.items() if label == other.value]
+        if labelled:
+            msg = f"'{other.value}' is the label of {side.id} '{labelled[0]}': {side.id} is compared by its id"
+            hint = f"write '{labelled[0]}'"
+        else:
+            msg = (f"'{other.value}' is no {side.id}{did_you_mean(other.value, allowed)}: the comparison comes out "
+                   "the same for every unit")
+            hint = "allowed: " + ", ".join(allowed)
+        out.append(Problem(expr.loc.shifted(other.col), msg, context, hint))
     return out
 
 

@@ -191,6 +191,13 @@ def _failed(run: Run, pre: str, info: AwardInfo, lang: Lang) -> pl.Expr:
         short = pl.concat_str([pl.lit(f"{label} ({'差' if zh else 'short by'} "), plain_text(g, cond.gap_scale),
                                pl.lit(")")])
         text.append(pl.when(g.is_not_null()).then(short).otherwise(pl.lit(f"{label} 不满足" if zh else label)))
+    for k, cond in enumerate(conds):  # unknown, because a value it reads is empty: said so, not "not met"
+        if cond.fields:
+            empty = pl.concat_str([pl.when(pl.col(f).is_null()).then(pl.lit(run.scheme.fields[f].label if zh else f))
+                                   for f in cond.fields], separator="、" if zh else ", ", ignore_nulls=True)
+            unknown = pl.concat_str([pl.lit(f"{pretty(cond.text, run, lang)} {'无法判断' if zh else 'unknown'} ("),
+                                     empty, pl.lit(" 为空)" if zh else " empty)")])
+            text[k] = pl.when(pl.col(f"{pre}.c{k}").is_null() & (empty != "")).then(unknown).otherwise(text[k])
 
     def before(j: int, k: int) -> pl.Expr:  # does failed condition j come before failed condition k?
         unknown_j, unknown_k = ~numeric[j], ~numeric[k]
@@ -225,7 +232,8 @@ def award_units(run: Run, award: Award, langs: Sequence[Lang], others: int | Non
                                       *[c for c in run.frame.columns if c == pre or c.startswith(pre + ".")],
                                       *[c for v in run.decisions.vetoes for c in (f"x.{v.id}", f"xs.{v.id}")]])
             if c in run.frame.columns]
-    frame = run.frame.select(cols)
+    read = [f for c in info.conditions for f in c.fields if f in run.frame.columns and f not in cols]  # by reasons
+    frame = run.frame.select(*cols, *dict.fromkeys(read))
     status = pl.col(pre).cast(pl.String)
     per_type = award.quota is not None and award.quota.per == "unit_type"
     words = {lang: reasons(run, award, info, lang) for lang in langs}
@@ -244,7 +252,7 @@ def award_units(run: Run, award: Award, langs: Sequence[Lang], others: int | Non
     rest = [lf.head(others) for lf in rest] if others is not None else rest  # the first few: a partial sort
     parts += [worded(part, [st]).with_columns(rec=pl.lit(False)) for st, part in zip(REST_ORDER, pl.collect_all(rest),
                                                                                       strict=True)]
-    return pl.concat(parts)
+    return pl.concat(parts).drop(dict.fromkeys(read))
 
 
 def points_text(value: pl.Expr, scale: int, max_places: int = 4) -> pl.Expr:

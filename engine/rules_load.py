@@ -11,9 +11,9 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import Any, Literal
 
-from .check import field_env
+from .check import field_env, text_domains
 from .errors import Collector, Loc, Problem, did_you_mean
-from .expr import Expr, Type, to_source, typecheck
+from .expr import Expr, Type, literal_problems, to_source, typecheck
 from .model import Scheme
 from .rules_model import Award, Decisions, Grade, Level, Quota, Ranking, SortKey, Veto
 from .yamlread import Reader
@@ -42,7 +42,7 @@ def load_decisions(scheme: Scheme) -> Decisions:
     ranking = _ranking(r, raw, env)
     award_env: dict[str, Type] = {**env, "rank": "num"}  # ranks are known before awards, not before vetoes/grades
     awards = tuple(_award(r, a, award_env, ranking) for a in _maps(r, raw, "awards"))
-    problems.problems += _cross(scheme, grades, vetoes, awards)
+    problems.problems += _cross(scheme, grades, vetoes, ranking, awards)
     problems.raise_if_any()
     return Decisions(vetoes, grades, ranking, awards)
 
@@ -197,8 +197,8 @@ def _award(r: Reader, m: YMap, env: dict[str, Type], ranking: Ranking) -> Award:
                  tuple(levels), r.boolean(m, "pass_down", ctx, True), r.text(m, "label_en", ctx))
 
 
-def _cross(scheme: Scheme, grades: tuple[Grade, ...], vetoes: tuple[Veto, ...], awards: tuple[Award, ...]
-           ) -> list[Problem]:
+def _cross(scheme: Scheme, grades: tuple[Grade, ...], vetoes: tuple[Veto, ...], ranking: Ranking,
+           awards: tuple[Award, ...]) -> list[Problem]:
     out: list[Problem] = []
     gids = [g.id for g in grades]
     aids = [a.id for a in awards]
@@ -225,6 +225,12 @@ def _cross(scheme: Scheme, grades: tuple[Grade, ...], vetoes: tuple[Veto, ...], 
         for t in a.applies_to or ():
             if t not in scheme.unit_types:
                 out.append(Problem(a.loc, f"unknown unit type '{t}'{did_you_mean(t, scheme.unit_types)}"))
+    domains = {**text_domains(scheme), "grade": {g.id: g.label for g in grades}}
+    exprs = [(v.when, f"[vetoes.{v.id}]") for v in vetoes] + [(k.expr, "[ranking]") for k in ranking.by]
+    for a in awards:
+        exprs += [(a.eligible, f"[awards.{a.id}]")] + [(k.expr, f"[awards.{a.id}]") for k in a.rank_by]
+    for e, ctx in exprs:
+        out += literal_problems(e, domains, ctx) if e is not None else []
     return out
 
 

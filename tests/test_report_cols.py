@@ -284,3 +284,25 @@ def test_the_workbook_findings_are_explains_words(case: str, tmp_path: Path) -> 
     made = findings(r)
     assert made.height > 300 and made.get_column("reason").str.contains("→|=").any()
     assert made.equals(_findings_by_python(r))
+
+
+def test_a_condition_an_empty_value_leaves_unknown_is_said_so_in_the_reason(tmp_path: Path) -> None:
+    """An empty optional value leaves a condition unknown, which is not met; the reason used to read as if the
+    value failed it ("…≥ 3 不满足"). It now names the empty fields; a unit whose value is there keeps the
+    distance to the threshold."""
+    from engine.pipeline import Inputs, run  # noqa: PLC0415
+    from engine.report_cols import award_units  # noqa: PLC0415
+
+    root = Path(__file__).resolve().parents[1]
+    units = pl.read_csv(root / "fixtures" / "2022" / "units.csv", infer_schema=False).with_columns(
+        pl.when(pl.col("unit_id") == "V07").then(None).otherwise(pl.col("last_rank")).alias("last_rank"))
+    units.write_csv(tmp_path / "units.csv")
+    r = run(Inputs(root / "rules" / "township-2022.yaml", tmp_path / "units.csv", root / "fixtures" / "2022" /
+                   "events.csv"))
+    award = next(a for a in r.decisions.awards if a.id == "progress")
+    reasons = {u: (zh, en) for u, zh, en in award_units(r, award, ["zh", "en"])
+               .select("unit_id", "reason_zh", "reason_en").iter_rows()}
+    assert reasons["V07"] == ("未达条件: 上年度村排名 - 排名 ≥ 3 无法判断 (上年度村排名 为空)",
+                              "not met: last_rank - rank >= 3 unknown (last_rank empty)")
+    assert reasons["V01"][0].startswith("未达条件: 上年度村排名 - 排名 ≥ 3 (差 ")
+    assert "last_rank" not in award_units(r, award, ["zh"]).columns  # read for the reasons, not shown
