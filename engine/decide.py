@@ -407,9 +407,11 @@ def _base_grade(dec: Decisions, scheme: Scheme) -> pl.Expr:
         lim = pl.lit(int(gr.min.scaleb(p)) if gr.min is not None else 0, dtype=pl.Int64)
         g = pl.when((pl.col("total") >= lim) if gr.inclusive else (pl.col("total") > lim)) \
             .then(pl.lit(gr.id, dtype=kind)).otherwise(g)
-    for v in dec.vetoes:
+    at = {gr.id: i for i, gr in enumerate(dec.grades)}  # best first
+    for v in dec.vetoes:  # a veto's grade is the best a vetoed unit gets (不得评为优秀: good); it never raises one
         if v.grade is not None:
-            g = pl.when(pl.col(f"x.{v.id}")).then(pl.lit(v.grade, dtype=kind)).otherwise(g)
+            g = pl.when(pl.col(f"x.{v.id}") & (g.to_physical() < at[v.grade])).then(pl.lit(v.grade, dtype=kind)) \
+                .otherwise(g)
     return g
 
 

@@ -197,7 +197,7 @@ def _open_targets(run: Run, ts: list[Target], unit_ids: set[str] | None, wanted:
         if kind == "grade":
             above: pl.Expr = pl.col("_g") - grade_rank[tid]
             held = above <= 0
-            blocked = [v for v in d.vetoes if v.grade is not None]
+            blocked = [v for v in d.vetoes if v.grade is not None and grade_rank[v.grade] > grade_rank[tid]]  # below
         else:
             above = pl.lit(0, dtype=pl.Int64)
             held = pl.col(f"a.{tid}").cast(pl.String).is_in(["recommended", "not_applicable"]).fill_null(False)

@@ -120,6 +120,22 @@ def test_a_veto_forces_the_grade_blocks_all_awards_and_ranks_last(tmp_path: Path
     assert col(df, "a.top") == ["vetoed", "recommended", "recommended"]  # the place passes to the next unit
 
 
+def test_a_veto_grade_is_the_best_a_vetoed_unit_gets_never_a_raise(tmp_path: Path) -> None:
+    """不得评为优秀: `grade: good` caps a vetoed unit at good. It used to force the grade, so a vetoed unit of
+    77.60 (合格 by its total) was raised to 良好 (a helper's scheme); and two vetoes give the worse grade."""
+    grades = GRADES.replace("  - {id: fail", "  - {id: pass, label: 合格, min: 60}\n  - {id: fail")
+    capped = grades + """
+vetoes:
+  - {id: no_top, label: 不得评优, when: polluted, grade: good, rank: keep}
+  - {id: fatal, label: 亡人事故, when: deaths > 0, grade: fail, rank: keep}
+"""
+    rows = [{"unit_id": "a", "score": 95, "polluted": True}, {"unit_id": "b", "score": "77.60", "polluted": True},
+            {"unit_id": "c", "score": 95, "polluted": True, "deaths": 1}, {"unit_id": "d", "score": 95}]
+    df = decided(tmp_path, rows, capped)
+    assert col(df, "grade") == ["good", "pass", "fail", "excellent"]
+    assert col(df, "vetoed") == [True, True, True, False]
+
+
 def test_a_named_veto_blocks_only_its_awards_and_keeps_the_grade(tmp_path: Path) -> None:
     rows = [{"unit_id": "a", "score": 99, "polluted": True}, {"unit_id": "b", "score": 90},
             {"unit_id": "c", "score": 80}]

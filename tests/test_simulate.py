@@ -197,6 +197,18 @@ def test_a_vetoed_unit_cannot_buy_the_veto_back(tmp_path: Path) -> None:
     assert changes and all(c.status == "vetoed" and c.note == "数据造假" for c in changes)
 
 
+def test_a_veto_capping_the_grade_blocks_only_the_grades_above_its_cap(tmp_path: Path) -> None:
+    """A veto with `grade: good` (不得评为优秀) caps the unit at good: excellent is out of reach (said so), good
+    is still searched (it used to be 'vetoed' too: every grade counted as blocked by any veto with a grade)."""
+    body = BODY.replace("grade: fail, blocks: all}", "grade: good, blocks: all}")
+    row = {**ROW, "fixed": "10", "falsified": True}
+    ld = load(Inputs(write_scheme(tmp_path, body, FIELDS), _units(tmp_path, [row])))
+    run = score(ld)
+    assert run.frame["grade"][0] == "fail"  # 20 + 40 + 10 = 70 by its total; 90 (excellent) with done 1000
+    status = {c.target: c.status for c in solve(ld, run)}
+    assert status["grade:excellent"] == "vetoed" and status["grade:good"] == "solved"
+
+
 def test_an_award_read_from_ranks_is_said_not_searched(tmp_path: Path) -> None:
     """A change to one unit moves the others' ranks, which the single-field search does not follow: an award
     for places gained (it reads `rank`) is listed as not searched, and the others are searched as before."""
