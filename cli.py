@@ -115,6 +115,26 @@ def build_inputs(scheme: Path | None, data: Path | None, events: Path | None, en
     return Inputs(scheme, data, events, encoding, sheet, options, events_sheet, no_events=no_events)
 
 
+SUFFIX_FORMATS = {".csv": "csv", ".json": "json", ".md": "markdown", ".markdown": "markdown", ".xlsx": "xlsx"}
+
+
+def _format_of(fmt: str, output: Path | None) -> str:
+    """The output format: `--format` when given; else the one -o FILE's suffix names (`-o 推荐.xlsx` used to
+    write a text table into a file Excel cannot open). A --format that contradicts the suffix is refused."""
+    implied = SUFFIX_FORMATS.get(output.suffix.lower()) if output is not None and str(output) != "-" else None
+    if implied is None or implied == fmt:
+        return fmt
+    ctx = click.get_current_context()
+    choices = next(p.type.choices for p in ctx.command.params if p.name == "fmt")  # type: ignore[attr-defined]
+    if ctx.get_parameter_source("fmt") is not click.core.ParameterSource.DEFAULT:
+        raise click.UsageError(f"--format {fmt} does not match -o {output} (a {output.suffix} file is {implied}); "  # type: ignore[union-attr]
+                               "drop --format, or change the file's suffix")
+    if implied not in choices:
+        raise click.UsageError(f"-o {output}: kaohe {ctx.command.name} writes {', '.join(choices)}, not {implied}; "
+                               "give the file another suffix")
+    return implied
+
+
 def emit(text: str | bytes | Iterable[str | bytes], output: Path | None, inputs: Inputs | None = None,
          manifest: dict[str, Any] | None = None) -> None:
     """Print, or write atomically to -o FILE (CSV with a BOM for Excel). A file output that cannot hold
@@ -153,6 +173,8 @@ def with_run(f: Callable[..., Any]) -> Callable[..., Any]:
         from engine.pipeline import run  # noqa: PLC0415
 
         inputs = build_inputs(scheme, data, events, encoding, sheet, events_sheet, no_events)
+        if "fmt" in kw:
+            kw["fmt"] = _format_of(kw["fmt"], kw.get("output"))
         detail = f.__name__ == "explain" or kw.get("fmt") == "xlsx"
         return f(run(inputs, detail=detail), inputs, **kw)
 
@@ -328,6 +350,7 @@ def simulate(scheme: Path | None, data: Path | None, events: Path | None, encodi
 
     if as_of is None and project != "none":
         raise click.UsageError("--project needs --as-of")
+    fmt = _format_of(fmt, output)
     inputs = build_inputs(scheme, data, events, encoding, sheet, events_sheet, no_events,
                           as_of=as_of.date().isoformat() if as_of else None, project=project, sets=list(sets),
                           scenario=str(scenario) if scenario else None)

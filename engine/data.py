@@ -87,7 +87,8 @@ def prepare_units(df: pl.DataFrame, scheme: Scheme, *, path: str, release: bool 
     if len(missing) > MAX_MISSING:
         problems.append(Problem(Loc(path, row=1), f"... and {len(missing) - MAX_MISSING} more missing columns: "
                                 f"{len(missing)} of the {len(needed)} columns '{scheme.meta.label}' needs",
-                                hint="is this the units table of this scheme? `kaohe template` writes one to fill in"))
+                                hint="is this the units table of this scheme? `kaohe template` writes one to fill in",
+                                more=len(missing) - MAX_MISSING))
     if problems:
         raise KaoheError(problems)
     present = [f for f in scheme.fields.values() if f.id in df.columns]
@@ -323,7 +324,7 @@ def run_checks(both: pl.DataFrame, checks: list[Check], path: str) -> list[Probl
             out.append(Problem(Loc(path, row=rec["_row"], column=check.column), msg, hint=check.hint))
         if bad.height > MAX_LISTED:
             out.append(Problem(Loc(path, column=check.column),
-                               f"... and {bad.height - MAX_LISTED} more rows like these"))
+                               f"... and {bad.height - MAX_LISTED} more rows like these", more=bad.height - MAX_LISTED))
     return out
 
 

@@ -45,6 +45,7 @@ class Problem:
     context: str = ""  # e.g. "[safety.rectification]"
     hint: str = ""
     warning: bool = False
+    more: int = 0  # this entry stands for so many problems not listed ("... and 39 more like these")
 
     def __str__(self) -> str:
         ctx = f" {self.context}" if self.context else ""
@@ -62,7 +63,7 @@ class KaoheError(Exception):
     def render(self) -> str:
         lines = [str(p) for p in self.problems]
         files = {p.loc.file for p in self.problems}
-        n = len(self.problems)
+        n = sum(p.more or 1 for p in self.problems)
         lines.append(f"{n} problem{'s' if n != 1 else ''} in {len(files)} file{'s' if len(files) != 1 else ''}")
         return "\n".join(lines)
 

@@ -318,7 +318,8 @@ def _listed(bad: pl.DataFrame, n: int, path: str, column: str, msg: Callable[[di
     out = [Problem(Loc(path, row=r["_row"], column=column), msg(r), hint=hint)
            for r in bad.head(MAX_LISTED).iter_rows(named=True)]
     if n > MAX_LISTED:
-        out.append(Problem(Loc(path, column=column), f"... and {n - MAX_LISTED} more units like these"))
+        out.append(Problem(Loc(path, column=column), f"... and {n - MAX_LISTED} more units like these",
+                           more=n - MAX_LISTED))
     return out
 
 

@@ -453,6 +453,12 @@ def _check_names(names: list[str], file: str, *, column: Callable[[int], str],
     """`column(i)` names the table's i-th column (0-based) in a message."""
     problems = []
     title = sum(1 for n in names if n) == 1 and len(names) > 1
+    unnamed = [i for i, n in enumerate(names) if not n and i not in (blank_ok or set())]
+    if title and len(unnamed) >= 3:  # one problem, not one per column (a title over 60 columns gave 59 of them)
+        text = next(n for n in names if n)
+        raise KaoheError([Problem(Loc(file, row=1), f"row 1 holds one name ('{text}') over {len(unnamed)} columns "
+                                  f"that have values but no name ({column(unnamed[0])}, ...): is row 1 a title?",
+                                  hint="delete the rows above the column names, so that they are in row 1")])
     for i, n in enumerate(names):
         if not n and i not in (blank_ok or set()):
             problems.append(Problem(Loc(file, row=1), f"{column(i)} has values but no name in the header row",
@@ -533,4 +539,5 @@ def _without_note(body: pl.DataFrame, file: str) -> pl.DataFrame:
 def _cap(problems: list[Problem], file: str) -> list[Problem]:
     if len(problems) <= MAX_LISTED:
         return problems
-    return [*problems[:MAX_LISTED], Problem(Loc(file), f"... and {len(problems) - MAX_LISTED} more like these")]
+    rest = len(problems) - MAX_LISTED
+    return [*problems[:MAX_LISTED], Problem(Loc(file), f"... and {rest} more like these", more=rest)]

@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import os
 import shlex
+import zipfile
 from pathlib import Path
 from typing import Any
 
@@ -255,3 +256,27 @@ def test_events_no_rule_matches_are_said_and_kept_in_the_manifest(tmp_path: Path
     assert typo.stderr.startswith(f"note: {log}: ") and "match no event rule and score nothing: E003 (row 4, " \
         "安全生产事故)" in typo.stderr
     assert json.loads(typo.stdout)["manifest"]["notes"] == [typo.stderr.removeprefix("note: ").strip()]
+
+
+def test_the_output_format_follows_the_file_suffix_unless_given(tmp_path: Path,
+                                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    """`kaohe run -o 推荐.xlsx` (the README's command without --format) wrote a text table into a file Excel
+    could not open. The suffix now names the format when --format is not given; a --format that contradicts
+    it, or a suffix the command cannot write, is refused (exit 2) before anything is computed or written."""
+    monkeypatch.chdir(ROOT)
+
+    def cli(*args: str) -> Any:
+        return CliRunner().invoke(main, list(args), prog_name="kaohe")
+
+    book = tmp_path / "推荐.xlsx"
+    assert cli("run", "-o", str(book)).exit_code == 0
+    assert zipfile.is_zipfile(book)
+    implied, said = tmp_path / "s.csv", tmp_path / "t.csv"
+    assert cli("score", "-o", str(implied)).exit_code == 0
+    assert cli("score", "--format", "csv", "-o", str(said)).exit_code == 0
+    assert implied.read_bytes() == said.read_bytes() and implied.read_bytes().startswith(b"\xef\xbb\xbf")
+    clash = cli("run", "--format", "csv", "-o", str(tmp_path / "x.xlsx"))
+    assert clash.exit_code == 2 and "--format csv does not match -o" in clash.output
+    cannot = cli("score", "-o", str(tmp_path / "s.xlsx"))
+    assert cannot.exit_code == 2 and "kaohe score writes table, csv, json, markdown, not xlsx" in cannot.output
+    assert not (tmp_path / "x.xlsx").exists() and not (tmp_path / "s.xlsx").exists()

@@ -537,6 +537,21 @@ def test_title_row_gets_a_hint(tmp_path: Path) -> None:
     assert "title.xlsx" in msg and "title" in msg.split("title.xlsx", 1)[1]
 
 
+def test_a_title_over_a_wide_table_is_one_problem_and_counts_are_true(tmp_path: Path) -> None:
+    """A title row over the demo's 60 columns gave 59 'has values but no name' lines (20 listed, '... and 39
+    more') and a count of '21 problems'. It is one problem now, naming the title; and a capped list counts
+    every problem it stands for."""
+    rows = ["XX镇2022年度考核数据表" + "," * 9, ",".join(f"c{i}" for i in range(10)), ",".join("1" * 10)]
+    err = _error(read_table, _write(tmp_path / "t.csv", "\n".join(rows) + "\n"))
+    assert [str(p) for p in err.problems] == [
+        f"{tmp_path / 't.csv'}: row 1: row 1 holds one name ('XX镇2022年度考核数据表') over 9 columns that have "
+        "values but no name (column 2 (B), ...): is row 1 a title?; delete the rows above the column names, so "
+        "that they are in row 1"]
+    many = _error(read_table, _write(tmp_path / "r.csv", "a,b\n" + "1,2,3\n" * 25))
+    assert len(many.problems) == 21 and many.problems[-1].more == 5
+    assert many.render().endswith("25 problems in 1 file")
+
+
 def test_unknown_sheet_lists_sheets(tmp_path: Path) -> None:
     path = tmp_path / "w.xlsx"
     write_xlsx(path, {"数据": FRAME, "说明": FRAME})
