@@ -53,15 +53,27 @@ def reason(item: Item, value: Any, scale: int, points: int | None, pts_scale: in
                     return f"{vs} {sym} {_n(th)} → {_n(pts)}"
             return (f"{vs} 未达任何档次 → {got}" if zh else f"{vs} meets no band → {got}")
     if kind == "proportional":
-        cap = p.get("cap", Decimal(1))
+        cap, floor = p.get("cap", Decimal(1)), p.get("floor")
         capped = cap is not None and v is not None and v >= cap
         note = (f"(封顶 {_n(cap)})" if zh else f"(capped at {_n(cap)})") if capped else ""
+        if floor is not None and v is not None and not capped and Decimal(item.points or 0) * v < Decimal(floor):
+            note = f"(保底 {_n(floor)})" if zh else f"(floor {_n(floor)})"
         return f"{_n(item.points)} × {vs}{note} = {got}"
-    if kind == "deduct":
-        base = p.get("base", item.points)
-        return f"{_n(base)} − {_n(p['each'])} × {vs} = {got}"
+    if kind == "deduct":  # the arithmetic as it went: a deduction over its most, a result under its floor
+        base, each = Decimal(p.get("base", item.points)), Decimal(p["each"])
+        most = Decimal(p["max"]) if p.get("max") is not None else base
+        head = f"{_n(base)} − {_n(each)} × {vs}"
+        if v is not None and each * v > most:
+            return f"{head}: {'扣' if zh else 'deduction'} {plain(each * v)}, {'最多扣' if zh else 'at most'} " \
+                   f"{_n(most)} → {got}"
+        if v is not None and base - each * v < Decimal(p.get("floor", 0)):
+            return f"{head} = {plain(base - each * v)}, {'保底' if zh else 'floor'} {_n(p.get('floor', 0))} → {got}"
+        return f"{head} = {got}"
     if kind == "count":
-        return f"{_n(p['each'])} × {vs} = {got}" + (f" ({'上限' if zh else 'max'} {_n(p.get('max', item.points))})")
+        each, most = Decimal(p["each"]), Decimal(p.get("max", item.points))
+        if v is not None and each * v > most:
+            return f"{_n(each)} × {vs} = {plain(each * v)}, {'上限' if zh else 'max'} {_n(most)} → {got}"
+        return f"{_n(each)} × {vs} = {got}" + (f" ({'上限' if zh else 'max'} {_n(most)})")
     if kind == "steps":
         tgt = p.get("target", Decimal(1))
         side = ("达到目标" if zh else "at or above target") if v is not None and v >= tgt else \
@@ -72,8 +84,18 @@ def reason(item: Item, value: Any, scale: int, points: int | None, pts_scale: in
     if kind == "lookup":
         return f"{vs} → {got}"
     if kind in ("rank", "share_of_leader", "efficacy"):
-        return (f"按全体单位比较, 实际值 {vs} → {got}" if zh else f"compared across units, value {vs} → {got}")
+        return f"{compared(item, lang)}, {'实际值' if zh else 'value'} {vs} → {got}"
     return f"{vs} → {got}" if value is not None else got
+
+
+def compared(item: Item, lang: Lang) -> str:
+    """Which units an item that compares units (rank, share_of_leader, efficacy) compares a unit with."""
+    within = list(item.method.params.get("within") or ())
+    if not within:
+        return "按全体单位比较" if lang == "zh" else "compared across all units"
+    if lang == "zh":
+        return "按同类型单位比较" if within == ["unit_type"] else f"按 {'、'.join(within)} 相同的单位比较"
+    return f"compared within {', '.join(within)}"
 
 
 def _holds(v: Decimal, sym: str, th: Any) -> bool:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
+from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
@@ -279,11 +280,41 @@ def value_text(value: pl.Expr, dtype: pl.DataType | None, scale: int) -> pl.Expr
     return points_text(value, scale)
 
 
+@dataclass(frozen=True)
+class _Exact:
+    """A scaled Int128 column and its scale, compared with and subtracted from Decimals exactly (the
+    arithmetic an explanation shows: `10 − 0.2 × 60 = -2`)."""
+
+    v: pl.Expr
+    scale: int
+
+    def _at(self, d: Decimal) -> tuple[pl.Expr, pl.Expr]:
+        s = max(self.scale, -int(d.as_tuple().exponent))
+        return self.v * 10 ** (s - self.scale), pl.lit(int(d.scaleb(s)), dtype=pl.Int128)
+
+    def gt(self, d: Decimal) -> pl.Expr:
+        a, b = self._at(d)
+        return (a > b).fill_null(False)
+
+    def lt(self, d: Decimal) -> pl.Expr:
+        a, b = self._at(d)
+        return (a < b).fill_null(False)
+
+    def rsub(self, d: Decimal) -> _Exact:
+        s = max(self.scale, -int(d.as_tuple().exponent))
+        a, b = self._at(d)
+        return _Exact(b - a, s)
+
+    @property
+    def text(self) -> pl.Expr:
+        return plain_text(self.v, self.scale)
+
+
 def item_reason_text(item: Item, value: pl.Expr, dtype: pl.DataType | None, scale: int, points: pl.Expr,  # noqa: C901 - one case per method kind
                      pts_scale: int, not_applicable: pl.Expr) -> pl.Expr:
     """`explain.reason` (in Chinese) of an item for every unit whose points are not missing: the value, the
     method's rule and the points ('0.95 ≥ 0.95 → 12', '8 − 3 × 1 = 5')."""
-    from .explain import _n, _neg  # noqa: PLC0415 - the per-value wording this holds to
+    from .explain import _n, _neg, compared  # noqa: PLC0415 - the per-value wording this holds to
 
     p = item.method.params
     got = points_text(points, pts_scale)
@@ -302,6 +333,10 @@ def item_reason_text(item: Item, value: pl.Expr, dtype: pl.DataType | None, scal
     def text(*parts: str | pl.Expr) -> pl.Expr:
         return pl.concat_str([pl.lit(x) if isinstance(x, str) else x for x in parts])
 
+    def times(k: Decimal) -> _Exact:  # the value times a constant, exactly (the value is a number column)
+        s = max(0, -int(k.as_tuple().exponent))
+        return _Exact(value.cast(pl.Int128) * int(k.scaleb(s)), scale + s)
+
     kind = item.method.kind
     out: pl.Expr | None = None
     if kind in ("bands", "threshold"):
@@ -318,14 +353,31 @@ def item_reason_text(item: Item, value: pl.Expr, dtype: pl.DataType | None, scal
                     out = pl.when(at_least(th, sym)).then(text(vs, f" {sym} {_n(th)} → {_n(pts)}")).otherwise(out)
             break
     elif kind == "proportional":
-        cap = p.get("cap", Decimal(1))
-        note = pl.when(at_least(cap, "≥")).then(pl.lit(f"(封顶 {_n(cap)})")).otherwise(pl.lit("")) \
-            if cap is not None else pl.lit("")
+        cap, floor = p.get("cap", Decimal(1)), p.get("floor")
+        capped = at_least(cap, "≥") if cap is not None else pl.lit(False)
+        note = pl.when(capped).then(pl.lit(f"(封顶 {_n(cap)})")).otherwise(pl.lit(""))
+        if floor is not None and number:
+            below = times(Decimal(item.points or 0)).lt(Decimal(floor))
+            note = pl.when(~capped & below).then(pl.lit(f"(保底 {_n(floor)})")).otherwise(note)
         out = text(f"{_n(item.points)} × ", vs, note, " = ", got)
     elif kind == "deduct":
-        out = text(f"{_n(p.get('base', item.points))} − {_n(p['each'])} × ", vs, " = ", got)
+        base, each = Decimal(p.get("base", item.points)), Decimal(p["each"])
+        most, floor = (Decimal(p["max"]) if p.get("max") is not None else base), Decimal(p.get("floor", 0))
+        head = f"{_n(base)} − {_n(each)} × "
+        out = text(head, vs, " = ", got)
+        if number:
+            ded = times(each)
+            out = (pl.when(ded.gt(most)).then(text(head, vs, ": 扣 ", ded.text, f", 最多扣 {_n(most)} → ", got))
+                   .when(ded.rsub(base).lt(floor)).then(text(head, vs, " = ", ded.rsub(base).text,
+                                                             f", 保底 {_n(floor)} → ", got))
+                   .otherwise(out))
     elif kind == "count":
-        out = text(f"{_n(p['each'])} × ", vs, " = ", got, f" (上限 {_n(p.get('max', item.points))})")
+        each, most = Decimal(p["each"]), Decimal(p.get("max", item.points))
+        out = text(f"{_n(each)} × ", vs, " = ", got, f" (上限 {_n(most)})")
+        if number:
+            made = times(each)
+            out = pl.when(made.gt(most)).then(text(f"{_n(each)} × ", vs, " = ", made.text, f", 上限 {_n(most)} → ",
+                                                   got)).otherwise(out)
     elif kind == "steps":
         tgt = p.get("target", Decimal(1))
         side = pl.when(at_least(tgt, "≥")).then(pl.lit("达到目标")).otherwise(pl.lit("低于目标"))
@@ -333,7 +385,7 @@ def item_reason_text(item: Item, value: pl.Expr, dtype: pl.DataType | None, scal
     elif kind in ("pass_fail", "lookup"):
         out = text(vs, " → ", got)
     elif kind in ("rank", "share_of_leader", "efficacy"):
-        out = text("按全体单位比较, 实际值 ", vs, " → ", got)
+        out = text(f"{compared(item, 'zh')}, 实际值 ", vs, " → ", got)
     if out is None:  # any other method
         out = got if dtype is None else pl.when(value.is_null()).then(got).otherwise(text(vs, " → ", got))
     return pl.when(not_applicable).then(text("不适用, 按规定计 ", got)).otherwise(out)

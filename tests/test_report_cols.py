@@ -306,3 +306,38 @@ def test_a_condition_an_empty_value_leaves_unknown_is_said_so_in_the_reason(tmp_
                               "not met: last_rank - rank >= 3 unknown (last_rank empty)")
     assert reasons["V01"][0].startswith("未达条件: 上年度村排名 - 排名 ≥ 3 (差 ")
     assert "last_rank" not in award_units(r, award, ["zh"]).columns  # read for the reasons, not shown
+
+
+def test_explanations_show_the_arithmetic_as_it_went_at_caps_floors_and_within_types(tmp_path: Path) -> None:
+    """'2 × 3 = 4 (上限 4)' and '10 − 0.2 × 60 = 0' were false sums (helpers' audits); a rank within the unit
+    type said '按全体单位比较'. Each now says what was capped or floored, and the committee workbook's column-made
+    words are explain's."""
+    from engine.pipeline import Inputs, run  # noqa: PLC0415
+    from engine.report import explain  # noqa: PLC0415
+    from engine.workbook import findings  # noqa: PLC0415
+
+    fields = {"n": "{label: 次数, type: int, min: 0}", "r": "{label: 完成率, type: decimal, scale: 2, min: 0}"}
+    body = """
+sections:
+  - id: s
+    items:
+      - {id: cnt, label: 加分, value: n, method: {count: {each: 2}}, points: 4}
+      - {id: ded, label: 扣分, value: n, method: {deduct: {each: 0.2}}, points: 10}
+      - {id: ded2, label: 限扣, value: n, method: {deduct: {each: 3, max: 20, base: 10}}, points: 10}
+      - {id: pro, label: 比例, value: r, method: {proportional: {floor: 0.9}}, points: 1}
+      - {id: rk, label: 排名, value: r, method: {rank: {linear: [10, 5], within: [unit_type]}}, points: 10}
+"""
+    data = tmp_path / "units.csv"
+    data.write_text("unit_id,unit_type,n,r\nu1,village,60,0.5\nu2,village,1,0.95\nu3,office,0,1\n", encoding="utf-8")
+    r = run(Inputs(write_scheme(tmp_path, body, fields), data))
+    assert findings(r).equals(_findings_by_python(r))  # the columns' words are explain's
+    words = {(u, i): w for u, i, w in findings(r).select("unit_id", "item", "reason").iter_rows()}
+    assert words[("u1", "cnt")] == "2 × 60 = 120, 上限 4 → 4" and words[("u2", "cnt")] == "2 × 1 = 2 (上限 4)"
+    assert words[("u1", "ded")] == "10 − 0.2 × 60: 扣 12, 最多扣 10 → 0"
+    assert words[("u2", "ded")] == "10 − 0.2 × 1 = 9.8"
+    assert words[("u1", "ded2")] == "10 − 3 × 60: 扣 180, 最多扣 20 → 0"
+    assert words[("u2", "ded2")] == "10 − 3 × 1 = 7"
+    assert words[("u1", "pro")] == "1 × 0.5(保底 0.9) = 0.9" and words[("u3", "pro")] == "1 × 1(封顶 1) = 1"
+    assert words[("u1", "rk")].startswith("按同类型单位比较, 实际值 0.5 → ")
+    text = explain(r, r.frame.filter(pl.col("unit_id") == "u1").row(0, named=True), "en")
+    assert "2 × 60 = 120, max 4 → 4" in text and "compared within unit_type, value 0.5" in text
