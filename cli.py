@@ -329,7 +329,8 @@ def run_cmd(r: Run, inputs: Inputs, fmt: str, output: Path | None, lang: Lang) -
 @main.command()
 @input_options
 @click.option("--as-of", "as_of", type=click.DateTime(formats=["%Y-%m-%d"]),
-              help="Year-to-date run at this date (YYYY-MM-DD): targets pro-rated or actuals projected.")
+              help="Year-to-date run at this date (YYYY-MM-DD): targets pro-rated or actuals projected. Without "
+                   "--scheme/--data: the demo township's mid-year table and event log (fixtures/2023-h1).")
 @click.option("--project", type=click.Choice(["none", "linear", "schedule"]), default="none", show_default=True,
               help="none: pro-rate targets; linear/schedule: extrapolate year-to-date actuals to year end.")
 @click.option("--set", "sets", multiple=True, metavar="UNIT.FIELD=VALUE", help="Override one value (repeatable).")
@@ -351,6 +352,11 @@ def simulate(scheme: Path | None, data: Path | None, events: Path | None, encodi
     if as_of is None and project != "none":
         raise click.UsageError("--project needs --as-of")
     fmt = _format_of(fmt, output)
+    if as_of is not None and scheme is None and data is None:  # the demo's mid-year table, not its full year's
+        from engine.pipeline import midyear_demo  # noqa: PLC0415
+
+        data, demo_events = midyear_demo()
+        events = events if events is not None or no_events else demo_events
     inputs = build_inputs(scheme, data, events, encoding, sheet, events_sheet, no_events,
                           as_of=as_of.date().isoformat() if as_of else None, project=project, sets=list(sets),
                           scenario=str(scenario) if scenario else None)

@@ -81,6 +81,12 @@ def _events_given(scheme: Scheme, inputs: Inputs) -> None:
                                 "only its header row if nothing happened), or --no-events to score without events")])
 
 
+def midyear_demo() -> tuple[Path, Path]:
+    """The demo township's year-to-date units table and event log at 2023-06-30 (`simulate --as-of`)."""
+    fixtures = Path(str(resources.files("fixtures"))) / "2023-h1"
+    return fixtures / "units.csv", fixtures / "events.csv"
+
+
 def demo_inputs(scheme: str = "township-2022.yaml") -> Inputs:
     """The bundled demo township (works from a checkout and from an installed package)."""
     rules = Path(str(resources.files("rules")))

@@ -7,7 +7,7 @@ import polars as pl
 from .fmt import Lang, word
 from .pipeline import Run
 from .report_cols import fixed_text, grade_text, report_order, status_text, type_text
-from .simulate import AsOf, _fmt
+from .simulate import AsOf, _fmt, adjusted_text
 
 
 def header(run: Run, info: AsOf | None, lang: Lang) -> str:
@@ -17,9 +17,9 @@ def header(run: Run, info: AsOf | None, lang: Lang) -> str:
     lines = [f"{'截至' if zh else 'as of'} {info.as_of} "
              f"({'时间进度' if zh else 'elapsed'} {_fmt(info.linear * 100)}%), "
              f"{'预测方式' if zh else 'projection'}: {info.project}"]
-    for fid, note in info.adjusted.items():
+    for fid, (kind, share) in info.adjusted.items():
         f = run.scheme.fields[fid]
-        lines.append(f"  {f.label if zh else fid}: {note}")
+        lines.append(f"  {f.label if zh else fid}: {adjusted_text(kind, share, lang)}")
     for iid in info.pending:
         it = next(i for i in run.scheme.all_items() if i.id == iid)
         lines.append(f"  {it.label if zh else iid}: {'待年终评定, 按' if zh else 'pending (year-end only), assumed'} "

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import calendar
 import dataclasses
+import warnings
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
@@ -23,9 +24,9 @@ from typing import Any, Literal
 
 import polars as pl
 
-from .errors import KaoheError, Loc, Problem, did_you_mean
+from .errors import KaoheError, Loc, Notice, Problem, did_you_mean
 from .evaluate import MAX_LISTED
-from .fmt import fixed_str
+from .fmt import Lang, fixed_str
 from .model import Field, Item, Method, Pool, Scheme, Section
 from .pipeline import Loaded
 
@@ -58,7 +59,7 @@ class AsOf:
     project: Projection
     linear: Fraction
     pending: tuple[str, ...]  # item ids scored as assumed
-    adjusted: dict[str, str]  # field id -> "pro-rated x 0.4959" / "projected / 0.5"
+    adjusted: dict[str, tuple[str, str]]  # field id -> ("pro_rated" | "projected", the share: "0.4959")
 
 
 def as_of_run(ld: Loaded, as_of: date, project: Projection) -> tuple[Loaded, AsOf]:
@@ -69,27 +70,42 @@ def as_of_run(ld: Loaded, as_of: date, project: Projection) -> tuple[Loaded, AsO
                                   hint="declare mid_year: {schedule: [0.2, 0.5, 0.75, 1]} or a field's schedule:")])
     fields = dict(scheme.fields)
     frame = ld.units
-    notes: dict[str, str] = {}
+    notes: dict[str, tuple[str, str]] = {}
     for f in scheme.fields.values():
         if f.type not in ("int", "decimal"):
             continue
         share = _share(f, scheme, as_of, project)
         if project == "none" and f.target:
-            factor, note = share, f"按进度折算 × {_fmt(share)}"
+            factor, kind = share, "pro_rated"
         elif project != "none" and f.cumulative and not f.target:
-            factor, note = 1 / share, f"预测全年 ÷ {_fmt(share)}"
+            factor, kind = 1 / share, "projected"
         else:
             continue
         fields[f.id] = dataclasses.replace(f, type="decimal", scale=f.scale + EXTRA)
         moved = pl.col(f.id).cast(pl.Int128) * (10**EXTRA * factor.numerator) // factor.denominator
-        _fits_int64(frame, moved, f, ld.path, note)
+        _fits_int64(frame, moved, f, ld.path, adjusted_text(kind, _fmt(share), "en"))
         frame = frame.with_columns(moved.cast(pl.Int64).alias(f.id))
-        notes[f.id] = note
+        notes[f.id] = (kind, _fmt(share))
     scheme, pending = _pending(dataclasses.replace(scheme, fields=fields))
     scheme = dataclasses.replace(scheme, meta=dataclasses.replace(scheme.meta, year=as_of.year))
-    events = ld.events.filter(pl.col("date") <= as_of) if ld.events is not None else None
+    events, said = ld.events, ld.notes
+    if ld.events is not None:
+        events = ld.events.filter(pl.col("date") <= as_of)
+        later = ld.events.height - events.height
+        if later:  # left out without a word, an accident in July would seem to have no effect
+            notice = Notice(Problem(Loc(str(ld.inputs.events)), f"{later} event{'s' if later != 1 else ''} after "
+                                    f"{as_of} not counted in the run as of {as_of}"))
+            warnings.warn(notice, stacklevel=2)
+            said += (str(notice),)
     info = AsOf(as_of, project, linear_share(as_of), pending, notes)
-    return dataclasses.replace(ld, scheme=scheme, units=frame, events=events), info
+    return dataclasses.replace(ld, scheme=scheme, units=frame, events=events, notes=said), info
+
+
+def adjusted_text(kind: str, share: str, lang: Lang) -> str:
+    """How a field's year-to-date value was adjusted: pro-rated (a target) or projected (an actual)."""
+    if kind == "pro_rated":
+        return f"按进度折算 × {share}" if lang == "zh" else f"pro-rated × {share}"
+    return f"预测全年 ÷ {share}" if lang == "zh" else f"projected to year end ÷ {share}"
 
 
 def _fits_int64(frame: pl.DataFrame, moved: pl.Expr, f: Field, path: str, note: str) -> None:
