@@ -71,12 +71,28 @@ def _frame(headers: list[str], rows: pl.DataFrame) -> pl.DataFrame:
     return rows.rename(dict(zip(rows.columns, [h or f"col{i}" for i, h in enumerate(headers)], strict=True)))
 
 
+def _numbers(rows: pl.DataFrame, places: int, decimals: Iterable[int], whole: Iterable[int] = ()) -> pl.DataFrame:
+    """Text cells of a table as numbers, for Excel (a score stored as text is 'a number stored as text' to it:
+    SUM, sorting and filters misbehave): the columns at `decimals` as Decimal at `places` (exact; '—', not
+    assessed, an empty cell), those at `whole` as whole numbers (an empty text, an empty cell)."""
+    names = rows.columns
+    return rows.with_columns(
+        *[pl.when(pl.col(names[i]) == "—").then(None).otherwise(pl.col(names[i])).cast(pl.Decimal(38, places))
+          .alias(names[i]) for i in decimals],
+        *[pl.col(names[i]).cast(pl.Int64, strict=False) for i in whole])
+
+
 def write_workbook(run: Run, path: Path, *, inputs: Iterable[Path], lang: Lang) -> None:
     from .io import write_xlsx  # noqa: PLC0415
 
-    sheets: dict[str, pl.DataFrame] = {("总分排名" if lang == "zh" else "scores"): _frame(*score_table(run, lang))}
+    p = run.scheme.meta.precision
+    heads, rows = score_table(run, lang)
+    scores = range(4, 5 + len(run.scheme.sections) + len(run.scheme.pools))  # sections, pools, total
+    sheets: dict[str, pl.DataFrame] = {"总分排名" if lang == "zh" else "scores": _frame(heads,
+                                                                                    _numbers(rows, p, scores, [0]))}
     for a in run.decisions.awards:
-        sheets[a.label if lang == "zh" else a.id] = _frame(*award_table(run, a, lang))
+        heads, rows = award_table(run, a, lang)
+        sheets[a.label if lang == "zh" else a.id] = _frame(heads, _numbers(rows, p, [4], [0]))
     sheets["findings"] = findings(run)
     if run.adjustments is not None:
         sheets["events"] = run.adjustments.with_columns(pl.col("points").map_elements(

@@ -8,6 +8,7 @@ import json
 import os
 import shlex
 import zipfile
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -280,3 +281,27 @@ def test_the_output_format_follows_the_file_suffix_unless_given(tmp_path: Path,
     cannot = cli("score", "-o", str(tmp_path / "s.xlsx"))
     assert cannot.exit_code == 2 and "kaohe score writes table, csv, json, markdown, not xlsx" in cannot.output
     assert not (tmp_path / "x.xlsx").exists() and not (tmp_path / "s.xlsx").exists()
+
+
+def test_the_committee_workbook_holds_scores_as_numbers(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every score in the workbook was a text cell ('number stored as text' to Excel: SUM, sorting and
+    filters misbehave). Ranks, sections, pools and totals are numbers now, equal to the exact scores; a
+    section a unit type does not have is an empty cell."""
+    import fastexcel  # noqa: PLC0415
+
+    from engine.pipeline import demo_inputs, run  # noqa: PLC0415
+
+    monkeypatch.chdir(ROOT)
+    book = tmp_path / "推荐.xlsx"
+    assert CliRunner().invoke(main, ["run", "--format", "xlsx", "-o", str(book)], prog_name="kaohe").exit_code == 0
+    sheets = fastexcel.read_excel(book.read_bytes())
+    scores = sheets.load_sheet("总分排名").to_polars()
+    r = run(demo_inputs(), detail=False)
+    p = r.scheme.meta.precision
+    exact = {u: Decimal(t).scaleb(-p) for u, t in r.frame.select("unit_id", "total").iter_rows()}
+    assert scores.schema["总分"] == pl.Float64 and scores.schema["排名"] == pl.Float64
+    assert {u: Decimal(str(t)) for u, t in scores.select("编号", "总分").iter_rows()} == exact
+    offices = scores.filter(pl.col("类型") == "镇属单位")
+    assert offices.height and offices.get_column("经济社会发展").null_count() == offices.height  # not assessed
+    award = sheets.load_sheet("目标责任考核优秀单位").to_polars()
+    assert award.schema["总分"] == pl.Float64 and award.schema["#"] == pl.Float64
