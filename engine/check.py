@@ -98,6 +98,7 @@ def _fields(scheme: Scheme) -> list[Problem]:
                 out.append(Problem(f.loc, f"'{which}' only applies to int and decimal fields", f"[fields.{f.id}]"))
         if isinstance(f.min, Decimal) and isinstance(f.max, Decimal):
             out += _range(f.min, f.max, f.loc, f"[fields.{f.id}]", "min", "max")
+        out += _applies(scheme, f.required_for, f.loc, f"[fields.{f.id}]")
     return out
 
 

@@ -45,7 +45,7 @@ def absent_fields(scheme: Scheme, columns: Iterable[str], unknown: Iterable[str]
     score as not applicable: 7 points to every village for a mistyped 村集体经济收入). The others are said
     (a `Notice`): a table may leave out a field it has no data for."""
     have = set(columns)
-    absent = [f for f in scheme.fields.values() if not f.required and f.id not in have]
+    absent = [f for f in scheme.fields.values() if not f.required and not f.required_for and f.id not in have]
     if not absent:
         return
     heads = {_norm_head(h): h for h in unknown}
@@ -78,7 +78,7 @@ def prepare_units(df: pl.DataFrame, scheme: Scheme, *, path: str, release: bool 
     soon as its field is parsed and checked, so that about one copy of the data is held, not two."""
     problems: list[Problem] = []
     cols = scheme.columns
-    needed = [cols.id, cols.type] + [f.id for f in scheme.fields.values() if f.required]
+    needed = [cols.id, cols.type] + [f.id for f in scheme.fields.values() if f.required or f.required_for]
     missing = [c for c in needed if c not in df.columns]
     for c in missing[:MAX_MISSING]:
         label = scheme.fields[c].label if c in scheme.fields else ""
@@ -470,6 +470,16 @@ def field_checks(f: Field, raw_dtype: pl.DataType, scheme: Scheme, stats: Stats 
     return keep
 
 
+def _none_hint(f: Field) -> str:
+    """How to fill a cell of field f that has nothing to report ('write 0' is wrong for a yes/no or a text)."""
+    if f.type == "bool":
+        return "write 否 if it is not so"
+    if f.type == "str":
+        return "write one of " + "、".join(f.values) if f.values else "write the value"
+    low = f.min if isinstance(f.min, Decimal) else None
+    return "write 0 if there is none" if low is None or low <= 0 else f"the least value is {low}"
+
+
 def _field_checks(f: Field, raw_dtype: pl.DataType, scheme: Scheme) -> list[tuple[str, Check]]:
     raw = pl.col(f"raw.{f.id}")
     rv = f"raw.{f.id}"
@@ -495,8 +505,12 @@ def _field_checks(f: Field, raw_dtype: pl.DataType, scheme: Scheme) -> list[tupl
         out.append(("decimals", Check(off > 1e-6, f.id, "'{value}' has more than " + f"{f.scale} decimals",
                                       f"round it, or declare 'scale:' for field {f.id}", rv)))
     if f.required:
-        out.append(("empty", Check(blank, f.id, "empty cell for unit {unit}",
-                                   f"fill in {f.label}; write 0 if there is none")))
+        out.append(("empty", Check(blank, f.id, "empty cell for unit {unit}", f"fill in {f.label}; " + _none_hint(f))))
+    elif f.required_for:  # a unit of these types needs it: its empty cell would score as not applicable
+        types = ", ".join(f"{t} ({scheme.unit_types[t]})" for t in f.required_for if t in scheme.unit_types)
+        out.append(("empty", Check(blank & pl.col("unit_type").is_in(list(f.required_for)), f.id,
+                                   f"empty cell for unit {{unit}}, which {f.label} is required for ({types})",
+                                   f"fill in {f.label}; " + _none_hint(f))))
     if f.values:
         out.append(("values", Check(pl.col(f.id).is_not_null() & ~pl.col(f.id).is_in(list(f.values)), f.id,
                                     "'{value}' is not allowed", "allowed: " + ", ".join(f.values), f.id)))

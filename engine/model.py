@@ -29,6 +29,7 @@ class Field:
     values: tuple[str, ...] = ()  # allowed texts (str fields)
     unit: str = ""
     required: bool = True
+    required_for: tuple[str, ...] = ()  # `required: [village]`: a cell is needed for units of these types only
     cumulative: bool = True  # a year-to-date quantity (mid-year projection may extrapolate it)
     target: bool = False  # an annual target (pro-rated to the as-of date in a mid-year run)
     schedule: tuple[Decimal, ...] = ()  # cumulative share due by each quarter (4) or month (12) end

@@ -123,7 +123,9 @@ def _fields(r: Reader, m: YMap) -> dict[str, Field]:
             scale=scale if ftype == "decimal" else 0,
             min=_bound(r, spec, "min", ctx), max=_bound(r, spec, "max", ctx),
             values=tuple(str(v) for v in vals) if isinstance(vals, YList) else (),
-            unit=r.text(spec, "unit", ctx), required=r.boolean(spec, "required", ctx, True),
+            unit=r.text(spec, "unit", ctx),
+            required=r.boolean(spec, "required", ctx, True) if not isinstance(spec.get("required"), YList) else False,
+            required_for=(r.names(spec, "required", ctx) or ()) if isinstance(spec.get("required"), YList) else (),
             cumulative=r.boolean(spec, "cumulative", ctx, ftype in ("int", "decimal") and not spec.get("target")),
             target=r.boolean(spec, "target", ctx, False), schedule=_schedule(r, spec, ctx))
     return out

@@ -77,7 +77,7 @@ def scored_stream(scheme: Scheme, dec: Decisions, path: Path) -> tuple[Plan, pl.
     if cols.id not in types or cols.type not in types or types[cols.type] != pl.String:
         return None
     if not (types[cols.id].is_integer() or types[cols.id] == pl.String) or any(
-            f.required for f in scheme.fields.values() if f.id not in types):
+            f.required or f.required_for for f in scheme.fields.values() if f.id not in types):
         return None
     for f in fields:
         dt = types[f.id]

@@ -201,11 +201,14 @@ def _unit_columns(scheme: Scheme) -> list[Column]:
         note = "可写作百分数, 如 95.5%" if f.type == "decimal" and f.max == Decimal(1) else ""
         if f.values:
             note = "可选值: " + "、".join(f.values)
-        if not f.required:
+        if f.required_for:
+            note = "; ".join(x for x in (note, "、".join(scheme.unit_types.get(t, t) for t in f.required_for)
+                                         + "必填, 其他单位不适用的留空") if x)
+        elif not f.required:
             note = "; ".join(x for x in (note, "不适用的单位留空") if x)
         out.append(Column(headers[f.id], f.id, f.label, _kind_text(f), f.unit, _range_text(f, scheme), f.required,
                           note, text=f.type in ("str", "bool"), validation=_validation(f, scheme, i, where),
-                          fill=REQUIRED_FILL if f.required else OPTIONAL_FILL))
+                          fill=REQUIRED_FILL if f.required or f.required_for else OPTIONAL_FILL))
     return out
 
 

@@ -250,14 +250,15 @@ def test_a_unit_type_may_be_written_as_its_label(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize("kind", ["csv", "parquet"])
-@pytest.mark.parametrize(("header", "field"), [("collective_incom", "collective_income"),
-                                               ("村集体经济收人(万元)", "collective_income"),
+@pytest.mark.parametrize(("header", "field"), [("superior_grad", "superior_grade"),
+                                               ("上年度村排命", "last_rank"),
                                                ("last_rnak", "last_rank")])
 def test_a_misspelt_optional_header_is_refused_not_read_as_empty(tmp_path: Path, kind: str, header: str,
                                                                  field: str) -> None:
     """A misspelt header of an optional field was passed over as an unknown column: every unit's value was
-    empty, every village got 村集体经济收入's 'not applicable' 7 points and first place changed (a helper's
-    audit). It is refused at the header, on the eager and the streamed path alike."""
+    empty (a misspelt 村集体经济收入 gave every village its 'not applicable' 7 points and changed first place,
+    a helper's audit; that field is now required for villages). It is refused at the header, on the eager
+    and the streamed path alike."""
     demo = pl.read_csv(ROOT / "fixtures" / "2022" / "units.csv").rename({field: header})
     path = tmp_path / f"units.{kind}"
     demo.write_csv(path) if kind == "csv" else demo.write_parquet(path)
@@ -278,3 +279,24 @@ def test_an_optional_field_without_a_column_is_said_and_kept_in_the_manifest(tmp
         r = run(Inputs(ROOT / "rules" / "township-2022.yaml", path, no_events=True), detail=False)
     assert r.manifest["notes"] == [str(w.message) for w in said if isinstance(w.message, Notice)]
     assert len(r.manifest["notes"]) == 1 and r.frame.get_column("last_rank").null_count() == r.frame.height
+
+
+def test_a_field_required_for_some_unit_types_needs_their_cells_only(tmp_path: Path) -> None:
+    """`required: [village]`: a village's empty 村集体经济收入 scored as a community without a collective
+    economy (7 points, 'not applicable'), the same as a forgotten cell; now it is refused at its row and
+    column, while a community's empty cell stays 'not applicable'."""
+    demo = pl.read_csv(ROOT / "fixtures" / "2022" / "units.csv", infer_schema=False)
+    ok = run(Inputs(ROOT / "rules" / "township-2022.yaml", ROOT / "fixtures" / "2022" / "units.csv", no_events=True))
+    communities = ok.frame.filter(pl.col("unit_type") == "community")
+    assert communities.get_column("collective_income").null_count() > 0  # some have none: not applicable
+    for kind in ("csv", "parquet"):
+        blank = demo.with_columns(pl.when(pl.col("unit_id") == "V04").then(None).otherwise(pl.col("collective_income"))
+                                  .alias("collective_income"))
+        path = tmp_path / f"units.{kind}"
+        blank.write_csv(path) if kind == "csv" else blank.with_columns(
+            pl.col("collective_income").cast(pl.Float64)).write_parquet(path)
+        with pytest.raises(KaoheError) as info:
+            run(Inputs(ROOT / "rules" / "township-2022.yaml", path, no_events=True), detail=False)
+        [problem] = info.value.problems
+        assert (problem.loc.row, problem.loc.column) == (5, "collective_income")
+        assert problem.message == "empty cell for unit V04, which 村集体经济收入(万元) is required for (village (村))"
