@@ -20,7 +20,7 @@ from .explain import method_label, reason, value_str
 from .fmt import Lang, fixed_str, points_str, word
 from .model import Item, Pool, Section
 from .pipeline import Run
-from .report_cols import fixed_text, grade_text, report_order, type_text
+from .report_cols import fixed_text, grade_text, pretty, report_order, type_text
 
 Rows = list[list[str]]
 
@@ -241,7 +241,92 @@ def explain(run: Run, r: dict[str, Any], lang: Lang) -> str:
             out.append(tabulate(rows, headers=headers, disable_numparse=True))
         out += _event_lines(run, f"pool:{pool.id}", r, lang)
         out.append("")
+    out += [_total_line(run, r, lang), _grade_line(run, r, lang)]
     return "\n".join(out).rstrip() + "\n"
+
+
+def _total_line(run: Run, r: dict[str, Any], lang: Lang) -> str:
+    """How the total is made of the sections, their weights, the coefficient and the pools, exactly as
+    evaluate does it: round(coefficient × Σ weight × section + Σ pools), then clamped."""
+    from decimal import Decimal  # noqa: PLC0415
+
+    from . import fixed as F  # noqa: PLC0415
+    from .decide import resolver  # noqa: PLC0415
+    from .fmt import plain  # noqa: PLC0415
+
+    s = run.scheme
+    p, zh = s.meta.precision, lang == "zh"
+    terms, acc = [], Decimal(0)
+    for sec in s.sections:
+        v = r.get(f"s.{sec.id}")
+        if v is not None:
+            acc += Decimal(v).scaleb(-p) * sec.weight
+            name = sec.label if zh else sec.id
+            terms.append(f"{name} {fixed_str(v, p, p)}" + (f" × {plain(sec.weight)}" if sec.weight != 1 else ""))
+    text = " + ".join(terms) or "0"
+    if s.total.coefficient is not None:
+        fx = F.compile_expr(s.total.coefficient.tree, resolver(s))
+        k = run.frame.filter(pl.col("unit_id") == r["unit_id"]).select(fx.expr).item()
+        factor = Decimal(k).scaleb(-fx.scale) if k is not None else None
+        text = f"({text}) × {'系数' if zh else 'coefficient'} {plain(factor) if factor is not None else '—'}"
+        acc = acc * factor if factor is not None else acc
+    for pool in s.pools:
+        v = r.get(f"p.{pool.id}")
+        if v is not None:
+            acc += Decimal(v).scaleb(-p)
+            text += f" + {pool.label if zh else pool.id} {fixed_str(v, p, p)}"
+    total = fixed_str(r["total"], p, p)
+    exact = plain(acc)
+    shown = f"{text} = {exact}" + (f" → {total}" if exact != total else "")
+    t = s.total
+    if (t.max is not None and acc > t.max) or (t.floor is not None and acc < t.floor):
+        shown += f" ({'封顶' if zh else 'capped at'} {t.max})" if t.max is not None and acc > t.max else \
+            f" ({'保底' if zh else 'floored at'} {t.floor})"
+    return f"{word('total', lang)} = {shown}"
+
+
+def _grade_line(run: Run, r: dict[str, Any], lang: Lang) -> str:
+    """Why the unit has its grade: its total against the grades' thresholds, a veto's cap, or a full quota
+    that passed it to the next grade (the places go in ranking order)."""
+    from decimal import Decimal  # noqa: PLC0415
+
+    from .fmt import plain  # noqa: PLC0415
+
+    grades, zh = run.decisions.grades, lang == "zh"
+    if not grades or r.get("grade") is None:
+        return ""
+    p = run.scheme.meta.precision
+    total = Decimal(r["total"]).scaleb(-p)
+    by_total = next((g for g in grades[:-1] if g.min is not None and (total >= g.min if g.inclusive else
+                                                                       total > g.min)), grades[-1])
+    at = {g.id: i for i, g in enumerate(grades)}
+    got = next(g for g in grades if g.id == r["grade"])
+    lab: Callable[[Any], str] = (lambda g: g.label) if zh else (lambda g: g.id)
+    head = f"{word('grade', lang)} {lab(got)}: "
+    caps = [v for v in run.decisions.vetoes if r.get(f"x.{v.id}") and v.grade is not None]
+    worst = max(caps, key=lambda v: at[v.grade or ""], default=None)
+    if worst is not None and at[worst.grade or ""] > at[by_total.id] and worst.grade == got.id:
+        return head + (f"一票否决 ({worst.label}), 最高评为{lab(got)}" if zh else
+                       f"vetoed ({worst.id}): at best {got.id}")
+    if at[got.id] > at[by_total.id]:  # passed down by a full quota
+        q = by_total.quota
+        group = run.frame.filter(pl.col("unit_type") == r["unit_type"]).height if q and q.per == "unit_type" else \
+            run.frame.height
+        places = q.size(group) if q else 0
+        keys = ", ".join(pretty(k.expr.source, run, lang) + (" desc" if k.descending else "")
+                         for k in run.decisions.ranking.by)
+        line = plain(by_total.min) if by_total.min is not None else ""
+        return head + (f"总分达到{lab(by_total)}分数线 {line}, 但{lab(by_total)}名额 {places} 个已按排名 ({keys}) 分完"
+                       if zh else f"the total reaches {by_total.id} ({line}), but its {places} places went to units "
+                       f"ranked before it ({keys})")
+    if got.min is not None:
+        return head + f"{'总分' if zh else 'total'} {fixed_str(r['total'], p, p)} {'≥' if got.inclusive else '>'} " \
+            f"{plain(got.min)}"
+    above = grades[-2] if len(grades) > 1 else None
+    if above is None or above.min is None:
+        return head
+    return head + f"{'总分' if zh else 'total'} {fixed_str(r['total'], p, p)} {'<' if above.inclusive else '≤'} " \
+        f"{plain(above.min)}"
 
 
 def _bounds(lo: Any, hi: Any, lang: Lang) -> str:

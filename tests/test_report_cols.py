@@ -341,3 +341,28 @@ sections:
     assert words[("u1", "rk")].startswith("按同类型单位比较, 实际值 0.5 → ")
     text = explain(r, r.frame.filter(pl.col("unit_id") == "u1").row(0, named=True), "en")
     assert "2 × 60 = 120, max 4 → 4" in text and "compared within unit_type, value 0.5" in text
+
+
+def test_explain_shows_a_true_sum_for_the_total_and_why_the_grade() -> None:
+    """explain listed sections and pools but not how they make the total (a coefficient was invisible), nor
+    why a unit of 90.41 is 良好. Its total line is now a true sum: the terms it shows give the exact value
+    it shows, which rounds to the total; and a grade passed down by a full quota says so."""
+    import re  # noqa: PLC0415
+    from decimal import ROUND_HALF_UP, Decimal  # noqa: PLC0415
+
+    from engine.pipeline import demo_inputs, run  # noqa: PLC0415
+    from engine.report import explain  # noqa: PLC0415
+
+    r = run(demo_inputs())
+    for row in r.frame.iter_rows(named=True):
+        lines = explain(r, row, "zh").splitlines()
+        total_line = next(x for x in lines if x.startswith("总分 = "))
+        terms, _, result = total_line.removeprefix("总分 = ").rpartition(" = ")
+        exact, _, shown = result.partition(" → ")
+        got = sum((Decimal(a) * Decimal(b or 1)
+                   for a, b in re.findall(r"(-?\d+\.\d+)(?: × (\d+(?:\.\d+)?))?", terms)), Decimal(0))
+        assert got == Decimal(exact), total_line
+        assert Decimal(exact).quantize(Decimal("0.01"), ROUND_HALF_UP) == Decimal(shown or exact)
+        assert Decimal(shown or exact) == Decimal(row["total"]).scaleb(-2)
+    v06 = r.frame.filter(pl.col("unit_id") == "V06").row(0, named=True)
+    assert "等级 良好: 总分达到优秀分数线 90, 但优秀名额 4 个已按排名" in explain(r, v06, "zh")
