@@ -183,8 +183,9 @@ def _method_params(scheme: Scheme, item: Item, ctx: str, loc: Loc) -> list[Probl
                 out.append(Problem(loc, f"no points for {missing}; add them to the table or give 'else'", ctx))
     if kind in ("rank", "share_of_leader", "efficacy"):
         for g in p.get("within") or ():
-            if g not in scheme.fields and g != scheme.columns.type:
-                out.append(Problem(loc, f"'within: {g}' names no field{did_you_mean(g, scheme.fields)}", ctx))
+            if g not in scheme.fields and g not in (scheme.columns.type, "unit_type"):
+                out.append(Problem(loc, f"'within: {g}' names no field{did_you_mean(g, [*scheme.fields, 'unit_type'])}",
+                                   ctx, "within takes field ids, or unit_type (each unit compared with its own type)"))
         if kind == "rank" and p.get("linear") is not None and len(p["linear"]) != 2:
             out.append(Problem(loc, "'linear' needs [points of first place, points of last place]", ctx))
     return out

@@ -69,6 +69,24 @@ def absent_fields(scheme: Scheme, columns: Iterable[str], unknown: Iterable[str]
                                  hint="add the column if the data has it")), stacklevel=2)
 
 
+def _without_blank_rows(df: pl.DataFrame, path: str) -> tuple[pl.DataFrame, pl.Expr]:
+    """`df` without its wholly blank rows, and the expression of the remaining rows' spreadsheet row numbers.
+    A blank row between groups of units (村, 社区, 镇属单位) holds nothing to lose; each of its cells used to
+    be refused ('empty cell for unit None'). They are skipped and said (a `Notice`)."""
+    every = pl.int_range(2, pl.len() + 2, dtype=pl.UInt32)
+    if df.height == 0 or df.width == 0:
+        return df, every
+    blank = df.select(pl.all_horizontal(pl.all().is_null()).alias("b")).to_series()
+    if not blank.any():
+        return df, every
+    at = (blank.arg_true() + 2).to_list()
+    shown = ", ".join(str(r) for r in at[:10]) + (f" and {len(at) - 10} more" if len(at) > 10 else "")
+    warnings.warn(Notice(Problem(Loc(path), f"blank row{'s' if len(at) > 1 else ''} {shown} inside the table "
+                                 "skipped")), stacklevel=3)
+    kept = pl.Series(range(2, df.height + 2), dtype=pl.UInt32).filter(~blank)
+    return df.filter(~blank), pl.lit(kept)
+
+
 def _norm_head(h: str) -> str:
     return re.sub(r"\s+", "", unicodedata.normalize("NFKC", h)).lower()
 
@@ -91,6 +109,7 @@ def prepare_units(df: pl.DataFrame, scheme: Scheme, *, path: str, release: bool 
                                 more=len(missing) - MAX_MISSING))
     if problems:
         raise KaoheError(problems)
+    df, row = _without_blank_rows(df, path)
     present = [f for f in scheme.fields.values() if f.id in df.columns]
     stats = _raw_stats(df, present)
     id_dt = df.schema[cols.id]
@@ -100,7 +119,7 @@ def prepare_units(df: pl.DataFrame, scheme: Scheme, *, path: str, release: bool 
     types = list(scheme.unit_types)
     uid_text = uid if id_dt.is_integer() else uid.str.strip_chars()
     name = pl.coalesce(pl.col(cols.name).cast(pl.String), uid_text) if named else pl.col(cols.id).cast(pl.String)
-    parsed = df.select(pl.int_range(2, pl.len() + 2, dtype=pl.UInt32).alias("_row"), uid_text.alias("unit_id"),
+    parsed = df.select(row.alias("_row"), uid_text.alias("unit_id"),
                        *([] if same else [name.alias("name")]),  # a unit without a name is called by its id
                        _type_id(pl.col(cols.type).cast(pl.String).str.strip_chars(), scheme).alias("unit_type"))
     if same:

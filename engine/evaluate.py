@@ -100,7 +100,7 @@ def item_exprs(scheme: Scheme, item: Item, scope: tuple[str, ...] | None, ranges
     value = compile_(item.value) if item.value is not None else None
     applies = _applies(_scope(scope, item.applies_to))
     within = item.method.params.get("within") or ()
-    group = tuple(pl.col("unit_type" if g == scheme.columns.type else g) for g in within)
+    group = tuple(pl.col("unit_type" if g in (scheme.columns.type, "unit_type") else g) for g in within)
     pts_fx = F.num(item.points) if item.points is not None else F.num(0)
     ctx = Ctx(value, pts_fx, item.method.params, item.value, compile_, group, applies)
     pts = spec.build(ctx)

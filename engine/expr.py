@@ -245,9 +245,24 @@ def parse(source: object, loc: Loc) -> Expr:
     try:
         tree = ast.parse(text, mode="eval")
     except SyntaxError as e:
-        raise ExprError(f"syntax error in expression '{text}'", (e.offset or 1) - 1,
-                        "use + - * /, comparisons, and/or/not, names and numbers") from None
+        raise ExprError(f"syntax error in expression '{text}'", (e.offset or 1) - 1, _syntax_hint(text)) from None
     return Expr(text, _Build(text).node(tree.body), loc)
+
+
+_TYPED = {"≥": ">=", "≤": "<=", "≠": "!=", "＞": ">", "＜": "<", "＝": "==", "（": "(", "）": ")", "“": '"', "”": '"',
+          "，": ",", "＋": "+", "－": "-", "×": "*", "÷": "/"}
+
+
+def _syntax_hint(text: str) -> str:
+    """The likeliest fix of an expression that does not parse: the signs a Chinese input method or Excel
+    habit gives (≥, ＝, “”, a single = for a comparison), else what the language has."""
+    typed = [c for c in _TYPED if c in text]
+    if typed:
+        return "write " + ", ".join(f"'{_TYPED[c]}' for '{c}'" for c in typed)
+    bare = text.replace("==", "").replace(">=", "").replace("<=", "").replace("!=", "")
+    if "=" in bare:
+        return "compare with '==' (a single '=' is no comparison)"
+    return "use + - * /, comparisons (== != < <= > >=), and/or/not, names, numbers and \"texts\""
 
 
 class _Build:

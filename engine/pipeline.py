@@ -151,13 +151,12 @@ def _noted() -> Iterator[list[str]]:
     """The `Notice`s issued inside, as texts (for the manifest); each is passed on to the caller's warning
     handlers too (the CLI prints them), also when the block fails."""
     texts: list[str] = []
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always", Notice)
-        try:
+    try:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always", Notice)
             yield texts
-        finally:
-            seen = list(caught)
-    texts += _passed_on(seen)
+    finally:  # said also when the block fails: a skipped row explains a message about the rows after it
+        texts += _passed_on(caught)
 
 
 def _passed_on(caught: list[warnings.WarningMessage]) -> tuple[str, ...]:

@@ -213,7 +213,8 @@ def _cross(scheme: Scheme, grades: tuple[Grade, ...], vetoes: tuple[Veto, ...], 
         out.append(Problem(grades[-1].loc, "the last grade must have no 'min' (it catches every other unit)"))
     mins = [g.min for g in grades if g.min is not None]
     if mins != sorted(mins, reverse=True):
-        out.append(Problem(grades[0].loc, f"grades must run from the highest 'min' to the lowest: {mins}"))
+        out.append(Problem(grades[0].loc, "grades must run from the highest 'min' to the lowest: "
+                           + ", ".join(f"{g.id} {g.min}" for g in grades if g.min is not None)))
     for v in vetoes:
         if v.grade is not None and v.grade not in gids:
             out.append(Problem(v.loc, f"veto grade '{v.grade}' is not a grade{did_you_mean(v.grade, gids)}",

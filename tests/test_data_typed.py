@@ -300,3 +300,26 @@ def test_a_field_required_for_some_unit_types_needs_their_cells_only(tmp_path: P
         [problem] = info.value.problems
         assert (problem.loc.row, problem.loc.column) == (5, "collective_income")
         assert problem.message == "empty cell for unit V04, which 村集体经济收入(万元) is required for (village (村))"
+
+
+def test_blank_rows_between_groups_of_units_are_skipped_and_rows_keep_their_numbers(tmp_path: Path) -> None:
+    """A table grouped by type (村, 社区, 镇属单位) with a blank row between the groups: each blank row gave a
+    problem per column ('empty cell for unit None'). They are skipped and said; the other rows keep their
+    spreadsheet numbers in every message."""
+    demo = pl.read_csv(ROOT / "fixtures" / "2022" / "units.csv", infer_schema=False)
+    blank = pl.DataFrame({c: [None] for c in demo.columns}, schema=demo.schema)
+    grouped = pl.concat([demo.head(16), blank, demo.slice(16, 4), blank, demo.slice(20)])
+    path = tmp_path / "units.csv"
+    grouped.write_csv(path)
+    scheme = ROOT / "rules" / "township-2022.yaml"
+    with pytest.warns(Notice, match="blank rows 18, 23 inside the table skipped"):
+        got = run(Inputs(scheme, path, no_events=True), detail=False)
+    want = run(Inputs(scheme, ROOT / "fixtures" / "2022" / "units.csv", no_events=True), detail=False)
+    assert got.frame.select("unit_id", "total", "grade").equals(want.frame.select("unit_id", "total", "grade"))
+    assert got.frame.filter(pl.col("unit_id") == "C01").get_column("_row").item() == 19
+    bad = grouped.with_columns(pl.when(pl.col("unit_id") == "C03").then(pl.lit("abc")).otherwise(
+        pl.col("hazards_found")).alias("hazards_found"))
+    bad.write_csv(path)
+    with pytest.raises(KaoheError) as info, pytest.warns(Notice):
+        run(Inputs(scheme, path, no_events=True), detail=False)
+    assert [(p.loc.row, p.loc.column) for p in info.value.problems] == [(21, "hazards_found")]

@@ -141,22 +141,27 @@ def test_a_note_under_the_table_is_left_out_and_said(tmp_path: Path, kind: str) 
 
 @pytest.mark.parametrize(("rows", "gap", "problem"), [
     ([[NOTE[0]]], 0, (4, "unit_type")),  # directly under the table: the table's row (no blank row sets it apart)
-    ([["V3", "村", "3"]], 1, (4, "unit_id")),  # two or more cells: a unit's row, after a blank one
-    ([[NOTE[0]], ["V3", "村", "3"]], 1, (4, "unit_id")),  # a unit's row below the one-cell row: no note
+    ([["V3", "村", "3"]], 1, None),  # two or more cells: a unit's row (the blank row above it is skipped)
+    ([[NOTE[0]], ["V3", "村", "3"]], 1, (5, "unit_type")),  # a unit's row below the one-cell row: no note
 ])
 def test_rows_under_the_table_that_are_no_note_stay_in_it(tmp_path: Path, rows: list[list[str]], gap: int,
-                                                         problem: tuple[int, str]) -> None:
+                                                         problem: tuple[int, str] | None) -> None:
     from engine.pipeline import Inputs, load  # noqa: PLC0415
     from tests.helpers import write_scheme  # noqa: PLC0415
 
     path = _with_note(tmp_path, "csv", rows, gap=gap)
-    with warnings.catch_warnings():
-        warnings.simplefilter("error", Notice)  # no note is said
+    with warnings.catch_warnings(record=True) as said:
+        warnings.simplefilter("always", Notice)
         assert read_table(path).height == 2 + gap + len(rows)
         scheme = write_scheme(tmp_path, "sections: [{id: s, items: [{id: i, points: 10, value: x, "
                               "method: {direct: {}}}]}]", {"x": "{label: X, type: int}"})
-        err = _error(load, Inputs(scheme, path))
-    assert (problem[0], problem[1]) in {(p.loc.row, p.loc.column) for p in err.problems}
+        if problem is None:
+            assert load(Inputs(scheme, path)).units.get_column("unit_id").to_list() == ["V1", "V2", "V3"]
+        else:
+            err = _error(load, Inputs(scheme, path))
+            assert (problem[0], problem[1]) in {(p.loc.row, p.loc.column) for p in err.problems}
+    assert not [w for w in said if "read as a note" in str(w.message)]  # no note is said
+    assert bool(gap) == any("blank row 4 inside the table skipped" in str(w.message) for w in said)
 
 
 def test_explicit_encoding_and_quoted_cells(tmp_path: Path) -> None:

@@ -703,3 +703,22 @@ def test_by_unit_helper_matches_rows(tmp_path: Path) -> None:
     body = "sections:\n  - {id: s, items: [{id: x, value: n, method: {formula: {points: n}}}]}"
     df = score(tmp_path, body, {"n": NUM}, {"unit_id": ["b", "a"], "n": ["1.5", "2"]})
     assert by_unit(df, "total") == {"a": D(2), "b": D("1.5")}
+
+
+@pytest.mark.parametrize("within", ["unit_type", "单位类别"])
+def test_within_the_unit_type_when_the_type_column_is_renamed(tmp_path: Path, within: str) -> None:
+    """With `columns: {type: 单位类别}`, `within: [unit_type]` (as FORMAT.md writes it, and as `per:` takes it)
+    was refused as naming no field; only the renamed column worked. Both mean each unit's own type."""
+    from engine.pipeline import Inputs, run  # noqa: PLC0415
+
+    body = f"""
+columns: {{id: 编号, type: 单位类别}}
+sections:
+  - id: s
+    items:
+      - {{id: x, value: v, method: {{rank: {{table: [10, 5], within: [{within}]}}}}}}
+"""
+    data = tmp_path / "units.csv"
+    data.write_text("编号,单位类别,v\na,village,90\nb,village,80\nc,office,70\nd,office,60\n", encoding="utf-8")
+    frame = run(Inputs(write_scheme(tmp_path, body, {"v": NUM}), data)).frame
+    assert dec(frame, "i.x") == [D(10), D(5), D(10), D(5)]
