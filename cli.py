@@ -135,6 +135,13 @@ def _format_of(fmt: str, output: Path | None) -> str:
     return implied
 
 
+def _title(scheme: Any, lang: Lang) -> str:
+    """The scheme's title in the chosen language (its label_en in English, when it has one)."""
+    from engine.fmt import in_lang  # noqa: PLC0415
+
+    return in_lang(scheme.meta.label, scheme.meta.label_en, scheme.meta.label, lang)
+
+
 def emit(text: str | bytes | Iterable[str | bytes], output: Path | None, inputs: Inputs | None = None,
          manifest: dict[str, Any] | None = None) -> None:
     """Print, or write atomically to -o FILE (CSV with a BOM for Excel). A file output that cannot hold
@@ -250,7 +257,8 @@ def score(r: Run, inputs: Inputs, fmt: str, output: Path | None, lang: Lang) -> 
     from engine.report import rendered, score_table  # noqa: PLC0415
 
     headers, rows = score_table(r, lang)
-    emit(rendered(headers, rows, fmt, title=r.scheme.meta.label if fmt == "table" else ""), output, inputs, r.manifest)
+    emit(rendered(headers, rows, fmt, title=_title(r.scheme, lang) if fmt == "table" else ""), output, inputs,
+         r.manifest)
 
 
 @main.command()
@@ -294,7 +302,7 @@ def _awards_output(r: Run, inputs: Inputs, fmt: str, output: Path | None, lang: 
     else:
         def text() -> Iterator[str | bytes]:  # the score table in pieces, as it is made; then the awards
             if with_scores:
-                yield from rendered(*score_table(r, lang), "table", title=r.scheme.meta.label)
+                yield from rendered(*score_table(r, lang), "table", title=_title(r.scheme, lang))
                 yield "\n"
             yield from awards_text_pieces(r, lang)
 
@@ -382,7 +390,7 @@ def simulate(scheme: Path | None, data: Path | None, events: Path | None, encodi
         with _progress("求解差距" if lang == "zh" else "solving gaps") as step:
             gap_text = gap_summary(scen_ld or base_ld, scen or base, lang, step)
     heads, rows = compare_table(base, scen, lang, gap_text)
-    title = header(base, info, lang) + base.scheme.meta.label if fmt == "table" else ""
+    title = header(base, info, lang) + _title(base.scheme, lang) if fmt == "table" else ""
     emit(rendered(heads, rows, fmt, title=title), output, inputs, base.manifest)
 
 

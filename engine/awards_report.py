@@ -11,7 +11,7 @@ from typing import Any
 
 import polars as pl
 
-from .fmt import Lang, fixed_str, word
+from .fmt import Lang, fixed_str, in_lang, word
 from .pipeline import Run
 from .report import text_table_pieces, type_label
 from .report_cols import STATUS, award_units, fixed_text, grade_text, status_text, type_text
@@ -28,13 +28,14 @@ def awards_text_pieces(run: Run, lang: Lang, misses: int = 3) -> Iterator[str]:
     """Each award's recommendations (a table), then its nearest misses with their reasons; award by award,
     and a long table in pieces (`text_table_pieces`)."""
     p = run.scheme.meta.precision
-    yield f"{run.scheme.meta.label} — {word('awards', lang)}\n"
+    meta = run.scheme.meta
+    yield f"{in_lang(meta.label, meta.label_en, meta.label, lang)} — {word('awards', lang)}\n"
     awards = run.decisions.awards
     for k, award in enumerate(awards):
         pre = f"a.{award.id}"
         units = award_units(run, award, [lang], others=misses)  # the nearest misses are the first of a status
         quota = _quota_text(run, award, lang)
-        yield f"\n【{award.label if lang == 'zh' else award.id}】 {word('quota', lang)} {quota}\n"
+        yield f"\n【{in_lang(award.label, award.label_en, award.id, lang)}】 {word('quota', lang)} {quota}\n"
         shown = [pl.col(f"{pre}.pos").cast(pl.String), pl.col("unit_id").cast(pl.String), pl.col("name"),
                  type_text(run, lang), fixed_text(pl.col("total"), p, p), grade_text(run, lang),
                  *([pl.col(f"{pre}.level").fill_null("")] if award.levels else []), status_text(pl.col(pre), lang)]
@@ -76,8 +77,9 @@ def awards_json(run: Run, chunk: int = 100_000) -> Iterator[bytes]:
     object a line, written by Polars (a million units in seconds, not minutes of Python objects; and a line
     per unit diffs well). Numbers are the doubles nearest the exact decimals, as `float('89.54')` gives."""
     meta = run.scheme.meta
-    head = json.dumps({"scheme": {"id": meta.id, "label": meta.label, "year": meta.year}, "manifest": run.manifest},
-                      ensure_ascii=False, indent=2)
+    head = json.dumps({"scheme": {"id": meta.id, "label": meta.label, **({"label_en": meta.label_en} if meta.label_en
+                                                                        else {}), "year": meta.year},
+                       "manifest": run.manifest}, ensure_ascii=False, indent=2)
     yield (head.removesuffix("\n}") + ',\n  "units": ').encode()
     yield from _array(_units(run), "  ", chunk)
     yield b',\n  "awards": ['
@@ -89,7 +91,8 @@ def awards_json(run: Run, chunk: int = 100_000) -> Iterator[bytes]:
                                          pl.col(pre + ".level").alias("level"), pl.col(pre).alias("status"))
         rest = units.filter(~pl.col("rec")).select("unit_id", pl.col(pre).alias("status"),
                                                    pl.col("reason_zh").alias("reason"), "reason_en")
-        obj = json.dumps({"id": award.id, "label": award.label, "quota": _quota_json(run, award)},
+        obj = json.dumps({"id": award.id, "label": award.label, **({"label_en": award.label_en} if award.label_en
+                                                                    else {}), "quota": _quota_json(run, award)},
                          ensure_ascii=False, indent=2).replace("\n", "\n    ")
         yield (("," if k else "") + "\n    " + obj.removesuffix("\n    }") + ',\n      "recommended": ').encode()
         yield from _array(rec, "      ", chunk)

@@ -22,6 +22,12 @@ def fixed_str(value: int | None, scale: int, places: int | None = None) -> str:
     return plain(d)
 
 
+def in_lang(label: str, label_en: str, fallback: str, lang: Lang) -> str:
+    """A name in the chosen language: its (Chinese) label, or in English the scheme's `label_en`, else
+    `fallback` (the id; the label itself for a scheme's title)."""
+    return label if lang == "zh" else (label_en or fallback)
+
+
 def plain(d: Decimal) -> str:
     """Shortest exact text: 1.0500000000 -> '1.05', 20 -> '20'."""
     s = f"{d:f}"

@@ -25,7 +25,7 @@ from . import fixed as F
 from .decide import award_reads_rank, resolver
 from .evaluate import _item_scope, build_plan, field_ranges
 from .expr import Expr
-from .fmt import Lang, fixed_str
+from .fmt import Lang, fixed_str, in_lang
 from .methods import METHODS
 from .model import Field, Scheme
 from .pipeline import Loaded, Run
@@ -509,7 +509,7 @@ def target_label(run: Run, key: str, lang: Lang) -> str:
         g = next(g for g in run.decisions.grades if g.id == tid)
         return (f"等级{g.label}" if lang == "zh" else f"grade {tid}")
     a = next(a for a in run.decisions.awards if a.id == tid)
-    return a.label if lang == "zh" else tid
+    return in_lang(a.label, a.label_en, tid, lang)
 
 
 def gap_text(ld: Loaded, run: Run, unit: str, lang: Lang, top: int = 5, progress: Progress | None = None) -> str:

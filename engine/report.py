@@ -17,7 +17,7 @@ from tabulate import tabulate
 
 from .evaluate import ITEM_SCALE
 from .explain import method_label, reason, value_str
-from .fmt import Lang, fixed_str, points_str, word
+from .fmt import Lang, fixed_str, in_lang, points_str, word
 from .model import Item, Pool, Section
 from .pipeline import Run
 from .report_cols import fixed_text, grade_text, pretty, report_order, type_text
@@ -224,7 +224,9 @@ def explain(run: Run, r: dict[str, Any], lang: Lang) -> str:
     """One unit's breakdown: every section and item with input, method, points and why."""
     p = run.scheme.meta.precision
     n_group = run.frame.filter(run.frame["unit_type"] == r["unit_type"]).height
-    out = [f"{r['name']} ({r['unit_id']}, {type_label(run, r['unit_type'], lang)}) — {run.scheme.meta.label}",
+    meta = run.scheme.meta
+    out = [f"{r['name']} ({r['unit_id']}, {type_label(run, r['unit_type'], lang)}) — "
+           f"{in_lang(meta.label, meta.label_en, meta.label, lang)}",
            f"{word('total', lang)} {fixed_str(r['total'], p, p)}   {word('grade', lang)} "
            f"{grade_label(run, r['grade'], lang)}   {word('rank', lang)} {r['rank']}/{n_group}", ""]
     for v in run.decisions.vetoes:

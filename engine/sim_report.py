@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import polars as pl
 
-from .fmt import Lang, word
+from .fmt import Lang, in_lang, word
 from .pipeline import Run
 from .report_cols import fixed_text, grade_text, report_order, status_text, type_text
 from .simulate import AsOf, _fmt, adjusted_text
@@ -37,7 +37,7 @@ def compare_table(base: Run, scen: Run | None, lang: Lang, gaps: dict[str, str] 
     heads = [word("rank", lang), word("unit_id", lang), word("unit", lang), word("type", lang), word("total", lang),
              word("grade", lang), word("awards", lang)]
     awards = base.decisions.awards
-    label = {a.id: a.label if zh else a.id for a in awards}
+    label = {a.id: in_lang(a.label, a.label_en, a.id, lang) for a in awards}
 
     def status(col: str) -> pl.Expr:
         return pl.col(col).cast(pl.String)

@@ -10,7 +10,7 @@ from pathlib import Path
 import polars as pl
 
 from .evaluate import ITEM_SCALE
-from .fmt import Lang, fixed_str, word
+from .fmt import Lang, fixed_str, in_lang, word
 from .pipeline import Run
 from .report import score_table
 from .report_cols import (
@@ -92,7 +92,7 @@ def write_workbook(run: Run, path: Path, *, inputs: Iterable[Path], lang: Lang) 
                                                                                     _numbers(rows, p, scores, [0]))}
     for a in run.decisions.awards:
         heads, rows = award_table(run, a, lang)
-        sheets[a.label if lang == "zh" else a.id] = _frame(heads, _numbers(rows, p, [4], [0]))
+        sheets[in_lang(a.label, a.label_en, a.id, lang)] = _frame(heads, _numbers(rows, p, [4], [0]))
     sheets["findings"] = findings(run)
     if run.adjustments is not None:
         sheets["events"] = run.adjustments.with_columns(pl.col("points").map_elements(
