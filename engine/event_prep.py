@@ -44,6 +44,14 @@ def _fmt(v: int, sign: bool = True) -> str:
     return ("+" + s) if sign and v > 0 else s
 
 
+def _fmt_col(v: pl.Expr) -> pl.Expr:
+    """`_fmt` of a column of scaled points."""
+    q, r = v.abs() // 10**EVENT_SCALE, v.abs() % 10**EVENT_SCALE
+    frac = r.cast(pl.String).str.zfill(EVENT_SCALE).str.strip_chars_end("0")
+    body = q.cast(pl.String) + pl.when(r != 0).then(pl.lit(".") + frac).otherwise(pl.lit(""))
+    return pl.when(v < 0).then(pl.lit("-") + body).when(v > 0).then(pl.lit("+") + body).otherwise(body)
+
+
 def _fmt_scaled(v: int, scale: int) -> str:
     q, r = divmod(abs(v), 10**scale)
     s = str(q) if not r else f"{q}.{str(r).rjust(scale, '0').rstrip('0')}"
@@ -234,9 +242,13 @@ def _assemble(events: pl.DataFrame, rules: Sequence[EventRule], run: _Run) -> pl
     rank = {rid: i for i, rid in enumerate(sorted(set(ids)))}
     info = pl.DataFrame({"_k": list(range(len(rules))), "_rank": [rank[i] for i in ids], "rule": ids,
                          "target": [r.target for r in rules], "veto": [r.veto for r in rules],
-                         "_nth": [r.nth for r in rules], "_within": [r.within_days for r in rules]},
+                         "_nth": [r.nth for r in rules], "_within": [r.within_days for r in rules],
+                         "_max": [int(r.max.scaleb(EVENT_SCALE)) if r.max is not None else None for r in rules],
+                         "_maxtxt": [_fmt(int(r.max.scaleb(EVENT_SCALE)), sign=False) if r.max is not None else None
+                                     for r in rules]},
                         schema={"_k": pl.Int64, "_rank": pl.Int64, "rule": pl.String, "target": pl.String,
-                                "veto": pl.String, "_nth": pl.Int64, "_within": pl.Int64})
+                                "veto": pl.String, "_nth": pl.Int64, "_within": pl.Int64, "_max": pl.Int64,
+                                "_maxtxt": pl.String})
     base = events.select(pl.col("unit_id").cast(pl.String), pl.col("event_id").cast(pl.String),
                          pl.col("date").cast(pl.Date), pl.col("kind").cast(pl.String),
                          pl.col("unit_id").rle_id().alias("_u"))
@@ -252,7 +264,16 @@ def _assemble(events: pl.DataFrame, rules: Sequence[EventRule], run: _Run) -> pl
     note = (pl.when(pl.col("_nth").is_not_null()).then(pl.format(" (第{}次)", pl.col("_occ"))).otherwise(pl.lit(""))
             + pl.when(pl.col("_within").is_not_null()).then(pl.format(" (距上次{}天)", pl.col("_gap")))
             .otherwise(pl.lit("")))
+    # a rule's `max`: the points (in size) one unit gets from it in the year, in date order; the event that
+    # reaches it scores the rest, later ones nothing (kept, and said, for the audit trail)
+    size = pl.col("points").abs()
+    room = pl.max_horizontal(pl.col("_max") - (size.cum_sum().over("_k", "_u") - size), pl.lit(0, dtype=pl.Int64))
+    capped = pl.col("_max").is_not_null() & pl.col("points").is_not_null() & (room < size)
+    kept = pl.when(capped).then(pl.col("points").sign() * room).otherwise(pl.col("points"))
+    over = pl.when(capped).then(pl.format(" (全年上限 {}, 计 {})", pl.col("_maxtxt"), _fmt_col(kept))) \
+        .otherwise(pl.lit(""))
     return (m.lazy().with_columns(occ.alias("_occ"), gap.alias("_gap"))
             .filter(keep).with_columns((pl.col("detail") + note).alias("detail"))
+            .with_columns((pl.col("detail") + over).alias("detail"), kept.alias("points"))
             .sort("_r", "_rank")
             .select([pl.col(c).cast(t) for c, t in OUTPUT_SCHEMA.items()]).collect())

@@ -28,7 +28,8 @@ DEFAULT_EVENT_FIELDS = {
     "value": Field("value", "数值", "decimal", Loc("<default>"), scale=4, required=False),
     "note": Field("note", "备注", "str", Loc("<default>"), required=False),
 }
-RULE_KEYS = ("id", "label", "when", "points", "section", "pool", "veto", "nth", "within_days", "source", "note")
+RULE_KEYS = ("id", "label", "when", "points", "section", "pool", "veto", "nth", "within_days", "max", "source",
+             "note")
 DATE_FORMATS = ("%Y-%m-%d", "%Y/%m/%d", "%Y.%m.%d", "%Y年%m月%d日", "%Y%m%d", "%Y-%m-%d %H:%M:%S",
                 "%Y-%m-%d %H:%M:%S%.f")
 EVENT_SHEETS = ("事件记录", "events")  # the sheet of an .xlsx event log (the template's), else the first
@@ -95,9 +96,15 @@ def load_event_rules(scheme: Scheme) -> list[Any]:
         for key, v, most in (("nth", nth, 1_000_000), ("within_days", within, 366)):
             if v is not None and (isinstance(v, bool) or not isinstance(v, int) or not 1 <= v <= most):
                 problems.add(m.locs[key], f"'{key}' must be a whole number from 1 to {most:,}", context=ctx)
+        most_points = r.number(m, "max", ctx)  # 通报批评每次扣1分, 最多扣3分: the rule's points per unit at most
+        if most_points is not None and (most_points <= 0 or not has_points):
+            problems.add(m.locs["max"], "'max' is the most points (in size) the rule gives one unit in the year: a "
+                         "number above 0, on a rule with points", context=ctx)
+            most_points = None
         if when is not None:
             rules.append(EventRule(id=rid, label=r.text(m, "label", ctx, rid), when=when, target=target, veto=veto,
-                                   nth=nth, within_days=within, loc=m.key_locs.get("id", m.loc), **kw))
+                                   nth=nth, within_days=within, max=most_points, loc=m.key_locs.get("id", m.loc),
+                                   **kw))
     problems.raise_if_any()
     return rules
 

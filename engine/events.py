@@ -148,6 +148,7 @@ class EventRule:
     veto: str | None = None  # veto id triggered
     nth: int | None = None  # fires only from the nth matching event of this rule for the unit
     within_days: int | None = None  # fires only when the previous match for the unit is <= N days before
+    max: Decimal | None = None  # the points (in size) the rule gives one unit in the year at most
     loc: Loc = NOWHERE  # the rule in the scheme file
 
 

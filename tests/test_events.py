@@ -547,3 +547,16 @@ def test_bench_reports_both_throughputs() -> None:
     result = bench(n_events=2_000, n_units=200, repeat=1)
     assert result["adapter_events_per_s"] > 0 and result["raw_facts_per_unit_events_per_s"] > 0
     assert result["output_rows"] > 0
+
+
+def test_a_rule_s_max_caps_what_one_unit_gets_from_it_in_the_year() -> None:
+    """通报批评每次扣2分, 全年最多扣3分: the events in date order score until the cap, the one that reaches it
+    the rest, later ones nothing; each says so, and every unit has its own cap."""
+    events = log(("E3", "2022-05-01", "A", "通报批评"), ("E1", "2022-01-01", "A", "通报批评"),
+                 ("E2", "2022-03-01", "A", "通报批评"), ("F1", "2022-03-01", "B", "通报批评"))
+    r = rule("crit", 'kind == "通报批评"', label="通报批评", points=D(-2), max=D(3), target="pool:p")
+    assert table(run_event_rules(events, [r]), "unit_id", "event_id", "points", "detail") == [
+        ("A", "E1", -2 * P, "通报批评 -2"), ("A", "E2", -1 * P, "通报批评 -2 (全年上限 3, 计 -1)"),
+        ("A", "E3", 0, "通报批评 -2 (全年上限 3, 计 0)"), ("B", "F1", -2 * P, "通报批评 -2")]
+    uncapped = rule("crit", 'kind == "通报批评"', label="通报批评", points=D(-2), target="pool:p")
+    assert sum(p for *_, p in table(run_event_rules(events, [uncapped]))) == -8 * P
