@@ -290,13 +290,22 @@ def _awards_output(r: Run, inputs: Inputs, fmt: str, output: Path | None, lang: 
         write_workbook(r, output, inputs=[p for p in (inputs.scheme, inputs.data, inputs.events) if p], lang=lang)
         click.echo(f"wrote {output}", err=True)
     elif fmt in ("csv", "markdown"):
+        from engine.fmt import in_lang, word  # noqa: PLC0415
         from engine.workbook import award_table  # noqa: PLC0415
 
         def parts() -> Iterator[str | bytes]:  # award by award, as they are made
             for k, a in enumerate(r.decisions.awards):
-                if k and fmt == "markdown":
-                    yield "\n"
-                yield from rendered(*award_table(r, a, lang), fmt, title=a.label)
+                name = in_lang(a.label, a.label_en, a.id, lang)
+                heads, rows = award_table(r, a, lang)
+                if fmt == "markdown":
+                    yield from [*(["\n"] if k else []), *rendered(heads, rows, fmt, title=name)]
+                    continue
+                # one CSV table: the award in the first column, the header once (a spreadsheet filters on it)
+                import polars as pl  # noqa: PLC0415
+
+                table = rendered([word("award", lang), *heads], rows.select(pl.lit(name).alias("award"), pl.all()),
+                                 fmt)
+                yield from itertools.islice(table, 1 if k else 0, None)  # the first piece is the header line
 
         emit(parts(), output, inputs, r.manifest)
     else:

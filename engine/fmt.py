@@ -55,7 +55,7 @@ WORDS: dict[str, tuple[str, str]] = {
     "reason": ("原因", "Reason"), "quota": ("名额", "Quota"), "none": ("无", "none"),
     "source": ("依据", "Source"), "subtotal": ("小计", "Subtotal"), "capped": ("封顶", "capped at"),
     "floored": ("保底", "floored at"), "pool": ("加减分", "Adjustments"), "date": ("日期", "Date"),
-    "event": ("事件", "Event"), "rule": ("规则", "Rule"),
+    "event": ("事件", "Event"), "rule": ("规则", "Rule"), "status": ("状态", "Status"), "award": ("奖项", "Award"),
 }
 
 

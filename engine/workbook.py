@@ -31,7 +31,7 @@ def award_table(run: Run, award: Award, lang: Lang) -> tuple[list[str], pl.DataF
     p = run.scheme.meta.precision
     pre = f"a.{award.id}"
     headers = ["#", word("unit_id", lang), word("unit", lang), word("type", lang), word("total", lang),
-               word("grade", lang), "status", word("reason", lang)]
+               word("grade", lang), word("status", lang), word("reason", lang)]
     cells = [pl.col(pre + ".pos").cast(pl.String).fill_null(""), pl.col("unit_id").cast(pl.String), pl.col("name"),
              type_text(run, lang), fixed_text(pl.col("total"), p, p), grade_text(run, lang),
              status_text(pl.col(pre), lang), pl.col(f"reason_{lang}")]

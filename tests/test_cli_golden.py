@@ -305,3 +305,26 @@ def test_the_committee_workbook_holds_scores_as_numbers(tmp_path: Path, monkeypa
     assert offices.height and offices.get_column("经济社会发展").null_count() == offices.height  # not assessed
     award = sheets.load_sheet("目标责任考核优秀单位").to_polars()
     assert award.schema["总分"] == pl.Float64 and award.schema["#"] == pl.Float64
+
+
+def test_the_awards_csv_is_one_table_with_the_award_in_a_column(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The awards CSV was the awards' tables one after another, each with its header and nothing naming the
+    award (a spreadsheet could not filter it). It is one table now: the award first, the header once."""
+    import io  # noqa: PLC0415
+
+    monkeypatch.chdir(ROOT)
+    for lang in ("zh", "en"):
+        out = CliRunner().invoke(main, ["awards", "--format", "csv", "--lang", lang], prog_name="kaohe").stdout
+        table = pl.read_csv(io.StringIO(out), infer_schema=False)
+        award, status = ("奖项", "状态") if lang == "zh" else ("Award", "Status")
+        assert table.columns[0] == award and status in table.columns
+        r = run_demo()
+        names = [a.label if lang == "zh" else a.label_en for a in r.decisions.awards]
+        assert table.get_column(award).unique(maintain_order=True).to_list() == names
+        assert table.height == sum(r.frame.height for _ in r.decisions.awards)  # every unit, under each award
+
+
+def run_demo() -> Any:
+    from engine.pipeline import demo_inputs, run  # noqa: PLC0415
+
+    return run(demo_inputs(), detail=False)
