@@ -87,6 +87,26 @@ def _without_blank_rows(df: pl.DataFrame, path: str) -> tuple[pl.DataFrame, pl.E
     return df.filter(~blank), pl.lit(kept)
 
 
+TOTAL_WORDS = ("合计", "总计", "小计", "累计", "平均", "平均值", "total", "sum", "subtotal", "average")
+
+
+def _no_totals_rows(df: pl.DataFrame, row: pl.Expr, scheme: Scheme, path: str) -> None:
+    """A 合计/平均 row under (or inside) the table is no unit: refused once, by its row, instead of one problem
+    per column ('fill in 签订安全生产责任书 for unit 合计')."""
+    cols = [c for c in dict.fromkeys((scheme.columns.id, scheme.columns.name, scheme.columns.type))
+            if c in df.columns and df.schema[c] == pl.String]
+    if not cols:
+        return
+    words = list(TOTAL_WORDS)
+    said = pl.coalesce([pl.when(pl.col(c).str.replace_all(r"\s", "").str.to_lowercase().is_in(words))
+                        .then(pl.col(c)) for c in cols])
+    found = df.select(row.alias("r"), said.alias("w")).filter(pl.col("w").is_not_null())
+    if found.height:
+        raise KaoheError([Problem(Loc(path, row=r), f"this row looks like a totals row ('{w}'), not a unit",
+                                  hint="delete the row: a run reads units only, and adds up what it needs itself")
+                          for r, w in found.head(MAX_LISTED).iter_rows()])
+
+
 def _norm_head(h: str) -> str:
     return re.sub(r"\s+", "", unicodedata.normalize("NFKC", h)).lower()
 
@@ -110,6 +130,7 @@ def prepare_units(df: pl.DataFrame, scheme: Scheme, *, path: str, release: bool 
     if problems:
         raise KaoheError(problems)
     df, row = _without_blank_rows(df, path)
+    _no_totals_rows(df, row, scheme, path)
     present = [f for f in scheme.fields.values() if f.id in df.columns]
     stats = _raw_stats(df, present)
     id_dt = df.schema[cols.id]

@@ -323,3 +323,17 @@ def test_blank_rows_between_groups_of_units_are_skipped_and_rows_keep_their_numb
     with pytest.raises(KaoheError) as info, pytest.warns(Notice):
         run(Inputs(scheme, path, no_events=True), detail=False)
     assert [(p.loc.row, p.loc.column) for p in info.value.problems] == [(21, "hazards_found")]
+
+
+@pytest.mark.parametrize(("column", "word"), [("name", "合 计"), ("unit_id", "平均值"), ("unit_type", "Total")])
+def test_a_totals_row_is_one_problem_at_its_row(tmp_path: Path, column: str, word: str) -> None:
+    """A 合计 row under the demo table gave a problem per column ('fill in 签订安全生产责任书 … for unit 合计')."""
+    demo = pl.read_csv(ROOT / "fixtures" / "2022" / "units.csv", infer_schema=False)
+    total = pl.DataFrame({c: [None] for c in demo.columns}, schema=demo.schema).with_columns(
+        pl.lit(word).alias(column), pl.lit("30").alias("letters_signed"))
+    path = tmp_path / "units.csv"
+    pl.concat([demo, total]).write_csv(path)
+    with pytest.raises(KaoheError) as info:
+        run(Inputs(ROOT / "rules" / "township-2022.yaml", path, no_events=True))
+    assert [(p.loc.row, p.message) for p in info.value.problems] == [
+        (demo.height + 2, f"this row looks like a totals row ('{word}'), not a unit")]
