@@ -8,6 +8,7 @@ the loader fails once with all of them.
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import replace
 from decimal import Decimal
 
 from .errors import Loc, Problem, did_you_mean
@@ -122,6 +123,19 @@ def text_domains(scheme: Scheme) -> dict[str, dict[str, str]]:
     return out
 
 
+def _read_too_early(scheme: Scheme, p: Problem) -> Problem:
+    """'unknown section 'safety'' for a section that exists: an item cannot read it (sections are made of
+    items); say so, and where it can be read."""
+    kinds = (("section", {s.id for s in scheme.all_sections()}), ("item", {i.id for i in scheme.all_items()}),
+             ("pool", {q.id for q in scheme.pools}))
+    for kind, known in kinds:
+        head = f"unknown {kind} '"
+        if p.message.startswith(head) and p.message[len(head):].split("'", 1)[0] in known:
+            return replace(p, message=f"an item's expression reads fields only, not {kind}.X: items make the "
+                           "sections and pools", hint=f"{kind}.X can be read by vetoes, grades, the ranking and awards")
+    return p
+
+
 def _item(scheme: Scheme, item: Item, env: dict[str, Type]) -> list[Problem]:
     ctx = f"[{item.parent}.{item.id}]"
     out = _applies(scheme, item.applies_to, item.loc, ctx)
@@ -131,7 +145,8 @@ def _item(scheme: Scheme, item: Item, env: dict[str, Type]) -> list[Problem]:
     domains = text_domains(scheme)
 
     def checked(e: Expr, want: Type | None) -> list[Problem]:
-        return typecheck(e, env, want=want, context=ctx) + literal_problems(e, domains, ctx)
+        return [_read_too_early(scheme, p) for p in typecheck(e, env, want=want, context=ctx)] + \
+            literal_problems(e, domains, ctx)
 
     if item.value is not None and spec.value_type is not None:
         out += checked(item.value, spec.value_type)
