@@ -110,6 +110,9 @@ def build_inputs(scheme: Path | None, data: Path | None, events: Path | None, en
         data = data or demo.data
     if events_sheet is not None and events is None:
         raise click.UsageError("--events-sheet needs --events")
+    for option, value, path in (("--sheet", sheet, data), ("--events-sheet", events_sheet, events)):
+        if value is not None and path is not None and path.suffix.lower() != ".xlsx":
+            raise click.UsageError(f"{option} chooses a sheet of an .xlsx file; {path} is not one")
     if no_events:
         options["no_events"] = True
     return Inputs(scheme, data, events, encoding, sheet, options, events_sheet, no_events=no_events)
@@ -364,7 +367,7 @@ def simulate(scheme: Path | None, data: Path | None, events: Path | None, encodi
     from engine.pipeline import score as score_run  # noqa: PLC0415
     from engine.report import rendered  # noqa: PLC0415
     from engine.sim_report import compare_table, header  # noqa: PLC0415
-    from engine.simulate import apply_overrides, as_of_run, parse_sets, scenario_events  # noqa: PLC0415
+    from engine.simulate import apply_sets, as_of_run, scenario_events  # noqa: PLC0415
 
     if as_of is None and project != "none":
         raise click.UsageError("--project needs --as-of")
@@ -384,7 +387,7 @@ def simulate(scheme: Path | None, data: Path | None, events: Path | None, encodi
         if scenario is not None:
             scen_ld = scenario_events(scen_ld, scenario, encoding)
         if sets:
-            scen_ld = apply_overrides(scen_ld, parse_sets(sets, scen_ld), "--set")
+            scen_ld = apply_sets(scen_ld, sets)
     info = None
     if as_of is not None:
         base_ld, info = as_of_run(base_ld, as_of.date(), project)

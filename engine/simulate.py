@@ -178,13 +178,43 @@ def parse_sets(sets: tuple[str, ...], ld: Loaded) -> pl.DataFrame:
             problems.append(Problem(where, f"unknown unit '{unit}'{did_you_mean(unit, ids + list(names))}"))
         if fid is None:
             problems.append(Problem(where, f"unknown field '{field}'{did_you_mean(field, ld.scheme.fields)}"))
-        if uid is not None and fid is not None:
+        if not value.strip():  # an empty cell of an override table keeps the data: here it would do nothing
+            problems.append(Problem(where, f"'{s}' gives no value", hint=f"e.g. --set {lhs.strip()}=20"))
+        elif uid is not None and fid is not None:
             rows.setdefault(uid, {"unit_id": uid})[fid] = value.strip()
     if problems:
         raise KaoheError(problems)
     cols = sorted({k for r in rows.values() for k in r} - {"unit_id"})
     return pl.DataFrame([{c: r.get(c) for c in ["unit_id", *cols]} for r in rows.values()],
                         schema={c: pl.String for c in ["unit_id", *cols]})
+
+
+def apply_sets(ld: Loaded, sets: tuple[str, ...]) -> Loaded:
+    """`--set UNIT.FIELD=VALUE`s applied; a value the field refuses is named by the --set that gave it (not
+    by a row of the table they make)."""
+    table = parse_sets(sets, ld)
+    try:
+        return apply_overrides(ld, table, "--set")
+    except KaoheError as e:
+        units = table.get_column("unit_id").to_list()
+        named = dict(zip(ld.units.get_column("name").to_list(), ld.units.get_column("unit_id").to_list(),
+                         strict=True))
+
+        def given(p: Problem) -> Problem:  # the --set of that unit and field (the last one: it is the one used)
+            col, row = p.loc.column, p.loc.row
+            if p.loc.file != "--set" or row is None or col is None or not 2 <= row < len(units) + 2:
+                return p
+            uid = units[row - 2]
+            label = ld.scheme.fields[col].label if col in ld.scheme.fields else col
+
+            def names_it(s: str) -> bool:
+                u, _, f = s.partition("=")[0].strip().rpartition(".")
+                return uid in (u, named.get(u)) and f in (col, label)
+
+            said = [s for s in sets if names_it(s)]
+            return dataclasses.replace(p, loc=Loc(f"--set {said[-1] if said else f'{uid}.{col}'}"))
+
+        raise KaoheError([given(p) for p in e.problems]) from None
 
 
 def apply_overrides(ld: Loaded, table: pl.DataFrame, path: str) -> Loaded:

@@ -328,3 +328,9 @@ def run_demo() -> Any:
     from engine.pipeline import demo_inputs, run  # noqa: PLC0415
 
     return run(demo_inputs(), detail=False)
+
+
+def test_a_sheet_option_for_a_file_without_sheets_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(ROOT)
+    out = CliRunner().invoke(main, ["score", "--sheet", "2"], prog_name="kaohe")  # the demo's units are a CSV
+    assert out.exit_code == 2 and "--sheet chooses a sheet of an .xlsx file" in out.output

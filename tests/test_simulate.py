@@ -378,3 +378,17 @@ def test_as_of_says_the_events_it_leaves_out_and_defaults_to_the_mid_year_demo(m
     default = CliRunner().invoke(main, ["simulate", "--as-of", "2023-06-30"], prog_name="kaohe")
     named = CliRunner().invoke(main, ["simulate", "--as-of", "2023-06-30", *mid], prog_name="kaohe")
     assert default.exit_code == 0 and default.stdout == named.stdout
+
+
+def test_a_set_value_the_field_refuses_is_named_by_its_set_and_an_empty_one_is_refused(tmp_path: Path) -> None:
+    """'--set V10.invest_done=abc' was reported at '--set: row 2, column ...' (a row of the table the sets
+    make, meaningless on a command line); '--set V10.invest_done=' changed nothing without a word."""
+    from engine.simulate import apply_sets  # noqa: PLC0415
+
+    ld = _loaded(tmp_path, [ROW, {**ROW, "unit_id": "u2"}])
+    with pytest.raises(KaoheError) as info:
+        apply_sets(ld, ("u1.done=900", "u2.done=abc"))
+    assert [str(p.loc) for p in info.value.problems] == ["--set u2.done=abc"]
+    with pytest.raises(KaoheError, match=r"'u1\.done=' gives no value"):
+        apply_sets(ld, ("u1.done=",))
+    assert apply_sets(ld, ("u1.done=900",)).units.filter(pl.col("unit_id") == "u1")["done"][0] == 900 * 10**2
