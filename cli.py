@@ -389,10 +389,15 @@ def simulate(scheme: Path | None, data: Path | None, events: Path | None, encodi
         if sets:
             scen_ld = apply_sets(scen_ld, sets)
     info = None
+    restate = None
     if as_of is not None:
+        from engine.simulate import year_to_date  # noqa: PLC0415
+
+        given = scen_ld or base_ld
         base_ld, info = as_of_run(base_ld, as_of.date(), project)
         if scen_ld is not None:
             scen_ld, _ = as_of_run(scen_ld, as_of.date(), project)
+        restate = year_to_date(info, given)  # the changes in the year-to-date values staff typed
     base = score_run(base_ld, detail=gaps)  # the per-item findings only for the gap solver
     scen = score_run(scen_ld, detail=gaps) if scen_ld is not None else None
     gap_text = None
@@ -400,7 +405,7 @@ def simulate(scheme: Path | None, data: Path | None, events: Path | None, encodi
         from engine.gap import gap_summary  # noqa: PLC0415
 
         with _progress("求解差距" if lang == "zh" else "solving gaps") as step:
-            gap_text = gap_summary(scen_ld or base_ld, scen or base, lang, step)
+            gap_text = gap_summary(scen_ld or base_ld, scen or base, lang, step, restate)
     heads, rows = compare_table(base, scen, lang, gap_text)
     title = header(base, info, lang) + _title(base.scheme, lang) if fmt == "table" else ""
     emit(rendered(heads, rows, fmt, title=title), output, inputs, base.manifest)
@@ -421,16 +426,24 @@ def gap(unit: str, scheme: Path | None, data: Path | None, events: Path | None, 
     from engine.pipeline import load  # noqa: PLC0415
     from engine.pipeline import score as score_run  # noqa: PLC0415
 
+    if as_of is not None and scheme is None and data is None:  # the demo's mid-year table, as simulate takes it
+        from engine.pipeline import midyear_demo  # noqa: PLC0415
+
+        data, demo_events = midyear_demo()
+        events = events if events is not None or no_events else demo_events
     inputs = build_inputs(scheme, data, events, encoding, sheet, events_sheet, no_events)
     ld = load(inputs, year=as_of.year if as_of else None)
+    restate = None
     if as_of is not None:
-        from engine.simulate import as_of_run  # noqa: PLC0415
+        from engine.simulate import as_of_run, year_to_date  # noqa: PLC0415
 
-        ld, _ = as_of_run(ld, as_of.date(), project)
+        given = ld
+        ld, info = as_of_run(ld, as_of.date(), project)
+        restate = year_to_date(info, given)
     r = score_run(ld)
     uid = _unit_id(r, unit)
     with _progress("求解差距" if lang == "zh" else "solving gaps") as step:
-        text = gap_text(ld, r, uid, lang, top, step)
+        text = gap_text(ld, r, uid, lang, top, step, restate)
     click.echo(text, nl=False)
 
 

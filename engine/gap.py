@@ -512,8 +512,13 @@ def target_label(run: Run, key: str, lang: Lang) -> str:
     return in_lang(a.label, a.label_en, tid, lang)
 
 
-def gap_text(ld: Loaded, run: Run, unit: str, lang: Lang, top: int = 5, progress: Progress | None = None) -> str:
+Restate = Callable[[list[Change]], list[Change]]  # changes restated for the reader (simulate.year_to_date)
+
+
+def gap_text(ld: Loaded, run: Run, unit: str, lang: Lang, top: int = 5, progress: Progress | None = None,
+             restate: Restate | None = None) -> str:
     changes = solve(ld, run, {unit}, progress)
+    changes = restate(changes) if restate is not None else changes
     by_target: dict[str, list[Change]] = {}
     for c in changes:
         by_target.setdefault(c.target, []).append(c)
@@ -538,7 +543,8 @@ def gap_text(ld: Loaded, run: Run, unit: str, lang: Lang, top: int = 5, progress
     return "\n".join(out) + "\n"
 
 
-def gap_summary(ld: Loaded, run: Run, lang: Lang, progress: Progress | None = None) -> dict[str, str]:
+def gap_summary(ld: Loaded, run: Run, lang: Lang, progress: Progress | None = None,
+                restate: Restate | None = None) -> dict[str, str]:
     """Per unit: the smallest single change to the next grade (or else to the nearest higher grade or award),
     for simulate --gaps.
 
@@ -547,6 +553,7 @@ def gap_summary(ld: Loaded, run: Run, lang: Lang, progress: Progress | None = No
     higher grades and the awards."""
     changes = solve(ld, run, None, progress, wanted=lambda above: above == 1, then=lambda above: above != 1,
                     solved_only=True)
+    changes = restate(changes) if restate is not None else changes
     out: dict[str, str] = {}
     for u, cs in _group(changes).items():
         c = best_change(cs)

@@ -16,6 +16,7 @@ from __future__ import annotations
 import calendar
 import dataclasses
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
@@ -60,6 +61,7 @@ class AsOf:
     linear: Fraction
     pending: tuple[str, ...]  # item ids scored as assumed
     adjusted: dict[str, tuple[str, str]]  # field id -> ("pro_rated" | "projected", the share: "0.4959")
+    projected: dict[str, Fraction] = dataclasses.field(default_factory=dict)  # field id -> 1 / share, exactly
 
 
 def as_of_run(ld: Loaded, as_of: date, project: Projection) -> tuple[Loaded, AsOf]:
@@ -71,6 +73,7 @@ def as_of_run(ld: Loaded, as_of: date, project: Projection) -> tuple[Loaded, AsO
     fields = dict(scheme.fields)
     frame = ld.units
     notes: dict[str, tuple[str, str]] = {}
+    factors: dict[str, Fraction] = {}
     for f in scheme.fields.values():
         if f.type not in ("int", "decimal"):
             continue
@@ -86,6 +89,8 @@ def as_of_run(ld: Loaded, as_of: date, project: Projection) -> tuple[Loaded, AsO
         _fits_int64(frame, moved, f, ld.path, adjusted_text(kind, _fmt(share), "en"))
         frame = frame.with_columns(moved.cast(pl.Int64).alias(f.id))
         notes[f.id] = (kind, _fmt(share))
+        if kind == "projected":
+            factors[f.id] = factor
     scheme, pending = _pending(dataclasses.replace(scheme, fields=fields))
     scheme = dataclasses.replace(scheme, meta=dataclasses.replace(scheme.meta, year=as_of.year))
     events, said = ld.events, ld.notes
@@ -97,8 +102,39 @@ def as_of_run(ld: Loaded, as_of: date, project: Projection) -> tuple[Loaded, AsO
                                     f"{as_of} not counted in the run as of {as_of}"))
             warnings.warn(notice, stacklevel=2)
             said += (str(notice),)
-    info = AsOf(as_of, project, linear_share(as_of), pending, notes)
+    info = AsOf(as_of, project, linear_share(as_of), pending, notes, factors)
     return dataclasses.replace(ld, scheme=scheme, units=frame, events=events, notes=said), info
+
+
+def year_to_date(info: AsOf, original: Loaded) -> Callable[[list[Any]], list[Any]]:
+    """The gap solver's changes to projected fields (`--project linear|schedule`) restated in the field's own
+    year-to-date values, on its own decimal grid: the least year-to-date value whose projection reaches what
+    the solver found (the greatest, for a decrease). Solved on the projected values they read '+52.17154707万元
+    (847.82845303 → 900.0000001)' or '+2.105项' for a whole-number field; now '+25.87万元 (420.43 → 446.30)'."""
+    import dataclasses as dc  # noqa: PLC0415
+
+    if not info.projected:
+        return lambda changes: changes
+    ids = original.units.get_column("unit_id").to_list()
+    values = {f: dict(zip(ids, original.units.get_column(f).to_list(), strict=True)) for f in info.projected}
+
+    def convert(changes: list[Any]) -> list[Any]:
+        out = []
+        for c in changes:
+            factor = info.projected.get(c.field)
+            y0 = values.get(c.field, {}).get(c.unit_id)
+            if c.status != "solved" or factor is None or not c.delta or y0 is None:
+                out.append(c)
+                continue
+            scale = original.scheme.fields[c.field].scale
+            a = int(Decimal(c.after).scaleb(scale + EXTRA))  # projected: floor(y · 10^EXTRA · n / d) >= a
+            k, d = 10**EXTRA * factor.numerator, factor.denominator
+            y = -(-a * d // k) if Decimal(c.delta) > 0 else -(-(a + 1) * d // k) - 1
+            out.append(dc.replace(c, before=fixed_str(y0, scale), after=fixed_str(y, scale),
+                                  delta=("+" if y > y0 else "") + fixed_str(y - y0, scale)))
+        return out
+
+    return convert
 
 
 def adjusted_text(kind: str, share: str, lang: Lang) -> str:

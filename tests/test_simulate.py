@@ -392,3 +392,33 @@ def test_a_set_value_the_field_refuses_is_named_by_its_set_and_an_empty_one_is_r
     with pytest.raises(KaoheError, match=r"'u1\.done=' gives no value"):
         apply_sets(ld, ("u1.done=",))
     assert apply_sets(ld, ("u1.done=900",)).units.filter(pl.col("unit_id") == "u1")["done"][0] == 900 * 10**2
+
+
+@pytest.mark.parametrize("day", [date(2023, 3, 31), date(2023, 6, 30), date(2023, 8, 17)])
+def test_projected_gaps_are_stated_in_year_to_date_values_on_the_field_s_grid(tmp_path: Path, day: date) -> None:
+    """With --project linear the solver searches projected year-end values; its changes read '+2.105项' for
+    a whole-number field and '(847.82845303 → 900.0000001)'. Restated, a change is in the value staff type:
+    on the field's own grid, reaching its target when set (the run projected again), one step less not."""
+    from engine.gap import _reached, targets  # noqa: PLC0415
+    from engine.simulate import apply_sets, year_to_date  # noqa: PLC0415
+
+    original = _loaded(tmp_path, [{**ROW, "done": "100", "trainings": "1", "fixed": "10"},
+                                  {**ROW, "unit_id": "u2", "done": "100.05", "trainings": "0", "fixed": "10"}])
+    mid, info = as_of_run(original, day, "linear")
+    run = score(mid)
+    restated = year_to_date(info, original)(solve(mid, run))
+    moved = [c for c in restated if c.status == "solved" and c.field in ("done", "trainings")]
+    assert moved
+    for c in moved:
+        scale = original.scheme.fields[c.field].scale
+        assert Decimal(c.after).as_tuple().exponent >= -scale  # on the field's grid
+        assert Decimal(c.after) - Decimal(c.before) == Decimal(c.delta)
+        step = Decimal(1).scaleb(-scale)
+
+        def reaches(value: Decimal, c: Change = c) -> bool:
+            ld, _ = as_of_run(apply_sets(original, (f"{c.unit_id}.{c.field}={value}",)), day, "linear")
+            r = score(ld)
+            t = next(t for t in targets(run) if t.key == c.target)
+            return bool(r.frame.filter(pl.col("unit_id") == c.unit_id).select(_reached(r.scheme, run, t)).item())
+
+        assert reaches(Decimal(c.after)) and not reaches(Decimal(c.after) - step)
