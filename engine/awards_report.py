@@ -47,10 +47,18 @@ def awards_text_pieces(run: Run, lang: Lang, misses: int = 3) -> Iterator[str]:
             yield from text_table_pieces(heads, rows, "table")
         else:
             yield "  (无推荐单位)" if lang == "zh" else "  (no unit recommended)"
-        near = units.filter(~pl.col("rec") & (pl.col(pre).cast(pl.String) != "not_applicable")).head(misses)
-        tail = ["  最接近的未入选单位:" if lang == "zh" else "  nearest misses:"] if near.height else []
-        tail += [f"  - {r['name']} ({r['unit_id']}, {fixed_str(r['total'], p, p)}): {r[f'reason_{lang}']}"
-                 for r in near.iter_rows(named=True)]
+        near = units.filter(~pl.col("rec") & (pl.col(pre).cast(pl.String) != "not_applicable"))
+        per_type = award.quota is not None and award.quota.per == "unit_type"
+        groups = [(t, near.filter(pl.col("unit_type") == t).head(misses)) for t in run.scheme.unit_types] \
+            if per_type else [(None, near.head(misses))]
+        tail = []
+        for t, part in groups:  # places per type: each type's nearest misses (a type's place may go unused)
+            if part.height:
+                kind = f"({type_label(run, t, lang)})" if t is not None else ""
+                heading = f"  最接近的未入选单位{kind}" if lang == "zh" else f"  nearest misses {kind}".rstrip()
+                tail.append(heading + ":")
+                tail += [f"  - {r['name']} ({r['unit_id']}, {fixed_str(r['total'], p, p)}): {r[f'reason_{lang}']}"
+                         for r in part.iter_rows(named=True)]
         text = "".join("\n" + t for t in tail)
         yield (text.rstrip() if k == len(awards) - 1 else text) + "\n"  # the text ends in one line break
 

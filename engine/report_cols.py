@@ -226,7 +226,8 @@ def award_units(run: Run, award: Award, langs: Sequence[Lang], others: int | Non
     columns the reports show: `rec` (in the first part?), unit_id, name, unit_type, total, grade, the
     award's status, place, level and quota, and `reason_<lang>` for each of `langs` (each status's wording
     made for the units of that status only). `others`: only the first so many units of each other status
-    (a text report shows the nearest misses, not a million reasons)."""
+    (of each unit type, when the award's places are per type): a text report shows the nearest misses, not a
+    million reasons."""
     pre = f"a.{award.id}"
     info = run.awards[award.id]
     cols = [c for c in dict.fromkeys(["unit_id", "name", "unit_type", "total", "grade",
@@ -250,7 +251,9 @@ def award_units(run: Run, award: Award, langs: Sequence[Lang], others: int | Non
     rest = [frame.lazy().filter(status == st).sort(  # the others, eligible ones first; one query for them all
         [pl.col(f"{pre}.gap").fill_null(1 << 62), -pl.col("total").fill_null(0), pl.col("unit_id").cast(pl.String)],
         maintain_order=True) for st in REST_ORDER]
-    rest = [lf.head(others) for lf in rest] if others is not None else rest  # the first few: a partial sort
+    if others is not None:  # the first few (of each unit type, when the places are per type): a partial sort
+        rest = [lf.filter(pl.int_range(pl.len()).over("unit_type") < others) if per_type else lf.head(others)
+                for lf in rest]
     parts += [worded(part, [st]).with_columns(rec=pl.lit(False)) for st, part in zip(REST_ORDER, pl.collect_all(rest),
                                                                                       strict=True)]
     return pl.concat(parts).drop(dict.fromkeys(read))

@@ -366,3 +366,21 @@ def test_explain_shows_a_true_sum_for_the_total_and_why_the_grade() -> None:
         assert Decimal(shown or exact) == Decimal(row["total"]).scaleb(-2)
     v06 = r.frame.filter(pl.col("unit_id") == "V06").row(0, named=True)
     assert "等级 良好: 总分达到优秀分数线 90, 但优秀名额 4 个已按排名" in explain(r, v06, "zh")
+
+
+def test_the_nearest_misses_of_an_award_with_places_per_type_are_each_type_s() -> None:
+    """With places per unit type (村 4, 社区 1), the nearest misses were the first three overall: all villages,
+    so no community was shown though the community place is as contested. Each type's are shown now."""
+    from engine.awards_report import awards_text  # noqa: PLC0415
+    from engine.pipeline import demo_inputs, run  # noqa: PLC0415
+    from engine.report_cols import award_units  # noqa: PLC0415
+
+    r = run(demo_inputs(), detail=False)
+    award = next(a for a in r.decisions.awards if a.id == "target_excellent")
+    rest = award_units(r, award, ["zh"], others=1).filter(~pl.col("rec"))
+    counts = rest.group_by("unit_type", pl.col("a.target_excellent").cast(pl.String)).len()
+    assert counts.get_column("len").max() == 1  # one of each status per type (offices: not applicable)
+    assert {"village", "community"} <= set(counts.filter(pl.col("a.target_excellent") == "not_eligible")
+                                           .get_column("unit_type"))
+    text = awards_text(r, "zh").split("【")[1]
+    assert "最接近的未入选单位(村):" in text and "最接近的未入选单位(社区):" in text
