@@ -138,6 +138,15 @@ def _format_of(fmt: str, output: Path | None) -> str:
     return implied
 
 
+def _midyear_demo(events: Path | None, no_events: bool) -> tuple[Path, Path | None]:
+    """A year-to-date run of the demo (--as-of without --scheme/--data) reads the demo's mid-year table and
+    event log (fixtures/2023-h1), not its full year's (whose dates are of 2022)."""
+    from engine.pipeline import midyear_demo  # noqa: PLC0415
+
+    data, log = midyear_demo()
+    return data, events if events is not None or no_events else log
+
+
 def _title(scheme: Any, lang: Lang) -> str:
     """The scheme's title in the chosen language (its label_en in English, when it has one)."""
     from engine.fmt import in_lang  # noqa: PLC0415
@@ -372,11 +381,8 @@ def simulate(scheme: Path | None, data: Path | None, events: Path | None, encodi
     if as_of is None and project != "none":
         raise click.UsageError("--project needs --as-of")
     fmt = _format_of(fmt, output)
-    if as_of is not None and scheme is None and data is None:  # the demo's mid-year table, not its full year's
-        from engine.pipeline import midyear_demo  # noqa: PLC0415
-
-        data, demo_events = midyear_demo()
-        events = events if events is not None or no_events else demo_events
+    if as_of is not None and scheme is None and data is None:
+        data, events = _midyear_demo(events, no_events)
     inputs = build_inputs(scheme, data, events, encoding, sheet, events_sheet, no_events,
                           as_of=as_of.date().isoformat() if as_of else None, project=project, sets=list(sets),
                           scenario=str(scenario) if scenario else None)
@@ -426,11 +432,8 @@ def gap(unit: str, scheme: Path | None, data: Path | None, events: Path | None, 
     from engine.pipeline import load  # noqa: PLC0415
     from engine.pipeline import score as score_run  # noqa: PLC0415
 
-    if as_of is not None and scheme is None and data is None:  # the demo's mid-year table, as simulate takes it
-        from engine.pipeline import midyear_demo  # noqa: PLC0415
-
-        data, demo_events = midyear_demo()
-        events = events if events is not None or no_events else demo_events
+    if as_of is not None and scheme is None and data is None:
+        data, events = _midyear_demo(events, no_events)
     inputs = build_inputs(scheme, data, events, encoding, sheet, events_sheet, no_events)
     ld = load(inputs, year=as_of.year if as_of else None)
     restate = None

@@ -98,9 +98,13 @@ def _no_totals_rows(df: pl.DataFrame, row: pl.Expr, scheme: Scheme, path: str) -
     if not cols:
         return
     words = list(TOTAL_WORDS)
+    # a cheap literal look first (a million ids: 17 ms for the full test on 100k), the full test on the few left
+    hint = pl.any_horizontal(pl.col(c).str.contains_any(["计", "平均", "total", "sum", "average"],
+                                                         ascii_case_insensitive=True) for c in cols)
     said = pl.coalesce([pl.when(pl.col(c).str.replace_all(r"\s", "").str.to_lowercase().is_in(words))
                         .then(pl.col(c)) for c in cols])
-    found = df.select(row.alias("r"), said.alias("w")).filter(pl.col("w").is_not_null())
+    found = df.select(row.alias("r"), *cols).filter(hint.fill_null(False)).select("r", said.alias("w")) \
+        .filter(pl.col("w").is_not_null())
     if found.height:
         raise KaoheError([Problem(Loc(path, row=r), f"this row looks like a totals row ('{w}'), not a unit",
                                   hint="delete the row: a run reads units only, and adds up what it needs itself")

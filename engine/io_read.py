@@ -499,6 +499,7 @@ def _tidy(raw: pl.DataFrame, file: str, what: str, *, column: Callable[[int], st
     return body.head(last + 1)
 
 
+NOTE_ROWS = 1_000  # the rows at the end of a table looked at for a note under it (`_without_note`)
 _COVERED = re.compile(r"\[merged [A-Z]+[0-9]+:[A-Z]+[0-9]+\]")  # a cell a merged range covers (`_merged_cells`)
 
 
@@ -521,12 +522,13 @@ def _without_note(body: pl.DataFrame, file: str) -> pl.DataFrame:
     (a `Notice`): left in, each of its rows would be refused as a unit without id, type or data."""
     if body.height == 0 or body.width == 0:
         return body
-    filled = body.select(pl.sum_horizontal(pl.col(c).is_not_null() & ~pl.col(c).str.contains(
+    at = max(0, body.height - NOTE_ROWS)  # a note is at the end: only the last rows are looked at
+    filled = body.slice(at).select(pl.sum_horizontal(pl.col(c).is_not_null() & ~pl.col(c).str.contains(
         f"^{_COVERED.pattern}$").fill_null(False) for c in body.columns)).to_series().to_list()
-    start = _note_start(filled)
-    if start is None:
+    found = _note_start(filled)
+    if found is None:
         return body
-    end = max(i for i in range(start, len(filled)) if filled[i])
+    start, end = at + found, at + max(i for i in range(found, len(filled)) if filled[i])
     text = next(v for v in body.row(start) if v is not None and not _COVERED.fullmatch(v))
     shown = text if len(text) <= 30 else text[:30] + "…"
     rows = f"row {start + 2}" if end == start else f"rows {start + 2}-{end + 2}"

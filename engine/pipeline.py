@@ -201,7 +201,11 @@ def run(inputs: Inputs, *, detail: bool = True) -> Run:
         with warnings.catch_warnings(record=True) as caught:  # passed on only if it streams (else the eager
             warnings.simplefilter("always", Notice)  # path says the same again)
             streamed = scored_stream(scheme, decisions, Path(inputs.data))
-        if streamed is not None:
+        if streamed is None:  # the eager path says its notices again: pass on only the other warnings
+            for w in caught:
+                if not isinstance(w.message, Notice):
+                    warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
+        else:
             notes = _passed_on(caught)
             plan, scored, sha = streamed
             frame, infos = decide(scheme, decisions, scored)
