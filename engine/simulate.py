@@ -110,9 +110,7 @@ def year_to_date(info: AsOf, original: Loaded) -> Callable[[list[Any]], list[Any
     """The gap solver's changes to projected fields (`--project linear|schedule`) restated in the field's own
     year-to-date values, on its own decimal grid: the least year-to-date value whose projection reaches what
     the solver found (the greatest, for a decrease). Solved on the projected values they read '+52.17154707万元
-    (847.82845303 → 900.0000001)' or '+2.105项' for a whole-number field; now '+25.87万元 (420.43 → 446.30)'."""
-    import dataclasses as dc  # noqa: PLC0415
-
+    (847.82845303 → 900.0000001)' or '+2.105项' for a whole-number field; now '+25.88万元 (420.43 → 446.31)'."""
     if not info.projected:
         return lambda changes: changes
     ids = original.units.get_column("unit_id").to_list()
@@ -130,7 +128,7 @@ def year_to_date(info: AsOf, original: Loaded) -> Callable[[list[Any]], list[Any
             a = int(Decimal(c.after).scaleb(scale + EXTRA))  # projected: floor(y · 10^EXTRA · n / d) >= a
             k, d = 10**EXTRA * factor.numerator, factor.denominator
             y = -(-a * d // k) if Decimal(c.delta) > 0 else -(-(a + 1) * d // k) - 1
-            out.append(dc.replace(c, before=fixed_str(y0, scale), after=fixed_str(y, scale),
+            out.append(dataclasses.replace(c, before=fixed_str(y0, scale), after=fixed_str(y, scale),
                                   delta=("+" if y > y0 else "") + fixed_str(y - y0, scale)))
         return out
 
