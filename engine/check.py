@@ -127,7 +127,8 @@ def _read_too_early(scheme: Scheme, p: Problem) -> Problem:
     """'unknown section 'safety'' for a section that exists: an item cannot read it (sections are made of
     items); say so, and where it can be read."""
     kinds = (("section", {s.id for s in scheme.all_sections()}), ("item", {i.id for i in scheme.all_items()}),
-             ("pool", {q.id for q in scheme.pools}))
+             ("pool", {q.id for q in scheme.pools}),
+             ("event", {r.get("id") for r in scheme.raw.get("events") or [] if isinstance(r, dict)}))
     for kind, known in kinds:
         head = f"unknown {kind} '"
         if p.message.startswith(head) and p.message[len(head):].split("'", 1)[0] in known:

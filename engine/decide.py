@@ -57,7 +57,7 @@ def resolver(scheme: Scheme) -> F.Resolver:
     def resolve(node: E.Name | E.Ref) -> Fx:
         if isinstance(node, E.Ref):
             col, scale = {"section": (f"s.{node.id}", p), "pool": (f"p.{node.id}", p),
-                          "item": (f"i.{node.id}", ITEM_SCALE)}[node.kind]
+                          "item": (f"i.{node.id}", ITEM_SCALE), "event": (f"ec.{node.id}", 0)}[node.kind]
             return Fx(pl.col(col), "num", scale)
         if node.id == "total":
             return Fx(pl.col("total"), "num", p)
@@ -87,17 +87,40 @@ def quota_expr(q: Quota, n: pl.Expr) -> pl.Expr:
 
 def needed_columns(scheme: Scheme, dec: Decisions) -> list[str]:
     """The scored columns that decisions read (so the sorts below move a narrow frame)."""
-    exprs = [v.when for v in dec.vetoes] + [k.expr for k in dec.ranking.by]
-    for a in dec.awards:
-        exprs += [a.eligible, *[k.expr for k in a.rank_by]]
+    exprs = _decision_exprs(dec)
     cols = {"unit_id", "unit_type", "_id_key", "_type", "total", "name", *([RANK] if reads_rank(dec) else [])}
-    prefix = {"section": "s.", "item": "i.", "pool": "p."}
+    prefix = {"section": "s.", "item": "i.", "pool": "p.", "event": "ec."}
     for e in exprs:
         if e is None:
             continue
         cols |= {n for n in e.names() if n in scheme.fields}
         cols |= {prefix[r.split(".", 1)[0]] + r.split(".", 1)[1] for r in e.refs()}
     return sorted(cols)
+
+
+def event_counts(dec: Decisions, frame: pl.DataFrame, adjustments: pl.DataFrame | None) -> pl.DataFrame:
+    """`frame` with a column ec.<rule> for each event rule the decisions read (`event.X`): how many of the
+    unit's events the rule applied to (after its nth / within_days), 0 without any (or without a log)."""
+    read = sorted({r.split(".", 1)[1] for e in _decision_exprs(dec) if e is not None for r in e.refs()
+                   if r.startswith("event.")})
+    if not read:
+        return frame
+    counts = {r: pl.lit(0, dtype=pl.Int64) for r in read}
+    if adjustments is not None and adjustments.height:
+        per = adjustments.filter(pl.col("rule").is_in(read)).group_by("unit_id", "rule").len()
+        wide = {r: per.filter(pl.col("rule") == r).select("unit_id", pl.col("len").cast(pl.Int64).alias(f"ec.{r}"))
+                for r in read}
+        for r, part in wide.items():
+            frame = frame.join(part, on="unit_id", how="left", maintain_order="left")
+            counts[r] = pl.col(f"ec.{r}").fill_null(0)
+    return frame.with_columns(e.alias(f"ec.{r}") for r, e in counts.items())
+
+
+def _decision_exprs(dec: Decisions) -> list[E.Expr | None]:
+    exprs = [v.when for v in dec.vetoes] + [k.expr for k in dec.ranking.by]
+    for a in dec.awards:
+        exprs += [a.eligible, *[k.expr for k in a.rank_by]]
+    return exprs
 
 
 def reads_rank(dec: Decisions) -> bool:

@@ -22,7 +22,7 @@ from typing import Literal
 from .errors import Loc, Problem, did_you_mean
 
 Type = Literal["num", "bool", "str"]
-REF_KINDS = ("section", "item", "pool")
+REF_KINDS = ("section", "item", "pool", "event")  # event.X: how many of the unit's events rule X applied to
 # a number written in a scheme (a bound, points, a threshold): below 10^12 in size, at most 10 decimals
 # (division keeps 10) and 15 digits in all, so that it is exact in 64-bit integers at any scale the engine
 # gives it; a number in an expression (which may compare an event's large amount): at most 18 digits

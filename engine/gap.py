@@ -251,7 +251,8 @@ def solve(ld: Loaded, run: Run, unit_ids: set[str] | None = None, progress: Prog
     types = dict(zip(run.frame.get_column("unit_id").cast(pl.String), run.frame.get_column("unit_type"), strict=True))
     keep = frozenset(i.id for i in scheme.all_items() if METHODS[i.method.kind].window)
     base = ld.units.join(run.frame.select("unit_id", *[c for c in run.frame.columns
-                                                       if c.split(".", 1)[-1] in keep and c[:2] in ("i.", "v.")]),
+                                                       if (c.split(".", 1)[-1] in keep and c[:2] in ("i.", "v."))
+                                                       or c.startswith("ec.")]),  # event counts: no lever
                          on="unit_id", how="left")
     adjustments = None
     if run.adjustments is not None:

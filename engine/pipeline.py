@@ -19,7 +19,7 @@ import polars as pl
 
 from . import __version__
 from .data import absent_fields, prepare_units
-from .decide import AwardInfo, decide, needed_columns
+from .decide import AwardInfo, decide, event_counts, needed_columns
 from .errors import Loc, Notice, Problem, UsageProblem
 from .evaluate import Plan, evaluate
 from .model import Scheme
@@ -184,7 +184,7 @@ def score(ld: Loaded, *, detail: bool = True) -> Run:
                             adjustments=adjustments.filter(pl.col("points").is_not_null())
                             if adjustments is not None else None,
                             detail=detail, keep=frozenset(needed_columns(ld.scheme, ld.decisions)))
-    frame, infos = decide(ld.scheme, ld.decisions, scored, vetoes)
+    frame, infos = decide(ld.scheme, ld.decisions, event_counts(ld.decisions, scored, adjustments), vetoes)
     return Run(ld.scheme, ld.decisions, plan, frame, infos, adjustments,
                manifest(ld.scheme, ld.inputs, ld.hashes, notes))
 
@@ -208,7 +208,7 @@ def run(inputs: Inputs, *, detail: bool = True) -> Run:
         else:
             notes = _passed_on(caught)
             plan, scored, sha = streamed
-            frame, infos = decide(scheme, decisions, scored)
+            frame, infos = decide(scheme, decisions, event_counts(decisions, scored, None))  # no log: all 0
             return Run(scheme, decisions, plan, frame, infos, None,
                        manifest(scheme, inputs, {str(inputs.data): sha}, notes))
     return score(load(inputs), detail=detail)

@@ -37,7 +37,7 @@ REST_ORDER = ("outside_quota", "not_eligible", "vetoed", "not_applicable")
 
 
 _OPS = {">=": "≥", "<=": "≤", "!=": "≠", "==": "="}
-_NAME = re.compile(r'"\w+"|\b(?:section\.|item\.|pool\.)?\w+\b')
+_NAME = re.compile(r'"\w+"|\b(?:section\.|item\.|pool\.|event\.)?\w+\b')
 
 
 def pretty(text: str, run: Run, lang: Lang) -> str:
@@ -49,6 +49,8 @@ def pretty(text: str, run: Run, lang: Lang) -> str:
     labels.update({f"pool.{p.id}": p.label for p in run.scheme.pools})
     labels.update({f.id: f.label for f in run.scheme.fields.values()})
     labels.update({"total": "总分", "grade": "等级", "rank": "排名"})
+    labels.update({f"event.{r['id']}": f"{r.get('label') or r['id']}次数" for r in run.scheme.raw.get("events") or []
+                   if isinstance(r, dict) and isinstance(r.get("id"), str)})
     labels.update({f'"{g.id}"': g.label for g in run.decisions.grades})
     out = _NAME.sub(lambda m: labels.get(m.group(0), m.group(0)), text)
     for op, sym in _OPS.items():

@@ -29,6 +29,8 @@ def decision_env(scheme: Scheme) -> dict[str, Type]:
     env.update({f"section.{s.id}": "num" for s in scheme.all_sections()})
     env.update({f"item.{i.id}": "num" for i in scheme.all_items()})
     env.update({f"pool.{p.id}": "num" for p in scheme.pools})
+    env.update({f"event.{r['id']}": "num" for r in scheme.raw.get("events") or []
+                if isinstance(r, dict) and isinstance(r.get("id"), str)})
     return env
 
 

@@ -540,3 +540,32 @@ def test_places_gained_are_counted_from_the_rank_column(tmp_path: Path, units: l
     if eligible:  # the one place goes to the most places gained, then the best total, then the id
         best = min(eligible, key=lambda e: (-e[0], -e[1], e[2]))
         assert [r[0] for r in rows if r[4] == "recommended"] == [best[2]]
+
+
+def test_an_award_reads_how_many_of_a_unit_s_events_a_rule_applied_to(tmp_path: Path) -> None:
+    """应急安全生产先进单位须全年未发生生产安全事故: `event.general_accident == 0` in an award's eligibility.
+    It could not be written ('only section.X, item.X and pool.X may use a dot'): a count had to be copied
+    into the units table by hand, beside the event log it came from."""
+    from engine.pipeline import Inputs, run  # noqa: PLC0415
+    from engine.report_cols import award_units  # noqa: PLC0415
+
+    root = Path(__file__).resolve().parents[1]
+    text = (root / "rules" / "township-2022.yaml").read_text(encoding="utf-8")
+    scheme = tmp_path / "scheme.yaml"
+    scheme.write_text(text.replace("eligible: section.safety >= 90 and hazards_fixed == hazards_found",
+                                   "eligible: event.general_accident == 0 and section.safety >= 90 and "
+                                   "hazards_fixed == hazards_found"), encoding="utf-8")
+    units, log = root / "fixtures" / "2022" / "units.csv", root / "fixtures" / "2022" / "events.csv"
+    events = pl.read_csv(log, infer_schema=False)
+    accident = set(events.filter((pl.col("kind") == "生产安全事故") & (pl.col("deaths") == "0"))["unit_id"])
+    r = run(Inputs(scheme, units, log))
+    counts = dict(zip(r.frame["unit_id"], r.frame["ec.general_accident"], strict=True))
+    assert {u for u, n in counts.items() if n} == accident and all(n in (0, 1) for n in counts.values())
+    status = dict(zip(r.frame["unit_id"], r.frame["a.safety_advanced"].cast(pl.String), strict=True))
+    assert all(status[u] in ("not_eligible", "vetoed", "not_applicable") for u in accident)
+    award = next(a for a in r.decisions.awards if a.id == "safety_advanced")
+    why = dict(award_units(r, award, ["zh"]).select("unit_id", "reason_zh").iter_rows())
+    assert "一般生产安全事故次数 = 0 不满足" in why[sorted(accident & {u for u, s in status.items()
+                                                               if s == "not_eligible"})[0]]
+    without = run(Inputs(scheme, units, no_events=True))  # no log: nothing happened as far as the run knows
+    assert without.frame["ec.general_accident"].to_list() == [0] * without.frame.height
