@@ -95,4 +95,5 @@ def _packed(cols: Sequence[str], descending: Sequence[bool], spans: Mapping[str,
         v = v * (1 << used) if used else v
         key = v if key is None else key + v
         used += bits
-    return key if key is not None else pl.lit(0, dtype=pl.Int64)
+    # every key null (e.g. `total / 0`): no order from them; a column, not a literal, as it may be gathered
+    return key if key is not None else pl.repeat(0, pl.len(), dtype=pl.Int64)

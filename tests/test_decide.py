@@ -569,3 +569,17 @@ def test_an_award_reads_how_many_of_a_unit_s_events_a_rule_applied_to(tmp_path: 
                                                                if s == "not_eligible"})[0]]
     without = run(Inputs(scheme, units, no_events=True))  # no log: nothing happened as far as the run knows
     assert without.frame["ec.general_accident"].to_list() == [0] * without.frame.height
+
+
+def test_an_award_ordered_by_a_key_that_is_empty_for_every_unit_follows_the_ranking(tmp_path: Path) -> None:
+    """`rank_by: [total / (total - total) desc]` (a division by zero: empty for every unit) raised Polars'
+    'gather indices are out of bounds' (a fuzzing helper): the packed key of no ordering key was a literal,
+    gathered into the overall order. Such a key orders nothing: the award follows the ranking."""
+    rows = [{"unit_id": f"u{i}", "score": s} for i, s in enumerate([70, 95, 85, 90])]
+    body = GRADES + """
+awards:
+  - {id: top, label: 优秀单位, quota: {count: 2}, rank_by: [total / (total - total) desc]}
+"""
+    df = decided(tmp_path, rows, body)
+    assert col(df, "a.top") == ["outside_quota", "recommended", "outside_quota", "recommended"]
+    assert col(df, "a.top.pos") == [4, 1, 3, 2]
