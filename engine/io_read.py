@@ -23,7 +23,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
-from typing import Literal, NoReturn
+from typing import Any, Literal, NoReturn
 
 import fastexcel
 import polars as pl
@@ -499,7 +499,7 @@ def _tidy(raw: pl.DataFrame, file: str, what: str, *, column: Callable[[int], st
     return body.head(last + 1)
 
 
-NOTE_ROWS = 1_000  # the rows at the end of a table looked at for a note under it (`_without_note`)
+NOTE_ROWS = 1_000  # a note's rows (`_without_note`) at most that look like a unit's (a merged note)
 _COVERED = re.compile(r"\[merged [A-Z]+[0-9]+:[A-Z]+[0-9]+\]")  # a cell a merged range covers (`_merged_cells`)
 
 
@@ -522,13 +522,21 @@ def _without_note(body: pl.DataFrame, file: str) -> pl.DataFrame:
     (a `Notice`): left in, each of its rows would be refused as a unit without id, type or data."""
     if body.height == 0 or body.width == 0:
         return body
-    at = max(0, body.height - NOTE_ROWS)  # a note is at the end: only the last rows are looked at
-    filled = body.slice(at).select(pl.sum_horizontal(pl.col(c).is_not_null() & ~pl.col(c).str.contains(
-        f"^{_COVERED.pattern}$").fill_null(False) for c in body.columns)).to_series().to_list()
+
+    def cells(row: tuple[Any, ...]) -> int:  # a cell a merged range covers is no cell of its own
+        return sum(1 for v in row if v is not None and not _COVERED.fullmatch(str(v)))
+
+    # the table's last row of two or more cells, from the end (a regex over every cell of a large table is
+    # slow: the plain count finds the candidates, the last few are counted again without covered cells)
+    multi = body.select(pl.sum_horizontal(pl.all().is_not_null()) >= 2).to_series().arg_true()
+    last = next((i for i in reversed(multi.tail(NOTE_ROWS).to_list()) if cells(body.row(i)) >= 2), None)
+    if last is None:
+        return body
+    filled = [2] + [cells(r) for r in body.slice(last + 1).iter_rows()]
     found = _note_start(filled)
     if found is None:
         return body
-    start, end = at + found, at + max(i for i in range(found, len(filled)) if filled[i])
+    start, end = last + found, last + max(i for i in range(found, len(filled)) if filled[i])
     text = next(v for v in body.row(start) if v is not None and not _COVERED.fullmatch(v))
     shown = text if len(text) <= 30 else text[:30] + "…"
     rows = f"row {start + 2}" if end == start else f"rows {start + 2}-{end + 2}"

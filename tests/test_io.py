@@ -139,6 +139,14 @@ def test_a_note_under_the_table_is_left_out_and_said(tmp_path: Path, kind: str) 
     assert NOTE[0][:30] + "…" in str(notice)
 
 
+def test_a_note_after_many_blank_rows_is_found(tmp_path: Path) -> None:
+    """A first version looked for a note in the last 1,000 rows only: a note below 999 blank rows was refused
+    row by row again (the fuzzing helper). The table's last row is found from the end by a plain count."""
+    path = _with_note(tmp_path, "csv", [[NOTE[1]]], gap=1_500)
+    with pytest.warns(Notice, match="row 1504, below the table after a blank row, read as a note"):
+        assert read_table(path).height == 2
+
+
 @pytest.mark.parametrize(("rows", "gap", "problem"), [
     ([[NOTE[0]]], 0, (4, "unit_type")),  # directly under the table: the table's row (no blank row sets it apart)
     ([["V3", "村", "3"]], 1, None),  # two or more cells: a unit's row (the blank row above it is skipped)
