@@ -176,6 +176,10 @@ def read_events(scheme: Scheme, path: Path, unit_ids: pl.Series, *, encoding: st
                                   hint="the event log needs event_id, date, unit_id, kind") for c in missing])
     fields = {k: f for k, f in event_fields(scheme).items() if k in raw.columns}
     raw = raw.with_row_index("_row", offset=2).with_columns(pl.col(c).cast(pl.String) for c in BASE_COLUMNS)
+    blank = raw.filter(pl.all_horizontal(pl.exclude("_row").is_null())).get_column("_row").to_list()
+    if blank:  # one problem a blank row, not one a column ("'None' is not a date")
+        raise KaoheError([Problem(Loc(file, row=r), "this row of the event log is blank",
+                                  hint="delete the blank row (each event is one row)") for r in blank[:30]])
     day = pl.coalesce([pl.col("date").cast(pl.String).str.strip_chars().str.to_date(fmt, strict=False)
                        for fmt in DATE_FORMATS]) if raw.schema["date"] != pl.Date else pl.col("date")
     parsed = raw.select("_row", pl.col("event_id").cast(pl.String).str.strip_chars(),

@@ -35,6 +35,7 @@ from .data import (
     field_checks,
     raw_stat_exprs,
     raw_stats_of,
+    totals_rows,
     type_code,
 )
 from .decide import needed_columns
@@ -266,4 +267,8 @@ def _pass(scheme: Scheme, dec: Decisions, lf: pl.LazyFrame, fields: list[Field],
         frame = frame.with_columns(_id_key=_id_key(frame.get_column("unit_id")))
     if frame.get_column("_id_key").n_unique() != frame.height:
         return None  # maybe a duplicate id: distinct keys are distinct ids (equal keys: the eager path looks)
+    texts = ([] if raw_schema[cols.id].is_integer() else ["unit_id"]) + (["name"] if named else [])
+    texts = [c for c in texts if frame.schema[c] == pl.String]
+    if texts and frame.select(totals_rows(texts).is_not_null().any()).item():
+        return None  # a 合计 row with a valid type: the eager path refuses it by its row
     return frame, plan

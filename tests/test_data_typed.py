@@ -337,3 +337,15 @@ def test_a_totals_row_is_one_problem_at_its_row(tmp_path: Path, column: str, wor
         run(Inputs(ROOT / "rules" / "township-2022.yaml", path, no_events=True))
     assert [(p.loc.row, p.message) for p in info.value.problems] == [
         (demo.height + 2, f"this row looks like a totals row ('{word}'), not a unit")]
+
+
+def test_a_totals_row_with_a_valid_unit_type_in_parquet_is_refused_too(tmp_path: Path) -> None:
+    """The streamed Parquet path skipped the totals-row check: a 合计 row whose type was valid was scored as a
+    unit (the fuzzing helper). It hands such a table to the eager path, which refuses the row."""
+    demo = pl.read_csv(ROOT / "fixtures" / "2022" / "units.csv")
+    total = demo.head(1).with_columns(pl.lit("合计").alias("unit_id"), pl.lit("合 计").alias("name"))
+    path = tmp_path / "units.parquet"
+    pl.concat([demo, total]).write_parquet(path)
+    with pytest.raises(KaoheError) as info:
+        run(Inputs(ROOT / "rules" / "township-2022.yaml", path, no_events=True), detail=False)
+    assert [p.loc.row for p in info.value.problems] == [demo.height + 2]

@@ -560,3 +560,16 @@ def test_a_rule_s_max_caps_what_one_unit_gets_from_it_in_the_year() -> None:
         ("A", "E3", 0, "通报批评 -2 (全年上限 3, 计 0)"), ("B", "F1", -2 * P, "通报批评 -2")]
     uncapped = rule("crit", 'kind == "通报批评"', label="通报批评", points=D(-2), target="pool:p")
     assert sum(p for *_, p in table(run_event_rules(events, [uncapped]))) == -8 * P
+
+
+def test_a_blank_row_in_the_event_log_is_one_problem_at_its_row(tmp_path: Path) -> None:
+    """A blank row inside the log gave a problem a column, one of them "'None' is not a date"."""
+    from engine.pipeline import Inputs, load  # noqa: PLC0415
+
+    root = Path(__file__).resolve().parents[1]
+    lines = (root / "fixtures" / "2022" / "events.csv").read_text(encoding="utf-8").splitlines()
+    log = tmp_path / "events.csv"
+    log.write_text("\n".join([*lines[:5], ",,,,,,,", *lines[5:]]) + "\n", encoding="utf-8")
+    with pytest.raises(KaoheError) as info:
+        load(Inputs(root / "rules" / "township-2022.yaml", root / "fixtures" / "2022" / "units.csv", log))
+    assert [(p.loc.row, p.message) for p in info.value.problems] == [(6, "this row of the event log is blank")]
