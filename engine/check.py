@@ -133,7 +133,7 @@ def _read_too_early(scheme: Scheme, p: Problem) -> Problem:
         head = f"unknown {kind} '"
         if p.message.startswith(head) and p.message[len(head):].split("'", 1)[0] in known:
             return replace(p, message=f"an item's expression reads fields only, not {kind}.X: items make the "
-                           "sections and pools", hint=f"{kind}.X can be read by vetoes, grades, the ranking and awards")
+                           "sections and pools", hint=f"{kind}.X can be read by vetoes, the ranking and awards")
     return p
 
 

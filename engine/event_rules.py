@@ -13,7 +13,7 @@ from typing import Any
 import polars as pl
 
 from .check import FIELD_TYPES
-from .data import _field_problems, _parse, _rows
+from .data import MAX_LISTED, _field_problems, _parse, _rows
 from .errors import Collector, KaoheError, Loc, Problem, did_you_mean
 from .expr import Type, typecheck
 from .model import Field, Scheme
@@ -179,7 +179,7 @@ def read_events(scheme: Scheme, path: Path, unit_ids: pl.Series, *, encoding: st
     blank = raw.filter(pl.all_horizontal(pl.exclude("_row").is_null())).get_column("_row").to_list()
     if blank:  # one problem a blank row, not one a column ("'None' is not a date")
         raise KaoheError([Problem(Loc(file, row=r), "this row of the event log is blank",
-                                  hint="delete the blank row (each event is one row)") for r in blank[:30]])
+                                  hint="delete the blank row (each event is one row)") for r in blank[:MAX_LISTED]])
     day = pl.coalesce([pl.col("date").cast(pl.String).str.strip_chars().str.to_date(fmt, strict=False)
                        for fmt in DATE_FORMATS]) if raw.schema["date"] != pl.Date else pl.col("date")
     parsed = raw.select("_row", pl.col("event_id").cast(pl.String).str.strip_chars(),
