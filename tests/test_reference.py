@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
+from typing import Any
 
 import polars as pl
 import pytest
@@ -88,29 +89,88 @@ def test_the_checked_reference_checks_what_the_scheme_declares() -> None:
     assert reference_checked.FLAGS == [f.id for f in fields if f.type == "bool"]
 
 
-@pytest.mark.skipif(not (REFERENCE / "impl_polars.py").exists(), reason="shared/bench-reference not beside the project")
-@pytest.mark.parametrize(("column", "value"), [
-    (None, None), ("employment_rate", float("nan")), ("employment_rate", 1.5), ("revenue_actual", 12.345),
-    ("projects_signed", -1), ("deaths", None), ("unit_type", "town"), ("unit_id", 1),
-])
-def test_the_checked_reference_scores_as_the_reference_and_refuses_bad_data(tmp_path: Path, column: str | None,
-                                                                             value: object) -> None:
+def _yardsticks() -> tuple[Any, Any, Any, Any]:
+    """gen, impl_polars, reference_checked and reference_exact (the bench's yardsticks)."""
     sys.path[:0] = [str(REFERENCE), str(SCHEME.parent)]
     try:
         import gen  # noqa: PLC0415 - importable only after the sys.path insert above
         import impl_polars  # noqa: PLC0415
         import reference_checked  # noqa: PLC0415
+        import reference_exact  # type: ignore[import-not-found]  # noqa: PLC0415
     finally:
         del sys.path[:2]
+    return gen, impl_polars, reference_checked, reference_exact
+
+
+@pytest.mark.skipif(not (REFERENCE / "impl_polars.py").exists(), reason="shared/bench-reference not beside the project")
+@pytest.mark.parametrize("yardstick", ["checked", "exact"])
+@pytest.mark.parametrize(("column", "value"), [
+    (None, None), ("employment_rate", float("nan")), ("employment_rate", 1.5), ("revenue_actual", 12.345),
+    ("projects_signed", -1), ("deaths", None), ("unit_type", "town"), ("unit_id", 1),
+])
+def test_the_checked_references_score_as_the_reference_and_refuse_bad_data(tmp_path: Path, yardstick: str,
+                                                                           column: str | None, value: object) -> None:
+    gen, impl_polars, reference_checked, reference_exact = _yardsticks()
+    checked = reference_exact if yardstick == "exact" else reference_checked
     df = gen.generate(500)
     path = tmp_path / "units.parquet"
     if column is None:
         df.write_parquet(path)
-        assert reference_checked.run_e2e(str(path)).equals(impl_polars.run_e2e(str(path)))
+        assert checked.run_e2e(str(path)).equals(impl_polars.run_e2e(str(path)))
         return
     df.with_columns(pl.when(pl.int_range(pl.len()) == 7).then(pl.lit(value)).otherwise(pl.col(column))
                     .cast(df.schema[column]).alias(column)).write_parquet(path)
     # an unknown unit type: the reference's own Enum cast refuses it, in the same collect as the checks
-    refused = pl.exceptions.InvalidOperationError if column == "unit_type" else ValueError
-    with pytest.raises(refused, match=r"enum|fail a check|duplicate unit ids"):
-        reference_checked.run_e2e(str(path))
+    refused = pl.exceptions.InvalidOperationError if column == "unit_type" and yardstick == "checked" else ValueError
+    with pytest.raises(refused, match=r"enum|fail a check|duplicate unit ids|repeated"):
+        checked.run_e2e(str(path))
+
+
+@pytest.mark.skipif(not (REFERENCE / "impl_polars.py").exists(), reason="shared/bench-reference not beside the project")
+def test_the_exact_reference_agrees_with_fractions_where_the_floors_cannot_round(tmp_path: Path) -> None:
+    """The bench's "ref exact" yardstick (tests/benchmark/reference_exact.py) floors its ratio items at 10^-8
+    points. A category whose exact sum is a half-cent made of two inexact items (8 x 0.80 / 0.85 + 5 x 0.19 /
+    170 = 7.535) floors below it; the unit is scored again with fractions and rounds up, as exact_check's
+    Fractions and kaohe do. Every other unit agrees with the float reference."""
+    gen, impl_polars, _, reference_exact = _yardsticks()
+    sys.path.insert(0, str(SCHEME.parent))
+    try:
+        import exact_check  # type: ignore[import-not-found]  # noqa: PLC0415
+    finally:
+        sys.path.remove(str(SCHEME.parent))
+    df = gen.generate(3000)
+    row = pl.int_range(pl.len()) == 7
+    half_cent = {"good_air_days_rate": 0.8, "afforest_area": 0.19, "afforest_target": 170.0, "env_incidents": 0,
+                 "garbage_sorting_rate": 0.5, "straw_fire_points": 0}
+    df = df.with_columns(pl.when(row).then(pl.lit(v)).otherwise(pl.col(k)).cast(df.schema[k]).alias(k)
+                         for k, v in half_cent.items())
+    path = tmp_path / "units.parquet"
+    df.write_parquet(path)
+    unit = df.row(7, named=True)
+    exact = exact_check.exact(unit)
+    assert exact["ecology"] * 100 == 2054  # 7.535 + 8 + 1 + 4 = 20.535, half-up
+    wide = reference_exact.scored(pl.scan_parquet(path)).collect()
+    floors = wide.row(7, named=True)
+    assert floors["_unsure"] and (floors["sum.ecology"] + reference_exact.CENT // 2) // reference_exact.CENT == 2053
+    assert wide.get_column("_unsure").sum() == 1
+    mine = reference_exact.run_e2e(str(path))
+    assert mine.filter(pl.col("unit_id") == unit["unit_id"]).get_column("total").item() * 100 == \
+        pytest.approx(float(exact["total"] * 100))
+    assert score(df.cast({"unit_id": pl.String})).row(7, named=True)["s.ecology"] == 2054  # kaohe: the same
+    ref = impl_polars.run_e2e(str(path))
+    assert mine.filter(pl.col("unit_id") != unit["unit_id"]).equals(ref.filter(pl.col("unit_id") != unit["unit_id"]))
+
+
+@pytest.mark.skipif(not (REFERENCE / "impl_polars.py").exists(), reason="shared/bench-reference not beside the project")
+@pytest.mark.parametrize(("column", "value"), [("revenue_target", 2e7), ("collective_income", 1e30)])
+def test_the_exact_reference_refuses_values_its_integers_cannot_hold(tmp_path: Path, column: str, value: float) -> None:
+    """A ratio operand whose product would leave Int64, a decimal no Int64 holds (without the check, a null:
+    'not applicable', 12 points): the float reference scores them, the exact one refuses them."""
+    gen, impl_polars, reference_checked, reference_exact = _yardsticks()
+    df = gen.generate(100)
+    path = tmp_path / "units.parquet"
+    df.with_columns(pl.when(pl.int_range(pl.len()) == 3).then(pl.lit(value)).otherwise(pl.col(column))
+                    .alias(column)).write_parquet(path)
+    assert reference_checked.run_e2e(str(path)).equals(impl_polars.run_e2e(str(path)))
+    with pytest.raises(ValueError, match="1 rows fail a check"):
+        reference_exact.run_e2e(str(path))

@@ -12,7 +12,9 @@ Each measurement runs in a fresh child process so that peak memory (ru_maxrss) b
 Reference: ../shared/bench-reference (scheme.md, gen.py, impl_polars.py), or $KAOHE_REFERENCE.
 kaohe end to end = read Parquet -> validate -> scores -> grades, ranks, awards in memory; "+write" also
 writes the per-unit result table to Parquet. "ref+checks" = the reference with kaohe's input checks added
-by hand (tests/benchmark/reference_checked.py): what validating costs an expert's query. Data goes to
+by hand (tests/benchmark/reference_checked.py): what validating costs an expert's query. "ref exact" = the
+reference scoring in exact scaled integers, with those checks (tests/benchmark/reference_exact.py): what an
+expert writes by hand for this one scheme when scores must be exact, as kaohe's are. Data goes to
 ./bench-data (or $KAOHE_BENCH_DATA).
 """
 
@@ -66,13 +68,15 @@ def reference_e2e(data: Path) -> int:
     return int(impl_polars.run_e2e(str(data)).height)
 
 
-def reference_checked_e2e(data: Path) -> int:
-    """The reference with the input checks kaohe makes, added by hand (tests/benchmark/reference_checked.py)."""
+def reference_checked_e2e(data: Path, *, exact: bool = False) -> int:
+    """The reference with the input checks kaohe makes, added by hand (tests/benchmark/reference_checked.py);
+    `exact`: and scoring in exact scaled integers (tests/benchmark/reference_exact.py)."""
     sys.path.insert(0, str(REFERENCE))
     sys.path.insert(0, str(ROOT / "tests" / "benchmark"))
     import reference_checked  # type: ignore[import-not-found]  # noqa: PLC0415 - importable only after the inserts
+    import reference_exact  # type: ignore[import-not-found]  # noqa: PLC0415
 
-    return int(reference_checked.run_e2e(str(data)).height)
+    return int((reference_exact if exact else reference_checked).run_e2e(str(data)).height)
 
 
 def child(kind: str, data: str, reps: int) -> None:
@@ -84,6 +88,8 @@ def child(kind: str, data: str, reps: int) -> None:
             reference_e2e(Path(data))
         elif kind == "reference+checks":
             reference_checked_e2e(Path(data))
+        elif kind == "reference exact":
+            reference_checked_e2e(Path(data), exact=True)
         elif kind == "kaohe":
             kaohe_e2e(SCHEME, Path(data))
         elif kind == "kaohe+write":
@@ -255,17 +261,20 @@ def main() -> None:
     for n in args.sizes:
         ref = measure("reference", DATA / f"units_{n}.parquet", args.reps)
         chk = measure("reference+checks", DATA / f"units_{n}.parquet", args.reps)
+        ex = measure("reference exact", DATA / f"units_{n}.parquet", args.reps)
         k = measure("kaohe", DATA / f"units_{n}.parquet", args.reps)
         kw = measure("kaohe+write", DATA / f"units_{n}.parquet", args.reps)
         demo = measure("demo", DATA / f"demo_{n}.parquet", args.reps)
         rows.append([f"{n:,}", f"{k['median_s']:.3f}", f"{kw['median_s']:.3f}", f"{ref['median_s']:.3f}",
                      f"{k['median_s'] / ref['median_s']:.2f}x", f"{k['peak_mib']:.0f}", f"{ref['peak_mib']:.0f}",
                      f"{k['peak_mib'] / ref['peak_mib']:.2f}x", f"{chk['median_s']:.3f}",
-                     f"{k['median_s'] / chk['median_s']:.2f}x", f"{demo['median_s']:.3f}", f"{demo['peak_mib']:.0f}"])
+                     f"{k['median_s'] / chk['median_s']:.2f}x", f"{ex['median_s']:.3f}",
+                     f"{k['median_s'] / ex['median_s']:.2f}x", f"{demo['median_s']:.3f}", f"{demo['peak_mib']:.0f}"])
         if args.csv:
             rows[-1].append(f"{measure('kaohe', csv_copy(DATA / f'units_{n}.parquet'), args.reps)['median_s']:.3f}")
     print(tabulate(rows, headers=["units", "kaohe s", "kaohe+write s", "reference s", "time ratio", "kaohe MiB",
                                   "reference MiB", "memory ratio", "ref+checks s", "ratio to ref+checks",
+                                  "ref exact s", "ratio to ref exact",
                                   "demo scheme s", "demo MiB",
                                   *(["kaohe CSV s"] if args.csv else [])]))
     cold_run()  # writes the bytecode cache
