@@ -37,7 +37,8 @@ class KaoheGroup(click.Group):
 
             def show(message: Warning | str, category: type[Warning], *a: Any, **k: Any) -> None:
                 if isinstance(message, Notice):  # as its place, message and hint: no Python source line
-                    click.echo(f"note: {message}", err=True)
+                    zh = _lang(ctx) == "zh"
+                    click.echo(f"{'提示' if zh else 'note'}: {message.problem.text(_lang(ctx))}", err=True)
                 else:
                     shown(message, category, *a, **k)
 
@@ -45,13 +46,34 @@ class KaoheGroup(click.Group):
             try:
                 return super().invoke(ctx)
             except KaoheError as e:
-                click.echo(e.render(), err=True)
+                click.echo(e.render(_lang(ctx)), err=True)
                 sys.exit(2 if isinstance(e, UsageProblem) else 1)
+
+
+def _lang(ctx: click.Context) -> Lang:
+    """The command's --lang (known once parsed: the option is eager), else Chinese."""
+    return ctx.meta.get("kaohe.lang", "zh")  # type: ignore[no-any-return]
+
+
+def _say(zh: str, en: str) -> str:
+    """The command's words in its --lang."""
+    return zh if _lang(click.get_current_context()) == "zh" else en
+
+
+def _keep_lang(ctx: click.Context, param: click.Parameter, value: Lang) -> Lang:
+    ctx.meta["kaohe.lang"] = value  # shared by the group's context: its messages are in this language too
+    return value
+
+
+def lang_option(f: Callable[..., Any]) -> Callable[..., Any]:
+    return click.option("--lang", type=click.Choice(["zh", "en"]), default="zh", show_default=True, is_eager=True,
+                        callback=_keep_lang,
+                        help="Language of the tool's words and messages (labels come from the scheme).")(f)
 
 
 def input_options(f: Callable[..., Any]) -> Callable[..., Any]:
     """--scheme/--data/--events/--encoding/--sheet/--events-sheet: the demo township when not given."""
-    opts = [
+    opts: list[Callable[[Callable[..., Any]], Callable[..., Any]]] = [
         click.option("--scheme", "scheme", type=click.Path(path_type=Path),
                      help="Scheme file (YAML). Default: the bundled demo township 2022."),
         click.option("--data", "data", type=click.Path(path_type=Path),
@@ -66,8 +88,7 @@ def input_options(f: Callable[..., Any]) -> Callable[..., Any]:
         click.option("--events-sheet", "events_sheet",
                      help="Sheet of an .xlsx event log, by name or number (default: 事件记录 or events, else the "
                           "first shown)."),
-        click.option("--lang", type=click.Choice(["zh", "en"]), default="zh", show_default=True,
-                     help="Language of the tool's words (labels come from the scheme)."),
+        lang_option,
     ]
     for o in reversed(opts):
         f = o(f)
@@ -115,7 +136,8 @@ def build_inputs(scheme: Path | None, data: Path | None, events: Path | None, en
             raise click.UsageError(f"{option} chooses a sheet of an .xlsx file; {path} is not one")
     if no_events:
         options["no_events"] = True
-    return Inputs(scheme, data, events, encoding, sheet, options, events_sheet, no_events=no_events)
+    return Inputs(scheme, data, events, encoding, sheet, options, events_sheet, no_events=no_events,
+                  lang=_lang(click.get_current_context()))
 
 
 SUFFIX_FORMATS = {".csv": "csv", ".json": "json", ".md": "markdown", ".markdown": "markdown", ".xlsx": "xlsx"}
@@ -177,11 +199,11 @@ def emit(text: str | bytes | Iterable[str | bytes], output: Path | None, inputs:
             yield bom + data if k == 0 and not data.startswith(bom) else data
 
     write_atomic(output, encoded(), inputs=paths)
-    click.echo(f"wrote {output}", err=True)
+    click.echo(_say(f"已写入 {output}", f"wrote {output}"), err=True)
     if manifest is not None and output.suffix.lower() != ".json":
         side = output.with_name(output.name + ".manifest.json")
         write_atomic(side, json.dumps(manifest, ensure_ascii=False, indent=2) + "\n", inputs=paths)
-        click.echo(f"wrote {side}", err=True)
+        click.echo(_say(f"已写入 {side}", f"wrote {side}"), err=True)
 
 
 def with_run(f: Callable[..., Any]) -> Callable[..., Any]:
@@ -211,7 +233,8 @@ def main() -> None:
 
 @main.command()
 @click.argument("scheme", type=click.Path(path_type=Path), nargs=-1)
-def check(scheme: tuple[Path, ...]) -> None:
+@lang_option
+def check(scheme: tuple[Path, ...], lang: Lang) -> None:
     """Check scheme files: report every problem with file:line:col, exit 1 if any."""
     from engine.errors import KaoheError as KE  # noqa: PLC0415
     from engine.pipeline import demo_inputs  # noqa: PLC0415
@@ -231,8 +254,11 @@ def check(scheme: tuple[Path, ...]) -> None:
 
                 load_event_rules(s)
             n_items = len(s.all_items())
-            click.echo(f"{path}: ok — {s.meta.label}: {len(s.fields)} fields, {len(s.all_sections())} sections, "
-                       f"{n_items} items, {len(s.pools)} pools")
+            fields, sections, pools = len(s.fields), len(s.all_sections()), len(s.pools)
+            click.echo(_say(f"{path}: 无误 — {s.meta.label}: {fields} 个字段, {sections} 个板块, {n_items} 个考核项目, "
+                            f"{pools} 个加减分项",
+                            f"{path}: ok — {s.meta.label}: {fields} fields, {sections} sections, {n_items} items, "
+                            f"{pools} pools"))
         except KE as e:
             problems += e.problems
     if problems:
@@ -241,7 +267,8 @@ def check(scheme: tuple[Path, ...]) -> None:
 
 @main.command(name="test")
 @click.argument("scheme", type=click.Path(path_type=Path), nargs=-1)
-def test_cmd(scheme: tuple[Path, ...]) -> None:
+@lang_option
+def test_cmd(scheme: tuple[Path, ...], lang: Lang) -> None:
     """Run the test cases written in scheme files (their `tests:` list); exit 1 if any fails."""
     from engine.pipeline import demo_inputs  # noqa: PLC0415
     from engine.scheme import load_scheme  # noqa: PLC0415
@@ -255,7 +282,7 @@ def test_cmd(scheme: tuple[Path, ...]) -> None:
             mark = "ok  " if case.ok else "FAIL"
             click.echo(f"{mark} {case.loc}: {case.name}" + "".join(f"\n       {f}" for f in case.failures))
             failed += not case.ok
-    click.echo(f"{total - failed} passed, {failed} failed")
+    click.echo(_say(f"{total - failed} 个通过, {failed} 个失败", f"{total - failed} passed, {failed} failed"))
     if failed:
         sys.exit(1)
 
@@ -300,7 +327,7 @@ def _awards_output(r: Run, inputs: Inputs, fmt: str, output: Path | None, lang: 
         from engine.workbook import write_workbook  # noqa: PLC0415
 
         write_workbook(r, output, inputs=[p for p in (inputs.scheme, inputs.data, inputs.events) if p], lang=lang)
-        click.echo(f"wrote {output}", err=True)
+        click.echo(_say(f"已写入 {output}", f"wrote {output}"), err=True)
     elif fmt in ("csv", "markdown"):
         from engine.fmt import in_lang, word  # noqa: PLC0415
         from engine.workbook import award_table  # noqa: PLC0415
@@ -472,8 +499,9 @@ def _progress(label: str) -> Iterator[Callable[[int, int], None]]:
               help="Prefill one row per unit (id, name, type) from this table (.csv, .xlsx, .parquet).")
 @click.option("--encoding", help="Text encoding of a CSV --units table (default: detect).")
 @click.option("--sheet", help="Sheet of an .xlsx --units table, by name or number (default: the first shown).")
+@lang_option
 def template(scheme: Path | None, output: Path, units: Path | None, encoding: str | None,
-             sheet: str | None) -> None:
+             sheet: str | None, lang: Lang) -> None:
     """Write an Excel data template for SCHEME (default: the demo): one column per field, headed by
     its label, the declared ranges as validation rules; an event-log sheet; a sheet explaining each column."""
     from engine.io import read_table  # noqa: PLC0415
@@ -488,7 +516,7 @@ def template(scheme: Path | None, output: Path, units: Path | None, encoding: st
     frame = read_table(units, encoding=encoding, sheet=sheet, what="units") if units is not None else None
     write_template(load_scheme(path), output, units=frame, inputs=[p for p in (path, units) if p is not None],
                    units_path=str(units or ""))
-    click.echo(f"wrote {output}", err=True)
+    click.echo(_say(f"已写入 {output}", f"wrote {output}"), err=True)
 
 
 def _unit_id(r: Run, unit: str) -> str:

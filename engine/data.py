@@ -57,7 +57,9 @@ def absent_fields(scheme: Scheme, columns: Iterable[str], unknown: Iterable[str]
             h = heads[close[0]]
             problems.append(Problem(Loc(path, row=1, column=h), f"column '{h}' is no column of the scheme; it "
                                     f"looks like field {f.id} ({f.label}), which has no column: every unit's value "
-                                    "would be empty", hint=f"head the column '{f.id}' or '{f.label}'"))
+                                    "would be empty", hint=f"head the column '{f.id}' or '{f.label}'",
+                                    zh=(f"列 '{h}' 不是方案中的列; 它像是字段 {f.id} ({f.label}), 而该字段没有列: "
+                                        "每个单位的值都将为空", f"请把列名改为 '{f.id}' 或 '{f.label}'")))
         else:
             quiet.append(f)
     if problems:
@@ -66,7 +68,10 @@ def absent_fields(scheme: Scheme, columns: Iterable[str], unknown: Iterable[str]
     warnings.warn(Notice(Problem(Loc(path, row=1), f"no column for the optional field{'s' if len(quiet) > 1 else ''} "
                                  f"{names}: every unit's value is empty, and the items reading "
                                  f"{'them' if len(quiet) > 1 else 'it'} score as the scheme says for an empty value",
-                                 hint="add the column if the data has it")), stacklevel=2)
+                                 hint="add the column if the data has it",
+                                 zh=(f"选填字段 {names} 没有列: 每个单位的值都为空, "
+                                     "读取它的考核项目按方案对空值的规定计分", "数据中有这一项的, 请加上这一列"))),
+                  stacklevel=2)
 
 
 def _without_blank_rows(df: pl.DataFrame, path: str) -> tuple[pl.DataFrame, pl.Expr]:
@@ -80,9 +85,11 @@ def _without_blank_rows(df: pl.DataFrame, path: str) -> tuple[pl.DataFrame, pl.E
     if not blank.any():
         return df, every
     at = (blank.arg_true() + 2).to_list()
-    shown = ", ".join(str(r) for r in at[:10]) + (f" and {len(at) - 10} more" if len(at) > 10 else "")
-    warnings.warn(Notice(Problem(Loc(path), f"blank row{'s' if len(at) > 1 else ''} {shown} inside the table "
-                                 "skipped")), stacklevel=3)
+    shown = ", ".join(str(r) for r in at[:10])
+    more = f" and {len(at) - 10} more" if len(at) > 10 else ""
+    more_zh = f" 等 {len(at)} 行" if len(at) > 10 else ""
+    warnings.warn(Notice(Problem(Loc(path), f"blank row{'s' if len(at) > 1 else ''} {shown}{more} inside the table "
+                                 "skipped", zh=(f"表内的空行 (第 {shown} 行{more_zh}) 已跳过", ""))), stacklevel=3)
     kept = pl.Series(range(2, df.height + 2), dtype=pl.UInt32).filter(~blank)
     return df.filter(~blank), pl.lit(kept)
 
@@ -110,7 +117,9 @@ def _no_totals_rows(df: pl.DataFrame, row: pl.Expr, scheme: Scheme, path: str) -
     found = df.select(row.alias("r"), totals_rows(cols).alias("w")).filter(pl.col("w").is_not_null())
     if found.height:
         raise KaoheError([Problem(Loc(path, row=r), f"this row looks like a totals row ('{w}'), not a unit",
-                                  hint="delete the row: a run reads units only, and adds up what it needs itself")
+                                  hint="delete the row: a run reads units only, and adds up what it needs itself",
+                                  zh=(f"这一行像是合计行 ('{w}'), 不是单位",
+                                      "请删除这一行: 程序只读取单位, 需要的合计由它自己计算"))
                           for r, w in found.head(MAX_LISTED).iter_rows()])
 
 
@@ -127,13 +136,19 @@ def prepare_units(df: pl.DataFrame, scheme: Scheme, *, path: str, release: bool 
     missing = [c for c in needed if c not in df.columns]
     for c in missing[:MAX_MISSING]:
         label = scheme.fields[c].label if c in scheme.fields else ""
-        problems.append(Problem(Loc(path, row=1), f"missing column '{c}'" + (f" ({label})" if label else "")
-                                + did_you_mean(c, df.columns), hint="add the column, headed by the field id or label"))
+        head = f"'{c}'" + (f" ({label})" if label else "")
+        problems.append(Problem(Loc(path, row=1), f"missing column {head}" + did_you_mean(c, df.columns),
+                                hint="add the column, headed by the field id or label",
+                                zh=(f"缺少列 {head}" + did_you_mean(c, df.columns, "zh"),
+                                    "请加上这一列, 列名用字段编号或名称")))
     if len(missing) > MAX_MISSING:
-        problems.append(Problem(Loc(path, row=1), f"... and {len(missing) - MAX_MISSING} more missing columns: "
+        more = len(missing) - MAX_MISSING
+        problems.append(Problem(Loc(path, row=1), f"... and {more} more missing columns: "
                                 f"{len(missing)} of the {len(needed)} columns '{scheme.meta.label}' needs",
                                 hint="is this the units table of this scheme? `kaohe template` writes one to fill in",
-                                more=len(missing) - MAX_MISSING))
+                                more=more, zh=(f"... 另缺 {more} 列: 方案 '{scheme.meta.label}' 需要的 "
+                                               f"{len(needed)} 列中缺 {len(missing)} 列",
+                                               "这是本方案的单位数据表吗? `kaohe template` 可生成待填写的模板")))
     if problems:
         raise KaoheError(problems)
     df, row = _without_blank_rows(df, path)
@@ -350,6 +365,7 @@ class Check:
     message: str  # may use {value} and {unit}
     hint: str = ""
     value_col: str | None = None
+    zh: tuple[str, str] | None = None  # the message (with {value} and {unit}) and hint in Chinese
 
 
 def run_checks(both: pl.DataFrame, checks: list[Check], path: str) -> list[Problem]:
@@ -367,17 +383,20 @@ def run_checks(both: pl.DataFrame, checks: list[Check], path: str) -> list[Probl
             bad = bad.with_columns(pl.col(check.value_col).cast(pl.String))
         for rec in bad.head(MAX_LISTED).iter_rows(named=True):
             v = rec.get(check.value_col) if check.value_col else None
-            msg = check.message.format(value=v, unit=rec.get("unit_id", ""))
-            out.append(Problem(Loc(path, row=rec["_row"], column=check.column), msg, hint=check.hint))
+            unit = rec.get("unit_id", "")
+            zh = (check.zh[0].format(value=v, unit=unit), check.zh[1]) if check.zh else None
+            msg = check.message.format(value=v, unit=unit)
+            out.append(Problem(Loc(path, row=rec["_row"], column=check.column), msg, hint=check.hint, zh=zh))
         if bad.height > MAX_LISTED:
-            out.append(Problem(Loc(path, column=check.column),
-                               f"... and {bad.height - MAX_LISTED} more rows like these", more=bad.height - MAX_LISTED))
+            more = bad.height - MAX_LISTED
+            out.append(Problem(Loc(path, column=check.column), f"... and {more} more rows like these", more=more,
+                               zh=(f"... 另有 {more} 行同样的问题", "")))
     return out
 
 
 def _rows(df: pl.DataFrame, mask: pl.Expr, path: str, column: str, message: str, hint: str = "",
-          value_col: str | None = None) -> list[Problem]:
-    return run_checks(df, [Check(mask, column, message, hint, value_col)], path)
+          value_col: str | None = None, *, zh: tuple[str, str] | None = None) -> list[Problem]:
+    return run_checks(df, [Check(mask, column, message, hint, value_col, zh)], path)
 
 
 def type_code(unit_type: pl.Expr, types: list[str]) -> pl.Expr:
@@ -395,17 +414,18 @@ def _type_id(unit_type: pl.Expr, scheme: Scheme) -> pl.Expr:
 def _id_checks(scheme: Scheme, *, unique_ids: bool = False) -> list[Check]:
     """`unique_ids`: the ids are known to be distinct, so the (costly) duplicate check is left out."""
     c = scheme.columns
-    allowed = "allowed: " + ", ".join(f"{t} ({label})" for t, label in scheme.unit_types.items())
+    types = ", ".join(f"{t} ({label})" for t, label in scheme.unit_types.items())
+    allowed, allowed_zh = f"allowed: {types}", f"可填: {types}"
     dup = [] if unique_ids else [
         Check(pl.col("unit_id").is_duplicated() & pl.col("unit_id").is_not_null(), c.id, "duplicate unit id '{value}'",
-              "each unit appears once", "unit_id")]
+              "each unit appears once", "unit_id", zh=("单位编号 '{value}' 重复", "每个单位只能出现一次"))]
     return [
         Check(pl.col("unit_id").is_null() | (pl.col("unit_id") == ""), c.id, "empty unit id",
-              "every row needs a unit id"),
+              "every row needs a unit id", zh=("单位编号为空", "每一行都要有单位编号")),
         *dup,
-        Check(pl.col("unit_type").is_null(), c.type, "empty unit type", allowed),
+        Check(pl.col("unit_type").is_null(), c.type, "empty unit type", allowed, zh=("单位类别为空", allowed_zh)),
         Check(pl.col("_type").is_null() & pl.col("unit_type").is_not_null(), c.type, "unknown unit type '{value}'",
-              allowed, "unit_type"),
+              allowed, "unit_type", zh=("未知的单位类别 '{value}'", allowed_zh)),
     ]
 
 
@@ -517,14 +537,19 @@ def field_checks(f: Field, raw_dtype: pl.DataType, scheme: Scheme, stats: Stats 
     return keep
 
 
-def _none_hint(f: Field) -> str:
+def _none_hint(f: Field, lang: str = "en") -> str:
     """How to fill a cell of field f that has nothing to report ('write 0' is wrong for a yes/no or a text)."""
+    zh = lang == "zh"
     if f.type == "bool":
-        return "write 否 if it is not so"
+        return "不是的填 否" if zh else "write 否 if it is not so"
     if f.type == "str":
-        return "write one of " + "、".join(f.values) if f.values else "write the value"
+        if f.values:
+            return ("填写 " if zh else "write one of ") + "、".join(f.values)
+        return "填写其值" if zh else "write the value"
     low = f.min if isinstance(f.min, Decimal) else None
-    return "write 0 if there is none" if low is None or low <= 0 else f"the least value is {low}"
+    if low is None or low <= 0:
+        return "没有的填 0" if zh else "write 0 if there is none"
+    return f"最小值为 {low}" if zh else f"the least value is {low}"
 
 
 def _field_checks(f: Field, raw_dtype: pl.DataType, scheme: Scheme) -> list[tuple[str, Check]]:
@@ -532,6 +557,7 @@ def _field_checks(f: Field, raw_dtype: pl.DataType, scheme: Scheme) -> list[tupl
     rv = f"raw.{f.id}"
     what = {"int": "a whole number", "decimal": f"a number with at most {f.scale} decimals", "bool": "是/否",
             "str": "a text"}[f.type]
+    what_zh = {"int": "整数", "decimal": f"最多 {f.scale} 位小数的数", "bool": "是/否", "str": "文字"}[f.type]
     text = raw_dtype == pl.String
     if text:
         blank = raw.is_null() | (raw.str.strip_chars() == "")
@@ -541,26 +567,36 @@ def _field_checks(f: Field, raw_dtype: pl.DataType, scheme: Scheme) -> list[tupl
         blank = raw.is_null()
     out: list[tuple[str, Check]] = []
     if f.type != "str" and raw_dtype != pl.Boolean:  # a cell that is there but does not read as its type
-        too_big = " (or is too large to hold exactly)" if f.type in ("int", "decimal") else ""
+        number = f.type in ("int", "decimal")
+        too_big = " (or is too large to hold exactly)" if number else ""
         out.append(("unparsed", Check(~blank & pl.col(f.id).is_null(), f.id, "'{value}' is not " + what + too_big,
-                                      f"write {what} in column '{f.id}' ({f.label})", rv)))
+                                      f"write {what} in column '{f.id}' ({f.label})", rv,
+                                      zh=("'{value}' 不是" + what_zh + ("(或太大, 无法精确保存)" if number else ""),
+                                          f"请在列 '{f.id}' ({f.label}) 填写{what_zh}"))))
     if raw_dtype.is_float() and f.type in ("int", "decimal"):
         if raw_dtype == pl.Float64:  # a parsed value is the rounded raw one, exactly: no second rounding
             off = (raw * 10**f.scale - pl.col(f.id).cast(pl.Float64)).abs()
         else:
             off = pl.when(pl.col(f.id).is_not_null()).then((raw * 10**f.scale - (raw * 10**f.scale).round()).abs())
         out.append(("decimals", Check(off > 1e-6, f.id, "'{value}' has more than " + f"{f.scale} decimals",
-                                      f"round it, or declare 'scale:' for field {f.id}", rv)))
+                                      f"round it, or declare 'scale:' for field {f.id}", rv,
+                                      zh=("'{value}' 的小数位多于 " + f"{f.scale} 位",
+                                          f"请四舍五入, 或在方案中为字段 {f.id} 声明 'scale:'"))))
+    fill_zh = f"请填写{f.label}; {_none_hint(f, 'zh')}"
     if f.required:
-        out.append(("empty", Check(blank, f.id, "empty cell for unit {unit}", f"fill in {f.label}; " + _none_hint(f))))
+        out.append(("empty", Check(blank, f.id, "empty cell for unit {unit}", f"fill in {f.label}; " + _none_hint(f),
+                                   zh=("单位 {unit} 的单元格为空", fill_zh))))
     elif f.required_for:  # a unit of these types needs it: its empty cell would score as not applicable
         types = ", ".join(f"{t} ({scheme.unit_types[t]})" for t in f.required_for if t in scheme.unit_types)
         out.append(("empty", Check(blank & pl.col("unit_type").is_in(list(f.required_for)), f.id,
                                    f"empty cell for unit {{unit}}, which {f.label} is required for ({types})",
-                                   f"fill in {f.label}; " + _none_hint(f))))
+                                   f"fill in {f.label}; " + _none_hint(f),
+                                   zh=(f"单位 {{unit}} 的单元格为空, 而这类单位 ({types}) 必须填写{f.label}",
+                                       fill_zh))))
     if f.values:
         out.append(("values", Check(pl.col(f.id).is_not_null() & ~pl.col(f.id).is_in(list(f.values)), f.id,
-                                    "'{value}' is not allowed", "allowed: " + ", ".join(f.values), f.id)))
+                                    "'{value}' is not allowed", "allowed: " + ", ".join(f.values), f.id,
+                                    zh=("不允许填 '{value}'", "可填: " + ", ".join(f.values)))))
     for which, op in (("min", "<"), ("max", ">")):
         bound = getattr(f, which)
         if bound is None:
@@ -574,8 +610,9 @@ def _field_checks(f: Field, raw_dtype: pl.DataType, scheme: Scheme) -> list[tupl
             shown = f"{bound} ({other.label})"
         bad = pl.col(f.id) < lim if op == "<" else pl.col(f.id) > lim
         what = "'{value}' is " + ("below the minimum " if op == "<" else "above the maximum ") + shown
+        what_zh = "'{value}' " + ("低于下限 " if op == "<" else "超过上限 ") + shown
         out.append((which, Check(bad, f.id, what, f"{f.label} must be {'at least' if op == '<' else 'at most'} {shown}",
-                                 rv)))
+                                 rv, zh=(what_zh, f"{f.label}{'不得小于' if op == '<' else '不得大于'} {shown}"))))
     return out
 
 

@@ -24,7 +24,14 @@ class Loc:
     column: str | None = None
 
     def __str__(self) -> str:
+        return self.text("en")
+
+    def text(self, lang: str) -> str:
+        """The place in English or Chinese (file:line:col reads the same in both)."""
         if self.row is not None:
+            if lang == "zh":
+                where = f"{self.file}: 第 {self.row} 行"
+                return f"{where}, 列 '{self.column}'" if self.column else where
             where = f"{self.file}: row {self.row}"
             return f"{where}, column '{self.column}'" if self.column else where
         if self.line:
@@ -46,11 +53,17 @@ class Problem:
     hint: str = ""
     warning: bool = False
     more: int = 0  # this entry stands for so many problems not listed ("... and 39 more like these")
+    zh: tuple[str, str] | None = None  # (message, hint) in Chinese; None: the English ones are shown
 
     def __str__(self) -> str:
+        return self.text("en")
+
+    def text(self, lang: str) -> str:
+        """'place: [context] message; hint' in the chosen language (English where no Chinese was given)."""
+        message, hint = self.zh if lang == "zh" and self.zh is not None else (self.message, self.hint)
         ctx = f" {self.context}" if self.context else ""
-        hint = f"; {self.hint}" if self.hint else ""
-        return f"{self.loc}:{ctx} {self.message}{hint}"
+        hint = ("；" if lang == "zh" and self.zh is not None else "; ") + hint if hint else ""
+        return f"{self.loc.text(lang)}:{ctx} {message}{hint}"
 
 
 class KaoheError(Exception):
@@ -60,11 +73,15 @@ class KaoheError(Exception):
         self.problems = list(problems)
         super().__init__(self.render())
 
-    def render(self) -> str:
-        lines = [str(p) for p in self.problems]
+    def render(self, lang: str = "en") -> str:
+        """Every problem, a line each, and their count (in Chinese or English)."""
+        lines = [p.text(lang) for p in self.problems]
         files = {p.loc.file for p in self.problems}
         n = sum(p.more or 1 for p in self.problems)
-        lines.append(f"{n} problem{'s' if n != 1 else ''} in {len(files)} file{'s' if len(files) != 1 else ''}")
+        if lang == "zh":
+            lines.append(f"共 {n} 个问题, 在 {len(files)} 个文件中")
+        else:
+            lines.append(f"{n} problem{'s' if n != 1 else ''} in {len(files)} file{'s' if len(files) != 1 else ''}")
         return "\n".join(lines)
 
 
@@ -88,18 +105,21 @@ class Collector:
     def __init__(self) -> None:
         self.problems: list[Problem] = []
 
-    def add(self, loc: Loc, message: str, *, context: str = "", hint: str = "") -> None:
-        self.problems.append(Problem(loc, message, context, hint))
+    def add(self, loc: Loc, message: str, *, context: str = "", hint: str = "", zh: tuple[str, str] | None = None
+            ) -> None:
+        self.problems.append(Problem(loc, message, context, hint, zh=zh))
 
     def raise_if_any(self) -> None:
         if self.problems:
             raise KaoheError(self.problems)
 
 
-def did_you_mean(name: str, choices: Iterable[str]) -> str:
+def did_you_mean(name: str, choices: Iterable[str], lang: str = "en") -> str:
     """`(did you mean 'x'?)` for the nearest choice, or '' when nothing is close."""
     close = get_close_matches(name, list(choices), n=1, cutoff=0.6)
-    return f" (did you mean '{close[0]}'?)" if close else ""
+    if not close:
+        return ""
+    return f" (是否应为 '{close[0]}'?)" if lang == "zh" else f" (did you mean '{close[0]}'?)"
 
 
 def allowed(choices: Iterable[str]) -> str:

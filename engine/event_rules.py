@@ -173,13 +173,17 @@ def read_events(scheme: Scheme, path: Path, unit_ids: pl.Series, *, encoding: st
     missing = [c for c in BASE_COLUMNS if c not in raw.columns]
     if missing:
         raise KaoheError([Problem(Loc(file, row=1), f"missing column '{c}'{did_you_mean(c, raw.columns)}",
-                                  hint="the event log needs event_id, date, unit_id, kind") for c in missing])
+                                  hint="the event log needs event_id, date, unit_id, kind",
+                                  zh=(f"缺少列 '{c}'{did_you_mean(c, raw.columns, 'zh')}",
+                                      "事件记录需要 event_id、date、unit_id、kind 四列")) for c in missing])
     fields = {k: f for k, f in event_fields(scheme).items() if k in raw.columns}
     raw = raw.with_row_index("_row", offset=2).with_columns(pl.col(c).cast(pl.String) for c in BASE_COLUMNS)
     blank = raw.filter(pl.all_horizontal(pl.exclude("_row").is_null())).get_column("_row").to_list()
     if blank:  # one problem a blank row, not one a column ("'None' is not a date")
         raise KaoheError([Problem(Loc(file, row=r), "this row of the event log is blank",
-                                  hint="delete the blank row (each event is one row)") for r in blank[:MAX_LISTED]])
+                                  hint="delete the blank row (each event is one row)",
+                                  zh=("事件记录的这一行是空的", "请删除空行 (每个事件占一行)"))
+                          for r in blank[:MAX_LISTED]])
     day = pl.coalesce([pl.col("date").cast(pl.String).str.strip_chars().str.to_date(fmt, strict=False)
                        for fmt in DATE_FORMATS]) if raw.schema["date"] != pl.Date else pl.col("date")
     parsed = raw.select("_row", pl.col("event_id").cast(pl.String).str.strip_chars(),
@@ -187,19 +191,23 @@ def read_events(scheme: Scheme, path: Path, unit_ids: pl.Series, *, encoding: st
                         pl.col("kind").cast(pl.String).str.strip_chars(),
                         *[_parse(raw.schema, f) for f in fields.values()])
     year = year or scheme.meta.year
-    problems = _rows(parsed, pl.col("event_id").is_null(), file, "event_id", "empty event id")
+    problems = _rows(parsed, pl.col("event_id").is_null(), file, "event_id", "empty event id",
+                     zh=("事件编号为空", "每个事件都要有编号"))
     problems += _rows(parsed, pl.col("event_id").is_duplicated() & pl.col("event_id").is_not_null(), file,
-                      "event_id", "duplicate event id '{value}'", "each event needs its own id", "event_id")
+                      "event_id", "duplicate event id '{value}'", "each event needs its own id", "event_id",
+                      zh=("事件编号 '{value}' 重复", "每个事件要有自己的编号"))
     both = parsed.with_columns(raw.get_column("date").cast(pl.String).alias("_raw"))
     problems += _rows(both, pl.col("date").is_null(), file, "date", "'{value}' is not a date",
-                      "write dates as YYYY-MM-DD", "_raw")
+                      "write dates as YYYY-MM-DD", "_raw", zh=("'{value}' 不是日期", "日期请写成 YYYY-MM-DD"))
     problems += _rows(both, pl.col("date").is_not_null() & (pl.col("date").dt.year() != year), file, "date",
                       f"date '{{value}}' is outside the assessment year {year}", "check the year, or the scheme",
-                      "_raw")
+                      "_raw", zh=(f"日期 '{{value}}' 不在考核年度 {year} 内", "请检查年份, 或所用的方案"))
     known = unit_ids.cast(pl.String).to_list()
     problems += _rows(parsed, ~pl.col("unit_id").is_in(known), file, "unit_id",
-                      "event for unknown unit '{value}'", "use a unit id of the units table", "unit_id")
-    problems += _rows(parsed, pl.col("kind").is_null(), file, "kind", "empty event kind")
+                      "event for unknown unit '{value}'", "use a unit id of the units table", "unit_id",
+                      zh=("事件所属的单位 '{value}' 不在单位数据中", "请用单位数据表中的单位编号"))
+    problems += _rows(parsed, pl.col("kind").is_null(), file, "kind", "empty event kind",
+                      zh=("事件类别为空", "请填写事件类别"))
     for f in fields.values():
         problems += _field_problems(raw, parsed, f, file, scheme)
     if problems:

@@ -476,12 +476,16 @@ def _say_unmatched(events: pl.DataFrame, matched: set[int], rows: list[int], pat
     ids, kinds = events.get_column("event_id"), events.get_column("kind")
     shown = sorted(missed, key=lambda r: rows[r])[:LISTED_UNMATCHED]
     listed = ", ".join(f"{ids[r]} (row {rows[r] + 2}, {kinds[r]})" for r in shown)
+    listed_zh = ", ".join(f"{ids[r]} (第 {rows[r] + 2} 行, {kinds[r]})" for r in shown)
     more = f" and {len(missed) - len(shown)} more" if len(missed) > len(shown) else ""
     n = len(missed)
     warnings.warn(Notice(Problem(Loc(path), f"{n} event{'s' if n != 1 else ''} match{'es' if n == 1 else ''} no "
                                  f"event rule and score nothing: {listed}{more}",
                                  hint="if they should count, check their kind (written as the rules' conditions "
-                                 "write it) and the columns the rules compare (an empty cell matches no comparison)")),
+                                 "write it) and the columns the rules compare (an empty cell matches no comparison)",
+                                 zh=(f"{n} 个事件不符合任何事件规则, 不计分: {listed_zh}{' 等' if more else ''}",
+                                     "如果它们应当计分, 请检查事件类别 (须与规则条件中的写法一致) 和规则比较的列 "
+                                     "(空单元格不符合任何比较)"))),
                   stacklevel=3)
 
 

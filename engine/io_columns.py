@@ -59,21 +59,27 @@ def map_columns(df: pl.DataFrame, fields: Mapping[str, str], *, path: str | Path
             if len(same) == 1:
                 fid = same[0]
             elif len(same) > 1:
-                problems.append(Problem(Loc(file, row=1, column=h), f"column '{h}' could be any of the fields "
-                                        + ", ".join(f"{f} ({fields[f]})" for f in same),
-                                        hint="head it with the field id instead"))
+                which = ", ".join(f"{f} ({fields[f]})" for f in same)
+                problems.append(Problem(Loc(file, row=1, column=h), f"column '{h}' could be any of the fields {which}",
+                                        hint="head it with the field id instead",
+                                        zh=(f"列 '{h}' 可以是以下任一字段: {which}", "请改用字段编号作列名")))
                 continue
             elif cands:
                 f = cands[0]
+                want = _split_unit(fields[f])[1]
                 problems.append(Problem(Loc(file, row=1, column=h), f"column '{h}' looks like field {f} "
-                                        f"({fields[f]}) but its unit is '{unit}', not '{_split_unit(fields[f])[1]}'",
-                                        hint=f"convert the values to {_split_unit(fields[f])[1]} and fix the header"))
+                                        f"({fields[f]}) but its unit is '{unit}', not '{want}'",
+                                        hint=f"convert the values to {want} and fix the header",
+                                        zh=(f"列 '{h}' 像是字段 {f} ({fields[f]}), 但单位是 '{unit}', 不是 '{want}'",
+                                            f"请把数值换算为{want}, 并改正列名")))
                 continue
         if fid is None:
             continue
         if fid in owner:
             problems.append(Problem(Loc(file, row=1, column=h), f"columns '{owner[fid]}' and '{h}' both give field "
-                                    f"{fid} ({fields[fid]})", hint="delete or rename one of them"))
+                                    f"{fid} ({fields[fid]})", hint="delete or rename one of them",
+                                    zh=(f"列 '{owner[fid]}' 和 '{h}' 都是字段 {fid} ({fields[fid]})",
+                                        "请删除其中一列, 或改名")))
             continue
         owner[fid] = h
         if h != fid:

@@ -34,6 +34,12 @@ FORMATS = {".csv": "csv", ".xlsx": "xlsx", ".parquet": "parquet"}
 ENCODING_HINT = "save it from Excel as 'CSV UTF-8', or pass --encoding (e.g. --encoding gbk)"
 QUOTE_HINT = ('check the quotes near there: a cell containing a comma, quote or line break must be '
               'wrapped in double quotes, with inner quotes doubled ("a""b")')
+ENCODING_HINT_ZH = "请在 Excel 中另存为 'CSV UTF-8', 或加上 --encoding (如 --encoding gbk)"
+QUOTE_HINT_ZH = '请检查附近的引号: 含逗号、引号或换行的单元格须用英文双引号括起来, 其中的引号要写两次 ("a""b")'
+EMPTY_HINT_ZH = "第 1 行应是列名, 下面是数据行"
+ROW1_EMPTY_ZH = ("第 1 行是空的: 表头必须是第一行", "请删除表头上方的空行")
+NOT_XLSX_ZH = "文件可能已损坏, 或并不是真正的 .xlsx; 请在 Excel 中打开并另存为 .xlsx"
+DAMAGED_ZH = "文件可能已损坏; 请在 Excel 中打开并另存为 .xlsx"
 MAX_LISTED = 20
 
 
@@ -48,8 +54,24 @@ class TableInfo:
     sha256: str
 
 
-def _fail(file: str, message: str, hint: str = "", *, row: int | None = None, column: str | None = None) -> NoReturn:
-    raise KaoheError([Problem(Loc(file, row=row, column=column), message, hint=hint)])
+def _fail(file: str, message: str, hint: str = "", *, row: int | None = None, column: str | None = None,
+          zh: tuple[str, str] | None = None) -> NoReturn:
+    raise KaoheError([Problem(Loc(file, row=row, column=column), message, hint=hint, zh=zh)])
+
+
+WHAT_ZH = {"units": "单位数据", "events": "事件记录", "scenario": "情景", "data": "数据"}  # `what` of read_table
+
+
+def _zh(what: str) -> str:
+    return WHAT_ZH.get(what, what)
+
+
+def _column_zh(text: str) -> str:
+    """A column as `column(i)` names it, in Chinese: 'column 3 (C)' -> '第 3 列 (C)', 'column C' -> 'C 列'."""
+    m = re.fullmatch(r"column (\d+)( \(\w+\))?", text)
+    if m:
+        return f"第 {m[1]} 列{m[2] or ''}"
+    return text.removeprefix("column ") + " 列" if text.startswith("column ") else text
 
 
 def _letter(i: int) -> str:
@@ -66,14 +88,17 @@ def _read_bytes(path: str | Path, file: str, what: str) -> bytes:
     try:
         return Path(path).read_bytes()
     except FileNotFoundError:
-        _fail(file, f"{what} file not found", "check the path (it is relative to the current directory)")
+        _fail(file, f"{what} file not found", "check the path (it is relative to the current directory)",
+              zh=(f"找不到{_zh(what)}文件", "请检查路径 (相对于当前目录)"))
     except IsADirectoryError:
-        _fail(file, f"is a directory, not a {what} file", "give the path of the file itself")
+        _fail(file, f"is a directory, not a {what} file", "give the path of the file itself",
+              zh=(f"这是一个文件夹, 不是{_zh(what)}文件", "请给出文件本身的路径"))
     except PermissionError:
         _fail(file, f"permission denied reading the {what} file",
-              "close it in Excel/WPS if it is open, or check access")
+              "close it in Excel/WPS if it is open, or check access",
+              zh=(f"没有读取{_zh(what)}文件的权限", "如果它正在 Excel/WPS 中打开, 请先关闭; 或检查访问权限"))
     except OSError as e:
-        _fail(file, f"cannot read the {what} file: {e.strerror}")
+        _fail(file, f"cannot read the {what} file: {e.strerror}", zh=(f"无法读取{_zh(what)}文件: {e.strerror}", ""))
 
 
 def sha256_file(path: str | Path) -> str:
@@ -106,8 +131,11 @@ def read_table_info(path: str | Path, *, encoding: str | None = None, sheet: str
     fmt = FORMATS.get(Path(path).suffix.lower())
     if fmt is None:
         ext = Path(path).suffix or "(none)"
-        hint = "save it from Excel as .xlsx or CSV" if ext.lower() in (".xls", ".et", ".ods", ".txt", ".tsv") else ""
-        _fail(file, f"unknown {what} file type '{ext}'; {allowed(FORMATS)}", hint)
+        old = ext.lower() in (".xls", ".et", ".ods", ".txt", ".tsv")
+        hint = "save it from Excel as .xlsx or CSV" if old else ""
+        _fail(file, f"unknown {what} file type '{ext}'; {allowed(FORMATS)}", hint,
+              zh=(f"不支持的{_zh(what)}文件类型 '{ext}'; 可用: {', '.join(sorted(FORMATS))}",
+                  "请在 Excel 中另存为 .xlsx 或 CSV" if old else ""))
     data = _read_bytes(path, file, what)
     digest = hashlib.sha256(data).hexdigest()
     used_sheet: str | None = None
@@ -132,15 +160,19 @@ def _decode(data: bytes, file: str, encoding: str | None) -> tuple[str, str]:
         try:
             "a".encode(encoding)  # a text encoding: not rot13, base64, ... nor 'undefined'
         except (LookupError, UnicodeError):
-            _fail(file, f"unknown text encoding '{encoding}'", "use utf-8, utf-8-sig, gbk or gb18030")
+            _fail(file, f"unknown text encoding '{encoding}'", "use utf-8, utf-8-sig, gbk or gb18030",
+                  zh=(f"未知的文本编码 '{encoding}'", "请用 utf-8、utf-8-sig、gbk 或 gb18030"))
         try:
             return data.decode(encoding).removeprefix("\ufeff"), encoding
         except UnicodeDecodeError as e:
-            _fail(file, f"not valid {encoding} text ({where(e)})", ENCODING_HINT)
+            _fail(file, f"not valid {encoding} text ({where(e)})", ENCODING_HINT,
+                  zh=(f"不是有效的 {encoding} 文本 ({where(e)})", ENCODING_HINT_ZH))
         except UnicodeError as e:  # a codec that says no more than that (punycode, idna)
-            _fail(file, f"not valid {encoding} text ({e})", ENCODING_HINT)
+            _fail(file, f"not valid {encoding} text ({e})", ENCODING_HINT,
+                  zh=(f"不是有效的 {encoding} 文本 ({e})", ENCODING_HINT_ZH))
     if data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
-        _fail(file, "the file is UTF-16 text (Excel 'Unicode Text'), not CSV", "save it from Excel as 'CSV UTF-8'")
+        _fail(file, "the file is UTF-16 text (Excel 'Unicode Text'), not CSV", "save it from Excel as 'CSV UTF-8'",
+              zh=("这是 UTF-16 文本 (Excel 的 'Unicode 文本'), 不是 CSV", "请在 Excel 中另存为 'CSV UTF-8'"))
     bom = len(codecs.BOM_UTF8) if data.startswith(codecs.BOM_UTF8) else 0
     try:
         return data[bom:].decode("utf-8"), "utf-8-sig" if bom else "utf-8"
@@ -149,7 +181,8 @@ def _decode(data: bytes, file: str, encoding: str | None) -> tuple[str, str]:
     try:
         return data.decode("gb18030"), "gb18030"
     except UnicodeDecodeError as eg:
-        _fail(file, f"cannot decode the text: not UTF-8 ({utf8}) and not GBK/GB18030 ({where(eg)})", ENCODING_HINT)
+        _fail(file, f"cannot decode the text: not UTF-8 ({utf8}) and not GBK/GB18030 ({where(eg)})", ENCODING_HINT,
+              zh=(f"无法识别文本编码: 不是 UTF-8 ({utf8}), 也不是 GBK/GB18030 ({where(eg)})", ENCODING_HINT_ZH))
 
 
 def _plain_shape(data: bytes) -> tuple[int, int] | None:
@@ -196,17 +229,20 @@ def _parse_csv(text: str, file: str, what: str) -> pl.DataFrame:
     try:
         records = list(csv.reader(io.StringIO(text, newline="")))
     except csv.Error as e:
-        _fail(file, f"cannot parse as CSV: {e}", QUOTE_HINT)
+        _fail(file, f"cannot parse as CSV: {e}", QUOTE_HINT, zh=(f"无法按 CSV 解析: {e}", QUOTE_HINT_ZH))
     if not any(c.strip() for r in records for c in r):
-        _fail(file, f"the {what} file is empty", "row 1 must hold the column names, data rows follow")
+        _fail(file, f"the {what} file is empty", "row 1 must hold the column names, data rows follow",
+              zh=(f"{_zh(what)}文件是空的", EMPTY_HINT_ZH))
     if not any(c.strip() for c in records[0]):
         _fail(file, "row 1 is empty: the header must be the first row", "delete the empty rows above the header",
-              row=1)
+              row=1, zh=ROW1_EMPTY_ZH)
     width = len(records[0])
     note = _note_start([sum(1 for c in r if c.strip()) for r in records[1:]])  # a note's row may be short
     table = records if note is None else records[:note + 1]
     problems = [Problem(Loc(file, row=i + 1), f"this row has {len(r)} cells but the header (row 1) has {width}",
-                        hint="look for a missing or extra comma; wrap cells containing commas in double quotes")
+                        hint="look for a missing or extra comma; wrap cells containing commas in double quotes",
+                        zh=(f"这一行有 {len(r)} 个单元格, 而表头 (第 1 行) 有 {width} 个",
+                            "请检查是否少了或多了逗号; 含逗号的单元格要用英文双引号括起来"))
                 for i, r in enumerate(table) if len(r) != width and any(c.strip() for c in r)]
     if problems:
         raise KaoheError(_cap(problems, file))
@@ -220,10 +256,14 @@ def _read_csv(text: str, data: bytes, file: str, rows: int, width: int) -> pl.Da
         raw = pl.read_csv(io.BytesIO(data), has_header=False, infer_schema=False,
                           empty_string_is_null=False, truncate_ragged_lines=True, raise_if_empty=False)
     except (pl.exceptions.PolarsError, UnicodeError) as e:
-        _fail(file, f"cannot parse as CSV: {str(e).splitlines()[0]}", QUOTE_HINT, row=_quote_row(text))
+        first = str(e).splitlines()[0]
+        _fail(file, f"cannot parse as CSV: {first}", QUOTE_HINT, row=_quote_row(text),
+              zh=(f"无法按 CSV 解析: {first}", QUOTE_HINT_ZH))
     if raw.height != rows or raw.width != width:
         _fail(file, f"cannot parse as CSV unambiguously ({rows} rows by one reading, {raw.height} by another)",
-              QUOTE_HINT + "; lines must end in CRLF or LF, not a lone CR", row=_quote_row(text))
+              QUOTE_HINT + "; lines must end in CRLF or LF, not a lone CR", row=_quote_row(text),
+              zh=(f"CSV 的解析有歧义 (一种读法 {rows} 行, 另一种 {raw.height} 行)",
+                  QUOTE_HINT_ZH + "; 行尾须是 CRLF 或 LF, 不能是单独的 CR"))
     return raw
 
 
@@ -250,9 +290,10 @@ def _parse_xlsx(data: bytes, file: str, sheet: str | int | None, what: str
         names = book.sheet_names
     except Exception as e:  # noqa: BLE001 - fastexcel raises its own hierarchy and, on odd zips, others
         _fail(file, f"cannot open as an .xlsx workbook: {str(e).splitlines()[0]}",
-              "the file may be damaged or not really .xlsx; open it in Excel and save it again as .xlsx")
+              "the file may be damaged or not really .xlsx; open it in Excel and save it again as .xlsx",
+              zh=(f"无法作为 .xlsx 工作簿打开: {str(e).splitlines()[0]}", NOT_XLSX_ZH))
     if not names:
-        _fail(file, "the workbook has no sheets")
+        _fail(file, "the workbook has no sheets", zh=("工作簿中没有工作表", ""))
     name = _sheet_name(book, data, file, sheet)
 
     def sheet_as(dtypes: Literal["string", "float"]) -> pl.DataFrame:
@@ -270,14 +311,17 @@ def _parse_xlsx(data: bytes, file: str, sheet: str | int | None, what: str
             raw, numbers = sheet_as("string"), sheet_as("float")
         except Exception as e:  # noqa: BLE001 - calamine errors come through polars as several types
             _fail(file, f"cannot read sheet '{name}': {str(e).splitlines()[0]}",
-                  "the file may be damaged; open it in Excel and save it again as .xlsx")
+                  "the file may be damaged; open it in Excel and save it again as .xlsx",
+                  zh=(f"无法读取工作表 '{name}': {str(e).splitlines()[0]}", DAMAGED_ZH))
         try:
             xml, merges = xml_read.result()
         except Unreadable as e:  # calamine read it, but which of its empty cells are errors cannot be told
             _fail(file, f"cannot read the cells of sheet '{name}': {e}",
-                  "the file may be damaged; open it in Excel and save it again as .xlsx")
+                  "the file may be damaged; open it in Excel and save it again as .xlsx",
+                  zh=(f"无法读取工作表 '{name}' 的单元格: {e}", DAMAGED_ZH))
     if raw.height == 0 or raw.width == 0:
-        _fail(file, f"sheet '{name}' is empty", f"put the column names in row 1 and the {what} below them")
+        _fail(file, f"sheet '{name}' is empty", f"put the column names in row 1 and the {what} below them",
+              zh=(f"工作表 '{name}' 是空的", f"请在第 1 行写列名, 下面写{_zh(what)}"))
     # the sheet column of calamine's first (a scan of every cell): found once, only when something needs it
     first = functools.cache(lambda: first_column(xml))
 
@@ -288,7 +332,8 @@ def _parse_xlsx(data: bytes, file: str, sheet: str | int | None, what: str
     out = _merged_cells(_odd_cells(_exact_numbers(raw, numbers), xml, first, file, name), merges, first, file, name)
     if all(v is None for v in out.row(0)):
         _fail(file, f"row 1 of sheet '{name}' is empty: the header must be the first row",
-              "delete the empty rows above the header", row=1)
+              "delete the empty rows above the header", row=1,
+              zh=(f"工作表 '{name}' 的" + ROW1_EMPTY_ZH[0], ROW1_EMPTY_ZH[1]))
     return out, name, column
 
 
@@ -308,12 +353,14 @@ def _sheet_name(book: fastexcel.ExcelReader, data: bytes, file: str, sheet: str 
                           and book.load_sheet(n, header_row=None, n_rows=0).visible == "visible"), None)
         except Exception as e:  # noqa: BLE001 - fastexcel raises its own hierarchy and, on odd zips, others
             _fail(file, f"cannot open as an .xlsx workbook: {str(e).splitlines()[0]}",
-                  "the file may be damaged or not really .xlsx; open it in Excel and save it again as .xlsx")
+                  "the file may be damaged or not really .xlsx; open it in Excel and save it again as .xlsx",
+                  zh=(f"无法作为 .xlsx 工作簿打开: {str(e).splitlines()[0]}", NOT_XLSX_ZH))
         name = shown or next((n for n in names if n not in charts), names[0])
     elif isinstance(sheet, int):
         if not 1 <= sheet <= len(names):
             _fail(file, f"there is no sheet number {sheet}; the workbook has {len(names)}: {listed}",
-                  "sheets are numbered from 1")
+                  "sheets are numbered from 1",
+                  zh=(f"没有第 {sheet} 个工作表; 工作簿共有 {len(names)} 个: {listed}", "工作表从 1 开始编号"))
         name = names[sheet - 1]
     elif sheet in names:
         name = sheet
@@ -321,11 +368,14 @@ def _sheet_name(book: fastexcel.ExcelReader, data: bytes, file: str, sheet: str 
         return _sheet_name(book, data, file, int(sheet))
     else:
         _fail(file, f"no sheet named '{sheet}'{did_you_mean(sheet, names)}; the sheets are: {listed}",
-              "give one of these names, or the sheet's number (1 = first)")
+              "give one of these names, or the sheet's number (1 = first)",
+              zh=(f"没有名为 '{sheet}' 的工作表{did_you_mean(sheet, names, 'zh')}; 现有工作表: {listed}",
+                  "请给出其中一个名称, 或工作表的序号 (1 = 第一个)"))
     if name in charts:
-        tables = ", ".join(f"'{n}'" for n in names if n not in charts) or "none"
-        _fail(file, f"sheet '{name}' is a chart, not a table; the tables are: {tables}",
-              "give a table's name or number with --sheet")
+        tables = ", ".join(f"'{n}'" for n in names if n not in charts)
+        _fail(file, f"sheet '{name}' is a chart, not a table; the tables are: {tables or 'none'}",
+              "give a table's name or number with --sheet",
+              zh=(f"工作表 '{name}' 是图表, 不是表格; 表格有: {tables or '无'}", "请用 --sheet 给出表格的名称或序号"))
     return name
 
 
@@ -349,10 +399,15 @@ def _odd_cells(raw: pl.DataFrame, xml: bytes, first_col: Callable[[], int | None
         if not (0 <= i < raw.height and 0 <= j < raw.width) or raw[i, j] is not None:
             what = f"the Excel error {c.text}" if c.error else f"a formula ({c.text}) saved without its result"
             where = f"cell {c.ref}" if c.ref else "a cell (the file does not record which)"
+            what_zh = f"Excel 错误值 {c.text}" if c.error else f"未保存计算结果的公式 ({c.text})"
+            where_zh = f"单元格 {c.ref}" if c.ref else "某个单元格 (文件未记录是哪一个)"
             _fail(file, f"{where} of sheet '{sheet}' holds {what}",
                   "correct the formula (or type the value) in Excel and save the file"
                   if c.error else "open the file in Excel and save it (Excel saves each formula's result), "
-                  "or type the values", row=c.row)
+                  "or type the values", row=c.row,
+                  zh=(f"工作表 '{sheet}' 的{where_zh}是{what_zh}",
+                      "请在 Excel 中改正公式 (或直接填写数值) 并保存" if c.error
+                      else "请在 Excel 中打开并保存文件 (Excel 会保存每个公式的结果), 或直接填写数值"))
         rows, texts = fixes.setdefault(j, ([], []))
         rows.append(i)
         texts.append(c.text)
@@ -371,7 +426,9 @@ def _merged_cells(raw: pl.DataFrame, ranges: list[tuple[str, int, int, int, int]
     first = first_col()
     if first is None:
         _fail(file, f"cells {body[0][0]} of sheet '{sheet}' are merged, and the file does not record where its "
-              "cells are", "unmerge the cells and give each unit its own value, then save the file in Excel")
+              "cells are", "unmerge the cells and give each unit its own value, then save the file in Excel",
+              zh=(f"工作表 '{sheet}' 的单元格 {body[0][0]} 是合并单元格, 而文件未记录各单元格的位置",
+                  "请取消合并, 为每个单位分别填写, 然后在 Excel 中保存"))
     marks: dict[int, dict[int, str]] = {}
     for text, r1, c1, r2, c2 in body:
         for col in range(max(c1, first), min(c2, first + raw.width - 1) + 1):
@@ -418,17 +475,21 @@ def _parquet(data: bytes, file: str, what: str, wanted: Callable[[str], bool] | 
             cols = [c for c in pl.read_parquet_schema(io.BytesIO(data)) if wanted(c.strip())] or None
         df = pl.read_parquet(io.BytesIO(data), columns=cols)
     except Exception as e:  # noqa: BLE001 - polars raises ComputeError, OSError, ... on damaged files
-        _fail(file, f"cannot read as Parquet: {str(e).splitlines()[0]}", "the file may be damaged; write it again")
+        _fail(file, f"cannot read as Parquet: {str(e).splitlines()[0]}", "the file may be damaged; write it again",
+              zh=(f"无法作为 Parquet 读取: {str(e).splitlines()[0]}", "文件可能已损坏; 请重新导出"))
     names = [c.strip() for c in df.columns]
     _check_names(names, file, column=lambda i: f"column {i + 1}")
     df = df.rename(dict(zip(df.columns, names, strict=True)))
     odd = [(c, t) for c, t in df.schema.items() if t.base_type() in UNCELLED]
     if odd:
         raise KaoheError([Problem(Loc(file, column=c), f"column '{c}' holds {t} values, not one number, text, "
-                                  "yes/no or date per cell", hint="write the table again with plain columns")
+                                  "yes/no or date per cell", hint="write the table again with plain columns",
+                                  zh=(f"列 '{c}' 的值是 {t}, 不是每格一个数、文字、是/否或日期",
+                                      "请用普通的列重新导出这张表"))
                           for c, t in odd])
     if df.height == 0:
-        _fail(file, f"no {what} rows: the file has column names but no rows")
+        _fail(file, f"no {what} rows: the file has column names but no rows",
+              zh=(f"没有{_zh(what)}行: 文件只有列名, 没有数据行", ""))
     text = [c for c, t in df.schema.items() if t == pl.String]
     if not text:
         return df
@@ -458,13 +519,19 @@ def _check_names(names: list[str], file: str, *, column: Callable[[int], str],
         text = next(n for n in names if n)
         raise KaoheError([Problem(Loc(file, row=1), f"row 1 holds one name ('{text}') over {len(unnamed)} columns "
                                   f"that have values but no name ({column(unnamed[0])}, ...): is row 1 a title?",
-                                  hint="delete the rows above the column names, so that they are in row 1")])
+                                  hint="delete the rows above the column names, so that they are in row 1",
+                                  zh=(f"第 1 行只有一个名称 ('{text}'), 而有 {len(unnamed)} 列有值却没有列名 "
+                                      f"({_column_zh(column(unnamed[0]))} 等): 第 1 行是标题吗?",
+                                      "请删除列名上方的行, 使列名位于第 1 行"))])
     for i, n in enumerate(names):
         if not n and i not in (blank_ok or set()):
             problems.append(Problem(Loc(file, row=1), f"{column(i)} has values but no name in the header row",
                                     hint="add a name in row 1, or delete the column"
                                     + ("; if row 1 is a title, delete it so the column names are in row 1"
-                                       if title else "")))
+                                       if title else ""),
+                                    zh=(f"{_column_zh(column(i))}有值, 但表头行中没有列名",
+                                        "请在第 1 行加上列名, 或删除这一列"
+                                        + ("; 如果第 1 行是标题, 请删除它, 使列名位于第 1 行" if title else ""))))
     seen: dict[str, list[int]] = {}
     for i, n in enumerate(names):
         if n:
@@ -472,7 +539,10 @@ def _check_names(names: list[str], file: str, *, column: Callable[[int], str],
     for n, idx in seen.items():
         if len(idx) > 1:
             problems.append(Problem(Loc(file, row=1, column=n), f"column name '{n}' appears {len(idx)} times ("
-                                    + ", ".join(column(i) for i in idx) + ")", hint="rename or delete all but one"))
+                                    + ", ".join(column(i) for i in idx) + ")", hint="rename or delete all but one",
+                                    zh=(f"列名 '{n}' 出现了 {len(idx)} 次 ("
+                                        + ", ".join(_column_zh(column(i)) for i in idx) + ")",
+                                        "只保留一列, 其余的改名或删除")))
     if problems:
         raise KaoheError(_cap(problems, file))
 
@@ -486,7 +556,8 @@ def _tidy(raw: pl.DataFrame, file: str, what: str, *, column: Callable[[int], st
     _check_names(names, file, column=column, blank_ok=empty)
     keep = [i for i, n in enumerate(names) if n]
     if not keep:
-        _fail(file, "row 1 holds no column names", "put the column names in row 1", row=1)
+        _fail(file, "row 1 holds no column names", "put the column names in row 1", row=1,
+              zh=("第 1 行没有列名", "请在第 1 行写列名"))
     body = _without_note(body.select(pl.col(raw.columns[i]).alias(names[i]) for i in keep), file)
     filled = body.select(pl.any_horizontal(pl.all().is_not_null())).to_series() if body.width else None
     last = filled.arg_true().max() if filled is not None else None
@@ -494,7 +565,9 @@ def _tidy(raw: pl.DataFrame, file: str, what: str, *, column: Callable[[int], st
         return body.head(0)
     if last is None:
         _fail(file, f"no {what} rows{where}: the header (row 1) is not followed by any values",
-              f"put the {what} in the rows below the header")
+              f"put the {what} in the rows below the header",
+              zh=(f"没有{_zh(what)}行{where.replace(' (sheet ', ' (工作表 ')}: 表头 (第 1 行) 下面没有任何值",
+                  f"请在表头下面的行中填写{_zh(what)}"))
     assert isinstance(last, int)
     return body.head(last + 1)
 
@@ -540,9 +613,12 @@ def _without_note(body: pl.DataFrame, file: str) -> pl.DataFrame:
     text = next(v for v in body.row(start) if v is not None and not _COVERED.fullmatch(v))
     shown = text if len(text) <= 30 else text[:30] + "…"
     rows = f"row {start + 2}" if end == start else f"rows {start + 2}-{end + 2}"
+    rows_zh = f"第 {start + 2} 行" if end == start else f"第 {start + 2}-{end + 2} 行"
     warnings.warn(Notice(Problem(Loc(file), f"{rows}, below the table after a blank row, read as a "
                                  f"note and left out ('{shown}')",
-                                 hint="if they are units, delete the blank row above them")), stacklevel=2)
+                                 hint="if they are units, delete the blank row above them",
+                                 zh=(f"{rows_zh}位于表格下方的空行之后, 视为备注, 未读取 ('{shown}')",
+                                     "如果它们是单位, 请删除它们上方的空行"))), stacklevel=2)
     return body.head(start)
 
 
@@ -550,4 +626,5 @@ def _cap(problems: list[Problem], file: str) -> list[Problem]:
     if len(problems) <= MAX_LISTED:
         return problems
     rest = len(problems) - MAX_LISTED
-    return [*problems[:MAX_LISTED], Problem(Loc(file), f"... and {rest} more like these", more=rest)]
+    return [*problems[:MAX_LISTED], Problem(Loc(file), f"... and {rest} more like these", more=rest,
+                                            zh=(f"... 另有 {rest} 个同样的问题", ""))]

@@ -38,6 +38,7 @@ class Inputs:
     options: dict[str, Any] = field(default_factory=dict)
     events_sheet: str | None = None  # of an .xlsx event log (default: engine.event_rules.EVENT_SHEETS, else the first)
     no_events: bool = False  # score without an event log although the scheme has event rules (said, not assumed)
+    lang: str = "en"  # the language of the notes the manifest records (the CLI's --lang)
 
 
 @dataclass(frozen=True)
@@ -76,9 +77,13 @@ def _events_given(scheme: Scheme, inputs: Inputs) -> None:
                            if isinstance(r, dict) and r.get("veto"))
     what = f"{len(rules)} event rule{'s' if len(rules) != 1 else ''}" + (
         f"; the vetoes {', '.join(vetoes)} come from it" if vetoes else "")
+    what_zh = f"{len(rules)} 条事件规则" + (f"; 一票否决 {', '.join(vetoes)} 来自事件记录" if vetoes else "")
     raise UsageProblem([Problem(Loc(_shown(inputs.scheme)), f"the scheme scores an event log ({what}) but no "
                                 "event log was given", hint="pass --events FILE (the year's log; a file with "
-                                "only its header row if nothing happened), or --no-events to score without events")])
+                                "only its header row if nothing happened), or --no-events to score without events",
+                                zh=(f"方案要用事件记录计分 ({what_zh}), 但没有给出事件记录",
+                                    "请加上 --events 文件 (全年的事件记录; 没有发生事件的, 给一个只有表头行的文件), "
+                                    "或用 --no-events 不计事件"))])
 
 
 def midyear_demo() -> tuple[Path, Path]:
@@ -132,7 +137,7 @@ def load(inputs: Inputs, *, year: int | None = None) -> Loaded:
     scheme = load_scheme(inputs.scheme)
     decisions = load_decisions(scheme)
     _events_given(scheme, inputs)
-    with _noted() as notes:
+    with _noted(inputs.lang) as notes:
         df, path, sha = read_units(inputs, scheme)
         units = prepare_units(df, scheme, path=path, release=True)
         events = None
@@ -147,7 +152,7 @@ def load(inputs: Inputs, *, year: int | None = None) -> Loaded:
 
 
 @contextlib.contextmanager
-def _noted() -> Iterator[list[str]]:
+def _noted(lang: str) -> Iterator[list[str]]:
     """The `Notice`s issued inside, as texts (for the manifest); each is passed on to the caller's warning
     handlers too (the CLI prints them), also when the block fails."""
     texts: list[str] = []
@@ -156,15 +161,15 @@ def _noted() -> Iterator[list[str]]:
             warnings.simplefilter("always", Notice)
             yield texts
     finally:  # said also when the block fails: a skipped row explains a message about the rows after it
-        texts += _passed_on(caught)
+        texts += _passed_on(caught, lang)
 
 
-def _passed_on(caught: list[warnings.WarningMessage]) -> tuple[str, ...]:
-    """The texts of the `Notice`s among `caught`; every warning caught is issued again to the caller's
-    handlers (the CLI prints notices)."""
+def _passed_on(caught: list[warnings.WarningMessage], lang: str) -> tuple[str, ...]:
+    """The texts of the `Notice`s among `caught`, in `lang`; every warning caught is issued again to the
+    caller's handlers (the CLI prints notices)."""
     for w in caught:
         warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
-    return tuple(str(w.message) for w in caught if isinstance(w.message, Notice))
+    return tuple(w.message.problem.text(lang) for w in caught if isinstance(w.message, Notice))
 
 
 def score(ld: Loaded, *, detail: bool = True) -> Run:
@@ -176,7 +181,7 @@ def score(ld: Loaded, *, detail: bool = True) -> Run:
         from .event_rules import load_event_rules  # noqa: PLC0415 - loads durable-rules only when needed
         from .events import run_event_rules  # noqa: PLC0415
 
-        with _noted() as said:  # events no rule matches
+        with _noted(ld.inputs.lang) as said:  # events no rule matches
             adjustments = run_event_rules(ld.events, load_event_rules(ld.scheme), path=str(ld.inputs.events))
         notes += tuple(said)
         vetoes = adjustments.filter(pl.col("veto").is_not_null())
@@ -206,7 +211,7 @@ def run(inputs: Inputs, *, detail: bool = True) -> Run:
                 if not isinstance(w.message, Notice):
                     warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
         else:
-            notes = _passed_on(caught)
+            notes = _passed_on(caught, inputs.lang)
             plan, scored, sha = streamed
             frame, infos = decide(scheme, decisions, event_counts(decisions, scored, None))  # no log: all 0
             return Run(scheme, decisions, plan, frame, infos, None,

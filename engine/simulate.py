@@ -99,9 +99,10 @@ def as_of_run(ld: Loaded, as_of: date, project: Projection) -> tuple[Loaded, AsO
         later = ld.events.height - events.height
         if later:  # left out without a word, an accident in July would seem to have no effect
             notice = Notice(Problem(Loc(str(ld.inputs.events)), f"{later} event{'s' if later != 1 else ''} after "
-                                    f"{as_of} not counted in the run as of {as_of}"))
+                                    f"{as_of} not counted in the run as of {as_of}",
+                                    zh=(f"{as_of} 之后的 {later} 个事件不计入截至 {as_of} 的计算", "")))
             warnings.warn(notice, stacklevel=2)
-            said += (str(notice),)
+            said += (notice.problem.text(ld.inputs.lang),)
     info = AsOf(as_of, project, linear_share(as_of), pending, notes, factors)
     return dataclasses.replace(ld, scheme=scheme, units=frame, events=events, notes=said), info
 

@@ -165,7 +165,8 @@ def test_an_event_log_sheet_is_chosen_by_events_sheet(tmp_path: Path, monkeypatc
     with_csv = run("fixtures/2022/events.csv")
     assert with_csv.exit_code == 0
     first = run(str(log))
-    assert first.exit_code == 1 and "log.xlsx: row 1: missing column 'event_id'" in first.stderr
+    assert first.exit_code == 1 and "log.xlsx: 第 1 行: 缺少列 'event_id'；事件记录需要 event_id、date" in first.stderr
+    assert "log.xlsx: row 1: missing column 'event_id'; the event log needs" in run(str(log), "--lang", "en").stderr
     for sheet in ("2022年事件", "2"):
         chosen = run(str(log), "--events-sheet", sheet)
         assert chosen.exit_code == 0, chosen.stderr
@@ -174,10 +175,12 @@ def test_an_event_log_sheet_is_chosen_by_events_sheet(tmp_path: Path, monkeypatc
     assert lone.exit_code == 2 and "--events-sheet needs --events" in lone.stderr
 
 
-def test_a_note_under_the_units_table_is_printed_and_kept_in_the_manifest(tmp_path: Path,
+@pytest.mark.parametrize("lang", ["zh", "en"])
+def test_a_note_under_the_units_table_is_printed_and_kept_in_the_manifest(tmp_path: Path, lang: str,
                                                                          monkeypatch: pytest.MonkeyPatch) -> None:
     """The demo table with a 备注 and a 制表人 line below it (after a blank row) scores as the demo does; the
-    CLI says which rows it left out, and the JSON's manifest keeps it (the audit trail of what was read)."""
+    CLI says which rows it left out, in the language asked for, and the JSON's manifest keeps it (the audit
+    trail of what was read) in the same words."""
     monkeypatch.chdir(ROOT)
     units = (ROOT / "fixtures" / "2022" / "units.csv").read_text(encoding="utf-8")
     noted = tmp_path / "units.csv"
@@ -185,14 +188,18 @@ def test_a_note_under_the_units_table_is_printed_and_kept_in_the_manifest(tmp_pa
     log = ["--events", "fixtures/2022/events.csv"]
     plain = CliRunner().invoke(main, ["run", "--format", "json", "--data", "fixtures/2022/units.csv", *log],
                                prog_name="kaohe")
-    result = CliRunner().invoke(main, ["run", "--format", "json", "--data", str(noted), *log], prog_name="kaohe")
+    result = CliRunner().invoke(main, ["run", "--format", "json", "--data", str(noted), *log, "--lang", lang],
+                                prog_name="kaohe")
     assert result.exit_code == 0, result.stderr
     rows = units.count("\n") + 2
-    said = f"note: {noted}: rows {rows}-{rows + 1}, below the table after a blank row, read as a note and left out"
-    assert result.stderr.startswith(said)
+    prefix = {"zh": "提示: ", "en": "note: "}[lang]
+    said = {"zh": f"{noted}: 第 {rows}-{rows + 1} 行位于表格下方的空行之后, 视为备注, 未读取 "
+                  "('备注：数据由各单位自报')",
+            "en": f"{noted}: rows {rows}-{rows + 1}, below the table after a blank row, read as a note and left out"}
+    assert result.stderr.startswith(prefix + said[lang])
     got, want = json.loads(result.stdout), json.loads(plain.stdout)
     assert got["units"] == want["units"] and got["awards"] == want["awards"]
-    assert got["manifest"]["notes"] == [result.stderr.removeprefix("note: ").strip()]
+    assert got["manifest"]["notes"] == [result.stderr.removeprefix(prefix).strip()]
     assert "notes" not in want["manifest"]
 
 
@@ -212,9 +219,13 @@ def test_a_scheme_with_event_rules_needs_an_event_log_or_no_events_said(tmp_path
                  ["gap", "V03", *units]):
         refused = cli(*args)
         assert refused.exit_code == 2, (args, refused.output)
-        assert f"the scheme scores an event log ({rules} event rules; the vetoes 发生亡人生产安全事故, " \
-               "发生环境污染事件 come from it) but no event log was given; pass --events FILE" in refused.stderr
+        assert f"方案要用事件记录计分 ({rules} 条事件规则; 一票否决 发生亡人生产安全事故, " \
+               "发生环境污染事件 来自事件记录), 但没有给出事件记录；请加上 --events 文件" in refused.stderr
         assert "--no-events" in refused.stderr
+    english = cli("score", *units, "--lang", "en")
+    assert english.exit_code == 2 and f"the scheme scores an event log ({rules} event rules; the vetoes " \
+        "发生亡人生产安全事故, 发生环境污染事件 come from it) but no event log was given; pass --events FILE" \
+        in english.stderr
     parquet = tmp_path / "units.parquet"
     pl.read_csv(ROOT / "fixtures" / "2022" / "units.csv").write_parquet(parquet)
     assert cli("score", "--data", str(parquet)).exit_code == 2  # the streamed path asks too
@@ -244,19 +255,22 @@ def test_the_demo_scheme_named_is_the_demo_and_another_scheme_needs_its_data(tmp
     assert refused.exit_code == 2 and f"--data is required with --scheme {copy}" in refused.output
 
 
-def test_events_no_rule_matches_are_said_and_kept_in_the_manifest(tmp_path: Path,
+@pytest.mark.parametrize("lang", ["zh", "en"])
+def test_events_no_rule_matches_are_said_and_kept_in_the_manifest(tmp_path: Path, lang: str,
                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(ROOT)
     log = tmp_path / "events.csv"
     log.write_text((ROOT / "fixtures" / "2022" / "events.csv").read_text(encoding="utf-8")
                    .replace("生产安全事故", "安全生产事故"), encoding="utf-8")
-    args = ["run", "--format", "json", "--data", "fixtures/2022/units.csv", "--events"]
+    args = ["run", "--format", "json", "--lang", lang, "--data", "fixtures/2022/units.csv", "--events"]
     typo = CliRunner().invoke(main, [*args, str(log)], prog_name="kaohe")
     plain = CliRunner().invoke(main, [*args, "fixtures/2022/events.csv"], prog_name="kaohe")
     assert typo.exit_code == 0 and plain.exit_code == 0 and plain.stderr == ""
-    assert typo.stderr.startswith(f"note: {log}: ") and "match no event rule and score nothing: E003 (row 4, " \
-        "安全生产事故)" in typo.stderr
-    assert json.loads(typo.stdout)["manifest"]["notes"] == [typo.stderr.removeprefix("note: ").strip()]
+    prefix = {"zh": "提示: ", "en": "note: "}[lang]
+    said = {"zh": "4 个事件不符合任何事件规则, 不计分: E003 (第 4 行, 安全生产事故)",
+            "en": "4 events match no event rule and score nothing: E003 (row 4, 安全生产事故)"}
+    assert typo.stderr.startswith(f"{prefix}{log}: {said[lang]}")
+    assert json.loads(typo.stdout)["manifest"]["notes"] == [typo.stderr.removeprefix(prefix).strip()]
 
 
 def test_the_output_format_follows_the_file_suffix_unless_given(tmp_path: Path,

@@ -49,6 +49,27 @@ EVENT_CASES = [
 ]
 
 
+ZH = {  # the same problems as the Chinese-first CLI says them (`Problem.text("zh")`)
+    "missing_column.csv": "缺少列 'hazards_found' (排查安全隐患数) (是否应为 'hazard_found'?)",
+    "not_a_number.csv": "'四次' 不是整数",
+    "too_many_decimals.csv": "'20.05' 不是最多 1 位小数的数",
+    "below_min.csv": "'-2' 低于下限 0；安全培训演练次数不得小于 0",
+    "above_max.csv": "'31.0' 超过上限 30",
+    "max_other_field.csv": "'13' 超过上限 hazards_found (排查安全隐患数)",
+    "unknown_unit_type.csv": "未知的单位类别 'villag'；可填: village (村), community (社区), office",
+    "empty_unit_type.csv": "单位类别为空；可填: village (村)",
+    "duplicate_unit_id.csv": "单位编号 'V09' 重复",
+    "empty_required.csv": "单位 V04 的单元格为空；请填写",
+    "value_not_allowed.csv": "不允许填 '四类'；可填: 一类, 二类, 三类",
+    "bad_bool.csv": "'已交' 不是是/否",
+    "event_date_outside_year.csv": "日期 '2021-12-30' 不在考核年度 2022 内",
+    "event_not_a_date.csv": "'2022-02-30' 不是日期；日期请写成 YYYY-MM-DD",
+    "event_unknown_unit.csv": "事件所属的单位 'V99' 不在单位数据中",
+    "event_duplicate_id.csv": "事件编号 'E019' 重复",
+    "event_missing_column.csv": "缺少列 'kind'",
+}
+
+
 def _inputs(name: str) -> Inputs:
     bad = BAD / name
     return Inputs(SCHEME, UNITS, bad) if name.startswith("event_") else Inputs(SCHEME, bad, EVENTS)
@@ -78,6 +99,39 @@ def test_bad_data_is_located(name: str, row: int, column: str, fragment: str) ->
     assert name in hit and f"row {row}" in hit and column in hit, hit
     # exactly the broken thing is reported: one cell, or both rows of a duplicate
     assert len(err.problems) == (2 if "duplicate" in name else 1), text
+
+
+@pytest.mark.parametrize(("name", "row", "column", "fragment"), UNIT_CASES + EVENT_CASES,
+                         ids=[c[0].removesuffix(".csv") for c in UNIT_CASES + EVENT_CASES])
+def test_bad_data_is_said_in_chinese(name: str, row: int, column: str, fragment: str) -> None:
+    """What township staff read first (the CLI's default --lang zh): the place as 第 N 行, 列 'x', the
+    problem and how to fix it in Chinese; the English text stays available (`str`, --lang en)."""
+    err = _error(_inputs(name))
+    assert all(p.zh is not None for p in err.problems), str(err)
+    said = [p.text("zh") for p in err.problems if p.loc.row == row]
+    hit = next((s for s in said if ZH[name] in s), None)
+    assert hit is not None, f"'{ZH[name]}' not said at row {row}:\n{err.render('zh')}"
+    assert hit.startswith(f"{err.problems[0].loc.file}: 第 {row} 行") and column in hit, hit
+    n = len(err.problems)
+    assert err.render("zh").endswith(f"共 {n} 个问题, 在 1 个文件中")
+    assert err.render().endswith(f"{n} problem{'s' if n > 1 else ''} in 1 file")
+
+
+def test_every_check_of_a_field_says_itself_in_chinese() -> None:
+    """A check added without Chinese words would show township staff an English line: every check the
+    demo schemes' fields make has them."""
+    import polars as pl  # noqa: PLC0415
+
+    from engine.data import _id_checks, field_checks  # noqa: PLC0415
+    from engine.scheme import load_scheme  # noqa: PLC0415
+
+    for path in (SCHEME, ROOT / "rules" / "cadres-2022.yaml", ROOT / "tests" / "benchmark" / "reference.yaml"):
+        scheme = load_scheme(path)
+        checks = _id_checks(scheme)
+        for f in scheme.fields.values():
+            checks += field_checks(f, pl.String, scheme, None) + field_checks(f, pl.Float64, scheme, None)
+        assert checks and all(c.zh is not None and c.zh[0] for c in checks), \
+            [c.message for c in checks if c.zh is None]
 
 
 def test_the_fixtures_themselves_are_clean() -> None:
