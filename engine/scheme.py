@@ -13,7 +13,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from .errors import Collector
+from .errors import Collector, KaoheError, Loc, Problem
 from .fixed import ROUNDINGS
 from .methods import EXACTLY_ONE, METHODS
 from .model import Columns, Field, FieldType, Item, Meta, Method, NotApplicable, Pool, Scheme, Section, Total
@@ -32,13 +32,23 @@ SECTION_KEYS = ("id", "label", "items", "sections", "max", "floor", "weight", "a
 
 def load_scheme(path: str | Path) -> Scheme:
     """Read and check a scheme file; raise KaoheError listing every problem found."""
+    scheme, problems = read_scheme(path)
+    if problems or scheme is None:
+        raise KaoheError(problems)
+    return scheme
+
+
+def read_scheme(path: str | Path) -> tuple[Scheme | None, list[Problem]]:
+    """The scheme as far as it could be read, and every problem found in it (`kaohe check` goes on to the
+    decisions, events and tests of a scheme with problems, so that one round lists them all). None when the
+    file is no mapping; a YAML syntax error raises KaoheError."""
     raw = load_yaml(path)
     problems = Collector()
     r = Reader(problems)
     if not isinstance(raw, YMap):
-        problems.add(getattr(raw, "loc", None) or __import__("engine.errors").errors.Loc(str(path)),
+        problems.add(getattr(raw, "loc", None) or Loc(str(path)),
                      "a scheme file must be a mapping with 'scheme:', 'fields:' and 'sections:'")
-        problems.raise_if_any()
+        return None, problems.problems
     r.keys(raw, "", allowed_keys=TOP_KEYS, required=("scheme", "sections"))
     scheme = Scheme(
         meta=_meta(r, r.map(raw, "scheme", "[scheme]")),
@@ -56,8 +66,7 @@ def load_scheme(path: str | Path) -> Scheme:
     from .check import check_scheme  # noqa: PLC0415 - check needs the built model
 
     problems.problems.extend(check_scheme(scheme))  # reading and checking problems, reported together
-    problems.raise_if_any()
-    return scheme
+    return scheme, problems.problems
 
 
 def _entries(r: Reader, m: YMap, key: str) -> list[tuple[YMap, Any]]:

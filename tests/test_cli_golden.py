@@ -348,3 +348,31 @@ def test_a_sheet_option_for_a_file_without_sheets_is_refused(monkeypatch: pytest
     monkeypatch.chdir(ROOT)
     out = CliRunner().invoke(main, ["score", "--sheet", "2"], prog_name="kaohe")  # the demo's units are a CSV
     assert out.exit_code == 2 and "--sheet chooses a sheet of an .xlsx file" in out.output
+
+
+def test_check_lists_the_problems_of_every_part_of_a_scheme_in_one_round(tmp_path: Path,
+                                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    """A mistake in an item used to hide those in the awards, and those the event rules: a scheme author's
+    file with 12 mistakes took three rounds of `kaohe check`. One in each part is said at once, each at its
+    line, and the clean demo scheme still reads 'ok'."""
+    monkeypatch.chdir(ROOT)
+    text = (ROOT / "rules" / "township-2022.yaml").read_text(encoding="utf-8")
+    lines = text.splitlines()
+    mistakes = {"method: proportional": "method: proportionl", "section.revitalization >= 24":
+                "section.revitalisation >= 24", "    section: safety": "    section: safty"}
+    at = {}
+    for old, new in mistakes.items():
+        i = next(k for k, line in enumerate(lines) if old in line)
+        lines[i] = lines[i].replace(old, new)
+        at[new] = i + 1
+    bad = tmp_path / "scheme.yaml"
+    bad.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    result = CliRunner().invoke(main, ["check", str(bad), "--lang", "en"], prog_name="kaohe")
+    assert result.exit_code == 1
+    said = result.stderr.splitlines()
+    for fragment, word in (("method: proportionl", "unknown method 'proportionl'"),
+                           ("section.revitalisation >= 24", "revitalisation"), ("    section: safty", "safty")):
+        assert any(line.startswith(f"{bad}:{at[fragment]}:") and word in line for line in said), (word, said)
+    assert said[-1] == "3 problems in 1 file"
+    clean = CliRunner().invoke(main, ["check", "--lang", "en"], prog_name="kaohe")
+    assert clean.exit_code == 0 and ": ok — " in clean.stdout
