@@ -26,7 +26,7 @@ from . import fixed as F
 from .evaluate import ITEM_SCALE
 from .fixed import Fx
 from .model import Scheme
-from .rules_model import Award, Decisions, Quota, SortKey
+from .rules_model import Award, Decisions, Grade, Quota, SortKey
 from .sortkey import Packing
 
 IN_MEMORY_BELOW = 500_000  # units: decisions on smaller frames run on Polars' in-memory engine
@@ -117,7 +117,7 @@ def event_counts(dec: Decisions, frame: pl.DataFrame, adjustments: pl.DataFrame 
 
 
 def _decision_exprs(dec: Decisions) -> list[E.Expr | None]:
-    exprs = [v.when for v in dec.vetoes] + [k.expr for k in dec.ranking.by]
+    exprs = [v.when for v in dec.vetoes] + [g.when for g in dec.grades] + [k.expr for k in dec.ranking.by]
     for a in dec.awards:
         exprs += [a.eligible, *[k.expr for k in a.rank_by]]
     return exprs
@@ -167,6 +167,7 @@ def decide(scheme: Scheme, dec: Decisions, scored: pl.DataFrame, event_vetoes: p
     quotas = any(g.quota for g in dec.grades)
     # an award that reads the grade waits for the grade quotas
     late = {a.id for a in dec.awards if quotas and a.eligible is not None and "grade" in a.eligible.names()}
+    lf = lf.with_columns(c(g.when).expr.alias(f"gw.{g.id}") for g in dec.grades if g.when is not None)
     lf = lf.with_columns(grade=_base_grade(dec, scheme))
     early = [e for a, cols in award_cols.items() if a not in late for e in cols]
     df = lf.with_columns(*keys.values(), *early).collect()
@@ -204,7 +205,8 @@ def decide(scheme: Scheme, dec: Decisions, scored: pl.DataFrame, event_vetoes: p
             else:
                 perm_a = packing.permutation([*cols, "~inv"], [*desc_a, False], spans={"~inv": (0, df.height - 1)})
             df = _permuted(df, f"~{k}~", perm_a)
-    lf = _Order("~").add(df.lazy(), ["_last", "_type", rk[0], *(["grade"] if quotas else [])])
+    conds = [f"gw.{g.id}" for g in dec.grades if g.when is not None] if quotas else []
+    lf = _Order("~").add(df.lazy(), ["_last", "_type", rk[0], *(["grade", *conds] if quotas else [])])
     at = pl.int_range(1, pl.len() + 1, dtype=POS)
     lf = lf.with_columns(order_all=(pl.col("~inv") + 1).cast(POS),
                          **{"~rank_all": _competition(["~_last", f"~{rk[0]}"], at)})
@@ -221,7 +223,7 @@ def decide(scheme: Scheme, dec: Decisions, scored: pl.DataFrame, event_vetoes: p
         order = _Order(f"~{k}~") if way else main
         lf = _awards(order.add(lf, ["_type"]) if way else lf, members, order, scheme, infos, df.height)
     new = [*[x for v in dec.vetoes for x in (f"x.{v.id}", f"xs.{v.id}")], "vetoed", "order", "rank", "order_all",
-           "rank_all", "grade"]
+           "rank_all", "grade", *[f"gw.{g.id}" for g in dec.grades if g.when is not None]]
     for a in dec.awards:
         pre = f"a.{a.id}"
         new += [n for n in (e.meta.output_name() for e in award_cols[a.id]) if n.startswith(pre + ".")]
@@ -419,17 +421,23 @@ def _by_type(values: list[pl.Expr], kind: str = "~_type") -> pl.Expr:
     return out
 
 
+def grade_reached(gr: Grade, precision: int) -> pl.Expr:
+    """Does a unit reach grade `gr` by its total and its condition (`when`, column gw.<id>: unknown is not
+    met), before vetoes and quotas?"""
+    lim = pl.lit(int(gr.min.scaleb(precision)) if gr.min is not None else 0, dtype=pl.Int64)
+    ok = (pl.col("total") >= lim) if gr.inclusive else (pl.col("total") > lim)
+    return ok & pl.col(f"gw.{gr.id}").fill_null(False) if gr.when is not None else ok
+
+
 def _base_grade(dec: Decisions, scheme: Scheme) -> pl.Expr:
-    """The grade by total and vetoes, before quotas."""
+    """The grade by total, the grades' conditions and vetoes, before quotas."""
     if not dec.grades:
         return pl.lit(None, dtype=pl.Enum([]))
     p = scheme.meta.precision
     kind = pl.Enum([gr.id for gr in dec.grades])
     g = pl.lit(dec.grades[-1].id, dtype=kind)
     for gr in reversed(dec.grades[:-1]):
-        lim = pl.lit(int(gr.min.scaleb(p)) if gr.min is not None else 0, dtype=pl.Int64)
-        g = pl.when((pl.col("total") >= lim) if gr.inclusive else (pl.col("total") > lim)) \
-            .then(pl.lit(gr.id, dtype=kind)).otherwise(g)
+        g = pl.when(grade_reached(gr, p)).then(pl.lit(gr.id, dtype=kind)).otherwise(g)
     at = {gr.id: i for i, gr in enumerate(dec.grades)}  # best first
     for v in dec.vetoes:  # a veto's grade is the best a vetoed unit gets (不得评为优秀: good); it never raises one
         if v.grade is not None:
@@ -440,8 +448,7 @@ def _base_grade(dec: Decisions, scheme: Scheme) -> pl.Expr:
 
 def _grade_quotas(lf: pl.LazyFrame, dec: Decisions) -> pl.LazyFrame:
     """Grade quotas, best grade first, in the overall order (per unit type: that order within the type);
-    units over a quota pass to the next grade."""
-    ids = [gr.id for gr in dec.grades]
+    units over a quota pass to the next grade whose condition they meet."""
     for i, gr in enumerate(dec.grades[:-1]):
         if gr.quota is None:
             continue
@@ -451,8 +458,19 @@ def _grade_quotas(lf: pl.LazyFrame, dec: Decisions) -> pl.LazyFrame:
         pos = has.cast(pl.Int64).cum_sum()
         pos = pos.over("~_type") if per else pos
         lf = lf.with_columns(pl.when(has & (pos > quota_expr(gr.quota, n.cast(pl.Int64))))
-                             .then(pl.lit(ids[i + 1], dtype=pl.Enum(ids))).otherwise(pl.col("~grade")).alias("~grade"))
+                             .then(passed_down(dec.grades, i, "~gw.")).otherwise(pl.col("~grade")).alias("~grade"))
     return lf
+
+
+def passed_down(grades: tuple[Grade, ...], i: int, conds: str = "gw.") -> pl.Expr:
+    """The grade a unit over grade i's quota gets: the next one whose condition it meets (columns
+    <conds><id>; its line is lower, so met), else the last."""
+    kind = pl.Enum([g.id for g in grades])
+    out = pl.lit(grades[-1].id, dtype=kind)
+    for g in reversed(grades[i + 1:-1]):
+        grade = pl.lit(g.id, dtype=kind)
+        out = grade if g.when is None else pl.when(pl.col(f"{conds}{g.id}").fill_null(False)).then(grade).otherwise(out)
+    return out
 
 
 def conjuncts(e: E.Node) -> list[E.Node]:

@@ -22,7 +22,7 @@ from typing import Any
 import polars as pl
 
 from . import fixed as F
-from .decide import award_reads_rank, resolver
+from .decide import award_reads_rank, grade_reached, passed_down, resolver
 from .evaluate import _item_scope, build_plan, field_ranges
 from .expr import Expr
 from .fmt import Lang, fixed_str, in_lang
@@ -30,7 +30,7 @@ from .methods import METHODS
 from .model import Field, Scheme
 from .pipeline import Loaded, Run
 from .report_cols import fixed_text
-from .rules_model import SortKey
+from .rules_model import Decisions, SortKey
 
 MAX_STEPS = 64
 MAX_PROBES = 15  # steps tried at once per search and round (see _bisect)
@@ -48,10 +48,16 @@ class Target:
     per_type: bool
 
 
-def levers(scheme: Scheme) -> dict[str, set[str]]:
-    """unit type -> the fields its items use that a unit can change."""
+def levers(scheme: Scheme, dec: Decisions | None = None) -> dict[str, set[str]]:
+    """unit type -> the fields its items use that a unit can change; and, with `dec`, the fields the grades'
+    and awards' conditions read (a grade held back by `when: safe_checks >= 2` needs that field moved)."""
     bounds = {b for f in scheme.fields.values() for b in (f.min, f.max) if isinstance(b, str)}
     out: dict[str, set[str]] = {t: set() for t in scheme.unit_types}
+    conds = [(g.when, ()) for g in dec.grades] + [(a.eligible, a.applies_to) for a in dec.awards] if dec else []
+    for cond, scope in conds:
+        read = {n for n in cond.names() if _lever(scheme, n, bounds)} if cond is not None else set()
+        for t in scope or scheme.unit_types:
+            out[t] |= read
     for it in scheme.all_items():
         if METHODS[it.method.kind].window:
             continue
@@ -62,9 +68,14 @@ def levers(scheme: Scheme) -> dict[str, set[str]]:
                     names |= x.names()
         scope = _item_scope(scheme, it) or tuple(scheme.unit_types)
         for t in scope:
-            out[t] |= {n for n in names if n in scheme.fields and not scheme.fields[n].target and n not in bounds
-                       and scheme.raw.get("fields", {}).get(n, {}).get("lever", True) is not False}
+            out[t] |= {n for n in names if _lever(scheme, n, bounds)}
     return out
+
+
+def _lever(scheme: Scheme, name: str, bounds: set[str]) -> bool:
+    """A field a unit can change: not a target, not another field's bound, not declared `lever: false`."""
+    return name in scheme.fields and not scheme.fields[name].target and name not in bounds and \
+        scheme.raw.get("fields", {}).get(name, {}).get("lever", True) is not False
 
 
 def _key_exprs(scheme: Scheme, keys: tuple[SortKey, ...]) -> list[pl.Expr]:
@@ -101,7 +112,7 @@ def targets(run: Run) -> list[Target]:
                 elif holders.height >= size:
                     last = holders.tail(1).select(_key_exprs(s, d.ranking.by)).row(0)
                     bound[grp[0] if per else "all"] = last
-        out.append(Target(f"grade:{g.id}", g.label, None, g.min, g.inclusive, d.ranking.by, bound,
+        out.append(Target(f"grade:{g.id}", g.label, g.when, g.min, g.inclusive, d.ranking.by, bound,
                           g.quota is not None and g.quota.per == "unit_type"))
     for a in d.awards:
         pre = f"a.{a.id}"
@@ -148,17 +159,19 @@ def _with_grade(run: Run, ts: list[Target], scored: pl.LazyFrame) -> pl.LazyFram
     p = run.scheme.meta.precision
     gs = run.decisions.grades
     g = pl.lit(gs[-1].id) if gs else pl.lit(None, dtype=pl.String)
+    res = resolver(run.scheme)  # the grades' conditions, as decide reads them (unknown is not met)
+    scored = scored.with_columns(F.compile_expr(gr.when.tree, res).expr.alias(f"gw.{gr.id}")
+                                 for gr in gs if gr.when is not None)
     for gr in reversed(gs[:-1]):
-        lim = pl.lit(int(gr.min.scaleb(p)) if gr.min is not None else 0)
-        passes = (pl.col("total") >= lim) if gr.inclusive else (pl.col("total") > lim)
-        g = pl.when(passes).then(pl.lit(gr.id)).otherwise(g)
+        g = pl.when(grade_reached(gr, p)).then(pl.lit(gr.id)).otherwise(g)
     scored = scored.with_columns(g.alias("grade"))
     by_key = {t.key: t for t in ts}
     for i, gr in enumerate(gs[:-1]):
         t = by_key[f"grade:{gr.id}"]
         if t.boundary:
             scored = scored.with_columns(pl.when((pl.col("grade") == gr.id) & ~_beats_group(run.scheme, t))
-                                         .then(pl.lit(gs[i + 1].id)).otherwise(pl.col("grade")).alias("grade"))
+                                         .then(passed_down(gs, i).cast(pl.String)).otherwise(pl.col("grade"))
+                                         .alias("grade"))
     return scored
 
 
@@ -247,7 +260,7 @@ def solve(ld: Loaded, run: Run, unit_ids: set[str] | None = None, progress: Prog
     rows = opened.filter(pl.col("_st") == "open")
     if not rows.height:
         return [] if solved_only else [_unsearched(u, t, st) for u, t, st, _ in vetoed]
-    lev = levers(scheme)
+    lev = levers(scheme, run.decisions)
     types = dict(zip(run.frame.get_column("unit_id").cast(pl.String), run.frame.get_column("unit_type"), strict=True))
     keep = frozenset(i.id for i in scheme.all_items() if METHODS[i.method.kind].window)
     base = ld.units.join(run.frame.select("unit_id", *[c for c in run.frame.columns

@@ -299,12 +299,28 @@ def _grade_line(run: Run, r: dict[str, Any], lang: Lang) -> str:
         return ""
     p = run.scheme.meta.precision
     total = Decimal(r["total"]).scaleb(-p)
-    by_total = next((g for g in grades[:-1] if g.min is not None and (total >= g.min if g.inclusive else
-                                                                       total > g.min)), grades[-1])
+
+    def passes(g: Any) -> bool:  # the grade's line (no min: 0), as decide.grade_reached
+        line = g.min if g.min is not None else Decimal(0)
+        return total >= line if g.inclusive else total > line
+
+    def met(g: Any) -> bool | None:  # its condition: None when unknown (an empty value), which is not met
+        return True if g.when is None else r.get(f"gw.{g.id}")
+
+    by_total = next((g for g in grades[:-1] if passes(g) and met(g)), grades[-1])
     at = {g.id: i for i, g in enumerate(grades)}
     got = next(g for g in grades if g.id == r["grade"])
     lab: Callable[[Any], str] = (lambda g: g.label) if zh else (lambda g: g.id)
     head = f"{word('grade', lang)} {lab(got)}: "
+    missed = next((g for g in grades[:at[by_total.id]] if passes(g) and not met(g)), None)
+    if missed is not None:  # a better grade's line reached, its condition not (90分以上且全年未受通报批评)
+        assert missed.when is not None
+        cond, line = pretty(missed.when.source, run, lang), plain(missed.min or Decimal(0))
+        unknown = met(missed) is None
+        head += (f"总分达到{lab(missed)}分数线 {line}, 但{lab(missed)}的条件 {cond} "
+                 f"{'无法判断 (有值为空)' if unknown else '不满足'}; " if zh else
+                 f"the total reaches {missed.id} ({line}), but its condition {cond} "
+                 f"{'cannot be decided (a value is empty)' if unknown else 'is not met'}; ")
     caps = [v for v in run.decisions.vetoes if r.get(f"x.{v.id}") and v.grade is not None]
     worst = max(caps, key=lambda v: at[v.grade or ""], default=None)
     if worst is not None and at[worst.grade or ""] > at[by_total.id] and worst.grade == got.id:
@@ -325,8 +341,8 @@ def _grade_line(run: Run, r: dict[str, Any], lang: Lang) -> str:
         return head + f"{'总分' if zh else 'total'} {fixed_str(r['total'], p, p)} {'≥' if got.inclusive else '>'} " \
             f"{plain(got.min)}"
     above = grades[-2] if len(grades) > 1 else None
-    if above is None or above.min is None:
-        return head
+    if above is None or above.min is None or missed is not None:  # (over a line: its condition said why)
+        return head.removesuffix("; ")
     return head + f"{'总分' if zh else 'total'} {fixed_str(r['total'], p, p)} {'<' if above.inclusive else '≤'} " \
         f"{plain(above.min)}"
 

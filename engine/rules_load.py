@@ -143,13 +143,14 @@ def _default_keys(r: Reader, loc: Loc, env: dict[str, Type]) -> tuple[SortKey, .
 def _grade(r: Reader, m: YMap, env: dict[str, Type]) -> Grade:
     gid = r.ident(m, "id", "[grades]")
     ctx = f"[grade {gid}]"
-    r.keys(m, ctx, allowed_keys=("id", "label", "label_en", "min", "inclusive", "quota", "over_quota"),
-           required=("id", "label"))
+    r.keys(m, ctx, allowed_keys=("id", "label", "label_en", "min", "inclusive", "quota", "over_quota", "when",
+                                 "note"), required=("id", "label"))
     if m.get("over_quota", "next") != "next":
         r.p.add(m.locs["over_quota"], "'over_quota' must be next (units over the quota get the next grade)",
                 context=ctx)
     return Grade(gid, r.text(m, "label", ctx, gid), m.key_locs.get("id", m.loc), r.number(m, "min", ctx),
-                 r.boolean(m, "inclusive", ctx, True), _quota(r, m, "quota", ctx))
+                 r.boolean(m, "inclusive", ctx, True), _quota(r, m, "quota", ctx),
+                 _expr(r, m, "when", ctx, env, "bool"))
 
 
 def _veto(r: Reader, m: YMap, env: dict[str, Type]) -> Veto:
@@ -199,6 +200,25 @@ def _award(r: Reader, m: YMap, env: dict[str, Type], ranking: Ranking) -> Award:
                  tuple(levels), r.boolean(m, "pass_down", ctx, True), r.text(m, "label_en", ctx))
 
 
+def _grade_order(grades: tuple[Grade, ...]) -> list[Problem]:
+    """Grades from the highest 'min' to the lowest, the last one catching every other unit; a grade's
+    condition does not read the grade."""
+    out: list[Problem] = []
+    if grades and grades[-1].min is not None:
+        out.append(Problem(grades[-1].loc, "the last grade must have no 'min' (it catches every other unit)"))
+    if grades and grades[-1].when is not None:
+        out.append(Problem(grades[-1].when.loc, "the last grade takes no 'when' (it catches every other unit)"))
+    for g in grades:
+        if g.when is not None and "grade" in g.when.names():
+            out.append(Problem(g.when.loc, f"grade {g.id}'s 'when' reads the grade it decides",
+                               hint="write the condition on the total, sections, fields or event counts"))
+    mins = [g.min for g in grades if g.min is not None]
+    if mins != sorted(mins, reverse=True):
+        out.append(Problem(grades[0].loc, "grades must run from the highest 'min' to the lowest: "
+                           + ", ".join(f"{g.id} {g.min}" for g in grades if g.min is not None)))
+    return out
+
+
 def _cross(scheme: Scheme, grades: tuple[Grade, ...], vetoes: tuple[Veto, ...], ranking: Ranking,
            awards: tuple[Award, ...]) -> list[Problem]:
     out: list[Problem] = []
@@ -211,12 +231,7 @@ def _cross(scheme: Scheme, grades: tuple[Grade, ...], vetoes: tuple[Veto, ...], 
             if i in seen:
                 out.append(Problem(loc, f"duplicate {kind} id '{i}'"))
             seen.add(i)
-    if grades and grades[-1].min is not None:
-        out.append(Problem(grades[-1].loc, "the last grade must have no 'min' (it catches every other unit)"))
-    mins = [g.min for g in grades if g.min is not None]
-    if mins != sorted(mins, reverse=True):
-        out.append(Problem(grades[0].loc, "grades must run from the highest 'min' to the lowest: "
-                           + ", ".join(f"{g.id} {g.min}" for g in grades if g.min is not None)))
+    out += _grade_order(grades)
     for v in vetoes:
         if v.grade is not None and v.grade not in gids:
             out.append(Problem(v.loc, f"veto grade '{v.grade}' is not a grade{did_you_mean(v.grade, gids)}",
@@ -229,7 +244,8 @@ def _cross(scheme: Scheme, grades: tuple[Grade, ...], vetoes: tuple[Veto, ...], 
             if t not in scheme.unit_types:
                 out.append(Problem(a.loc, f"unknown unit type '{t}'{did_you_mean(t, scheme.unit_types)}"))
     domains = {**text_domains(scheme), "grade": {g.id: g.label for g in grades}}
-    exprs = [(v.when, f"[vetoes.{v.id}]") for v in vetoes] + [(k.expr, "[ranking]") for k in ranking.by]
+    exprs = [(v.when, f"[vetoes.{v.id}]") for v in vetoes] + [(g.when, f"[grades.{g.id}]") for g in grades] + \
+        [(k.expr, "[ranking]") for k in ranking.by]
     for a in awards:
         exprs += [(a.eligible, f"[awards.{a.id}]")] + [(k.expr, f"[awards.{a.id}]") for k in a.rank_by]
     for e, ctx in exprs:

@@ -59,6 +59,7 @@ class Grade:
     min: Decimal | None = None
     inclusive: bool = True
     quota: Quota | None = None
+    when: Expr | None = None  # a condition beyond the total (90分以上且全年未受通报批评的为优秀)
 
 
 @dataclass(frozen=True)

@@ -583,3 +583,78 @@ awards:
     df = decided(tmp_path, rows, body)
     assert col(df, "a.top") == ["outside_quota", "recommended", "outside_quota", "recommended"]
     assert col(df, "a.top.pos") == [4, 1, 3, 2]
+
+
+COND_GRADES = """
+grades:
+  - {id: excellent, label: 优秀, min: 90, when: "not polluted and section.safety >= 60",
+     quota: {count: 1}}
+  - {id: good, label: 良好, min: 80, when: deaths == 0}
+  - {id: fail, label: 不合格}
+"""
+
+
+def test_a_grade_condition_must_hold_beside_the_line(tmp_path: Path) -> None:
+    """90分以上且全年未发生环境污染、安全得分60分以上的为优秀: a unit over the line whose condition fails gets
+    the next grade whose line and condition it meets; an empty value the condition reads is not met. The
+    quota counts only units that reach the grade by line and condition."""
+    rows = [{"unit_id": "a", "score": 95, "safe": 70, "polluted": True},  # condition fails: good
+            {"unit_id": "b", "score": 95, "safe": 70, "deaths": 2},       # excellent's holds; good's would not
+            {"unit_id": "c", "score": 93, "safe": 70},                    # excellent, but b is first in the quota
+            {"unit_id": "d", "score": 85, "deaths": 1},                   # good's condition fails: fail
+            {"unit_id": "e", "score": 95, "safe": 59},                    # section.safety 59 < 60: good
+            {"unit_id": "f", "score": 91, "safe": 70, "deaths": 1}]       # over the quota, good's fails: fail
+    df = decided(tmp_path, rows, COND_GRADES)
+    assert col(df, "grade") == ["good", "excellent", "good", "fail", "good", "fail"]
+    assert col(df, "gw.excellent") == [False, True, True, False, False, True]
+    assert col(df, "gw.good") == [True, False, True, False, True, False]
+
+
+def test_a_grade_condition_is_checked(tmp_path: Path) -> None:
+    from engine.errors import KaoheError  # noqa: PLC0415
+
+    def problems(grades: str) -> str:
+        path = write_scheme(tmp_path, SECTIONS.replace("weight: 0", "weight: 0.000001") + grades, FIELDS)
+        with pytest.raises(KaoheError) as e:
+            load_decisions(load_scheme(path))
+        return str(e.value)
+
+    reads_itself = COND_GRADES.replace("when: deaths == 0", 'when: grade != "fail"')
+    assert "grade good's 'when' reads the grade it decides" in problems(reads_itself)
+    last = COND_GRADES.replace("{id: fail, label: 不合格}", "{id: fail, label: 不合格, when: deaths > 0}")
+    assert "the last grade takes no 'when'" in problems(last)
+    assert "[grade good] unknown field 'deathz' (did you mean 'deaths'?)" in \
+        problems(COND_GRADES.replace("deaths == 0", "deathz == 0"))
+
+
+def test_explain_says_which_condition_kept_a_unit_from_a_grade_and_gap_solves_through_it(tmp_path: Path) -> None:
+    """explain's grade line names the condition a unit over a grade's line does not meet (or cannot be
+    decided for an empty value); the gap solver reads the grades' conditions as decide does: a unit over the
+    line whose condition fails needs the condition's field, not more points."""
+    from engine.gap import solve  # noqa: PLC0415
+    from engine.pipeline import Inputs, load, run, score  # noqa: PLC0415
+    from engine.report import explain  # noqa: PLC0415
+
+    body = SECTIONS.replace("weight: 0", "weight: 0.000001") + """
+grades:
+  - {id: excellent, label: 优秀, min: 90, when: safe_checks >= 2, quota: {count: 1}}
+  - {id: good, label: 良好, min: 80, when: deaths == 0}
+  - {id: fail, label: 不合格}
+"""
+    fields = {**FIELDS, "safe_checks": "{label: 安全检查次数, type: int, min: 0, required: false}"}
+    scheme = write_scheme(tmp_path, body, fields)
+    data = tmp_path / "units.csv"
+    data.write_text("unit_id,unit_type,score,safe,deaths,polluted,safe_checks\n"
+                    "a,village,95,70,0,否,1\nb,village,85,70,1,否,3\nc,village,96,70,0,否,\n", encoding="utf-8")
+    r = run(Inputs(scheme, data))
+    rows = {u["unit_id"]: u for u in r.frame.iter_rows(named=True)}
+    assert [rows[u]["grade"] for u in "abc"] == ["good", "fail", "good"]
+    said = {u: explain(r, rows[u], "zh").splitlines()[-1] for u in "abc"}
+    assert said["a"] == "等级 良好: 总分达到优秀分数线 90, 但优秀的条件 安全检查次数 ≥ 2 不满足; 总分 95.00 ≥ 80", said
+    assert said["b"] == "等级 不合格: 总分达到良好分数线 80, 但良好的条件 死亡人数 = 0 不满足", said
+    assert "优秀的条件 安全检查次数 ≥ 2 无法判断 (有值为空)" in said["c"]
+    assert "but its condition safe_checks >= 2 is not met" in explain(r, rows["a"], "en").splitlines()[-1]
+    ld = load(Inputs(scheme, data))
+    changes = {(c.unit_id, c.target): c for c in solve(ld, score(ld)) if c.status == "solved"}
+    up = changes[("a", "grade:excellent")]
+    assert (up.field, up.after) == ("safe_checks", "2")
