@@ -179,3 +179,102 @@ def _distinct(problems: list[Problem]) -> list[Problem]:
     """Each problem once (`a or b` fires once per true branch: engine.events, trap 12), in file order."""
     return sorted(dict.fromkeys(problems), key=lambda p: (p.loc.file, p.loc.row or 0, p.loc.line, p.loc.col,
                                                           p.message))
+
+
+# --------------------------------------------------------------------------------------------
+# events the rules cannot decide, and kinds written otherwise than the rules write them
+
+
+def _event_fx(events: pl.DataFrame) -> Any:
+    """A resolver of the event log's columns for `fixed.compile_expr` (numbers as scaled integers)."""
+    from . import fixed as F  # noqa: PLC0415
+
+    def resolve(node: E.Name | E.Ref) -> F.Fx:
+        if isinstance(node, E.Ref):
+            raise KeyError(node.key)
+        dt = events.schema[node.id]
+        col = pl.col(node.id)
+        if isinstance(dt, pl.Decimal):
+            scale = dt.scale or 0
+            return F.Fx((col * 10**scale).cast(pl.Int64), "num", scale)
+        kind = _kind_of(dt)
+        if dt.is_float():
+            raise TypeError(node.id)  # read_events gives none; a float is no exact number to compare
+        if kind == "num":
+            return F.Fx(col.cast(pl.Int64), "num", 0)
+        return F.Fx(col, "bool" if kind == "bool" else "str")
+
+    return resolve
+
+
+def undecided(events: pl.DataFrame, rules: Sequence[EventRule], rows: list[int], labels: dict[str, str],
+              path: str) -> list[Problem]:
+    """Events for which a rule's condition is neither true nor false because a value it reads is empty
+    (`kind == "生产安全事故" and deaths >= 1` with no deaths): the rule may score or veto the event, or not,
+    and the run cannot tell. Left to the rules, such an event matched nothing and a fatal accident's veto was
+    lost with a notice only (the audit's 王家庄村 came first and was recommended)."""
+    from . import fixed as F  # noqa: PLC0415
+
+    resolve = _event_fx(events)
+    masks: list[pl.Expr] = []
+    readers: list[EventRule] = []
+    for rule in rules:
+        try:
+            masks.append(F.compile_expr(rule.when.tree, resolve).expr.is_null().alias(f"_u{len(masks)}"))
+        except (KeyError, TypeError, ValueError):  # a condition the check cannot compile: durable decides it
+            continue
+        readers.append(rule)
+    if not masks or events.height == 0:
+        return []
+    open_ = events.select(masks)
+    out: list[Problem] = []
+    for k, rule in enumerate(readers):
+        for r in open_.get_column(f"_u{k}").arg_true().to_list():
+            row = events.row(r, named=True)
+            empty = [c for c in sorted(rule.when.names()) if c in row and row[c] is None]
+            shown = ", ".join(f"{labels.get(c, c)} ({c})" for c in empty) or "a value"
+            shown_zh = "、".join(f"「{labels.get(c, c)}」" for c in empty) or "某个值"
+            out.append(Problem(Loc(path, row=rows[r] + 2, column=empty[0] if empty else None),
+                               f"event {row['event_id']} ({row['kind']}): {shown} is empty, and rule "
+                               f"'{rule.label}' decides by it: the event may score or veto, or not",
+                               hint="fill it in (0 if there is none)",
+                               zh=(f"事件 {row['event_id']} ({row['kind']}) 的{shown_zh}为空, "
+                                   f"而规则「{rule.label}」要根据它判断 (可能计分或一票否决)", "请填写; 没有的填 0")))
+    return sorted(out, key=lambda p: p.loc.row or 0)[:MAX_PROBLEMS]
+
+
+def rule_kinds(rules: Sequence[EventRule]) -> list[str]:
+    """The event kinds the rules' conditions name (`kind == "..."`), in the rules' order."""
+    out: dict[str, None] = {}
+    for rule in rules:
+        for n in E.walk(rule.when.tree):
+            if isinstance(n, E.Cmp) and n.op == "==":
+                for a, b in ((n.left, n.right), (n.right, n.left)):
+                    if isinstance(a, E.Name) and a.id == "kind" and isinstance(b, E.Str):
+                        out[b.value] = None
+    return list(out)
+
+
+def near_kinds(events: pl.DataFrame, missed: list[int], rules: Sequence[EventRule], rows: list[int],
+               path: str) -> list[Problem]:
+    """Events no rule matched whose kind is close to one the rules name (环境污染 for 环境污染事件, 信访件 for
+    信访): a typing slip that would drop the event's points or veto; said as a problem at its row."""
+    from difflib import get_close_matches  # noqa: PLC0415
+
+    kinds = rule_kinds(rules)
+    out: list[Problem] = []
+    for r in missed:
+        kind = events.get_column("kind")[r]
+        if kind is None or kind in kinds:
+            continue
+        close = get_close_matches(kind, kinds, n=1, cutoff=0.6)
+        if not close:
+            continue
+        eid, listed = events.get_column("event_id")[r], "、".join(kinds)
+        out.append(Problem(Loc(path, row=rows[r] + 2, column="kind"),
+                           f"event {eid}: kind '{kind}' is no kind the rules score (did you mean '{close[0]}'?); "
+                           "as written, it scores nothing and vetoes nothing",
+                           hint=f"the rules' kinds: {listed}",
+                           zh=(f"事件 {eid} 的类别 '{kind}' 不是方案计分的事件类别 (是否应为 '{close[0]}'?); "
+                               "照现在的写法, 它不计分, 也不会一票否决", f"方案的事件类别: {listed}")))
+    return out[:MAX_PROBLEMS]

@@ -102,6 +102,9 @@ from .event_check import (
     _distinct,
     _kind_of,
     _row_loc,
+    near_kinds,
+    rule_kinds,
+    undecided,
 )
 from .event_prep import (
     OUTPUT_SCHEMA,
@@ -424,7 +427,8 @@ def _session_end(cl: Any) -> None:
 # the run
 
 
-def run_event_rules(events: pl.DataFrame, rules: Sequence[EventRule], *, path: str = "events.csv") -> pl.DataFrame:
+def run_event_rules(events: pl.DataFrame, rules: Sequence[EventRule], *, path: str = "events.csv",
+                    labels: Mapping[str, str] | None = None, strict: bool = False) -> pl.DataFrame:
     """Run the event rules over the event log: one row per (event, matching rule), see module doc."""
     problems = _check_events(events, path)
     if problems:
@@ -459,17 +463,31 @@ def run_event_rules(events: pl.DataFrame, rules: Sequence[EventRule], *, path: s
     else:
         with _LOCK:
             run = _post_all(events, rules, comp, conditions, posted, path)
-    _say_unmatched(events, set(run.rows), comp.rows, path)
+    if strict:  # a run's log (the pipeline): what the rules cannot decide, or a near-miss kind, is refused
+        _check_outcome(events, rules, set(run.rows), comp.rows, dict(labels or {}), path)
+    else:
+        _say_unmatched(events, set(run.rows), comp.rows, path, rule_kinds(rules))
     return _assemble(events, rules, run)
+
+
+def _check_outcome(events: pl.DataFrame, rules: Sequence[EventRule], matched: set[int], rows: list[int],
+                   labels: dict[str, str], path: str) -> None:
+    """Events a rule cannot decide for an empty value, and unmatched events whose kind is close to one the
+    rules name, are problems (either may have dropped a veto); the other unmatched events are said."""
+    missed = [r for r in range(events.height) if r not in matched]
+    problems = undecided(events, rules, rows, labels, path) + near_kinds(events, missed, rules, rows, path)
+    if problems:
+        raise KaoheError(problems)
+    _say_unmatched(events, matched, rows, path, rule_kinds(rules))
 
 
 LISTED_UNMATCHED = 10
 
 
-def _say_unmatched(events: pl.DataFrame, matched: set[int], rows: list[int], path: str) -> None:
-    """A `Notice` of the events no rule's condition matches (they score nothing, and veto nothing): a kind
-    written otherwise than the rules write it, or an empty column a rule compares, looks just like an event
-    the scheme does not score. (A match that scores nothing, e.g. before a rule's `nth`, is a match.)"""
+def _say_unmatched(events: pl.DataFrame, matched: set[int], rows: list[int], path: str, known: list[str]) -> None:
+    """A `Notice` of the events no rule's condition matches (they score nothing, and veto nothing), with the
+    kinds the rules name (`known`): an event the scheme does not score, or a kind written otherwise than the
+    rules write it and not close to theirs. (A match that scores nothing, e.g. before `nth`, is a match.)"""
     missed = [r for r in range(events.height) if r not in matched]
     if not missed:
         return
@@ -479,14 +497,14 @@ def _say_unmatched(events: pl.DataFrame, matched: set[int], rows: list[int], pat
     listed_zh = ", ".join(f"{ids[r]} (第 {rows[r] + 2} 行, {kinds[r]})" for r in shown)
     more = f" and {len(missed) - len(shown)} more" if len(missed) > len(shown) else ""
     n = len(missed)
+    kinds_said = "、".join(known)
+    say = f" ({kinds_said})" if kinds_said else ""
     warnings.warn(Notice(Problem(Loc(path), f"{n} event{'s' if n != 1 else ''} match{'es' if n == 1 else ''} no "
                                  f"event rule and score nothing: {listed}{more}",
-                                 hint="if they should count, check their kind (written as the rules' conditions "
-                                 "write it) and the columns the rules compare (an empty cell matches no comparison)",
+                                 hint="if they should count, write their kind as the scheme does" + say,
                                  zh=(f"{n} 个事件不符合任何事件规则, 不计分: {listed_zh}{' 等' if more else ''}",
-                                     "如果它们应当计分, 请检查事件类别 (须与规则条件中的写法一致) 和规则比较的列 "
-                                     "(空单元格不符合任何比较)"))),
-                  stacklevel=3)
+                                     "如果它们应当计分, 请按方案的写法填写事件类别" + say))),
+                  stacklevel=4)
 
 
 def _post_all(events: pl.DataFrame, rules: Sequence[EventRule], comp: _Compiler,

@@ -182,7 +182,11 @@ def score(ld: Loaded, *, detail: bool = True) -> Run:
         from .events import run_event_rules  # noqa: PLC0415
 
         with _noted(ld.inputs.lang) as said:  # events no rule matches
-            adjustments = run_event_rules(ld.events, load_event_rules(ld.scheme), path=str(ld.inputs.events))
+            from .event_rules import event_fields  # noqa: PLC0415
+
+            labels = {f.id: f.label for f in event_fields(ld.scheme).values()}
+            adjustments = run_event_rules(ld.events, load_event_rules(ld.scheme), path=str(ld.inputs.events),
+                                          labels=labels, strict=True)
         notes += tuple(said)
         vetoes = adjustments.filter(pl.col("veto").is_not_null())
     plan, scored = evaluate(ld.scheme, ld.units, path=ld.path,

@@ -258,19 +258,43 @@ def test_the_demo_scheme_named_is_the_demo_and_another_scheme_needs_its_data(tmp
 @pytest.mark.parametrize("lang", ["zh", "en"])
 def test_events_no_rule_matches_are_said_and_kept_in_the_manifest(tmp_path: Path, lang: str,
                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    """An event of a kind the scheme does not score is said (stderr and the manifest); a kind close to one
+    it scores (安全生产事故 for 生产安全事故) is refused at its row, as is an accident whose 死亡人数 is empty
+    (the clerk audit: either lost 王家庄村's veto, and it came first and was recommended)."""
     monkeypatch.chdir(ROOT)
-    log = tmp_path / "events.csv"
-    log.write_text((ROOT / "fixtures" / "2022" / "events.csv").read_text(encoding="utf-8")
-                   .replace("生产安全事故", "安全生产事故"), encoding="utf-8")
+    demo = (ROOT / "fixtures" / "2022" / "events.csv").read_text(encoding="utf-8")
     args = ["run", "--format", "json", "--lang", lang, "--data", "fixtures/2022/units.csv", "--events"]
-    typo = CliRunner().invoke(main, [*args, str(log)], prog_name="kaohe")
+
+    def run(text: str) -> Any:
+        log = tmp_path / "events.csv"
+        log.write_text(text, encoding="utf-8")
+        return CliRunner().invoke(main, [*args, str(log)], prog_name="kaohe")
+
+    log = tmp_path / "events.csv"
+    other = run(demo.replace("E003,2022-03-09,V03,生产安全事故", "E003,2022-03-09,V03,走访慰问"))
     plain = CliRunner().invoke(main, [*args, "fixtures/2022/events.csv"], prog_name="kaohe")
-    assert typo.exit_code == 0 and plain.exit_code == 0 and plain.stderr == ""
+    assert other.exit_code == 0 and plain.exit_code == 0 and plain.stderr == ""
     prefix = {"zh": "提示: ", "en": "note: "}[lang]
-    said = {"zh": "4 个事件不符合任何事件规则, 不计分: E003 (第 4 行, 安全生产事故)",
-            "en": "4 events match no event rule and score nothing: E003 (row 4, 安全生产事故)"}
-    assert typo.stderr.startswith(f"{prefix}{log}: {said[lang]}")
-    assert json.loads(typo.stdout)["manifest"]["notes"] == [typo.stderr.removeprefix(prefix).strip()]
+    said = {"zh": "1 个事件不符合任何事件规则, 不计分: E003 (第 4 行, 走访慰问)；"
+                  "如果它们应当计分, 请按方案的写法填写事件类别 (生产安全事故、信访、",
+            "en": "1 event matches no event rule and score nothing: E003 (row 4, 走访慰问); if they should count, "
+                  "write their kind as the scheme does (生产安全事故、信访、"}
+    assert other.stderr.startswith(f"{prefix}{log}: {said[lang]}")
+    assert json.loads(other.stdout)["manifest"]["notes"] == [other.stderr.removeprefix(prefix).strip()]
+    typo = run(demo.replace("生产安全事故", "安全生产事故"))
+    assert typo.exit_code == 1 and typo.stdout == ""
+    where = {"zh": f"{log}: 第 4 行, 列 'kind': 事件 E003 的类别 '安全生产事故' 不是方案计分的事件类别 "
+                   "(是否应为 '生产安全事故'?)",
+             "en": f"{log}: row 4, column 'kind': event E003: kind '安全生产事故' is no kind the rules score (did you "
+                   "mean '生产安全事故'?)"}
+    assert where[lang] in typo.stderr
+    empty = run(demo.replace("E003,2022-03-09,V03,生产安全事故,,1,", "E003,2022-03-09,V03,生产安全事故,,,"))
+    assert empty.exit_code == 1
+    where = {"zh": f"{log}: 第 4 行, 列 'deaths': 事件 E003 (生产安全事故) 的「死亡人数」为空, "
+                   "而规则「一般生产安全事故」要根据它判断",
+             "en": f"{log}: row 4, column 'deaths': event E003 (生产安全事故): 死亡人数 (deaths) is empty, and rule "
+                   "'一般生产安全事故' decides by it"}
+    assert where[lang] in empty.stderr and "亡人生产安全事故" in empty.stderr
 
 
 def test_the_output_format_follows_the_file_suffix_unless_given(tmp_path: Path,

@@ -21,7 +21,7 @@ from hypothesis import strategies as st
 
 from engine import events as ev
 from engine import fixed as F
-from engine.errors import KaoheError, Loc
+from engine.errors import KaoheError, Loc, Notice
 from engine.events import EVENT_SCALE, OUTPUT_SCHEMA, EventRule, run_event_rules
 from engine.expr import parse
 
@@ -61,7 +61,6 @@ def problems(excinfo: pytest.ExceptionInfo[KaoheError]) -> list[str]:
 def test_fixed_points_only_where_the_condition_holds() -> None:
     events = log(("E1", "2022-03-01", "A", "生产安全事故", None, 0),
                  ("E2", "2022-03-02", "A", "生产安全事故", None, 1),
-                 ("E3", "2022-03-03", "A", "生产安全事故", None, None),  # deaths missing: never matches
                  ("E4", "2022-01-05", "B", "生产安全事故", None, 0))
     out = run_event_rules(events, [rule("general", 'kind == "生产安全事故" and deaths == 0', label="一般事故",
                                         points=D(-3), target="section:safety")])
@@ -171,21 +170,22 @@ def test_unmatched_events_produce_no_rows() -> None:
 
 
 def test_events_no_rule_matches_are_said_with_their_rows() -> None:
-    """A kind written otherwise than the rules write it (安全生产事故 for 生产安全事故), or an empty column a
-    rule compares, matches no rule: the fatal accident then vetoed nothing, without a word. A Notice lists
-    such events by id, file row (the log's own order, not the output's) and kind; an event that matches a
-    rule but scores nothing (the first 信访 before `nth: 2`) is a match."""
+    """An event of a kind no rule names scores nothing and vetoes nothing: a Notice lists such events by id,
+    file row (the log's own order, not the output's) and kind, with the kinds the rules name; an event that
+    matches a rule but scores nothing (the first 信访 before `nth: 2`) is a match. (A kind close to a rule's,
+    or an empty value a rule decides by, is refused: the two tests above.)"""
     rules = [rule("fatal", 'kind == "生产安全事故" and deaths >= 1', veto="fatal_accident"),
              rule("minor", 'kind == "生产安全事故" and deaths == 0', points=D(-3), target="section:safety"),
              rule("petition", 'kind == "信访"', nth=2, points=D(-1), target="section:stability")]
-    events = log(("E2", "2022-05-01", "B", "信访"), ("E1", "2022-03-01", "A", "安全生产事故", None, 1),
-                 ("E3", "2022-04-01", "A", "生产安全事故"), ("E4", "2022-02-01", "A", "生产安全事故", None, 0))
+    events = log(("E2", "2022-05-01", "B", "信访"), ("E1", "2022-03-01", "A", "其他事项", None, 1),
+                 ("E3", "2022-04-01", "A", "安全检查"), ("E4", "2022-02-01", "A", "生产安全事故", None, 0))
     with pytest.warns(ev.Notice) as said:
         out = run_event_rules(events, rules, path="log.csv")
     assert table(out) == [("A", "E4", "minor", -3 * P)]
     [notice] = [str(w.message) for w in said]
-    assert notice.startswith("log.csv: 2 events match no event rule and score nothing: E1 (row 3, 安全生产事故), "
-                             "E3 (row 4, 生产安全事故); if they should count, check their kind")
+    assert notice == ("log.csv: 2 events match no event rule and score nothing: E1 (row 3, 其他事项), "
+                      "E3 (row 4, 安全检查); if they should count, write their kind as the scheme does "
+                      "(生产安全事故、信访)")
     many = log(*[(f"X{i}", "2022-01-01", "A", "其他") for i in range(12)])
     with pytest.warns(ev.Notice, match=r"12 events match no event rule .*X9 \(row 11, 其他\) and 2 more;"):
         run_event_rules(many, rules)
@@ -573,3 +573,53 @@ def test_a_blank_row_in_the_event_log_is_one_problem_at_its_row(tmp_path: Path) 
     with pytest.raises(KaoheError) as info:
         load(Inputs(root / "rules" / "township-2022.yaml", root / "fixtures" / "2022" / "units.csv", log))
     assert [(p.loc.row, p.message) for p in info.value.problems] == [(6, "this row of the event log is blank")]
+
+
+def test_an_event_a_rule_cannot_decide_for_an_empty_value_is_refused_at_its_row() -> None:
+    """A 生产安全事故 with its 死亡人数 left empty matched neither accident rule, so its veto was lost with a
+    notice only (the clerk audit: 王家庄村 came first and was recommended). Where a rule's condition is
+    neither true nor false because a value it reads is empty, the event is refused at its row and column;
+    an empty value that decides nothing (another kind's rule, or `or` with a true side) is no problem."""
+    rules = [rule("general", 'kind == "生产安全事故" and deaths == 0', label="一般事故", points=D(-3),
+                  target="section:safety"),
+             rule("fatal", 'kind == "生产安全事故" and deaths >= 1', label="亡人事故", veto="fatal"),
+             rule("many", 'kind == "搬迁延误" and (households >= 10 or deaths >= 1)', label="大规模", points=D(-1),
+                  target="pool:p")]
+    events = log(("E1", "2022-03-01", "A", "生产安全事故", None, 0),
+                 ("E2", "2022-03-02", "A", "生产安全事故", None, None),      # undecided by both accident rules
+                 ("E3", "2022-03-03", "B", "信访", None, None),              # no rule reads its deaths
+                 ("E4", "2022-03-04", "B", "搬迁延误", None, None, 12))      # households >= 10 decides it
+    with pytest.raises(KaoheError) as e:
+        run_event_rules(events, rules, path="log.csv", labels={"deaths": "死亡人数"}, strict=True)
+    said = problems(e)
+    assert len(said) == 2 and all(s.startswith("log.csv: row 3, column 'deaths': event E2 (生产安全事故): 死亡人数 "
+                                               "(deaths) is empty") for s in said)
+    named = sorted(r for r in ("一般事故", "亡人事故") for s in said if f"rule '{r}'" in s)
+    assert named == ["一般事故", "亡人事故"]
+    zh = e.value.problems[0].text("zh")
+    assert zh.startswith("log.csv: 第 3 行, 列 'deaths': 事件 E2 (生产安全事故) 的「死亡人数」为空")
+    fine = run_event_rules(events.filter(pl.col("event_id") != "E2"), rules, strict=True)
+    assert table(fine, "event_id", "rule") == [("E1", "general"), ("E4", "many")]
+
+
+def test_an_unmatched_event_whose_kind_is_close_to_a_rules_kind_is_refused() -> None:
+    """环境污染 for the rules' 环境污染事件 scored nothing and lost the veto, with a notice only; the polluting
+    village came first on the ecology award. A kind close to one the rules name is a problem (with the
+    suggestion and the rules' kinds); a kind far from all of them stays a notice that lists them."""
+    rules = [rule("pollution", 'kind == "环境污染事件"', label="环境污染", veto="pollution"),
+             rule("petition", 'kind == "信访"', label="信访", points=D(-1), target="pool:p")]
+    events = log(("E1", "2022-03-01", "A", "环境污染", None), ("E2", "2022-03-02", "A", "信访件", None),
+                 ("E3", "2022-03-03", "A", "信访", None))
+    with pytest.raises(KaoheError) as e:
+        run_event_rules(events, rules, path="log.csv", strict=True)
+    said = problems(e)
+    assert said[0] == ("log.csv: row 2, column 'kind': event E1: kind '环境污染' is no kind the rules score (did you "
+                       "mean '环境污染事件'?); as written, it scores nothing and vetoes nothing; the rules' kinds: "
+                       "环境污染事件、信访")
+    assert said[1].startswith("log.csv: row 3, column 'kind': event E2: kind '信访件' is no kind the rules score "
+                              "(did you mean '信访'?)")
+    far = log(("E1", "2022-03-01", "A", "表彰", None), ("E3", "2022-03-03", "A", "信访", None))
+    with pytest.warns(Notice, match="1 event matches no event rule.*write their kind as the scheme does "
+                                    r"\(环境污染事件、信访\)"):
+        out = run_event_rules(far, rules, strict=True)
+    assert table(out, "event_id", "rule") == [("E3", "petition")]
