@@ -135,7 +135,7 @@ def prepare_units(df: pl.DataFrame, scheme: Scheme, *, path: str, release: bool 
     needed = [cols.id, cols.type] + [f.id for f in scheme.fields.values() if f.required or f.required_for]
     missing = [c for c in needed if c not in df.columns]
     for c in missing[:MAX_MISSING]:
-        label = scheme.fields[c].label if c in scheme.fields else ""
+        label = scheme.fields[c].label if c in scheme.fields else {cols.id: "单位编号", cols.type: "单位类型"}[c]
         head = f"'{c}'" + (f" ({label})" if label else "")
         problems.append(Problem(Loc(path, row=1), f"missing column {head}" + did_you_mean(c, df.columns),
                                 hint="add the column, headed by the field id or label",

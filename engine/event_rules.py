@@ -32,6 +32,7 @@ RULE_KEYS = ("id", "label", "when", "points", "section", "pool", "veto", "nth", 
              "note")
 DATE_FORMATS = ("%Y-%m-%d", "%Y/%m/%d", "%Y.%m.%d", "%Y年%m月%d日", "%Y%m%d", "%Y-%m-%d %H:%M:%S",
                 "%Y-%m-%d %H:%M:%S%.f")
+BASE_LABELS = {"event_id": "事件编号", "date": "日期", "unit_id": "单位编号", "kind": "事件类型"}
 EVENT_SHEETS = ("事件记录", "events")  # the sheet of an .xlsx event log (the template's), else the first
 
 
@@ -163,20 +164,26 @@ def read_events(scheme: Scheme, path: Path, unit_ids: pl.Series, *, encoding: st
     """The event log, validated: every problem with file, row and column; numbers exact. Dates must lie
     in the assessment `year` (default: the scheme's; a mid-year run passes the as-of year). `sheet`: of an
     .xlsx log, by name or number (default: `EVENT_SHEETS`, else the first shown)."""
-    from .io import read_table_info  # noqa: PLC0415
+    from .io import map_columns, read_table_info  # noqa: PLC0415
+    from .io_columns import EVENT_ALIASES  # noqa: PLC0415
 
     file = str(path)
     raw, info = read_table_info(path, encoding=encoding, what="events", allow_empty=True,
                                  sheet=sheet if sheet is not None else _event_sheet(path))
     if hashes is not None:  # the manifest hashes the bytes read here rather than reading the file again
         hashes[file] = info.sha256
+    declared = event_fields(scheme)  # headed by id or label; the log's own columns also as the template names them
+    raw = map_columns(raw, {f.id: f.label for f in declared.values()}, path=file,
+                      aliases={h: c for h, c in EVENT_ALIASES.items() if h not in declared})
     missing = [c for c in BASE_COLUMNS if c not in raw.columns]
     if missing:
         raise KaoheError([Problem(Loc(file, row=1), f"missing column '{c}'{did_you_mean(c, raw.columns)}",
-                                  hint="the event log needs event_id, date, unit_id, kind",
-                                  zh=(f"缺少列 '{c}'{did_you_mean(c, raw.columns, 'zh')}",
-                                      "事件记录需要 event_id、date、unit_id、kind 四列")) for c in missing])
-    fields = {k: f for k, f in event_fields(scheme).items() if k in raw.columns}
+                                  hint="the event log needs event_id, date, unit_id, kind (or 事件编号, 日期, "
+                                  "单位编号, 事件类型)",
+                                  zh=(f"缺少列 '{c}' ({BASE_LABELS[c]}){did_you_mean(c, raw.columns, 'zh')}",
+                                      "事件记录需要 事件编号、日期、单位编号、事件类型 四列 (列名也可写 event_id、"
+                                      "date、unit_id、kind)")) for c in missing])
+    fields = {k: f for k, f in declared.items() if k in raw.columns}
     raw = raw.with_row_index("_row", offset=2).with_columns(pl.col(c).cast(pl.String) for c in BASE_COLUMNS)
     blank = raw.filter(pl.all_horizontal(pl.exclude("_row").is_null())).get_column("_row").to_list()
     if blank:  # one problem a blank row, not one a column ("'None' is not a date")

@@ -37,20 +37,41 @@ def wanted_columns(fields: Mapping[str, str], others: Iterable[str]) -> Callable
     return lambda h: h in names or h.startswith(heads)
 
 
-def map_columns(df: pl.DataFrame, fields: Mapping[str, str], *, path: str | Path) -> pl.DataFrame:
-    """Rename headers written as a field's label (`fields`: id -> label) to the field id."""
+def unit_aliases(id_col: str, name_col: str, type_col: str, fields: Iterable[str]) -> dict[str, str]:
+    """Chinese headers of a units table's id, name and type columns (as the template's 说明 sheet names
+    them: 单位编号, 单位名称, 单位类型) -> the scheme's column names; none that is a field's id."""
+    words = {"单位编号": id_col, "编号": id_col, "单位代码": id_col, "单位类型": type_col, "单位类别": type_col,
+             "类型": type_col, "类别": type_col}
+    if name_col != id_col:  # (a scheme whose units are named by their id has no name column)
+        words |= {"单位名称": name_col, "名称": name_col}
+    taken = set(fields)
+    return {h: c for h, c in words.items() if h not in taken}
+
+
+EVENT_ALIASES = {"事件编号": "event_id", "编号": "event_id", "日期": "date", "发生日期": "date", "单位编号": "unit_id",
+                 "事件类型": "kind", "事件类别": "kind", "类型": "kind", "类别": "kind"}  # the template's words
+
+
+def map_columns(df: pl.DataFrame, fields: Mapping[str, str], *, path: str | Path,
+                aliases: Mapping[str, str] | None = None) -> pl.DataFrame:
+    """Rename headers written as a field's label (`fields`: id -> label) to the field id, and headers in
+    `aliases` (header -> column name: 单位编号 -> unit_id) to their column."""
     file = str(path)
     exact: dict[str, str] = {}
     for field_id, label in fields.items():
         exact.setdefault(_norm(label), field_id)
     exact.update({_norm(fid): fid for fid in fields})
+    for h, col in (aliases or {}).items():
+        exact.setdefault(_norm(h), col)
     bases: dict[str, list[str]] = {}
     for field_id, label in fields.items():
         bases.setdefault(_split_unit(label)[0], []).append(field_id)
     problems: list[Problem] = []
-    owner: dict[str, str] = {}
+    owner: dict[str, str] = {c: c for c in set((aliases or {}).values()) if c in df.columns}  # unit_id as is
     renames: dict[str, str] = {}
     for h in df.columns:
+        if owner.get(h) == h:
+            continue
         fid = h if h in fields else exact.get(_norm(h))
         if fid is None:
             base, unit = _split_unit(h)
@@ -76,10 +97,10 @@ def map_columns(df: pl.DataFrame, fields: Mapping[str, str], *, path: str | Path
         if fid is None:
             continue
         if fid in owner:
+            what = f"{fid} ({fields[fid]})" if fid in fields else fid
             problems.append(Problem(Loc(file, row=1, column=h), f"columns '{owner[fid]}' and '{h}' both give field "
-                                    f"{fid} ({fields[fid]})", hint="delete or rename one of them",
-                                    zh=(f"列 '{owner[fid]}' 和 '{h}' 都是字段 {fid} ({fields[fid]})",
-                                        "请删除其中一列, 或改名")))
+                                    f"{what}", hint="delete or rename one of them",
+                                    zh=(f"列 '{owner[fid]}' 和 '{h}' 都是字段 {what}", "请删除其中一列, 或改名")))
             continue
         owner[fid] = h
         if h != fid:

@@ -104,14 +104,15 @@ def demo_inputs(scheme: str = "township-2022.yaml") -> Inputs:
 def read_units(inputs: Inputs, scheme: Scheme) -> tuple[pl.DataFrame, str, str]:
     """The units table (only the columns the scheme uses, for Parquet), its path and its SHA-256."""
     from .io import map_columns, read_table_info  # noqa: PLC0415
-    from .io_columns import wanted_columns  # noqa: PLC0415
+    from .io_columns import unit_aliases, wanted_columns  # noqa: PLC0415
 
     labels = {f.id: f.label for f in scheme.fields.values()}
     cols = scheme.columns
-    wanted = wanted_columns(labels, (cols.id, cols.name, cols.type))
+    aliases = unit_aliases(cols.id, cols.name, cols.type, scheme.fields)
+    wanted = wanted_columns(labels, (cols.id, cols.name, cols.type, *aliases))
     df, info = read_table_info(inputs.data, encoding=inputs.encoding, sheet=inputs.sheet, what="units",
                                wanted=wanted)
-    mapped = map_columns(df, labels, path=inputs.data)
+    mapped = map_columns(df, labels, path=inputs.data, aliases=aliases)
     heads = list(pl.read_parquet_schema(inputs.data)) if info.format == "parquet" else df.columns
     absent_fields(scheme, mapped.columns, [h for h in heads if not wanted(h)], str(inputs.data))
     return mapped, str(inputs.data), info.sha256

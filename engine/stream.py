@@ -41,7 +41,7 @@ from .data import (
 from .decide import needed_columns
 from .errors import KaoheError
 from .evaluate import Plan, _checks, build_plan
-from .io_columns import map_columns, wanted_columns
+from .io_columns import map_columns, unit_aliases, wanted_columns
 from .io_read import _clean, sha256_file
 from .model import Field, Scheme
 from .rules_model import Decisions
@@ -62,10 +62,11 @@ def scored_stream(scheme: Scheme, dec: Decisions, path: Path) -> tuple[Plan, pl.
         return None
     labels = {f.id: f.label for f in scheme.fields.values()}
     cols = scheme.columns
-    wanted = wanted_columns(labels, (cols.id, cols.name, cols.type))
+    aliases = unit_aliases(cols.id, cols.name, cols.type, scheme.fields)
+    wanted = wanted_columns(labels, (cols.id, cols.name, cols.type, *aliases))
     keep = [n for n in names if wanted(n)]
     try:
-        mapped = map_columns(pl.DataFrame(schema={n: schema[n] for n in keep}), labels, path=file)
+        mapped = map_columns(pl.DataFrame(schema={n: schema[n] for n in keep}), labels, path=file, aliases=aliases)
     except KaoheError:
         return None
     rename = dict(zip(keep, mapped.columns, strict=True))

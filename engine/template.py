@@ -30,6 +30,7 @@ import polars as pl
 import xlsxwriter
 
 from .errors import KaoheError, Loc, Problem, did_you_mean
+from .event_rules import BASE_LABELS
 from .io_columns import map_columns
 from .io_read import _cap, _letter
 from .io_write import _FIXED_TIME, MAX_WIDTH, _text_width, neutralise, write_atomic
@@ -41,7 +42,7 @@ NOTES_SHEET = "说明"
 LAST_ROW = 1_048_575  # Excel's last row (0-based): validations cover the whole column
 NO_BOUND = 999_999_999_999_999  # 15 digits: what Excel keeps exactly
 BOOL_WORDS = ("是", "否")
-EVENT_BASE = {"event_id": "事件编号", "date": "日期", "unit_id": "单位编号", "kind": "事件类型"}
+EVENT_BASE = BASE_LABELS  # the event log's own columns, as the 说明 sheet names them (read by those names too)
 REQUIRED_FILL, OPTIONAL_FILL, ID_FILL = "#FCE4D6", "#EDEDED", "#DDEBF7"
 
 

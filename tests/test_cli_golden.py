@@ -165,7 +165,8 @@ def test_an_event_log_sheet_is_chosen_by_events_sheet(tmp_path: Path, monkeypatc
     with_csv = run("fixtures/2022/events.csv")
     assert with_csv.exit_code == 0
     first = run(str(log))
-    assert first.exit_code == 1 and "log.xlsx: 第 1 行: 缺少列 'event_id'；事件记录需要 event_id、date" in first.stderr
+    assert first.exit_code == 1 and "log.xlsx: 第 1 行: 缺少列 'event_id' (事件编号)；事件记录需要 事件编号、日期" \
+        in first.stderr
     assert "log.xlsx: row 1: missing column 'event_id'; the event log needs" in run(str(log), "--lang", "en").stderr
     for sheet in ("2022年事件", "2"):
         chosen = run(str(log), "--events-sheet", sheet)

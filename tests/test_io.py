@@ -861,3 +861,35 @@ def test_a_csv_starting_like_a_compressed_stream_is_read_as_text(tmp_path: Path,
     """'x^' and 'x\\x01' open a zlib stream to Polars' CSV reader, which then tried to inflate the file."""
     df = read_table(_write(tmp_path / "z.csv", f"{header}\n甲,1\n".encode()))
     assert df.columns[0] == header.split(",")[0].strip() and df.rows() == [("甲", "1")]
+
+
+def test_the_id_name_and_type_columns_and_the_event_log_may_be_headed_as_the_template_names_them(
+        tmp_path: Path) -> None:
+    """The template's 说明 sheet names the id, name and type columns 单位编号, 单位名称, 单位类型 and the event
+    log's columns 事件编号, 日期, 单位编号, 事件类型: a clerk heading them so was refused ('缺少列 unit_id').
+    Headed so (and the event fields by their labels), the demo scores as it does; a table giving a column
+    twice (unit_id and 单位编号) is refused."""
+    from engine.errors import KaoheError  # noqa: PLC0415
+    from engine.pipeline import Inputs, run  # noqa: PLC0415
+
+    root = Path(__file__).resolve().parent.parent
+    scheme, units, events = (root / "rules" / "township-2022.yaml", root / "fixtures" / "2022" / "units.csv",
+                             root / "fixtures" / "2022" / "events.csv")
+    text = units.read_text(encoding="utf-8").split("\n", 1)
+    header = text[0].replace("unit_id,name,unit_type,", "单位编号,单位名称,单位类型,", 1)
+    zh_units = tmp_path / "units.csv"
+    zh_units.write_text(header + "\n" + text[1], encoding="utf-8")
+    log = events.read_text(encoding="utf-8").split("\n", 1)
+    assert log[0] == "event_id,date,unit_id,kind,level,deaths,households,note"
+    zh_log = tmp_path / "events.csv"
+    zh_log.write_text("事件编号,日期,单位编号,事件类型,级别,死亡人数,涉及户数,备注\n" + log[1], encoding="utf-8")
+    want = run(Inputs(scheme, units, events)).frame
+    got = run(Inputs(scheme, zh_units, zh_log)).frame
+    assert got.select("unit_id", "name", "unit_type", "total", "grade", "rank").equals(
+        want.select("unit_id", "name", "unit_type", "total", "grade", "rank"))
+    both = tmp_path / "both.csv"
+    table = pl.read_csv(units, infer_schema=False)
+    table.insert_column(1, table.get_column("unit_id").alias("单位编号"))
+    table.write_csv(both)
+    with pytest.raises(KaoheError, match="columns 'unit_id' and '单位编号' both give field unit_id"):
+        run(Inputs(scheme, both, events))
