@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 import unicodedata
 import warnings
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from decimal import Decimal
 from difflib import get_close_matches
@@ -366,6 +366,65 @@ class Check:
     hint: str = ""
     value_col: str | None = None
     zh: tuple[str, str] | None = None  # the message (with {value} and {unit}) and hint in Chinese
+    why: Callable[[str], Said | None] | None = None  # for some values a better message (`not_a_number`)
+
+
+Said = tuple[str, str, str, str]  # message, hint, and both in Chinese
+
+
+def merged_cell(v: str) -> Said | None:
+    """A cell a merged range covers, as engine.io_read marks it ('[merged C2:C17]'): said as such, not as its
+    placeholder text."""
+    if m := re.fullmatch(r"\[merged ([A-Z]+\d+:[A-Z]+\d+)\]", v.strip()):
+        return (f"the cell is inside the merged cells {m[1]}, and only the first of them holds the value",
+                "unmerge the cells and fill in each row", f"这一格在合并单元格 {m[1]} 中, 只有合并区域的第一格有值",
+                "请取消合并, 在每一行分别填写")
+    return None
+
+
+def not_a_number(scale: int) -> Callable[[str], Said | None]:
+    """Why a cell meant as a number (at most `scale` decimals) did not read as one, where the cell says: an
+    Excel error or a formula saved without its result, a merged cell, a date cell, thousands separators,
+    a unit after the number, too many decimals (a formula's result), too many digits. None: the general
+    message."""
+    def why(v: str) -> Said | None:
+        s = v.strip()
+        if said := merged_cell(s):
+            return said
+        if s.startswith("#"):
+            return (f"'{s}' is an Excel error, not a value", "correct the cell's formula in Excel (or type the value)",
+                    f"'{s}' 是 Excel 的错误值, 不是数", "请在 Excel 中改正这一格的公式 (或直接填写数值)")
+        if s.startswith("="):
+            return (f"'{s}' is a formula saved without its result", "open the file in Excel or WPS and save it "
+                    "(the formulas' results are saved then), or type the value", f"'{s}' 是没有保存计算结果的公式",
+                    "请在 Excel 或 WPS 中打开文件并保存 (会保存公式的结果), 或直接填写数值")
+        if re.fullmatch(r"\d{4}-\d{2}-\d{2}( 00:00:00)?", s):
+            return (f"'{s}' is a date (the cell is formatted as a date)", "set the cell's format to General and "
+                    "type the number again", f"'{s[:10]}' 是日期 (单元格被设成了日期格式)",
+                    "请把单元格格式设为“常规”后重新填写")
+        if re.fullmatch(r"[+-]?\d{1,3}(,\d{3})+(\.\d+)?", s):
+            plain = s.replace(",", "")
+            return (f"'{s}' has thousands separators", f"write it without commas: {plain}",
+                    f"'{s}' 含千位分隔符", f"请去掉逗号, 写作 {plain}")
+        if m := re.fullmatch(r"([+-]?\d+(?:\.\d+)?)\s*([^\d\s.%％]+)", s):
+            return (f"'{s}' carries a unit ('{m[2]}')", f"write the number only: {m[1]}",
+                    f"'{s}' 带了单位 '{m[2]}'", f"请只填数字: {m[1]}")
+        if (m := re.fullmatch(r"[+-]?\d+\.(\d+)", s)) and len(m[1]) > scale and scale == 0:
+            return (f"'{s}' is not a whole number", "write a whole number", f"'{s}' 不是整数", "请填写整数")
+        if (m := re.fullmatch(r"[+-]?\d+\.(\d+)", s)) and len(m[1]) > scale:
+            places = f"{scale} decimal{'s' if scale != 1 else ''}"
+            computed = len(m[1]) > scale + 2  # many more: a formula's result, shown in full
+            return (f"'{s}' has more than {places}" + (" (a formula's result?)" if computed else ""),
+                    f"round it to {places}" + (f" (ROUND(..., {scale}) in Excel, then paste the values)"
+                                                if computed else ""),
+                    f"'{s}' 的小数超过 {scale} 位" + (" (多为公式的计算结果)" if computed else ""),
+                    f"请保留 {scale} 位小数" + (f": 可用 =ROUND(…,{scale}), 再“选择性粘贴为数值”" if computed else ""))
+        if re.fullmatch(r"[+-]?\d+(\.\d+)?([eE][+-]?\d+)?", s) and abs(float(s)) >= 1e15:
+            return (f"'{s}' is too large to hold exactly", "check the value", f"'{s}' 太大, 无法精确保存",
+                    "请检查这个值")
+        return None
+
+    return why
 
 
 def run_checks(both: pl.DataFrame, checks: list[Check], path: str) -> list[Problem]:
@@ -385,8 +444,10 @@ def run_checks(both: pl.DataFrame, checks: list[Check], path: str) -> list[Probl
             v = rec.get(check.value_col) if check.value_col else None
             unit = rec.get("unit_id", "")
             zh = (check.zh[0].format(value=v, unit=unit), check.zh[1]) if check.zh else None
-            msg = check.message.format(value=v, unit=unit)
-            out.append(Problem(Loc(path, row=rec["_row"], column=check.column), msg, hint=check.hint, zh=zh))
+            msg, hint = check.message.format(value=v, unit=unit), check.hint
+            if check.why is not None and v is not None and (said := check.why(str(v))) is not None:
+                msg, hint, zh = said[0], said[1], (said[2], said[3])
+            out.append(Problem(Loc(path, row=rec["_row"], column=check.column), msg, hint=hint, zh=zh))
         if bad.height > MAX_LISTED:
             more = bad.height - MAX_LISTED
             out.append(Problem(Loc(path, column=check.column), f"... and {more} more rows like these", more=more,
@@ -415,7 +476,8 @@ def _id_checks(scheme: Scheme, *, unique_ids: bool = False) -> list[Check]:
     """`unique_ids`: the ids are known to be distinct, so the (costly) duplicate check is left out."""
     c = scheme.columns
     types = ", ".join(f"{t} ({label})" for t, label in scheme.unit_types.items())
-    allowed, allowed_zh = f"allowed: {types}", f"可填: {types}"
+    allowed = f"allowed: {types}"
+    allowed_zh = "可填: " + "、".join(f"{label} ({t})" for t, label in scheme.unit_types.items())
     dup = [] if unique_ids else [
         Check(pl.col("unit_id").is_duplicated() & pl.col("unit_id").is_not_null(), c.id, "duplicate unit id '{value}'",
               "each unit appears once", "unit_id", zh=("单位编号 '{value}' 重复", "每个单位只能出现一次"))]
@@ -423,9 +485,9 @@ def _id_checks(scheme: Scheme, *, unique_ids: bool = False) -> list[Check]:
         Check(pl.col("unit_id").is_null() | (pl.col("unit_id") == ""), c.id, "empty unit id",
               "every row needs a unit id", zh=("单位编号为空", "每一行都要有单位编号")),
         *dup,
-        Check(pl.col("unit_type").is_null(), c.type, "empty unit type", allowed, zh=("单位类别为空", allowed_zh)),
+        Check(pl.col("unit_type").is_null(), c.type, "empty unit type", allowed, zh=("单位类型为空", allowed_zh)),
         Check(pl.col("_type").is_null() & pl.col("unit_type").is_not_null(), c.type, "unknown unit type '{value}'",
-              allowed, "unit_type", zh=("未知的单位类别 '{value}'", allowed_zh)),
+              allowed, "unit_type", zh=("未知的单位类型 '{value}'", allowed_zh), why=merged_cell),
     ]
 
 
@@ -555,7 +617,8 @@ def _none_hint(f: Field, lang: str = "en") -> str:
 def _field_checks(f: Field, raw_dtype: pl.DataType, scheme: Scheme) -> list[tuple[str, Check]]:
     raw = pl.col(f"raw.{f.id}")
     rv = f"raw.{f.id}"
-    what = {"int": "a whole number", "decimal": f"a number with at most {f.scale} decimals", "bool": "是/否",
+    what = {"int": "a whole number", "decimal": f"a number with at most {f.scale} decimal{'s' if f.scale != 1 else ''}",
+            "bool": "是/否",
             "str": "a text"}[f.type]
     what_zh = {"int": "整数", "decimal": f"最多 {f.scale} 位小数的数", "bool": "是/否", "str": "文字"}[f.type]
     text = raw_dtype == pl.String
@@ -568,11 +631,11 @@ def _field_checks(f: Field, raw_dtype: pl.DataType, scheme: Scheme) -> list[tupl
     out: list[tuple[str, Check]] = []
     if f.type != "str" and raw_dtype != pl.Boolean:  # a cell that is there but does not read as its type
         number = f.type in ("int", "decimal")
-        too_big = " (or is too large to hold exactly)" if number else ""
-        out.append(("unparsed", Check(~blank & pl.col(f.id).is_null(), f.id, "'{value}' is not " + what + too_big,
-                                      f"write {what} in column '{f.id}' ({f.label})", rv,
-                                      zh=("'{value}' 不是" + what_zh + ("(或太大, 无法精确保存)" if number else ""),
-                                          f"请在列 '{f.id}' ({f.label}) 填写{what_zh}"))))
+        zh = ("'{value}' 不能识别为是/否", "请填 是 或 否") if f.type == "bool" else \
+            ("'{value}' 不是" + what_zh, f"请在列 '{f.id}' ({f.label}) 填写{what_zh}")
+        out.append(("unparsed", Check(~blank & pl.col(f.id).is_null(), f.id, "'{value}' is not " + what,
+                                      f"write {what} in column '{f.id}' ({f.label})", rv, zh=zh,
+                                      why=not_a_number(f.scale) if number else None)))
     if raw_dtype.is_float() and f.type in ("int", "decimal"):
         if raw_dtype == pl.Float64:  # a parsed value is the rounded raw one, exactly: no second rounding
             off = (raw * 10**f.scale - pl.col(f.id).cast(pl.Float64)).abs()
@@ -596,7 +659,7 @@ def _field_checks(f: Field, raw_dtype: pl.DataType, scheme: Scheme) -> list[tupl
     if f.values:
         out.append(("values", Check(pl.col(f.id).is_not_null() & ~pl.col(f.id).is_in(list(f.values)), f.id,
                                     "'{value}' is not allowed", "allowed: " + ", ".join(f.values), f.id,
-                                    zh=("不允许填 '{value}'", "可填: " + ", ".join(f.values)))))
+                                    zh=("不允许填 '{value}'", "可填: " + ", ".join(f.values)), why=merged_cell)))
     for which, op in (("min", "<"), ("max", ">")):
         bound = getattr(f, which)
         if bound is None:

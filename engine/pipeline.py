@@ -7,6 +7,7 @@ everything the reports need, with a manifest (hashes, version, options) for repr
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import os
 import warnings
 from collections.abc import Iterator
@@ -20,7 +21,7 @@ import polars as pl
 from . import __version__
 from .data import absent_fields, prepare_units
 from .decide import AwardInfo, decide, event_counts, needed_columns
-from .errors import Loc, Notice, Problem, UsageProblem
+from .errors import KaoheError, Loc, Notice, Problem, UsageProblem
 from .evaluate import Plan, evaluate
 from .model import Scheme
 from .rules_load import load_decisions
@@ -101,8 +102,9 @@ def demo_inputs(scheme: str = "township-2022.yaml") -> Inputs:
     return Inputs(rules / scheme, fixtures / data, events if events and events.exists() else None)
 
 
-def read_units(inputs: Inputs, scheme: Scheme) -> tuple[pl.DataFrame, str, str]:
-    """The units table (only the columns the scheme uses, for Parquet), its path and its SHA-256."""
+def read_units(inputs: Inputs, scheme: Scheme) -> tuple[pl.DataFrame, str, str, dict[str, str]]:
+    """The units table (only the columns the scheme uses, for Parquet), its path, its SHA-256, and the
+    headers as the file writes them of the columns renamed to their field ids (field id -> header)."""
     from .io import map_columns, read_table_info  # noqa: PLC0415
     from .io_columns import unit_aliases, wanted_columns  # noqa: PLC0415
 
@@ -115,7 +117,8 @@ def read_units(inputs: Inputs, scheme: Scheme) -> tuple[pl.DataFrame, str, str]:
     mapped = map_columns(df, labels, path=inputs.data, aliases=aliases)
     heads = list(pl.read_parquet_schema(inputs.data)) if info.format == "parquet" else df.columns
     absent_fields(scheme, mapped.columns, [h for h in heads if not wanted(h)], str(inputs.data))
-    return mapped, str(inputs.data), info.sha256
+    written = {new: old for old, new in zip(df.columns, mapped.columns, strict=True) if old != new}
+    return mapped, str(inputs.data), info.sha256, written
 
 
 @dataclass(frozen=True)
@@ -139,8 +142,11 @@ def load(inputs: Inputs, *, year: int | None = None) -> Loaded:
     decisions = load_decisions(scheme)
     _events_given(scheme, inputs)
     with _noted(inputs.lang) as notes:
-        df, path, sha = read_units(inputs, scheme)
-        units = prepare_units(df, scheme, path=path, release=True)
+        df, path, sha, written = read_units(inputs, scheme)
+        try:
+            units = prepare_units(df, scheme, path=path, release=True)
+        except KaoheError as e:  # a column is named as the file heads it (安全培训演练次数), not by its field id
+            raise KaoheError([_as_written(p, written) for p in e.problems]) from None
         events = None
         hashes = {path: sha}
         if inputs.events is not None and scheme.raw.get("events"):
@@ -150,6 +156,13 @@ def load(inputs: Inputs, *, year: int | None = None) -> Loaded:
                                  year=year, hashes=hashes, sheet=inputs.events_sheet)
     return Loaded(scheme, decisions, units.frame, path, events, inputs, year or scheme.meta.year, hashes,
                   tuple(notes))
+
+
+def _as_written(p: Problem, written: dict[str, str]) -> Problem:
+    """`p` with its column named by the file's header, where the file heads it otherwise than its id."""
+    if p.loc.column not in written:
+        return p
+    return dataclasses.replace(p, loc=dataclasses.replace(p.loc, column=written[p.loc.column]))
 
 
 @contextlib.contextmanager

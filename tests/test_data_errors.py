@@ -29,7 +29,7 @@ pytestmark = [pytest.mark.usefixtures("scheme_parsed_once"), pytest.mark.filterw
 UNIT_CASES = [
     ("missing_column.csv", 1, "hazards_found", "did you mean 'hazard_found'?"),
     ("not_a_number.csv", 4, "safety_trainings", "'四次' is not a whole number"),
-    ("too_many_decimals.csv", 3, "safety_eval", "'20.05' is not a number with at most 1 decimals"),
+    ("too_many_decimals.csv", 3, "safety_eval", "'20.05' has more than 1 decimal; round it to 1 decimal"),
     ("below_min.csv", 6, "safety_trainings", "'-2' is below the minimum 0"),
     ("above_max.csv", 8, "party_q1", "'31.0' is above the maximum 30"),
     ("max_other_field.csv", 2, "hazards_fixed", "'13' is above the maximum hazards_found (排查安全隐患数)"),
@@ -51,17 +51,17 @@ EVENT_CASES = [
 
 ZH = {  # the same problems as the Chinese-first CLI says them (`Problem.text("zh")`)
     "missing_column.csv": "缺少列 'hazards_found' (排查安全隐患数) (是否应为 'hazard_found'?)",
-    "not_a_number.csv": "'四次' 不是整数",
-    "too_many_decimals.csv": "'20.05' 不是最多 1 位小数的数",
+    "not_a_number.csv": "'四次' 不是整数；请在列 'safety_trainings' (安全培训演练次数) 填写整数",
+    "too_many_decimals.csv": "'20.05' 的小数超过 1 位；请保留 1 位小数",
     "below_min.csv": "'-2' 低于下限 0；安全培训演练次数不得小于 0",
     "above_max.csv": "'31.0' 超过上限 30",
     "max_other_field.csv": "'13' 超过上限 hazards_found (排查安全隐患数)",
-    "unknown_unit_type.csv": "未知的单位类别 'villag'；可填: village (村), community (社区), office",
-    "empty_unit_type.csv": "单位类别为空；可填: village (村)",
+    "unknown_unit_type.csv": "未知的单位类型 'villag'；可填: 村 (village)、社区 (community)、镇属单位 (office)",
+    "empty_unit_type.csv": "单位类型为空；可填: 村 (village)",
     "duplicate_unit_id.csv": "单位编号 'V09' 重复",
     "empty_required.csv": "单位 V04 的单元格为空；请填写",
     "value_not_allowed.csv": "不允许填 '四类'；可填: 一类, 二类, 三类",
-    "bad_bool.csv": "'已交' 不是是/否",
+    "bad_bool.csv": "'已交' 不能识别为是/否；请填 是 或 否",
     "event_date_outside_year.csv": "日期 '2021-12-30' 不在考核年度 2022 内",
     "event_not_a_date.csv": "'2022-02-30' 不是日期；日期请写成 YYYY-MM-DD",
     "event_unknown_unit.csv": "事件所属的单位 'V99' 不在单位数据中",
@@ -169,3 +169,36 @@ def test_a_failed_run_leaves_its_inputs_alone(name: str, tmp_path: Path) -> None
     _error(inputs)
     assert {p: hashlib.sha256(p.read_bytes()).hexdigest() for p in before} == before
     assert {d: sorted(x.name for x in d.iterdir()) for d in listing} == listing  # no temp or output files
+
+
+@pytest.mark.parametrize(("column", "cell", "en", "zh"), [
+    ("safety_trainings", "3次", "'3次' carries a unit ('次'); write the number only: 3",
+     "'3次' 带了单位 '次'；请只填数字: 3"),
+    ("safety_trainings", "12.5", "'12.5' is not a whole number", "'12.5' 不是整数；请填写整数"),
+    ("fire_checks", "=10+2", "'=10+2' is a formula saved without its result", "'=10+2' 是没有保存计算结果的公式"),
+    ("fire_checks", "#DIV/0!", "'#DIV/0!' is an Excel error, not a value", "'#DIV/0!' 是 Excel 的错误值, 不是数"),
+    ("fire_checks", "2022-03-04 00:00:00", "'2022-03-04 00:00:00' is a date (the cell is formatted as a date)",
+     "'2022-03-04' 是日期 (单元格被设成了日期格式)"),
+    ("project_target", "2,880.00", "'2,880.00' has thousands separators; write it without commas: 2880.00",
+     "'2,880.00' 含千位分隔符；请去掉逗号, 写作 2880.00"),
+    ("garbage_rate", "0.97601323407775", "'0.97601323407775' has more than 4 decimals (a formula's result?)",
+     "'0.97601323407775' 的小数超过 4 位 (多为公式的计算结果)；请保留 4 位小数: 可用 =ROUND(…,4)"),
+    ("unit_type", "[merged C2:C17]", "the cell is inside the merged cells C2:C17",
+     "这一格在合并单元格 C2:C17 中, 只有合并区域的第一格有值；请取消合并, 在每一行分别填写"),
+])
+def test_a_cell_that_is_no_number_is_said_as_what_it_is(tmp_path: Path, column: str, cell: str, en: str,
+                                                         zh: str) -> None:
+    """The clerk audit: a unit after the number, thousands separators, an Excel error, a formula saved without
+    its result, a date cell, a formula's long decimals and a merged cell were all said as 'is not a number
+    (or is too large to hold exactly)'. Each is now said as what it is, with how to fix it."""
+    import polars as pl  # noqa: PLC0415
+
+    table = pl.read_csv(UNITS, infer_schema=False)
+    assert column in table.columns
+    bad = tmp_path / "units.csv"
+    table.with_columns(pl.when(pl.int_range(pl.len()) == 2).then(pl.lit(cell)).otherwise(pl.col(column))
+                       .alias(column)).write_csv(bad)
+    err = _error(Inputs(SCHEME, bad, EVENTS))
+    [p] = err.problems
+    assert (p.loc.row, p.loc.column) == (4, column)
+    assert en in p.text("en") and zh in p.text("zh"), (p.text("en"), p.text("zh"))

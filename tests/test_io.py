@@ -349,7 +349,8 @@ def test_an_excel_error_in_an_optional_field_is_refused_not_scored_as_not_applic
                     ws.write_string(i, j, v)
         ws.write_formula(3, units.columns.index("afforest_target"), "=VLOOKUP(A4,任务!A:B,2,FALSE)", None, "#N/A")
     msg = str(_error(run, Inputs(root / "rules" / "township-2022.yaml", path, no_events=True)))
-    assert "units.xlsx: row 4, column 'afforest_target': '#N/A' is not a number" in msg
+    assert "units.xlsx: row 4, column 'afforest_target': '#N/A' is an Excel error, not a value; " \
+        "correct the cell's formula" in msg
 
 
 def test_xlsx_header_problems_name_the_sheet_column_after_leading_empty_columns(tmp_path: Path) -> None:
