@@ -27,6 +27,7 @@ if TYPE_CHECKING:
     from engine.simulate import Projection
 
 FORMATS = ("table", "csv", "json", "markdown")
+AS_OF_FORMATS = ["%Y-%m-%d", "%Y/%m/%d", "%Y.%m.%d", "%Y年%m月%d日"]  # as the event log takes dates
 
 
 class KaoheGroup(click.Group):
@@ -118,22 +119,27 @@ def build_inputs(scheme: Path | None, data: Path | None, events: Path | None, en
     from engine.pipeline import Inputs, demo_inputs, demo_scheme_name  # noqa: PLC0415
 
     if no_events and events is not None:
-        raise click.UsageError("--no-events and --events exclude each other")
+        raise click.UsageError(_say("--no-events 和 --events 不能同时使用",
+                                    "--no-events and --events exclude each other"))
     if scheme is None or data is None:
         name = demo_scheme_name(scheme) if scheme is not None else "township-2022.yaml"
         if name is None:
-            raise click.UsageError(f"--data is required with --scheme {scheme}: give the units table to score "
-                                   "(the bundled demo data goes with the bundled demo schemes only)")
+            raise click.UsageError(_say(f"用 --scheme {scheme} 时须给出 --data: 要计分的单位数据表 "
+                                        "(自带的演示数据只配自带的演示方案)",
+                                        f"--data is required with --scheme {scheme}: give the units table to score "
+                                        "(the bundled demo data goes with the bundled demo schemes only)"))
         demo = demo_inputs(name)
         if data is None and not no_events:  # the demo's event log goes with the demo's data
             events = events or demo.events
         scheme = scheme or demo.scheme
         data = data or demo.data
     if events_sheet is not None and events is None:
-        raise click.UsageError("--events-sheet needs --events")
+        raise click.UsageError(_say("--events-sheet 须与 --events 一起使用", "--events-sheet needs --events"))
     for option, value, path in (("--sheet", sheet, data), ("--events-sheet", events_sheet, events)):
         if value is not None and path is not None and path.suffix.lower() != ".xlsx":
-            raise click.UsageError(f"{option} chooses a sheet of an .xlsx file; {path} is not one")
+            raise click.UsageError(_say(f"{option} 用于选择 .xlsx 工作簿中的工作表; {path} 不是 .xlsx 文件, "
+                                        f"请去掉 {option}",
+                                        f"{option} chooses a sheet of an .xlsx file; {path} is not one"))
     if no_events:
         options["no_events"] = True
     return Inputs(scheme, data, events, encoding, sheet, options, events_sheet, no_events=no_events,
@@ -152,11 +158,14 @@ def _format_of(fmt: str, output: Path | None) -> str:
     ctx = click.get_current_context()
     choices = next(p.type.choices for p in ctx.command.params if p.name == "fmt")  # type: ignore[attr-defined]
     if ctx.get_parameter_source("fmt") is not click.core.ParameterSource.DEFAULT:
-        raise click.UsageError(f"--format {fmt} does not match -o {output} (a {output.suffix} file is {implied}); "  # type: ignore[union-attr]
-                               "drop --format, or change the file's suffix")
+        suffix = output.suffix  # type: ignore[union-attr]
+        raise click.UsageError(_say(f"--format {fmt} 与 -o {output} 不符 ({suffix} 文件是 {implied}); 请去掉 --format, "
+                                    "或改文件后缀", f"--format {fmt} does not match -o {output} (a {suffix} file is "
+                                    f"{implied}); drop --format, or change the file's suffix"))
     if implied not in choices:
-        raise click.UsageError(f"-o {output}: kaohe {ctx.command.name} writes {', '.join(choices)}, not {implied}; "
-                               "give the file another suffix")
+        raise click.UsageError(_say(f"-o {output}: kaohe {ctx.command.name} 只能写 {', '.join(choices)}, 不能写 "
+                                    f"{implied}; 请换一个文件后缀", f"-o {output}: kaohe {ctx.command.name} writes "
+                                    f"{', '.join(choices)}, not {implied}; give the file another suffix"))
     return implied
 
 
@@ -345,7 +354,8 @@ def _awards_output(r: Run, inputs: Inputs, fmt: str, output: Path | None, lang: 
         emit(itertools.chain(awards_json(r), [b"\n"]), output, inputs)
     elif fmt == "xlsx":
         if output is None:
-            raise click.UsageError("--format xlsx needs -o FILE.xlsx")
+            raise click.UsageError(_say("--format xlsx 须用 -o 文件.xlsx 指定输出文件",
+                                        "--format xlsx needs -o FILE.xlsx"))
         from engine.workbook import write_workbook  # noqa: PLC0415
 
         write_workbook(r, output, inputs=[p for p in (inputs.scheme, inputs.data, inputs.events) if p], lang=lang)
@@ -406,7 +416,7 @@ def run_cmd(r: Run, inputs: Inputs, fmt: str, output: Path | None, lang: Lang) -
 
 @main.command()
 @input_options
-@click.option("--as-of", "as_of", type=click.DateTime(formats=["%Y-%m-%d"]),
+@click.option("--as-of", "as_of", type=click.DateTime(formats=AS_OF_FORMATS),
               help="Year-to-date run at this date (YYYY-MM-DD): targets pro-rated or actuals projected. Without "
                    "--scheme/--data: the demo township's mid-year table and event log (fixtures/2023-h1).")
 @click.option("--project", type=click.Choice(["none", "linear", "schedule"]), default="none", show_default=True,
@@ -469,7 +479,7 @@ def simulate(scheme: Path | None, data: Path | None, events: Path | None, encodi
 @main.command()
 @click.argument("unit")
 @input_options
-@click.option("--as-of", "as_of", type=click.DateTime(formats=["%Y-%m-%d"]), help="Solve on a year-to-date run.")
+@click.option("--as-of", "as_of", type=click.DateTime(formats=AS_OF_FORMATS), help="Solve on a year-to-date run.")
 @click.option("--project", type=click.Choice(["none", "linear", "schedule"]), default="none", show_default=True)
 @click.option("--top", type=click.IntRange(1, 50), default=5, show_default=True, help="Options shown per target.")
 def gap(unit: str, scheme: Path | None, data: Path | None, events: Path | None, encoding: str | None,
@@ -547,14 +557,17 @@ def _unit_id(r: Run, unit: str) -> str:
     try:
         row = find_unit(r, unit)
     except SharedName as e:
-        raise click.BadParameter(f"'{unit.strip()}' is the name of {len(e.ids)} units ({', '.join(e.ids[:10])}"
-                                 f"{', ...' if len(e.ids) > 10 else ''}); give the unit's id",
+        ids = ", ".join(e.ids[:10]) + (", ..." if len(e.ids) > 10 else "")
+        raise click.BadParameter(_say(f"有 {len(e.ids)} 个单位叫 '{unit.strip()}' ({ids}); 请给出单位编号",
+                                      f"'{unit.strip()}' is the name of {len(e.ids)} units ({ids}); "
+                                      "give the unit's id"),
                                  param_hint="UNIT") from None
     if row is None:
         from engine.errors import did_you_mean  # noqa: PLC0415
 
         names = [str(x) for x in r.frame["unit_id"].to_list() + r.frame["name"].to_list()]
-        raise click.BadParameter(f"no unit '{unit}'{did_you_mean(unit, names)}", param_hint="UNIT")
+        raise click.BadParameter(_say(f"没有编号或名称为 '{unit}' 的单位{did_you_mean(unit, names, 'zh')}",
+                                      f"no unit '{unit}'{did_you_mean(unit, names)}"), param_hint="UNIT")
     return str(row["unit_id"])
 
 

@@ -60,8 +60,10 @@ class Problem:
 
     def text(self, lang: str) -> str:
         """'place: [context] message; hint' in the chosen language (English where no Chinese was given)."""
-        message, hint = self.zh if lang == "zh" and self.zh is not None else (self.message, self.hint)
-        ctx = f" {self.context}" if self.context else ""
+        zh = lang == "zh" and self.zh is not None
+        message, hint = self.zh if zh and self.zh is not None else (self.message, self.hint)
+        ctx = f" {self.context}" if self.context and not (zh and self.loc.row is not None) else ""  # (a data row's
+        # Chinese message names what the context would: a scheme's [section.item] is for its author)
         hint = ("；" if lang == "zh" and self.zh is not None else "; ") + hint if hint else ""
         return f"{self.loc.text(lang)}:{ctx} {message}{hint}"
 
@@ -78,8 +80,8 @@ class KaoheError(Exception):
         lines = [p.text(lang) for p in self.problems]
         files = {p.loc.file for p in self.problems}
         n = sum(p.more or 1 for p in self.problems)
-        if lang == "zh":
-            lines.append(f"共 {n} 个问题, 在 {len(files)} 个文件中")
+        if lang == "zh":  # (a --set is no file: one place is said as none)
+            lines.append(f"共 {n} 个问题" + (f", 在 {len(files)} 个文件中" if len(files) > 1 else ""))
         else:
             lines.append(f"{n} problem{'s' if n != 1 else ''} in {len(files)} file{'s' if len(files) != 1 else ''}")
         return "\n".join(lines)

@@ -91,7 +91,7 @@ import durable_rules_engine
 import polars as pl
 
 from . import expr as E
-from .errors import NOWHERE, KaoheError, Loc, Notice, Problem
+from .errors import NOWHERE, KaoheError, Loc, Notice, Problem, did_you_mean
 from .event_check import (
     _INT64,
     BASE_COLUMNS,
@@ -338,8 +338,9 @@ def _make_action(k: int, rule: EventRule, c: _Compiler, run: _Run,  # noqa: C901
         tail = ", ".join(x for x in (_fmt(pts) if pts is not None else "", veto) if x)
         return f"{head} {tail}"
 
-    def problem(r: int, column: str, message: str, hint: str) -> Problem:
-        return Problem(_row_loc(c.path, c.rows[r], column), f"event {event_ids[r]} {message} ({where})", ctx, hint)
+    def problem(r: int, column: str, message: str, hint: str, zh: tuple[str, str] | None = None) -> Problem:
+        return Problem(_row_loc(c.path, c.rows[r], column), f"event {event_ids[r]} {message} ({where})", ctx, hint,
+                       zh=(f"事件 {event_ids[r]} {zh[0]} (规则「{label}」)", zh[1]) if zh else None)
 
     if rule.points_by is not None:  # points from a table
         key = c.attrs[(rule.points_by, _by_kind(c.kinds[rule.points_by]))].key
@@ -357,7 +358,9 @@ def _make_action(k: int, rule: EventRule, c: _Compiler, run: _Run,  # noqa: C901
                 if pts is None:
                     bad.append(problem(r, by, f"has no {by}" if v is None else f"has {by} '{v}', which is not in "
                                        "the points table", "points are given for " + ", ".join(table)
-                                       + "; fix the event or add the value to the table"))
+                                       + "; fix the event or add the value to the table",
+                                       zh=(f"没有填 {by}" if v is None else f"的 {by} '{v}' 不是可计分的取值"
+                                           + did_you_mean(str(v), table, "zh"), "可填: " + "、".join(table))))
                     continue
                 rows.append(r)
                 points.append(pts)
@@ -379,12 +382,15 @@ def _make_action(k: int, rule: EventRule, c: _Compiler, run: _Run,  # noqa: C901
                 q = d.get(per.key)
                 if q is None:
                     bad.append(problem(r, per.column, f"has no {per.column}, which the points need",
-                                       f"fill in {per.column}, or add '{per.column} > 0' to the rule's condition"))
+                                       f"fill in {per.column}, or add '{per.column} > 0' to the rule's condition",
+                                       zh=(f"没有填 {per.column}, 而计分要用它", f"请填写 {per.column}")))
                     continue
                 pts, rem = divmod(each * q, unit)
                 if rem or abs(pts) > _INT64:
                     bad.append(problem(r, per.column, f"{per.column} {_fmt_scaled(q, per.scale)} x {each_txt} is not "
-                                       f"exact at {EVENT_SCALE} decimals", f"give {per.column} fewer decimals"))
+                                       f"exact at {EVENT_SCALE} decimals", f"give {per.column} fewer decimals",
+                                       zh=(f"的 {per.column} {_fmt_scaled(q, per.scale)} × {each_txt} 在 {EVENT_SCALE} "
+                                           "位小数内不能精确表示", f"请减少 {per.column} 的小数位")))
                     continue
                 rows.append(r)
                 points.append(pts)

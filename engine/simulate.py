@@ -205,16 +205,22 @@ def parse_sets(sets: tuple[str, ...], ld: Loaded) -> pl.DataFrame:
         lhs, eq, value = s.partition("=")
         unit, dot, field = lhs.strip().rpartition(".")
         if not eq or not dot:
-            problems.append(Problem(where, f"'{s}' is not UNIT.FIELD=VALUE", hint="e.g. --set V03.hazards_fixed=20"))
+            problems.append(Problem(where, f"'{s}' is not UNIT.FIELD=VALUE", hint="e.g. --set V03.hazards_fixed=20",
+                                    zh=(f"'{s}' 不是 单位.字段=值 的写法", "例如 --set V03.hazards_fixed=20")))
             continue
         uid = unit if unit in ids else names.get(unit)
         fid = field if field in ld.scheme.fields else by_label.get(field)
         if uid is None:
-            problems.append(Problem(where, f"unknown unit '{unit}'{did_you_mean(unit, ids + list(names))}"))
+            problems.append(Problem(where, f"unknown unit '{unit}'{did_you_mean(unit, ids + list(names))}",
+                                    zh=(f"没有单位 '{unit}'{did_you_mean(unit, ids + list(names), 'zh')}",
+                                        "单位可写编号或名称")))
         if fid is None:
-            problems.append(Problem(where, f"unknown field '{field}'{did_you_mean(field, ld.scheme.fields)}"))
+            known = [*ld.scheme.fields, *by_label]
+            problems.append(Problem(where, f"unknown field '{field}'{did_you_mean(field, known)}",
+                                    zh=(f"没有字段 '{field}'{did_you_mean(field, known, 'zh')}", "字段可写编号或名称")))
         if not value.strip():  # an empty cell of an override table keeps the data: here it would do nothing
-            problems.append(Problem(where, f"'{s}' gives no value", hint=f"e.g. --set {lhs.strip()}=20"))
+            problems.append(Problem(where, f"'{s}' gives no value", hint=f"e.g. --set {lhs.strip()}=20",
+                                    zh=(f"'{s}' 没有给出值", f"例如 --set {lhs.strip()}=20")))
         elif uid is not None and fid is not None:
             rows.setdefault(uid, {"unit_id": uid})[fid] = value.strip()
     if problems:
@@ -258,17 +264,20 @@ def apply_overrides(ld: Loaded, table: pl.DataFrame, path: str) -> Loaded:
 
     fields = [ld.scheme.fields[c] for c in table.columns if c in ld.scheme.fields]
     unknown = [c for c in table.columns if c != "unit_id" and c not in ld.scheme.fields]
-    problems = [Problem(Loc(path, row=1, column=c), f"unknown field '{c}'{did_you_mean(c, ld.scheme.fields)}")
+    problems = [Problem(Loc(path, row=1, column=c), f"unknown field '{c}'{did_you_mean(c, ld.scheme.fields)}",
+                        zh=(f"没有字段 '{c}'{did_you_mean(c, ld.scheme.fields, 'zh')}", "列名用字段编号或名称"))
                 for c in unknown]
     ids = set(ld.units.get_column("unit_id").to_list())
     first: dict[str, int] = {}  # a unit's row (a second one would duplicate the unit in every result)
     for i, u in enumerate(table.get_column("unit_id").cast(pl.String).to_list(), 2):
         if u not in ids:
             problems.append(Problem(Loc(path, row=i, column="unit_id"),
-                                    f"unknown unit '{u}'{did_you_mean(str(u), ids)}"))
+                                    f"unknown unit '{u}'{did_you_mean(str(u), ids)}",
+                                    zh=(f"没有单位 '{u}'{did_you_mean(str(u), ids, 'zh')}", "")))
         elif u in first:
             problems.append(Problem(Loc(path, row=i, column="unit_id"), f"unit '{u}' has a row already (row "
-                                    f"{first[u]})", hint="give each unit one row, with every change to it"))
+                                    f"{first[u]})", hint="give each unit one row, with every change to it",
+                                    zh=(f"单位 '{u}' 已有一行 (第 {first[u]} 行)", "每个单位一行, 写上对它的全部改动")))
         else:
             first[u] = i
     raw = table.with_row_index("_row", offset=2)

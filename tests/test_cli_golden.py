@@ -118,7 +118,7 @@ def test_dash_as_the_output_file_is_stdout(tmp_path: Path, monkeypatch: pytest.M
     dashed = CliRunner().invoke(main, ["score", "--format", "csv", "-o", "-"], prog_name="kaohe")
     assert dashed.exit_code == 0 and dashed.stdout == printed.stdout and "V01" in dashed.stdout
     xlsx = CliRunner().invoke(main, ["awards", "--format", "xlsx", "-o", "-"], prog_name="kaohe")
-    assert xlsx.exit_code == 2 and "needs -o FILE.xlsx" in xlsx.output
+    assert xlsx.exit_code == 2 and "--format xlsx 须用 -o 文件.xlsx 指定输出文件" in xlsx.output
     assert list(tmp_path.iterdir()) == []
 
 
@@ -132,7 +132,7 @@ def test_explain_and_gap_refuse_a_name_several_units_share(tmp_path: Path, monke
     for cmd in ("explain", "gap"):
         result = CliRunner().invoke(main, [cmd, "石桥村", "--data", str(units), "--no-events"], prog_name="kaohe")
         assert result.exit_code == 2
-        assert "'石桥村' is the name of 2 units (V01, V02); give the unit's id" in result.output
+        assert "有 2 个单位叫 '石桥村' (V01, V02); 请给出单位编号" in result.output
     shown = CliRunner().invoke(main, ["explain", "V02", "--data", str(units), "--no-events"], prog_name="kaohe")
     assert shown.exit_code == 0 and shown.output.startswith("石桥村 (V02, ")
 
@@ -173,7 +173,7 @@ def test_an_event_log_sheet_is_chosen_by_events_sheet(tmp_path: Path, monkeypatc
         assert chosen.exit_code == 0, chosen.stderr
         assert chosen.stdout == with_csv.stdout
     lone = CliRunner().invoke(main, ["run", *data, "--events-sheet", "2"], prog_name="kaohe")
-    assert lone.exit_code == 2 and "--events-sheet needs --events" in lone.stderr
+    assert lone.exit_code == 2 and "--events-sheet 须与 --events 一起使用" in lone.stderr
 
 
 @pytest.mark.parametrize("lang", ["zh", "en"])
@@ -237,7 +237,9 @@ def test_a_scheme_with_event_rules_needs_an_event_log_or_no_events_said(tmp_path
     assert not any(u["vetoes"] and "fatal_accident" in [v["id"] for v in u["vetoes"]] for u in without["units"])
     assert without["manifest"]["options"] == {"no_events": True} and with_log["manifest"]["options"] == {}
     both = cli("score", *units, "--no-events", "--events", "fixtures/2022/events.csv")
-    assert both.exit_code == 2 and "exclude each other" in both.output
+    assert both.exit_code == 2 and "--no-events 和 --events 不能同时使用" in both.output
+    english = cli("score", *units, "--no-events", "--events", "fixtures/2022/events.csv", "--lang", "en")
+    assert english.exit_code == 2 and "--no-events and --events exclude each other" in english.output
 
 
 def test_the_demo_scheme_named_is_the_demo_and_another_scheme_needs_its_data(tmp_path: Path,
@@ -253,7 +255,7 @@ def test_the_demo_scheme_named_is_the_demo_and_another_scheme_needs_its_data(tmp
     copy = tmp_path / "mine.yaml"
     copy.write_bytes((ROOT / "rules" / "township-2022.yaml").read_bytes())
     refused = CliRunner().invoke(main, ["score", "--scheme", str(copy)], prog_name="kaohe")
-    assert refused.exit_code == 2 and f"--data is required with --scheme {copy}" in refused.output
+    assert refused.exit_code == 2 and f"用 --scheme {copy} 时须给出 --data: 要计分的单位数据表" in refused.output
 
 
 @pytest.mark.parametrize("lang", ["zh", "en"])
@@ -316,9 +318,9 @@ def test_the_output_format_follows_the_file_suffix_unless_given(tmp_path: Path,
     assert cli("score", "--format", "csv", "-o", str(said)).exit_code == 0
     assert implied.read_bytes() == said.read_bytes() and implied.read_bytes().startswith(b"\xef\xbb\xbf")
     clash = cli("run", "--format", "csv", "-o", str(tmp_path / "x.xlsx"))
-    assert clash.exit_code == 2 and "--format csv does not match -o" in clash.output
+    assert clash.exit_code == 2 and "--format csv 与 -o" in clash.output
     cannot = cli("score", "-o", str(tmp_path / "s.xlsx"))
-    assert cannot.exit_code == 2 and "kaohe score writes table, csv, json, markdown, not xlsx" in cannot.output
+    assert cannot.exit_code == 2 and "kaohe score 只能写 table, csv, json, markdown, 不能写 xlsx" in cannot.output
     assert not (tmp_path / "x.xlsx").exists() and not (tmp_path / "s.xlsx").exists()
 
 
@@ -372,7 +374,7 @@ def run_demo() -> Any:
 def test_a_sheet_option_for_a_file_without_sheets_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(ROOT)
     out = CliRunner().invoke(main, ["score", "--sheet", "2"], prog_name="kaohe")  # the demo's units are a CSV
-    assert out.exit_code == 2 and "--sheet chooses a sheet of an .xlsx file" in out.output
+    assert out.exit_code == 2 and "--sheet 用于选择 .xlsx 工作簿中的工作表" in out.output
 
 
 def test_check_lists_the_problems_of_every_part_of_a_scheme_in_one_round(tmp_path: Path,
@@ -401,3 +403,30 @@ def test_check_lists_the_problems_of_every_part_of_a_scheme_in_one_round(tmp_pat
     assert said[-1] == "3 problems in 1 file"
     clean = CliRunner().invoke(main, ["check", "--lang", "en"], prog_name="kaohe")
     assert clean.exit_code == 0 and ": ok — " in clean.stdout
+
+
+def test_usage_and_mid_year_problems_are_said_in_chinese_first(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+                                                                ) -> None:
+    """The clerk audit found English in the Chinese output: --set problems, an event level the points table
+    lacks, and --as-of refusing 2023年6月30日 (the event log takes that form). Each is Chinese by default,
+    English under --lang en; --as-of takes the forms the log takes."""
+    monkeypatch.chdir(ROOT)
+
+    def cli(*args: str) -> Any:
+        return CliRunner().invoke(main, list(args), prog_name="kaohe")
+
+    dotted, written = cli("simulate", "--as-of", "2023-06-30"), cli("simulate", "--as-of", "2023年6月30日")
+    assert dotted.exit_code == 0 and written.exit_code == 0 and written.stdout == dotted.stdout
+    unknown = cli("simulate", "--as-of", "2023-06-30", "--set", "V05.招商引资到位资金=900")
+    assert unknown.exit_code == 1 and unknown.stderr.splitlines() == [
+        "--set #1: 没有字段 '招商引资到位资金' (是否应为 '招商引资到位资金(万元)'?)；字段可写编号或名称", "共 1 个问题"]
+    english = cli("simulate", "--as-of", "2023-06-30", "--set", "V05.招商引资到位资金=900", "--lang", "en")
+    assert english.stderr.startswith("--set #1: unknown field '招商引资到位资金' "
+                                     "(did you mean '招商引资到位资金(万元)'?)")
+    log = tmp_path / "events.csv"
+    log.write_text((ROOT / "fixtures" / "2022" / "events.csv").read_text(encoding="utf-8")
+                   .replace("E004,2022-03-15,V16,通报批评,市级", "E004,2022-03-15,V16,通报批评,市"), encoding="utf-8")
+    level = cli("run", "--data", "fixtures/2022/units.csv", "--events", str(log))
+    assert level.exit_code == 1 and level.stderr.splitlines()[0] == (
+        f"{log}: 第 5 行, 列 'level': 事件 E004 的 level '市' 不是可计分的取值 (是否应为 '市级'?) (规则「通报批评」)"
+        "；可填: 县级、市级、省级")

@@ -113,7 +113,7 @@ def test_bad_data_is_said_in_chinese(name: str, row: int, column: str, fragment:
     assert hit is not None, f"'{ZH[name]}' not said at row {row}:\n{err.render('zh')}"
     assert hit.startswith(f"{err.problems[0].loc.file}: 第 {row} 行") and column in hit, hit
     n = len(err.problems)
-    assert err.render("zh").endswith(f"共 {n} 个问题, 在 1 个文件中")
+    assert err.render("zh").endswith(f"共 {n} 个问题")
     assert err.render().endswith(f"{n} problem{'s' if n > 1 else ''} in 1 file")
 
 
