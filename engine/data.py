@@ -19,7 +19,7 @@ from typing import Any
 
 import polars as pl
 
-from .errors import KaoheError, Loc, Notice, Problem, did_you_mean
+from .errors import KaoheError, Loc, Notice, Problem
 from .model import Field, Scheme
 
 MAX_LISTED = 30  # problems listed per kind before "... and N more"
@@ -134,13 +134,22 @@ def prepare_units(df: pl.DataFrame, scheme: Scheme, *, path: str, release: bool 
     cols = scheme.columns
     needed = [cols.id, cols.type] + [f.id for f in scheme.fields.values() if f.required or f.required_for]
     missing = [c for c in needed if c not in df.columns]
+    known = {*scheme.fields, cols.id, cols.name, cols.type}
+    heads = {_norm_head(h): h for h in df.columns if h not in known}  # headers the scheme does not know
     for c in missing[:MAX_MISSING]:
         label = scheme.fields[c].label if c in scheme.fields else {cols.id: "单位编号", cols.type: "单位类型"}[c]
         head = f"'{c}'" + (f" ({label})" if label else "")
-        problems.append(Problem(Loc(path, row=1), f"missing column {head}" + did_you_mean(c, df.columns),
+        close = get_close_matches(_norm_head(c), list(heads), n=1, cutoff=0.8) or \
+            get_close_matches(_norm_head(label), list(heads), n=1, cutoff=0.6)
+        if close:  # a misspelt header (排查安全隐患 for 排查安全隐患数): named, never a column the table has
+            h = heads[close[0]]
+            problems.append(Problem(Loc(path, row=1, column=h), f"missing column {head}: the column '{h}' looks "
+                                    "like it", hint=f"head it '{label}' (or '{c}')",
+                                    zh=(f"缺少列 {head}: 列 '{h}' 像是它", f"请把列名改为 '{label}' (或 '{c}')")))
+            continue
+        problems.append(Problem(Loc(path, row=1), f"missing column {head}",
                                 hint="add the column, headed by the field id or label",
-                                zh=(f"缺少列 {head}" + did_you_mean(c, df.columns, "zh"),
-                                    "请加上这一列, 列名用字段编号或名称")))
+                                zh=(f"缺少列 {head}", f"请加上这一列, 列名写 '{label}' (或 '{c}')")))
     if len(missing) > MAX_MISSING:
         more = len(missing) - MAX_MISSING
         problems.append(Problem(Loc(path, row=1), f"... and {more} more missing columns: "

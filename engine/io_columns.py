@@ -20,8 +20,9 @@ _UNIT = re.compile(r"^(.+?)\(([^()]*)\)$")
 
 
 def _norm(s: str) -> str:
-    """NFKC (full-width （）％ -> ASCII) without any whitespace."""
-    return re.sub(r"\s+", "", unicodedata.normalize("NFKC", s))
+    """NFKC (full-width （）％ -> ASCII) without any whitespace, and without a leading * (a table's mark of a
+    required column: *排查安全隐患数)."""
+    return re.sub(r"\s+", "", unicodedata.normalize("NFKC", s)).lstrip("*")
 
 
 def _split_unit(s: str) -> tuple[str, str | None]:

@@ -27,7 +27,8 @@ pytestmark = [pytest.mark.usefixtures("scheme_parsed_once"), pytest.mark.filterw
 
 # (file, row, column, message fragment)
 UNIT_CASES = [
-    ("missing_column.csv", 1, "hazards_found", "did you mean 'hazard_found'?"),
+    ("missing_column.csv", 1, "hazards_found", "missing column 'hazards_found' (排查安全隐患数): the column "
+     "'hazard_found' looks like it; head it '排查安全隐患数' (or 'hazards_found')"),
     ("not_a_number.csv", 4, "safety_trainings", "'四次' is not a whole number"),
     ("too_many_decimals.csv", 3, "safety_eval", "'20.05' has more than 1 decimal; round it to 1 decimal"),
     ("below_min.csv", 6, "safety_trainings", "'-2' is below the minimum 0"),
@@ -50,7 +51,8 @@ EVENT_CASES = [
 
 
 ZH = {  # the same problems as the Chinese-first CLI says them (`Problem.text("zh")`)
-    "missing_column.csv": "缺少列 'hazards_found' (排查安全隐患数) (是否应为 'hazard_found'?)",
+    "missing_column.csv": "缺少列 'hazards_found' (排查安全隐患数): 列 'hazard_found' 像是它；"
+                          "请把列名改为 '排查安全隐患数'",
     "not_a_number.csv": "'四次' 不是整数；请在列 'safety_trainings' (安全培训演练次数) 填写整数",
     "too_many_decimals.csv": "'20.05' 的小数超过 1 位；请保留 1 位小数",
     "below_min.csv": "'-2' 低于下限 0；安全培训演练次数不得小于 0",
@@ -202,3 +204,30 @@ def test_a_cell_that_is_no_number_is_said_as_what_it_is(tmp_path: Path, column: 
     [p] = err.problems
     assert (p.loc.row, p.loc.column) == (4, column)
     assert en in p.text("en") and zh in p.text("zh"), (p.text("en"), p.text("zh"))
+
+
+@pytest.mark.parametrize(("old", "new", "said"), [
+    ("hazards_found", "排查安全隐患", "缺少列 'hazards_found' (排查安全隐患数): 列 '排查安全隐患' 像是它"),
+    ("fire_checks", None, "缺少列 'fire_checks' (消防安全检查次数)；请加上这一列"),
+    ("hazards_found", "*排查安全隐患数", None),
+])
+def test_a_missing_column_names_the_header_it_was_mistyped_as(tmp_path: Path, old: str, new: str | None,
+                                                              said: str | None) -> None:
+    """The clerk audit (#10): a required column headed with a slip (排查安全隐患 for 排查安全隐患数) got '是否应为
+    hazards_fixed?', a column the table has, and the slip itself was never named. The missing column is now
+    matched against the headers the scheme does not know; a deleted column gets no suggestion; a header
+    marked required with a leading * is the field's."""
+    import polars as pl  # noqa: PLC0415
+
+    table = pl.read_csv(UNITS, infer_schema=False)
+    table = table.rename({old: new}) if new is not None else table.drop(old)
+    bad = tmp_path / "units.csv"
+    table.write_csv(bad)
+    if said is None:
+        assert run(Inputs(SCHEME, bad, EVENTS)).frame.height == 30
+        return
+    err = _error(Inputs(SCHEME, bad, EVENTS))
+    fix = "；请把列名改为 '排查安全隐患数' (或 'hazards_found')" if new else \
+        ", 列名写 '消防安全检查次数' (或 'fire_checks')"
+    assert [p.text("zh") for p in err.problems] == [f"{bad}: 第 1 行" + (f", 列 '{new}'" if new else "") + ": " + said
+                                                      + fix]
