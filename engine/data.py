@@ -45,6 +45,10 @@ def absent_fields(scheme: Scheme, columns: Iterable[str], unknown: Iterable[str]
     score as not applicable: 7 points to every village for a mistyped 村集体经济收入). The others are said
     (a `Notice`): a table may leave out a field it has no data for."""
     have = set(columns)
+    cols = scheme.columns
+    if cols.id not in have or cols.type not in have or any(f.required and f.id not in have
+                                                           for f in scheme.fields.values()):
+        return  # the table lacks columns it must have: that is said (prepare_units), not the optional ones
     absent = [f for f in scheme.fields.values() if not f.required and not f.required_for and f.id not in have]
     if not absent:
         return
@@ -134,6 +138,12 @@ def prepare_units(df: pl.DataFrame, scheme: Scheme, *, path: str, release: bool 
     cols = scheme.columns
     needed = [cols.id, cols.type] + [f.id for f in scheme.fields.values() if f.required or f.required_for]
     missing = [c for c in needed if c not in df.columns]
+    if missing and {"event_id", "date", "kind"} <= {_norm_head(h) for h in df.columns} | {
+            {"事件编号": "event_id", "日期": "date", "事件类型": "kind"}.get(h, h) for h in df.columns}:
+        raise KaoheError([Problem(Loc(path, row=1), "this looks like an event log (it has event_id, date and kind "
+                                  "columns), not a units table", hint="are --data and --events swapped?",
+                                  zh=("这像是事件记录 (有事件编号、日期、事件类型列), 不是单位数据表",
+                                      "--data 和 --events 是否填反了?"))])
     known = {*scheme.fields, cols.id, cols.name, cols.type}
     heads = {_norm_head(h): h for h in df.columns if h not in known}  # headers the scheme does not know
     for c in missing[:MAX_MISSING]:

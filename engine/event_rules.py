@@ -176,6 +176,12 @@ def read_events(scheme: Scheme, path: Path, unit_ids: pl.Series, *, encoding: st
     raw = map_columns(raw, {f.id: f.label for f in declared.values()}, path=file,
                       aliases={h: c for h, c in EVENT_ALIASES.items() if h not in declared})
     missing = [c for c in BASE_COLUMNS if c not in raw.columns]
+    units_like = scheme.columns.type in raw.columns or len(set(raw.columns) & set(scheme.fields)) >= 3
+    if missing and units_like and ("kind" in missing or "event_id" in missing):
+        raise KaoheError([Problem(Loc(file, row=1), "this looks like a units table (it has the scheme's unit type "
+                                  "or field columns), not an event log", hint="are --data and --events swapped?",
+                                  zh=("这像是单位数据表 (有方案的单位类型或字段列), 不是事件记录",
+                                      "--data 和 --events 是否填反了?"))])
     if missing:
         raise KaoheError([Problem(Loc(file, row=1), f"missing column '{c}'{did_you_mean(c, raw.columns)}",
                                   hint="the event log needs event_id, date, unit_id, kind (or 事件编号, 日期, "

@@ -222,6 +222,11 @@ def _parse_csv(text: str, file: str, what: str) -> pl.DataFrame:
     polars cannot report (it pads short rows silently)."""
     # with a BOM first (Polars takes it off), Polars never reads the start as a compressed stream: a text
     # starting 'x^' or 'x\x01' is a zlib header to it ("corrupt deflate stream")
+    first = text.split("\n", 1)[0]
+    if "\t" in first and "," not in first:  # WPS/Excel '文本文件(制表符分隔)' saved as .csv
+        _fail(file, "the file is separated by tabs, not commas", "save it from Excel or WPS as 'CSV UTF-8 (comma "
+              "delimited)'", row=1, zh=("文件是用制表符分隔的, 不是逗号",
+                                        "请在 Excel 或 WPS 中另存为“CSV UTF-8 (逗号分隔)”"))
     data = text.encode("utf-8-sig")
     plain = _plain_shape(data)
     if plain is not None:
@@ -320,8 +325,13 @@ def _parse_xlsx(data: bytes, file: str, sheet: str | int | None, what: str
                   "the file may be damaged; open it in Excel and save it again as .xlsx",
                   zh=(f"无法读取工作表 '{name}' 的单元格: {e}", DAMAGED_ZH))
     if raw.height == 0 or raw.width == 0:
-        _fail(file, f"sheet '{name}' is empty", f"put the column names in row 1 and the {what} below them",
-              zh=(f"工作表 '{name}' 是空的", f"请在第 1 行写列名, 下面写{_zh(what)}"))
+        others = ", ".join(f"'{n}'" for n in names if n != name)
+        option = "--events-sheet" if what == "events" else "--sheet"
+        _fail(file, f"sheet '{name}' is empty" + (f"; the workbook's other sheets: {others}" if others else ""),
+              f"choose the sheet with {option} NAME" if others else
+              f"put the column names in row 1 and the {what} below them",
+              zh=(f"工作表 '{name}' 是空的" + (f"; 工作簿中还有: {others}" if others else ""),
+                  f"请用 {option} 工作表名 指定要读取的工作表" if others else f"请在第 1 行写列名, 下面写{_zh(what)}"))
     # the sheet column of calamine's first (a scan of every cell): found once, only when something needs it
     first = functools.cache(lambda: first_column(xml))
 

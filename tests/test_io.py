@@ -894,3 +894,37 @@ def test_the_id_name_and_type_columns_and_the_event_log_may_be_headed_as_the_tem
     table.write_csv(both)
     with pytest.raises(KaoheError, match="columns 'unit_id' and '单位编号' both give field unit_id"):
         run(Inputs(scheme, both, events))
+
+
+def test_whole_file_mistakes_are_one_problem_that_says_what_the_file_is(tmp_path: Path) -> None:
+    """The clerk audit (#12, #13): --data and --events swapped gave a notice of 36 optional fields and 22
+    missing columns; a tab-separated file saved as .csv, the same; an empty first sheet did not say which
+    sheets hold something. Each is now one problem saying what the file is, and no notice of the optional
+    fields comes before a table that lacks the columns it must have."""
+    from engine.pipeline import Inputs, run  # noqa: PLC0415
+
+    root = Path(__file__).resolve().parent.parent
+    scheme, units, events = (root / "rules" / "township-2022.yaml", root / "fixtures" / "2022" / "units.csv",
+                             root / "fixtures" / "2022" / "events.csv")
+
+    def said(inputs: Inputs) -> list[str]:
+        with warnings.catch_warnings(record=True) as notes:
+            warnings.simplefilter("always")
+            err = _error(run, inputs)
+        assert not [w for w in notes if isinstance(w.message, Notice)]
+        return [p.text("zh") for p in err.problems]
+
+    assert said(Inputs(scheme, events, units)) == [
+        f"{events}: 第 1 行: 这像是事件记录 (有事件编号、日期、事件类型列), 不是单位数据表；"
+        "--data 和 --events 是否填反了?"]
+    assert said(Inputs(scheme, units, units)) == [
+        f"{units}: 第 1 行: 这像是单位数据表 (有方案的单位类型或字段列), 不是事件记录；"
+        "--data 和 --events 是否填反了?"]
+    tabbed = tmp_path / "units.csv"
+    tabbed.write_text(units.read_text(encoding="utf-8").replace(",", "\t"), encoding="utf-8")
+    assert said(Inputs(scheme, tabbed, events)) == [
+        f"{tabbed}: 第 1 行: 文件是用制表符分隔的, 不是逗号；请在 Excel 或 WPS 中另存为“CSV UTF-8 (逗号分隔)”"]
+    book = tmp_path / "units.xlsx"
+    write_xlsx(book, {"Sheet1": pl.DataFrame(), "数据": pl.read_csv(units, infer_schema=False)})
+    assert said(Inputs(scheme, book, events)) == [
+        f"{book}: 工作表 'Sheet1' 是空的; 工作簿中还有: '数据'；请用 --sheet 工作表名 指定要读取的工作表"]
