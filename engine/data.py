@@ -215,7 +215,26 @@ def prepare_units(df: pl.DataFrame, scheme: Scheme, *, path: str, release: bool 
     problems += run_checks(both, checks, path)
     if problems:
         raise KaoheError(problems)
+    _shared_names(parsed, path)
     return Units(parsed.select("_row", "unit_id", "name", "unit_type", *scheme.fields, "_id_key", "_type"), path)
+
+
+def _shared_names(parsed: pl.DataFrame, path: str) -> None:
+    """Units of different ids under one name (石桥村 twice: often a row copied and not renamed) are said (a
+    `Notice`): each is scored, and `explain 石桥村` must then be given the id."""
+    named = parsed.filter(pl.col("name") != pl.col("unit_id"))
+    shared = named.filter(pl.col("name").is_duplicated())
+    if shared.height == 0:
+        return
+    groups = shared.group_by("name", maintain_order=True).agg(pl.col("unit_id"), pl.col("_row"))
+    listed = "; ".join(f"{n}: {', '.join(f'{u} (row {r})' for u, r in zip(us, rs, strict=True))}"
+                       for n, us, rs in groups.head(MAX_LISTED).iter_rows())
+    listed_zh = "; ".join(f"{n}: {', '.join(f'{u} (第 {r} 行)' for u, r in zip(us, rs, strict=True))}"
+                          for n, us, rs in groups.head(MAX_LISTED).iter_rows())
+    warnings.warn(Notice(Problem(Loc(path), f"units of different ids share a name: {listed}",
+                                 hint="if a row was copied, give it its own name",
+                                 zh=(f"不同编号的单位同名: {listed_zh}", "如果是复制的行, 请改为它自己的名称"))),
+                  stacklevel=3)
 
 
 CHUNK = 8  # fields parsed (and their raw columns released) at a time
@@ -475,8 +494,9 @@ def run_checks(both: pl.DataFrame, checks: list[Check], path: str) -> list[Probl
 
 
 def _rows(df: pl.DataFrame, mask: pl.Expr, path: str, column: str, message: str, hint: str = "",
-          value_col: str | None = None, *, zh: tuple[str, str] | None = None) -> list[Problem]:
-    return run_checks(df, [Check(mask, column, message, hint, value_col, zh)], path)
+          value_col: str | None = None, *, zh: tuple[str, str] | None = None,
+          why: Callable[[str], Said | None] | None = None) -> list[Problem]:
+    return run_checks(df, [Check(mask, column, message, hint, value_col, zh, why)], path)
 
 
 def type_code(unit_type: pl.Expr, types: list[str]) -> pl.Expr:

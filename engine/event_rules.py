@@ -6,6 +6,7 @@ declared under `event_fields:` in the scheme (defaults: level, deaths, household
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -13,7 +14,7 @@ from typing import Any
 import polars as pl
 
 from .check import FIELD_TYPES
-from .data import MAX_LISTED, _field_problems, _parse, _rows
+from .data import MAX_LISTED, Said, _field_problems, _parse, _rows
 from .errors import Collector, KaoheError, Loc, Problem, did_you_mean
 from .expr import Type, typecheck
 from .model import Field, Scheme
@@ -159,8 +160,8 @@ def _points(r: Reader, m: YMap, ctx: str, env: dict[str, Type]) -> dict[str, Any
 
 
 def read_events(scheme: Scheme, path: Path, unit_ids: pl.Series, *, encoding: str | None = None,
-                year: int | None = None, hashes: dict[str, str] | None = None, sheet: str | None = None
-                ) -> pl.DataFrame:
+                year: int | None = None, hashes: dict[str, str] | None = None, sheet: str | None = None,
+                unit_names: Mapping[str, str] | None = None) -> pl.DataFrame:
     """The event log, validated: every problem with file, row and column; numbers exact. Dates must lie
     in the assessment `year` (default: the scheme's; a mid-year run passes the as-of year). `sheet`: of an
     .xlsx log, by name or number (default: `EVENT_SHEETS`, else the first shown)."""
@@ -218,7 +219,8 @@ def read_events(scheme: Scheme, path: Path, unit_ids: pl.Series, *, encoding: st
     known = unit_ids.cast(pl.String).to_list()
     problems += _rows(parsed, ~pl.col("unit_id").is_in(known), file, "unit_id",
                       "event for unknown unit '{value}'", "use a unit id of the units table", "unit_id",
-                      zh=("事件所属的单位 '{value}' 不在单位数据中", "请用单位数据表中的单位编号"))
+                      zh=("事件所属的单位 '{value}' 不在单位数据中", "请用单位数据表中的单位编号"),
+                      why=_unit_named(known, unit_names or {}))
     problems += _rows(parsed, pl.col("kind").is_null(), file, "kind", "empty event kind",
                       zh=("事件类别为空", "请填写事件类别"))
     for f in fields.values():
@@ -226,6 +228,21 @@ def read_events(scheme: Scheme, path: Path, unit_ids: pl.Series, *, encoding: st
     if problems:
         raise KaoheError(problems)
     return _plain_numbers(parsed.drop("_row"), fields)
+
+
+def _unit_named(ids: list[str], names: Mapping[str, str]) -> Callable[[str], Said | None]:
+    """An event's unit written as the unit's name (石桥村 for V01), or an id in other case (v12): said with the
+    id to write."""
+    lower = {i.lower(): i for i in ids}
+
+    def why(v: str) -> Said | None:
+        uid = names.get(v.strip()) or lower.get(v.strip().lower())
+        if uid is None:
+            return None
+        return (f"'{v}' is not a unit id: the unit is {uid}", f"write {uid}",
+                f"'{v}' 不是单位编号: 它对应的单位编号是 {uid}", f"请填 {uid}")
+
+    return why
 
 
 def _event_sheet(path: Path) -> str | None:

@@ -153,7 +153,9 @@ def load(inputs: Inputs, *, year: int | None = None) -> Loaded:
             from .event_rules import read_events  # noqa: PLC0415
 
             events = read_events(scheme, inputs.events, units.frame.get_column("unit_id"), encoding=inputs.encoding,
-                                 year=year, hashes=hashes, sheet=inputs.events_sheet)
+                                 year=year, hashes=hashes, sheet=inputs.events_sheet,
+                                 unit_names=dict(zip(units.frame.get_column("name"), units.frame.get_column("unit_id"),
+                                                     strict=True)))
     return Loaded(scheme, decisions, units.frame, path, events, inputs, year or scheme.meta.year, hashes,
                   tuple(notes))
 

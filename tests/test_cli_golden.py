@@ -134,7 +134,10 @@ def test_explain_and_gap_refuse_a_name_several_units_share(tmp_path: Path, monke
         assert result.exit_code == 2
         assert "有 2 个单位叫 '石桥村' (V01, V02); 请给出单位编号" in result.output
     shown = CliRunner().invoke(main, ["explain", "V02", "--data", str(units), "--no-events"], prog_name="kaohe")
-    assert shown.exit_code == 0 and shown.output.startswith("石桥村 (V02, ")
+    assert shown.exit_code == 0 and shown.stdout.startswith("石桥村 (V02, ")
+    # the shared name is said when the table is read (often a row copied and not renamed)
+    assert shown.stderr == f"提示: {units}: 不同编号的单位同名: 石桥村: V01 (第 2 行), V02 (第 3 行)；" \
+        "如果是复制的行, 请改为它自己的名称\n"
 
 
 def test_the_cadres_scheme_projects_counts_not_ratings(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -623,3 +623,20 @@ def test_an_unmatched_event_whose_kind_is_close_to_a_rules_kind_is_refused() -> 
                                     r"\(环境污染事件、信访\)"):
         out = run_event_rules(far, rules, strict=True)
     assert table(out, "event_id", "rule") == [("E3", "petition")]
+
+
+def test_an_event_unit_written_as_its_name_or_in_other_case_is_said_with_its_id(tmp_path: Path) -> None:
+    """The clerk audit (#15): an event's unit written as the unit's name (王家庄村) or in lower case (v16) was
+    'not in the units table' only; the id to write is now said."""
+    from engine.pipeline import Inputs, load  # noqa: PLC0415
+
+    root = Path(__file__).resolve().parents[1]
+    text = (root / "fixtures" / "2022" / "events.csv").read_text(encoding="utf-8")
+    log = tmp_path / "events.csv"
+    log.write_text(text.replace("E003,2022-03-09,V03,", "E003,2022-03-09,王家庄村,")
+                   .replace("E004,2022-03-15,V16,", "E004,2022-03-15,v16,"), encoding="utf-8")
+    with pytest.raises(KaoheError) as info:
+        load(Inputs(root / "rules" / "township-2022.yaml", root / "fixtures" / "2022" / "units.csv", log))
+    assert [p.text("zh").removeprefix(f"{log}: ") for p in info.value.problems] == [
+        "第 4 行, 列 'unit_id': '王家庄村' 不是单位编号: 它对应的单位编号是 V03；请填 V03",
+        "第 5 行, 列 'unit_id': 'v16' 不是单位编号: 它对应的单位编号是 V16；请填 V16"]
