@@ -13,6 +13,7 @@ from helpers import write_scheme
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from engine.errors import Notice
 from engine.fmt import dec, fixed_str, plain
 from engine.io import neutralise
 from engine.report import csv_body
@@ -125,7 +126,8 @@ def test_find_unit_by_id_then_by_a_name_only_one_unit_has(tmp_path: Path) -> Non
     data = tmp_path / "units.csv"
     data.write_text("unit_id,name,unit_type,score\nu1,甲,village,80\nu2,乙,village,90\nu3,甲,village,70\n"
                     "u4,u2,village,60\nu5,,village,50\n", encoding="utf-8")
-    r = run(Inputs(write_scheme(tmp_path, MAIN, {"score": SCORE}), data))
+    with pytest.warns(Notice, match=r"units of different ids share a name: 甲: u1 \(row 2\), u3 \(row 4\)"):
+        r = run(Inputs(write_scheme(tmp_path, MAIN, {"score": SCORE}), data))
     found = {u: find_unit(r, u) for u in ("u3", "乙", " 乙 ", "u2", "u5", "无")}
     assert found["u3"] is not None and found["u3"]["name"] == "甲" and "i.s" in found["u3"]
     assert found["乙"] is not None and found["乙"]["unit_id"] == "u2" and found["乙"]["total"] == 9000
