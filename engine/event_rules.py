@@ -212,7 +212,8 @@ def read_events(scheme: Scheme, path: Path, unit_ids: pl.Series, *, encoding: st
                       zh=("事件编号 '{value}' 重复", "每个事件要有自己的编号"))
     both = parsed.with_columns(raw.get_column("date").cast(pl.String).alias("_raw"))
     problems += _rows(both, pl.col("date").is_null(), file, "date", "'{value}' is not a date",
-                      "write dates as YYYY-MM-DD", "_raw", zh=("'{value}' 不是日期", "日期请写成 YYYY-MM-DD"))
+                      "write dates as YYYY-MM-DD", "_raw", zh=("'{value}' 不是日期", "日期请写成 YYYY-MM-DD"),
+                      why=_serial_date)
     problems += _rows(both, pl.col("date").is_not_null() & (pl.col("date").dt.year() != year), file, "date",
                       f"date '{{value}}' is outside the assessment year {year}", "check the year, or the scheme",
                       "_raw", zh=(f"日期 '{{value}}' 不在考核年度 {year} 内", "请检查年份, 或所用的方案"))
@@ -228,6 +229,18 @@ def read_events(scheme: Scheme, path: Path, unit_ids: pl.Series, *, encoding: st
     if problems:
         raise KaoheError(problems)
     return _plain_numbers(parsed.drop("_row"), fields)
+
+
+def _serial_date(v: str) -> Said | None:
+    """A date Excel wrote as its serial number (44629 for 2022-03-09, the cell formatted as a number)."""
+    import datetime as dt  # noqa: PLC0415
+
+    if not v.strip().isdigit() or not 20000 <= int(v) <= 80000:
+        return None
+    day = dt.date(1899, 12, 30) + dt.timedelta(days=int(v))
+    return (f"'{v}' is not a date: it looks like Excel's serial number of {day}", "format the cells as dates in "
+            "Excel, or write the date as YYYY-MM-DD", f"'{v}' 不是日期: 它像是 Excel 的日期序号, 即 {day}",
+            "请在 Excel 中把单元格格式设为日期, 或写成 YYYY-MM-DD")
 
 
 def _unit_named(ids: list[str], names: Mapping[str, str]) -> Callable[[str], Said | None]:

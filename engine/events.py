@@ -506,7 +506,7 @@ def _say_unmatched(events: pl.DataFrame, matched: set[int], rows: list[int], pat
     kinds_said = "、".join(known)
     say = f" ({kinds_said})" if kinds_said else ""
     warnings.warn(Notice(Problem(Loc(path), f"{n} event{'s' if n != 1 else ''} match{'es' if n == 1 else ''} no "
-                                 f"event rule and score nothing: {listed}{more}",
+                                 f"event rule and score{'s' if n == 1 else ''} nothing: {listed}{more}",
                                  hint="if they should count, write their kind as the scheme does" + say,
                                  zh=(f"{n} 个事件不符合任何事件规则, 不计分: {listed_zh}{' 等' if more else ''}",
                                      "如果它们应当计分, 请按方案的写法填写事件类别" + say))),

@@ -129,6 +129,9 @@ def read_table_info(path: str | Path, *, encoding: str | None = None, sheet: str
     `wanted` (Parquet): read only the columns whose names it accepts (the rest are never decoded)."""
     file = str(path)
     fmt = FORMATS.get(Path(path).suffix.lower())
+    if Path(path).is_dir():
+        _fail(file, f"is a directory, not a {what} file", "give the path of the file itself",
+              zh=(f"这是一个文件夹, 不是{_zh(what)}文件", "请给出文件本身的路径"))
     if fmt is None:
         ext = Path(path).suffix or "(none)"
         old = ext.lower() in (".xls", ".et", ".ods", ".txt", ".tsv")

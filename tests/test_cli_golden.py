@@ -283,7 +283,7 @@ def test_events_no_rule_matches_are_said_and_kept_in_the_manifest(tmp_path: Path
     prefix = {"zh": "提示: ", "en": "note: "}[lang]
     said = {"zh": "1 个事件不符合任何事件规则, 不计分: E003 (第 4 行, 走访慰问)；"
                   "如果它们应当计分, 请按方案的写法填写事件类别 (生产安全事故、信访、",
-            "en": "1 event matches no event rule and score nothing: E003 (row 4, 走访慰问); if they should count, "
+            "en": "1 event matches no event rule and scores nothing: E003 (row 4, 走访慰问); if they should count, "
                   "write their kind as the scheme does (生产安全事故、信访、"}
     assert other.stderr.startswith(f"{prefix}{log}: {said[lang]}")
     assert json.loads(other.stdout)["manifest"]["notes"] == [other.stderr.removeprefix(prefix).strip()]

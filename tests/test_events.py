@@ -640,3 +640,20 @@ def test_an_event_unit_written_as_its_name_or_in_other_case_is_said_with_its_id(
     assert [p.text("zh").removeprefix(f"{log}: ") for p in info.value.problems] == [
         "第 4 行, 列 'unit_id': '王家庄村' 不是单位编号: 它对应的单位编号是 V03；请填 V03",
         "第 5 行, 列 'unit_id': 'v16' 不是单位编号: 它对应的单位编号是 V16；请填 V16"]
+
+
+def test_a_date_excel_wrote_as_its_serial_number_is_said_as_such(tmp_path: Path) -> None:
+    """The clerk audit (#15): '44629' in a CSV log's date column (an Excel date cell formatted as a number)
+    was 'not a date' only; the date it stands for is said."""
+    from engine.pipeline import Inputs, load  # noqa: PLC0415
+
+    root = Path(__file__).resolve().parents[1]
+    log = tmp_path / "events.csv"
+    log.write_text((root / "fixtures" / "2022" / "events.csv").read_text(encoding="utf-8")
+                   .replace("E003,2022-03-09,", "E003,44629,"), encoding="utf-8")
+    with pytest.raises(KaoheError) as info:
+        load(Inputs(root / "rules" / "township-2022.yaml", root / "fixtures" / "2022" / "units.csv", log))
+    [p] = info.value.problems
+    assert (p.loc.row, p.loc.column) == (4, "date")
+    assert p.text("zh").endswith("'44629' 不是日期: 它像是 Excel 的日期序号, 即 2022-03-09；"
+                                 "请在 Excel 中把单元格格式设为日期, 或写成 YYYY-MM-DD")

@@ -928,3 +928,11 @@ def test_whole_file_mistakes_are_one_problem_that_says_what_the_file_is(tmp_path
     write_xlsx(book, {"Sheet1": pl.DataFrame(), "数据": pl.read_csv(units, infer_schema=False)})
     assert said(Inputs(scheme, book, events)) == [
         f"{book}: 工作表 'Sheet1' 是空的; 工作簿中还有: '数据'；请用 --sheet 工作表名 指定要读取的工作表"]
+
+
+def test_a_directory_given_as_a_table_is_said_to_be_one(tmp_path: Path) -> None:
+    """`--data .` was 'unknown file type (none)'."""
+    err = _error(read_table, tmp_path, what="units")
+    said = [p.text("zh") for p in err.problems]
+    assert said == [f"{tmp_path}: 这是一个文件夹, 不是单位数据文件；请给出文件本身的路径"]
+    assert str(err).startswith(f"{tmp_path}: is a directory, not a units file")
