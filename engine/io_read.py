@@ -603,11 +603,57 @@ def _note_start(filled: list[int]) -> int | None:
     return next((i for i in range(blank, len(filled)) if filled[i]), None)
 
 
+# how a township table's footer lines begin (制表人：张三  审核人：李四): a word and a colon
+NOTE_LINE = re.compile(r"(备注|注|说明|制表人?|填表人?|填报人?|审核人?|审批人?|负责人|单位负责人|分管领导"
+                       r"|联系人|联系电话)\s*[:：]")
+
+
+def _signed_note(body: pl.DataFrame) -> int | None:
+    """Where a footer under the table starts whose lines begin with a note word and a colon (`NOTE_LINE`), with or
+    without a blank row above, and however many cells they fill (制表人 in A, 审核人 in F): the table's last
+    rows, each blank, of one cell, or beginning with such a word, at least one of them so. None otherwise."""
+    start, signed = None, False
+    for i in range(body.height - 1, max(-1, body.height - 1 - NOTE_ROWS), -1):
+        row = [v for v in body.row(i) if v is not None and not _COVERED.fullmatch(str(v))]
+        if row and NOTE_LINE.match(str(row[0]).strip()):
+            start, signed = i, True
+        elif len(row) == 1:
+            start = i
+        elif row:
+            break
+    if not signed or start is None:
+        return None
+    while start < body.height and all(v is None for v in body.row(start)):
+        start += 1
+    return start
+
+
 def _without_note(body: pl.DataFrame, file: str) -> pl.DataFrame:
-    """`body` (row i: sheet row i + 2) without a note written under the table (`_note_start`), which is said
-    (a `Notice`): left in, each of its rows would be refused as a unit without id, type or data."""
+    """`body` (row i: sheet row i + 2) without a note written under the table (`_note_start`, `_signed_note`),
+    which is said (a `Notice`): left in, each of its rows would be refused as a unit without id, type or data."""
     if body.height == 0 or body.width == 0:
         return body
+    classic = _classic_note(body, file)
+    if classic is not None:
+        return classic
+    signed = _signed_note(body)
+    if signed is not None and signed > 0:
+        end = max(i for i in range(signed, body.height) if any(v is not None for v in body.row(i)))
+        text = " ".join(str(v) for v in body.row(signed) if v is not None)
+        shown = text if len(text) <= 30 else text[:30] + "…"
+        rows = f"row {signed + 2}" if end == signed else f"rows {signed + 2}-{end + 2}"
+        rows_zh = f"第 {signed + 2} 行" if end == signed else f"第 {signed + 2}-{end + 2} 行"
+        warnings.warn(Notice(Problem(Loc(file), f"{rows}, below the table, read as a note and left out ('{shown}')",
+                                     hint="if they are units, give them a unit id and type",
+                                     zh=(f"{rows_zh}位于表格下方, 视为备注, 未读取 ('{shown}')",
+                                         "如果它们是单位, 请填写单位编号和类型"))), stacklevel=2)
+        return body.head(signed)
+    return body
+
+
+def _classic_note(body: pl.DataFrame, file: str) -> pl.DataFrame | None:
+    """`body` without one-cell rows after a blank row under the table (`_note_start`), said; None when there
+    are none."""
 
     def cells(row: tuple[Any, ...]) -> int:  # a cell a merged range covers is no cell of its own
         return sum(1 for v in row if v is not None and not _COVERED.fullmatch(str(v)))
@@ -617,11 +663,11 @@ def _without_note(body: pl.DataFrame, file: str) -> pl.DataFrame:
     multi = body.select(pl.sum_horizontal(pl.all().is_not_null()) >= 2).to_series().arg_true()
     last = next((i for i in reversed(multi.tail(NOTE_ROWS).to_list()) if cells(body.row(i)) >= 2), None)
     if last is None:
-        return body
+        return None
     filled = [2] + [cells(r) for r in body.slice(last + 1).iter_rows()]
     found = _note_start(filled)
     if found is None:
-        return body
+        return None
     start, end = last + found, last + max(i for i in range(found, len(filled)) if filled[i])
     text = next(v for v in body.row(start) if v is not None and not _COVERED.fullmatch(v))
     shown = text if len(text) <= 30 else text[:30] + "…"

@@ -148,7 +148,7 @@ def test_a_note_after_many_blank_rows_is_found(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize(("rows", "gap", "problem"), [
-    ([[NOTE[0]]], 0, (4, "unit_type")),  # directly under the table: the table's row (no blank row sets it apart)
+    ([["以上数据由各单位自报"]], 0, (4, "unit_type")),  # directly under the table, no note word: the table's row
     ([["V3", "村", "3"]], 1, None),  # two or more cells: a unit's row (the blank row above it is skipped)
     ([[NOTE[0]], ["V3", "村", "3"]], 1, (5, "unit_type")),  # a unit's row below the one-cell row: no note
 ])
@@ -936,3 +936,21 @@ def test_a_directory_given_as_a_table_is_said_to_be_one(tmp_path: Path) -> None:
     said = [p.text("zh") for p in err.problems]
     assert said == [f"{tmp_path}: 这是一个文件夹, 不是单位数据文件；请给出文件本身的路径"]
     assert str(err).startswith(f"{tmp_path}: is a directory, not a units file")
+
+
+@pytest.mark.parametrize(("rows", "gap", "said"), [
+    ([[NOTE[0]]], 0, "row 4, below the table, read as a note and left out ('备注：以上数据由各单位自报"),
+    ([["制表人：张三", "", "审核人：李四"]], 1, "row 5, below the table, read as a note and left out "
+                                           "('制表人：张三 审核人：李四')"),
+    ([["以上数据由各单位自报"], ["制表人：张三", "审核人：李四"]], 1, "rows 5-6, below the table, read as a note"),
+])
+def test_a_footer_beginning_with_a_note_word_is_a_note_however_it_is_laid_out(tmp_path: Path, rows: list[list[str]],
+                                                                             gap: int, said: str) -> None:
+    """The clerk audit (#9): a 备注 line directly under the table, or a 制表人 … 审核人 footer over two cells
+    (the commonest footer of a township table), was read as units: 20-40 problems. Lines under the table
+    that begin with a note word (备注, 制表, 审核, 负责人, …) are a note, with or without a blank row above."""
+    path = _with_note(tmp_path, "csv", rows, gap=gap)
+    with pytest.warns(Notice, match=re.escape(said)):
+        assert read_table(path).height == 2
+    named = _with_note(tmp_path, "csv", [["审批服务局", "村", "3"]], gap=0)  # a unit whose name begins so: no note
+    assert read_table(named).height == 3
