@@ -440,9 +440,9 @@ def _base_grade(dec: Decisions, scheme: Scheme) -> pl.Expr:
         g = pl.when(grade_reached(gr, p)).then(pl.lit(gr.id, dtype=kind)).otherwise(g)
     at = {gr.id: i for i, gr in enumerate(dec.grades)}  # best first
     for v in dec.vetoes:  # a veto's grade is the best a vetoed unit gets (不得评为优秀: good); it never raises one
-        if v.grade is not None:
-            g = pl.when(pl.col(f"x.{v.id}") & (g.to_physical() < at[v.grade])).then(pl.lit(v.grade, dtype=kind)) \
-                .otherwise(g)
+        if v.grade is not None:  # capped: the cap's grade, or below it the next whose condition the unit meets
+            g = pl.when(pl.col(f"x.{v.id}") & (g.to_physical() < at[v.grade])) \
+                .then(passed_down(dec.grades, at[v.grade] - 1)).otherwise(g)
     return g
 
 

@@ -7,6 +7,7 @@ date, null) and the number helpers (EVENT_SCALE, decimals, the Int64 range).
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from datetime import date
 from decimal import Decimal
@@ -234,12 +235,14 @@ def undecided(events: pl.DataFrame, rules: Sequence[EventRule], rows: list[int],
             empty = [c for c in sorted(rule.when.names()) if c in row and row[c] is None]
             shown = ", ".join(f"{labels.get(c, c)} ({c})" for c in empty) or "a value"
             shown_zh = "、".join(f"「{labels.get(c, c)}」" for c in empty) or "某个值"
+            number = bool(empty) and all(_kind_of(events.schema[c]) == "num" for c in empty)
             out.append(Problem(Loc(path, row=rows[r] + 2, column=empty[0] if empty else None),
                                f"event {row['event_id']} ({row['kind']}): {shown} is empty, and rule "
                                f"'{rule.label}' decides by it: the event may score or veto, or not",
-                               hint="fill it in (0 if there is none)",
+                               hint="fill it in" + (" (0 if there is none)" if number else ""),
                                zh=(f"事件 {row['event_id']} ({row['kind']}) 的{shown_zh}为空, "
-                                   f"而规则「{rule.label}」要根据它判断 (可能计分或一票否决)", "请填写; 没有的填 0")))
+                                   f"而规则「{rule.label}」要根据它判断 (可能计分或一票否决)",
+                                   "请填写" + ("; 没有的填 0" if number else ""))))
     return sorted(out, key=lambda p: p.loc.row or 0)[:MAX_PROBLEMS]
 
 
@@ -252,7 +255,14 @@ def rule_kinds(rules: Sequence[EventRule]) -> list[str]:
                 for a, b in ((n.left, n.right), (n.right, n.left)):
                     if isinstance(a, E.Name) and a.id == "kind" and isinstance(b, E.Str):
                         out[b.value] = None
+            elif isinstance(n, E.In) and not n.negate and isinstance(n.value, E.Name) and n.value.id == "kind":
+                out.update((o.value, None) for o in n.options if isinstance(o, E.Str))
     return list(out)
+
+
+def _bare(kind: str) -> str:
+    """A kind without a detail in brackets: 生产安全事故（民房改建高处坠落） -> 生产安全事故."""
+    return re.sub(r"\s*[(（][^()（）]*[)）]\s*$", "", kind).strip()
 
 
 def near_kinds(events: pl.DataFrame, missed: list[int], rules: Sequence[EventRule], rows: list[int],
@@ -267,14 +277,16 @@ def near_kinds(events: pl.DataFrame, missed: list[int], rules: Sequence[EventRul
         kind = events.get_column("kind")[r]
         if kind is None or kind in kinds:
             continue
-        close = get_close_matches(kind, kinds, n=1, cutoff=0.6)
+        close = [_bare(kind)] if _bare(kind) in kinds else get_close_matches(kind, kinds, n=1, cutoff=0.6)
         if not close:
             continue
         eid, listed = events.get_column("event_id")[r], "、".join(kinds)
         out.append(Problem(Loc(path, row=rows[r] + 2, column="kind"),
                            f"event {eid}: kind '{kind}' is no kind the rules score (did you mean '{close[0]}'?); "
                            "as written, it scores nothing and vetoes nothing",
-                           hint=f"the rules' kinds: {listed}",
+                           hint=f"the rules' kinds: {listed}; write the detail in another column (note); "
+                           "a different kind the scheme does not score can be given a rule with points: 0",
                            zh=(f"事件 {eid} 的类别 '{kind}' 不是方案计分的事件类别 (是否应为 '{close[0]}'?); "
-                               "照现在的写法, 它不计分, 也不会一票否决", f"方案的事件类别: {listed}")))
+                               "照现在的写法, 它不计分, 也不会一票否决", f"方案的事件类别: {listed}; 具体情况请写在"
+                               "备注列; 如确是方案不计分的另一类事件, 可在方案中为它加一条 points: 0 的规则")))
     return out[:MAX_PROBLEMS]

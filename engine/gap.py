@@ -165,6 +165,14 @@ def _with_grade(run: Run, ts: list[Target], scored: pl.LazyFrame) -> pl.LazyFram
     for gr in reversed(gs[:-1]):
         g = pl.when(grade_reached(gr, p)).then(pl.lit(gr.id)).otherwise(g)
     scored = scored.with_columns(g.alias("grade"))
+    at = {gr.id: i for i, gr in enumerate(gs)}
+    names = scored.collect_schema().names()
+    for v in run.decisions.vetoes:  # a veto's cap holds for a candidate as for the unit (its x.<veto>)
+        if v.grade is not None and f"x.{v.id}" in names:
+            over = pl.col("grade").replace_strict(at, default=len(gs), return_dtype=pl.Int64) < at[v.grade]
+            scored = scored.with_columns(pl.when(pl.col(f"x.{v.id}").fill_null(False) & over)
+                                         .then(passed_down(gs, at[v.grade] - 1).cast(pl.String))
+                                         .otherwise(pl.col("grade")).alias("grade"))
     by_key = {t.key: t for t in ts}
     for i, gr in enumerate(gs[:-1]):
         t = by_key[f"grade:{gr.id}"]
@@ -263,9 +271,10 @@ def solve(ld: Loaded, run: Run, unit_ids: set[str] | None = None, progress: Prog
     lev = levers(scheme, run.decisions)
     types = dict(zip(run.frame.get_column("unit_id").cast(pl.String), run.frame.get_column("unit_type"), strict=True))
     keep = frozenset(i.id for i in scheme.all_items() if METHODS[i.method.kind].window)
+    capped = [f"x.{v.id}" for v in run.decisions.vetoes if v.grade is not None]  # a veto's grade cap holds too
     base = ld.units.join(run.frame.select("unit_id", *[c for c in run.frame.columns
                                                        if (c.split(".", 1)[-1] in keep and c[:2] in ("i.", "v."))
-                                                       or c.startswith("ec.")]),  # event counts: no lever
+                                                       or c.startswith("ec.") or c in capped]),  # no levers
                          on="unit_id", how="left")
     adjustments = None
     if run.adjustments is not None:

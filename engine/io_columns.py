@@ -63,16 +63,15 @@ def map_columns(df: pl.DataFrame, fields: Mapping[str, str], *, path: str | Path
         exact.setdefault(_norm(label), field_id)
     exact.update({_norm(fid): fid for fid in fields})
     for h, col in (aliases or {}).items():
-        exact.setdefault(_norm(h), col)
+        if col not in df.columns:  # a table with unit_id and an unused 编号 column keeps that column as it is
+            exact.setdefault(_norm(h), col)
     bases: dict[str, list[str]] = {}
     for field_id, label in fields.items():
         bases.setdefault(_split_unit(label)[0], []).append(field_id)
     problems: list[Problem] = []
-    owner: dict[str, str] = {c: c for c in set((aliases or {}).values()) if c in df.columns}  # unit_id as is
+    owner: dict[str, str] = {}
     renames: dict[str, str] = {}
     for h in df.columns:
-        if owner.get(h) == h:
-            continue
         fid = h if h in fields else exact.get(_norm(h))
         if fid is None:
             base, unit = _split_unit(h)

@@ -317,10 +317,13 @@ def _grade_line(run: Run, r: dict[str, Any], lang: Lang) -> str:
         assert missed.when is not None
         cond, line = pretty(missed.when.source, run, lang), plain(missed.min or Decimal(0))
         unknown = met(missed) is None
+        fields = run.scheme.fields
+        empty = "、".join(fields[n].label if zh else n for n in sorted(missed.when.names())
+                         if n in fields and r.get(n) is None) or ("有值" if zh else "a value")
         head += (f"总分达到{lab(missed)}分数线 {line}, 但{lab(missed)}的条件 {cond} "
-                 f"{'无法判断 (有值为空)' if unknown else '不满足'}; " if zh else
+                 f"{f'无法判断 ({empty}为空)' if unknown else '不满足'}; " if zh else
                  f"the total reaches {missed.id} ({line}), but its condition {cond} "
-                 f"{'cannot be decided (a value is empty)' if unknown else 'is not met'}; ")
+                 f"{f'cannot be decided ({empty} is empty)' if unknown else 'is not met'}; ")
     caps = [v for v in run.decisions.vetoes if r.get(f"x.{v.id}") and v.grade is not None]
     worst = max(caps, key=lambda v: at[v.grade or ""], default=None)
     if worst is not None and at[worst.grade or ""] > at[by_total.id] and worst.grade == got.id:

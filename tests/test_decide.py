@@ -652,9 +652,53 @@ grades:
     said = {u: explain(r, rows[u], "zh").splitlines()[-1] for u in "abc"}
     assert said["a"] == "等级 良好: 总分达到优秀分数线 90, 但优秀的条件 安全检查次数 ≥ 2 不满足; 总分 95.00 ≥ 80", said
     assert said["b"] == "等级 不合格: 总分达到良好分数线 80, 但良好的条件 死亡人数 = 0 不满足", said
-    assert "优秀的条件 安全检查次数 ≥ 2 无法判断 (有值为空)" in said["c"]
+    assert "优秀的条件 安全检查次数 ≥ 2 无法判断 (安全检查次数为空)" in said["c"]
     assert "but its condition safe_checks >= 2 is not met" in explain(r, rows["a"], "en").splitlines()[-1]
     ld = load(Inputs(scheme, data))
     changes = {(c.unit_id, c.target): c for c in solve(ld, score(ld)) if c.status == "solved"}
     up = changes[("a", "grade:excellent")]
     assert (up.field, up.after) == ("safe_checks", "2")
+
+
+def test_a_veto_cap_meets_the_capped_grades_condition_too(tmp_path: Path) -> None:
+    """The second audit: a veto 'at best 良好' gave 良好 to a unit that failed 良好's own condition (红星村:
+    polluted and 安全生产 below it). A capped unit gets the cap's grade only if it meets its condition, else
+    the next grade whose condition it meets."""
+    grades = """
+grades:
+  - {id: excellent, label: 优秀, min: 90}
+  - {id: good, label: 良好, min: 80, when: section.safety >= 60}
+  - {id: pass, label: 合格, min: 60}
+  - {id: fail, label: 不合格}
+vetoes:
+  - {id: no_top, label: 不得评优, when: polluted, grade: good, rank: keep}
+"""
+    rows = [{"unit_id": "a", "score": 95, "polluted": True, "safe": 50},   # capped at good, fails good's: pass
+            {"unit_id": "b", "score": 95, "polluted": True, "safe": 70},   # capped at good, meets it: good
+            {"unit_id": "c", "score": 95, "safe": 50}]                      # no veto: excellent
+    assert col(decided(tmp_path, rows, grades), "grade") == ["pass", "good", "excellent"]
+
+
+def test_gap_holds_a_vetoed_unit_to_its_cap_for_an_award_that_reads_the_grade(tmp_path: Path) -> None:
+    """The second audit: for a unit capped at 良好 by a veto, gap suggested a change to reach an award that
+    needs 优秀 (+285.23万元 for 目标责任考核优秀单位); applied, the unit stayed 良好 and was not recommended.
+    Candidates are now held to the unit's veto caps: no single change reaches it; an uncapped unit's does."""
+    from engine.gap import solve  # noqa: PLC0415
+    from engine.pipeline import Inputs, load, score  # noqa: PLC0415
+
+    body = SECTIONS.replace("weight: 0", "weight: 0.000001") + GRADES + """
+vetoes:
+  - {id: no_top, label: 不得评优, when: polluted, grade: good, blocks: none, rank: keep}
+awards:
+  - {id: top, label: 优秀单位, eligible: grade == "excellent", quota: {count: 5}}
+"""
+    scheme = write_scheme(tmp_path, body, FIELDS)
+    data = tmp_path / "units.csv"
+    data.write_text("unit_id,unit_type,score,safe,deaths,polluted\na,village,85,70,0,是\nb,village,85,70,0,否\n",
+                    encoding="utf-8")
+    ld = load(Inputs(scheme, data))
+    changes = {(c.unit_id, c.target): c for c in solve(ld, score(ld))}
+    assert changes[("a", "award:top")].status == "no_single_change"
+    assert changes[("a", "grade:excellent")].status == "vetoed"
+    b = changes[("b", "award:top")]
+    assert (b.status, b.field, b.after) == ("solved", "score", "90")
