@@ -59,6 +59,27 @@ def _row_loc(path: str, r: int, column: str | None = None) -> Loc:
     return Loc(path, row=r + 2, column=column)
 
 
+class Origin:
+    """Where row r of the caller's event frame comes from: line r + 2 of `path`, or, when the frame carries
+    the columns _src and _line (a log with a scenario's events added: `simulate --scenario`), that file and
+    line."""
+
+    def __init__(self, path: str, lines: list[tuple[str, int]] | None = None) -> None:
+        self.path, self.lines = path, lines
+
+    def loc(self, r: int, column: str | None = None) -> Loc:
+        if self.lines is None:
+            return _row_loc(self.path, r, column)
+        file, line = self.lines[r]
+        return Loc(file, row=line, column=column)
+
+    def said(self, r: int, zh: bool = False) -> str:
+        """'row 5' (or 'scenario.csv row 2' for a row of another file), for a list in a message."""
+        at = self.loc(r)
+        other = "" if at.file == self.path else f"{at.file} "
+        return f"{other}第 {at.row} 行" if zh else f"{other}row {at.row}"
+
+
 # --------------------------------------------------------------------------------------------
 # checking the inputs
 
@@ -209,7 +230,7 @@ def _event_fx(events: pl.DataFrame) -> Any:
 
 
 def undecided(events: pl.DataFrame, rules: Sequence[EventRule], rows: list[int], labels: dict[str, str],
-              path: str) -> list[Problem]:
+              origin: Origin) -> list[Problem]:
     """Events for which a rule's condition is neither true nor false because a value it reads is empty
     (`kind == "生产安全事故" and deaths >= 1` with no deaths): the rule may score or veto the event, or not,
     and the run cannot tell. Left to the rules, such an event matched nothing and a fatal accident's veto was
@@ -236,7 +257,7 @@ def undecided(events: pl.DataFrame, rules: Sequence[EventRule], rows: list[int],
             shown = ", ".join(f"{labels.get(c, c)} ({c})" for c in empty) or "a value"
             shown_zh = "、".join(f"「{labels.get(c, c)}」" for c in empty) or "某个值"
             number = bool(empty) and all(_kind_of(events.schema[c]) == "num" for c in empty)
-            out.append(Problem(Loc(path, row=rows[r] + 2, column=empty[0] if empty else None),
+            out.append(Problem(origin.loc(rows[r], empty[0] if empty else None),
                                f"event {row['event_id']} ({row['kind']}): {shown} is empty, and rule "
                                f"'{rule.label}' decides by it: the event may score or veto, or not",
                                hint="fill it in" + (" (0 if there is none)" if number else ""),
@@ -266,7 +287,7 @@ def _bare(kind: str) -> str:
 
 
 def near_kinds(events: pl.DataFrame, missed: list[int], rules: Sequence[EventRule], rows: list[int],
-               path: str) -> list[Problem]:
+               origin: Origin) -> list[Problem]:
     """Events no rule matched whose kind is close to one the rules name (环境污染 for 环境污染事件, 信访件 for
     信访): a typing slip that would drop the event's points or veto; said as a problem at its row."""
     from difflib import get_close_matches  # noqa: PLC0415
@@ -281,7 +302,7 @@ def near_kinds(events: pl.DataFrame, missed: list[int], rules: Sequence[EventRul
         if not close:
             continue
         eid, listed = events.get_column("event_id")[r], "、".join(kinds)
-        out.append(Problem(Loc(path, row=rows[r] + 2, column="kind"),
+        out.append(Problem(origin.loc(rows[r], "kind"),
                            f"event {eid}: kind '{kind}' is no kind the rules score (did you mean '{close[0]}'?); "
                            "as written, it scores nothing and vetoes nothing",
                            hint=f"the rules' kinds: {listed}; write the detail in another column (note); "

@@ -22,7 +22,7 @@ import polars as pl
 from . import expr as E
 from . import fixed as F
 from .errors import KaoheError, Loc, Problem
-from .event_check import _INT64, EVENT_SCALE, _decimals, _kind_of
+from .event_check import _INT64, EVENT_SCALE, Origin, _decimals, _kind_of
 
 if TYPE_CHECKING:
     from .events import EventRule
@@ -77,6 +77,7 @@ class _Columns:
     def __init__(self, events: pl.DataFrame, rules: Sequence[EventRule], path: str, rows: list[int]) -> None:
         self.events, self.rules, self.path = events, rules, path
         self.rows = rows  # position in `events` -> row of the caller's frame (for messages)
+        self.origin = Origin(path)  # where a row of the caller's frame is in its file (events.run_event_rules)
         self.kinds = {c: _kind_of(t) for c, t in events.schema.items()}
         self.attrs: dict[tuple[str, str], _Attr] = {}
         self.derived: dict[str, tuple[pl.Expr, EventRule]] = {}

@@ -97,11 +97,11 @@ from .event_check import (
     BASE_COLUMNS,
     EVENT_SCALE,
     MAX_PROBLEMS,
+    Origin,
     _check_events,
     _check_rules,
     _distinct,
     _kind_of,
-    _row_loc,
     near_kinds,
     rule_kinds,
     undecided,
@@ -339,7 +339,7 @@ def _make_action(k: int, rule: EventRule, c: _Compiler, run: _Run,  # noqa: C901
         return f"{head} {tail}"
 
     def problem(r: int, column: str, message: str, hint: str, zh: tuple[str, str] | None = None) -> Problem:
-        return Problem(_row_loc(c.path, c.rows[r], column), f"event {event_ids[r]} {message} ({where})", ctx, hint,
+        return Problem(c.origin.loc(c.rows[r], column), f"event {event_ids[r]} {message} ({where})", ctx, hint,
                        zh=(f"事件 {event_ids[r]} {zh[0]} (规则「{label}」)", zh[1]) if zh else None)
 
     if rule.points_by is not None:  # points from a table
@@ -436,6 +436,11 @@ def _session_end(cl: Any) -> None:
 def run_event_rules(events: pl.DataFrame, rules: Sequence[EventRule], *, path: str = "events.csv",
                     labels: Mapping[str, str] | None = None, strict: bool = False) -> pl.DataFrame:
     """Run the event rules over the event log: one row per (event, matching rule), see module doc."""
+    origin = Origin(path)
+    if "_src" in events.columns:  # a scenario's events added to the log: each said at its own file and line
+        origin = Origin(path, list(zip(events.get_column("_src").to_list(), events.get_column("_line").to_list(),
+                                       strict=True)))
+        events = events.drop("_src", "_line")
     problems = _check_events(events, path)
     if problems:
         raise KaoheError(problems)
@@ -447,6 +452,7 @@ def run_event_rules(events: pl.DataFrame, rules: Sequence[EventRule], *, path: s
     order = events.select(pl.arg_sort_by(["unit_id", "date", "event_id"])).to_series()
     events = events[order]
     comp = _Compiler(events, rules, path, order.to_list())
+    comp.origin = origin
     comp.collect_scales()
     conditions: dict[int, dict[str, Any]] = {}
     for k, rule in enumerate(rules):
@@ -470,27 +476,28 @@ def run_event_rules(events: pl.DataFrame, rules: Sequence[EventRule], *, path: s
         with _LOCK:
             run = _post_all(events, rules, comp, conditions, posted, path)
     if strict:  # a run's log (the pipeline): what the rules cannot decide, or a near-miss kind, is refused
-        _check_outcome(events, rules, set(run.rows), comp.rows, dict(labels or {}), path)
+        _check_outcome(events, rules, set(run.rows), comp.rows, dict(labels or {}), origin)
     else:
-        _say_unmatched(events, set(run.rows), comp.rows, path, rule_kinds(rules))
+        _say_unmatched(events, set(run.rows), comp.rows, origin, rule_kinds(rules))
     return _assemble(events, rules, run)
 
 
 def _check_outcome(events: pl.DataFrame, rules: Sequence[EventRule], matched: set[int], rows: list[int],
-                   labels: dict[str, str], path: str) -> None:
+                   labels: dict[str, str], origin: Origin) -> None:
     """Events a rule cannot decide for an empty value, and unmatched events whose kind is close to one the
     rules name, are problems (either may have dropped a veto); the other unmatched events are said."""
     missed = [r for r in range(events.height) if r not in matched]
-    problems = undecided(events, rules, rows, labels, path) + near_kinds(events, missed, rules, rows, path)
+    problems = undecided(events, rules, rows, labels, origin) + near_kinds(events, missed, rules, rows, origin)
     if problems:
         raise KaoheError(problems)
-    _say_unmatched(events, matched, rows, path, rule_kinds(rules))
+    _say_unmatched(events, matched, rows, origin, rule_kinds(rules))
 
 
 LISTED_UNMATCHED = 10
 
 
-def _say_unmatched(events: pl.DataFrame, matched: set[int], rows: list[int], path: str, known: list[str]) -> None:
+def _say_unmatched(events: pl.DataFrame, matched: set[int], rows: list[int], origin: Origin,
+                   known: list[str]) -> None:
     """A `Notice` of the events no rule's condition matches (they score nothing, and veto nothing), with the
     kinds the rules name (`known`): an event the scheme does not score, or a kind written otherwise than the
     rules write it and not close to theirs. (A match that scores nothing, e.g. before `nth`, is a match.)"""
@@ -499,8 +506,9 @@ def _say_unmatched(events: pl.DataFrame, matched: set[int], rows: list[int], pat
         return
     ids, kinds = events.get_column("event_id"), events.get_column("kind")
     shown = sorted(missed, key=lambda r: rows[r])[:LISTED_UNMATCHED]
-    listed = ", ".join(f"{ids[r]} (row {rows[r] + 2}, {kinds[r]})" for r in shown)
-    listed_zh = ", ".join(f"{ids[r]} (第 {rows[r] + 2} 行, {kinds[r]})" for r in shown)
+    listed = ", ".join(f"{ids[r]} ({origin.said(rows[r])}, {kinds[r]})" for r in shown)
+    listed_zh = ", ".join(f"{ids[r]} ({origin.said(rows[r], zh=True)}, {kinds[r]})" for r in shown)
+    path = origin.path
     more = f" and {len(missed) - len(shown)} more" if len(missed) > len(shown) else ""
     n = len(missed)
     kinds_said = "、".join(known)

@@ -64,6 +64,15 @@ class AsOf:
     projected: dict[str, Fraction] = dataclasses.field(default_factory=dict)  # field id -> 1 / share, exactly
 
 
+def placed(events: pl.DataFrame, path: str) -> pl.DataFrame:
+    """The event log with each event's file and line (_src, _line), once: a year-to-date run leaves events
+    out and a scenario adds some, so a position in the frame is no longer a line of the log
+    (engine.events.run_event_rules says problems at these)."""
+    if "_src" in events.columns:
+        return events
+    return events.with_columns(_src=pl.lit(path), _line=pl.int_range(2, pl.len() + 2, dtype=pl.Int64))
+
+
 def as_of_run(ld: Loaded, as_of: date, project: Projection) -> tuple[Loaded, AsOf]:
     """The loaded inputs transformed to a year-to-date run at `as_of`."""
     scheme = ld.scheme
@@ -95,7 +104,7 @@ def as_of_run(ld: Loaded, as_of: date, project: Projection) -> tuple[Loaded, AsO
     scheme = dataclasses.replace(scheme, meta=dataclasses.replace(scheme.meta, year=as_of.year))
     events, said = ld.events, ld.notes
     if ld.events is not None:
-        events = ld.events.filter(pl.col("date") <= as_of)
+        events = placed(ld.events, str(ld.inputs.events)).filter(pl.col("date") <= as_of)
         later = ld.events.height - events.height
         if later:  # left out without a word, an accident in July would seem to have no effect
             notice = Notice(Problem(Loc(str(ld.inputs.events)), f"{later} event{'s' if later != 1 else ''} after "
@@ -333,7 +342,9 @@ def scenario_events(ld: Loaded, path: Any, encoding: str | None) -> Loaded:
         from .event_rules import read_events  # noqa: PLC0415
 
         extra = read_events(ld.scheme, path, ld.units.get_column("unit_id"), encoding=encoding, year=ld.year)
-        events = extra if ld.events is None else pl.concat([ld.events, extra], how="diagonal_relaxed")
+        extra = placed(extra, str(path))
+        events = extra if ld.events is None else pl.concat([placed(ld.events, str(ld.inputs.events)), extra],
+                                                           how="diagonal_relaxed")
         dup = events.filter(pl.col("event_id").is_duplicated()).get_column("event_id").unique().to_list()
         if dup:
             raise KaoheError([Problem(Loc(str(path), column="event_id"),

@@ -422,3 +422,20 @@ def test_projected_gaps_are_stated_in_year_to_date_values_on_the_field_s_grid(tm
             return bool(r.frame.filter(pl.col("unit_id") == c.unit_id).select(_reached(r.scheme, run, t)).item())
 
         assert reaches(Decimal(c.after)) and not reaches(Decimal(c.after) - step)
+
+
+def test_a_scenario_events_problem_is_said_at_its_own_file_and_line(tmp_path: Path) -> None:
+    """The second audit: a scenario event's problem (a near-miss kind, an empty 死亡人数) was said at a line of
+    the year's log that holds another event (events.csv 第 18 行): a year-to-date run leaves events out and a
+    scenario adds some, so a position is no line of the log. Each event now keeps its file and line."""
+    from click.testing import CliRunner  # noqa: PLC0415
+
+    from cli import main  # noqa: PLC0415
+
+    scen = tmp_path / "scen.csv"
+    scen.write_text("event_id,date,unit_id,kind,level,deaths\nX01,2023-05-01,V01,通报批评,县级,\n"
+                    "X02,2023-05-02,V02,环境污染,,\n", encoding="utf-8")
+    out = CliRunner().invoke(main, ["simulate", "--as-of", "2023-06-30", "--scenario", str(scen)], prog_name="kaohe")
+    assert out.exit_code == 1
+    assert f"{scen}: 第 3 行, 列 'kind': 事件 X02 的类别 '环境污染' 不是方案计分的事件类别 (是否应为 '环境污染事件'?)" \
+        in out.stderr, out.stderr
