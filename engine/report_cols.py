@@ -55,6 +55,8 @@ def pretty(text: str, run: Run, lang: Lang) -> str:
     out = _NAME.sub(lambda m: labels.get(m.group(0), m.group(0)), text)
     for op, sym in _OPS.items():
         out = out.replace(f" {op} ", f" {sym} ")
+    out = out.replace(" not in ", " 不属于 ").replace(" in ", " 属于 ")
+    out = re.sub(r"(^|[\s(])not\s+", r"\1非 ", out)  # the language's words (labels are the scheme's)
     return out.replace(" and ", " 且 ").replace(" or ", " 或 ")
 
 

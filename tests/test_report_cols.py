@@ -386,3 +386,15 @@ def test_the_nearest_misses_of_an_award_with_places_per_type_are_each_type_s() -
                                            .get_column("unit_type"))
     text = awards_text(r, "zh").split("【")[1]
     assert "最接近的未入选单位(村):" in text and "最接近的未入选单位(社区):" in text
+
+
+def test_a_condition_is_shown_in_chinese_words() -> None:
+    """explain's Chinese text showed `not` and `in` in English (the second audit)."""
+    from engine.pipeline import demo_inputs, run  # noqa: PLC0415
+    from engine.report_cols import pretty  # noqa: PLC0415
+
+    r = run(demo_inputs())
+    assert pretty('not dues_on_time and section.safety >= 60 or unit_type in ["village"]', r, "zh") == \
+        '非 党费按时足额缴纳 且 安全生产 ≥ 60 或 unit_type 属于 ["village"]'
+    assert pretty("discipline_cases not in [1, 2]", r, "zh") == "违纪违法案件数 不属于 [1, 2]"
+    assert pretty("not dues_on_time", r, "en") == "not dues_on_time"
