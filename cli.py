@@ -35,11 +35,15 @@ class KaoheGroup(click.Group):
         with warnings.catch_warnings():
             warnings.simplefilter("always", Notice)
             shown = warnings.showwarning
+            said: set[str] = set()  # a notice once (simulate reads the inputs for the baseline and the scenario)
 
             def show(message: Warning | str, category: type[Warning], *a: Any, **k: Any) -> None:
                 if isinstance(message, Notice):  # as its place, message and hint: no Python source line
                     zh = _lang(ctx) == "zh"
-                    click.echo(f"{'提示' if zh else 'note'}: {message.problem.text(_lang(ctx))}", err=True)
+                    text = f"{'提示' if zh else 'note'}: {message.problem.text(_lang(ctx))}"
+                    if text not in said:
+                        said.add(text)
+                        click.echo(text, err=True)
                 else:
                     shown(message, category, *a, **k)
 

@@ -312,23 +312,27 @@ def _grade_line(run: Run, r: dict[str, Any], lang: Lang) -> str:
     got = next(g for g in grades if g.id == r["grade"])
     lab: Callable[[Any], str] = (lambda g: g.label) if zh else (lambda g: g.id)
     head = f"{word('grade', lang)} {lab(got)}: "
-    missed = next((g for g in grades[:at[by_total.id]] if passes(g) and not met(g)), None)
-    if missed is not None:  # a better grade's line reached, its condition not (90分以上且全年未受通报批评)
-        assert missed.when is not None
-        cond, line = pretty(missed.when.source, run, lang), plain(missed.min or Decimal(0))
-        unknown = met(missed) is None
+    def failed(g: Any) -> str:  # "优秀的条件 … 不满足" (or cannot be decided, naming the empty field)
+        cond, unknown = pretty(g.when.source, run, lang), met(g) is None
         fields = run.scheme.fields
-        empty = "、".join(fields[n].label if zh else n for n in sorted(missed.when.names())
+        empty = "、".join(fields[n].label if zh else n for n in sorted(g.when.names())
                          if n in fields and r.get(n) is None) or ("有值" if zh else "a value")
-        head += (f"总分达到{lab(missed)}分数线 {line}, 但{lab(missed)}的条件 {cond} "
-                 f"{f'无法判断 ({empty}为空)' if unknown else '不满足'}; " if zh else
-                 f"the total reaches {missed.id} ({line}), but its condition {cond} "
-                 f"{f'cannot be decided ({empty} is empty)' if unknown else 'is not met'}; ")
+        return (f"{lab(g)}的条件 {cond} {f'无法判断 ({empty}为空)' if unknown else '不满足'}" if zh else
+                f"{g.id}'s condition {cond} {f'cannot be decided ({empty} is empty)' if unknown else 'is not met'}")
+
+    def also(lo: int, hi: int) -> str:  # the grades between, passed over for their conditions
+        return "".join(f"; {failed(g)}" for g in grades[lo:hi] if g.when is not None and not met(g))
+
+    missed = [g for g in grades[:at[by_total.id]] if passes(g) and not met(g)]
+    if missed:  # a better grade's line reached, its condition not (90分以上且全年未受通报批评)
+        line = plain(missed[0].min or Decimal(0))
+        head += (f"总分达到{lab(missed[0])}分数线 {line}, 但" if zh else
+                 f"the total reaches {missed[0].id} ({line}), but ") + "; ".join(failed(g) for g in missed) + "; "
     caps = [v for v in run.decisions.vetoes if r.get(f"x.{v.id}") and v.grade is not None]
     worst = max(caps, key=lambda v: at[v.grade or ""], default=None)
-    if worst is not None and at[worst.grade or ""] > at[by_total.id] and worst.grade == got.id:
-        return head + (f"一票否决 ({worst.label}), 最高评为{lab(got)}" if zh else
-                       f"vetoed ({worst.id}): at best {got.id}")
+    if worst is not None and at[worst.grade or ""] > at[by_total.id] and at[worst.grade or ""] <= at[got.id]:
+        return head + (f"一票否决 ({worst.label}), 最高评为{lab(grades[at[worst.grade or '']])}" if zh else
+                       f"vetoed ({worst.id}): at best {worst.grade}") + also(at[worst.grade or ""], at[got.id])
     if at[got.id] > at[by_total.id]:  # passed down by a full quota
         q = by_total.quota
         group = run.frame.filter(pl.col("unit_type") == r["unit_type"]).height if q and q.per == "unit_type" else \
@@ -339,12 +343,12 @@ def _grade_line(run: Run, r: dict[str, Any], lang: Lang) -> str:
         line = plain(by_total.min) if by_total.min is not None else ""
         return head + (f"总分达到{lab(by_total)}分数线 {line}, 但{lab(by_total)}名额 {places} 个已按排名 ({keys}) 分完"
                        if zh else f"the total reaches {by_total.id} ({line}), but its {places} places went to units "
-                       f"ranked before it ({keys})")
+                       f"ranked before it ({keys})") + also(at[by_total.id] + 1, at[got.id])
     if got.min is not None:
         return head + f"{'总分' if zh else 'total'} {fixed_str(r['total'], p, p)} {'≥' if got.inclusive else '>'} " \
             f"{plain(got.min)}"
     above = grades[-2] if len(grades) > 1 else None
-    if above is None or above.min is None or missed is not None:  # (over a line: its condition said why)
+    if above is None or above.min is None or missed:  # (over a line: its condition said why)
         return head.removesuffix("; ")
     return head + f"{'总分' if zh else 'total'} {fixed_str(r['total'], p, p)} {'<' if above.inclusive else '≤'} " \
         f"{plain(above.min)}"

@@ -433,3 +433,15 @@ def test_usage_and_mid_year_problems_are_said_in_chinese_first(tmp_path: Path, m
     assert level.exit_code == 1 and level.stderr.splitlines()[0] == (
         f"{log}: 第 5 行, 列 'level': 事件 E004 的 level '市' 不是可计分的取值 (是否应为 '市级'?) (规则「通报批评」)"
         "；可填: 县级、市级、省级")
+
+
+def test_a_notice_is_printed_once_though_a_scenario_reads_the_inputs_twice(tmp_path: Path,
+                                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    """simulate --scenario runs the baseline and the scenario: the events left out after --as-of were said
+    twice (the second audit)."""
+    monkeypatch.chdir(ROOT)
+    scen = tmp_path / "scen.csv"
+    scen.write_text("unit_id,invest_done\nV05,900\n", encoding="utf-8")
+    out = CliRunner().invoke(main, ["simulate", "--as-of", "2023-03-31", "--scenario", str(scen)], prog_name="kaohe")
+    assert out.exit_code == 0
+    assert out.stderr.count("之后的 10 个事件不计入截至 2023-03-31 的计算") == 1, out.stderr

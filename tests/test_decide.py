@@ -649,11 +649,20 @@ grades:
     r = run(Inputs(scheme, data))
     rows = {u["unit_id"]: u for u in r.frame.iter_rows(named=True)}
     assert [rows[u]["grade"] for u in "abc"] == ["good", "fail", "good"]
+    more = tmp_path / "more.csv"  # over 优秀's quota, and 良好's condition fails too: both are said
+    more.write_text(data.read_text(encoding="utf-8") + "d,village,97,70,0,否,3\ne,village,93,70,1,否,3\n",
+                    encoding="utf-8")
+    r2 = run(Inputs(scheme, more))
+    e = next(u for u in r2.frame.iter_rows(named=True) if u["unit_id"] == "e")
+    assert e["grade"] == "fail"
+    line = explain(r2, e, "zh").splitlines()[-1]
+    assert line.startswith("等级 不合格: 总分达到优秀分数线 90, 但优秀名额 1 个已按排名 (") and \
+        line.endswith("分完; 良好的条件 死亡人数 = 0 不满足"), line
     said = {u: explain(r, rows[u], "zh").splitlines()[-1] for u in "abc"}
     assert said["a"] == "等级 良好: 总分达到优秀分数线 90, 但优秀的条件 安全检查次数 ≥ 2 不满足; 总分 95.00 ≥ 80", said
     assert said["b"] == "等级 不合格: 总分达到良好分数线 80, 但良好的条件 死亡人数 = 0 不满足", said
     assert "优秀的条件 安全检查次数 ≥ 2 无法判断 (安全检查次数为空)" in said["c"]
-    assert "but its condition safe_checks >= 2 is not met" in explain(r, rows["a"], "en").splitlines()[-1]
+    assert "but excellent's condition safe_checks >= 2 is not met" in explain(r, rows["a"], "en").splitlines()[-1]
     ld = load(Inputs(scheme, data))
     changes = {(c.unit_id, c.target): c for c in solve(ld, score(ld)) if c.status == "solved"}
     up = changes[("a", "grade:excellent")]
