@@ -214,9 +214,17 @@ def read_events(scheme: Scheme, path: Path, unit_ids: pl.Series, *, encoding: st
     problems += _rows(both, pl.col("date").is_null(), file, "date", "'{value}' is not a date",
                       "write dates as YYYY-MM-DD", "_raw", zh=("'{value}' 不是日期", "日期请写成 YYYY-MM-DD"),
                       why=_serial_date)
-    problems += _rows(both, pl.col("date").is_not_null() & (pl.col("date").dt.year() != year), file, "date",
-                      f"date '{{value}}' is outside the assessment year {year}", "check the year, or the scheme",
-                      "_raw", zh=(f"日期 '{{value}}' 不在考核年度 {year} 内", "请检查年份, 或所用的方案"))
+    years = both.select(pl.col("date").dt.year().drop_nulls().unique()).to_series().to_list()
+    dated = both.get_column("date").is_not_null().sum()
+    if len(years) == 1 and years[0] != year and dated > 1:  # the whole log of another year: one problem
+        problems.append(Problem(Loc(file, column="date"), f"all {dated} events are of {years[0]}, and the scheme "
+                                f"assesses {year}", hint="is this the log of another year, or the scheme of another?",
+                                zh=(f"全部 {dated} 个事件都在 {years[0]} 年, 而方案是 {year} 年度的",
+                                    "是否用错了事件记录或方案?")))
+    else:
+        problems += _rows(both, pl.col("date").is_not_null() & (pl.col("date").dt.year() != year), file, "date",
+                          f"date '{{value}}' is outside the assessment year {year}", "check the year, or the scheme",
+                          "_raw", zh=(f"日期 '{{value}}' 不在考核年度 {year} 内", "请检查年份, 或所用的方案"))
     known = unit_ids.cast(pl.String).to_list()
     problems += _rows(parsed, ~pl.col("unit_id").is_in(known), file, "unit_id",
                       "event for unknown unit '{value}'", "use a unit id of the units table", "unit_id",

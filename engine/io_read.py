@@ -536,6 +536,16 @@ def _check_names(names: list[str], file: str, *, column: Callable[[int], str],
                                   zh=(f"第 1 行只有一个名称 ('{text}'), 而有 {len(unnamed)} 列有值却没有列名 "
                                       f"({_column_zh(column(unnamed[0]))} 等): 第 1 行是标题吗?",
                                       "请删除列名上方的行, 使列名位于第 1 行"))])
+    named = [n for n in names if n]
+    if 1 < len(named) <= max(2, len(names) // 5) and len(unnamed) >= 3 * len(named):  # 一、共性指标 | 二、…
+        shown = ", ".join(f"'{n}'" for n in named[:4]) + (", ..." if len(named) > 4 else "")
+        raise KaoheError([Problem(Loc(file, row=1), f"row 1 holds only {len(named)} names ({shown}) over "
+                                  f"{len(unnamed)} columns that have values but no name: is row 1 a row of group "
+                                  "headings above the column names?",
+                                  hint="delete the rows above the column names, so that they are in row 1",
+                                  zh=(f"第 1 行只有 {len(named)} 个名称 ({shown}), 而有 {len(unnamed)} 列有值"
+                                      "却没有列名: 第 1 行是列名上方的分组标题吗?",
+                                      "请删除列名上方的行, 使列名位于第 1 行"))])
     for i, n in enumerate(names):
         if not n and i not in (blank_ok or set()):
             problems.append(Problem(Loc(file, row=1), f"{column(i)} has values but no name in the header row",

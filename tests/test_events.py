@@ -675,3 +675,15 @@ def test_kinds_named_in_a_list_and_kinds_with_a_detail_in_brackets_are_known_kin
     assert "kind '环境污染' is no kind the rules score (did you mean '环境污染事件'?)" in said[0]
     assert f"kind '{detailed}' is no kind the rules score (did you mean '生产安全事故'?)" in said[1]
     assert "the rules' kinds: 环境污染事件、水污染事件、生产安全事故" in said[0]
+
+
+def test_a_log_of_another_year_is_one_problem() -> None:
+    """The clerk audit (#13): the 2023 log against the 2022 scheme gave 16 identical lines."""
+    from engine.pipeline import Inputs, load  # noqa: PLC0415
+
+    root = Path(__file__).resolve().parents[1]
+    with pytest.raises(KaoheError) as info:
+        load(Inputs(root / "rules" / "township-2022.yaml", root / "fixtures" / "2023-h1" / "units.csv",
+                    root / "fixtures" / "2023-h1" / "events.csv"))
+    assert [p.text("zh").split(": ", 1)[1] for p in info.value.problems] == [
+        "全部 16 个事件都在 2023 年, 而方案是 2022 年度的；是否用错了事件记录或方案?"]

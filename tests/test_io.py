@@ -953,3 +953,17 @@ def test_a_footer_beginning_with_a_note_word_is_a_note_however_it_is_laid_out(tm
         assert read_table(path).height == 2
     named = _with_note(tmp_path, "csv", [["审批服务局", "村", "3"]], gap=0)  # a unit whose name begins so: no note
     assert read_table(named).height == 3
+
+
+def test_a_row_of_group_headings_above_the_header_is_one_problem(tmp_path: Path) -> None:
+    """The clerk audit (#13): group headings (一、共性指标 | 二、村(社区)指标) merged above the real header gave
+    one problem per column (58 lines); a single title row was already one."""
+    units = (Path(__file__).resolve().parent.parent / "fixtures" / "2022" / "units.csv").read_text(encoding="utf-8")
+    width = units.split("\n", 1)[0].count(",") + 1
+    grouped = tmp_path / "units.csv"
+    grouped.write_text("一、共性指标" + "," * 20 + "二、村(社区)指标" + "," * (width - 21) + "\n" + units,
+                       encoding="utf-8")
+    err = _error(read_table, grouped, what="units")
+    assert [p.text("zh") for p in err.problems] == [
+        f"{grouped}: 第 1 行: 第 1 行只有 2 个名称 ('一、共性指标', '二、村(社区)指标'), 而有 {width - 2} 列有值"
+        "却没有列名: 第 1 行是列名上方的分组标题吗?；请删除列名上方的行, 使列名位于第 1 行"]
