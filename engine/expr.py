@@ -375,8 +375,11 @@ def typecheck(expr: Expr, env: dict[str, Type], *, want: Type | None,  # noqa: C
                 return env[name]
             case Ref(key=key):
                 if key not in env:
-                    refs = [k for k in env if k.startswith(node.kind + ".")]
-                    fail(node, f"unknown {node.kind} '{node.id}'{did_you_mean(key, refs)}")
+                    ids = [k.split(".", 1)[1] for k in env if k.startswith(node.kind + ".")]  # (the shared
+                    near = did_you_mean(node.id, ids)  # 'section.' made section.安全生产 look like section.style)
+                    fail(node, f"unknown {node.kind} '{node.id}'" + (near.replace("'", f"'{node.kind}.", 1)
+                                                                      if near else ""),
+                         "" if near or node.id.isascii() else f"write the {node.kind}'s id, not its label")
                     return None
                 return env[key]
             case Unary(op="-", operand=a):

@@ -711,3 +711,20 @@ awards:
     assert changes[("a", "grade:excellent")].status == "vetoed"
     b = changes[("b", "award:top")]
     assert (b.status, b.field, b.after) == ("solved", "score", "90")
+
+
+def test_an_unknown_section_is_suggested_by_its_id_and_a_label_is_said_to_be_one(tmp_path: Path) -> None:
+    """The second audit: `section.安全生产` got '(did you mean section.style?)': the shared 'section.' made any
+    id look close. Ids are compared without it; a label written for an id is said to be one."""
+    from engine.errors import KaoheError  # noqa: PLC0415
+
+    body = SECTIONS.replace("weight: 0", "weight: 0.000001") + GRADES + """
+awards:
+  - {id: a, label: 甲, eligible: section.安全 >= 60, quota: {count: 1}}
+  - {id: b, label: 乙, eligible: section.safty >= 60, quota: {count: 1}}
+"""
+    with pytest.raises(KaoheError) as e:
+        load_decisions(load_scheme(write_scheme(tmp_path, body, FIELDS)))
+    said = [p.message + "; " + p.hint for p in e.value.problems]
+    assert said == ["unknown section '安全'; write the section's id, not its label",
+                    "unknown section 'safty' (did you mean 'section.safety'?); "]
