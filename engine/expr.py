@@ -355,8 +355,8 @@ def typecheck(expr: Expr, env: dict[str, Type], *, want: Type | None,  # noqa: C
     """Problems with names and types in `expr`, checked against `env` (name or ref key -> type)."""
     problems: list[Problem] = []
 
-    def fail(node: Node, msg: str, hint: str = "") -> None:
-        problems.append(Problem(expr.loc.shifted(node.col), msg, context, hint))
+    def fail(node: Node, msg: str, hint: str = "", zh: tuple[str, str] | None = None) -> None:
+        problems.append(Problem(expr.loc.shifted(node.col), msg, context, hint, zh=zh))
 
     def t(node: Node) -> Type | None:  # noqa: C901 - one case per node kind
         match node:
@@ -370,7 +370,9 @@ def typecheck(expr: Expr, env: dict[str, Type], *, want: Type | None,  # noqa: C
                 if name not in env:
                     names = [k for k in env if "." not in k]
                     fail(node, f"unknown field '{name}'{did_you_mean(name, names)}",
-                         "declare it under 'fields:' or fix the spelling")
+                         "declare it under 'fields:' or fix the spelling",
+                         zh=(f"未知的字段 '{name}'{did_you_mean(name, names, 'zh')}",
+                             "请在 'fields:' 中声明它, 或改正拼写"))
                     return None
                 return env[name]
             case Ref(key=key):

@@ -23,19 +23,21 @@ class Reader:
         for k in m:
             if k not in allow:
                 self.p.add(m.key_locs[k], f"unknown key '{k}'{did_you_mean(k, allow)}", context=ctx,
-                           hint=allowed(allow))
+                           hint=allowed(allow), zh=(f"未知的键 '{k}'{did_you_mean(k, allow, 'zh')}",
+                                                    "可用: " + ", ".join(sorted(allow))))
         for k in required:
             if k not in m:
-                self.p.add(m.loc, f"missing key '{k}'", context=ctx)
+                self.p.add(m.loc, f"missing key '{k}'", context=ctx, zh=(f"缺少键 '{k}'", ""))
             elif m[k] is None:  # `key:` with nothing after it
-                self.p.add(m.locs[k], f"'{k}' needs a value", context=ctx)
+                self.p.add(m.locs[k], f"'{k}' needs a value", context=ctx, zh=(f"'{k}' 需要一个值", ""))
 
     def map(self, m: YMap, key: str, ctx: str) -> YMap:
         v = m.get(key)
         if v is None:
             return _empty_map(m.loc)
         if not isinstance(v, YMap):
-            self.p.add(m.locs[key], f"'{key}' must be a mapping (key: value lines)", context=ctx)
+            self.p.add(m.locs[key], f"'{key}' must be a mapping (key: value lines)", context=ctx,
+                       zh=(f"'{key}' 须是映射 (一行一个 键: 值)", ""))
             return _empty_map(m.locs[key])
         return v
 
@@ -46,7 +48,8 @@ class Reader:
             out.loc, out.locs = m.loc, []
             return out
         if not isinstance(v, YList):
-            self.p.add(m.locs[key], f"'{key}' must be a list (lines starting with '- ')", context=ctx)
+            self.p.add(m.locs[key], f"'{key}' must be a list (lines starting with '- ')", context=ctx,
+                       zh=(f"'{key}' 须是列表 (每行以 '- ' 开头)", ""))
             out = YList()
             out.loc, out.locs = m.locs[key], []
             return out
@@ -57,7 +60,7 @@ class Reader:
         if v is None:
             return default
         if isinstance(v, (YMap, YList)):
-            self.p.add(m.locs[key], f"'{key}' must be a text", context=ctx)
+            self.p.add(m.locs[key], f"'{key}' must be a text", context=ctx, zh=(f"'{key}' 须是文字", ""))
             return default
         return str(v)
 
@@ -65,7 +68,8 @@ class Reader:
         v = m.get(key)
         if not isinstance(v, str) or not v.isidentifier():
             if key in m:
-                self.p.add(m.locs[key], f"'{key}' must be a name of letters, digits and _ (got {v!r})", context=ctx)
+                self.p.add(m.locs[key], f"'{key}' must be a name of letters, digits and _ (got {v!r})", context=ctx,
+                           zh=(f"'{key}' 须是由字母、数字和 _ 组成的名称 (填的是 {v!r})", ""))
             return ""
         return v
 
@@ -75,30 +79,34 @@ class Reader:
         return self.as_number(m[key], m.locs[key], f"'{key}'", ctx)
 
     def as_number(self, v: Any, loc: Loc, what: str, ctx: str) -> Decimal | None:
+        not_number = (f"{what} 须是数, 填的是 {v!r}", "")
         if isinstance(v, bool) or not isinstance(v, (int, float, str)):
-            self.p.add(loc, f"{what} must be a number, got {v!r}", context=ctx)
+            self.p.add(loc, f"{what} must be a number, got {v!r}", context=ctx, zh=not_number)
             return None
         try:
             d = Decimal(str(v).strip().rstrip("%")) / (100 if str(v).strip().endswith("%") else 1)
         except InvalidOperation:
-            self.p.add(loc, f"{what} must be a number, got {v!r}", context=ctx)
+            self.p.add(loc, f"{what} must be a number, got {v!r}", context=ctx, zh=not_number)
             return None
         if (problem := number_problem(d)) is not None:
-            self.p.add(loc, f"{what} {problem} (got {v!r})", context=ctx)
+            self.p.add(loc, f"{what} {problem} (got {v!r})", context=ctx,
+                       zh=(f"{what} 超出范围: 方案中的数须小于 10^12, 最多 10 位小数、共 15 位数字 (填的是 {v!r})", ""))
             return None
         return d
 
     def integer(self, m: YMap, key: str, ctx: str, default: int) -> int:
         v = m.get(key, default)
         if isinstance(v, bool) or not isinstance(v, int):
-            self.p.add(m.locs.get(key, m.loc), f"'{key}' must be a whole number, got {v!r}", context=ctx)
+            self.p.add(m.locs.get(key, m.loc), f"'{key}' must be a whole number, got {v!r}", context=ctx,
+                       zh=(f"'{key}' 须是整数, 填的是 {v!r}", ""))
             return default
         return v
 
     def boolean(self, m: YMap, key: str, ctx: str, default: bool) -> bool:
         v = m.get(key, default)
         if not isinstance(v, bool):
-            self.p.add(m.locs.get(key, m.loc), f"'{key}' must be true or false, got {v!r}", context=ctx)
+            self.p.add(m.locs.get(key, m.loc), f"'{key}' must be true or false, got {v!r}", context=ctx,
+                       zh=(f"'{key}' 须是 true 或 false, 填的是 {v!r}", ""))
             return default
         return v
 
@@ -107,7 +115,8 @@ class Reader:
         opts = list(choices)
         if v not in opts:
             self.p.add(m.locs.get(key, m.loc), f"'{key}' is {v!r}{did_you_mean(str(v), opts)}", context=ctx,
-                       hint=allowed(opts))
+                       hint=allowed(opts), zh=(f"'{key}' 不能是 {v!r}{did_you_mean(str(v), opts, 'zh')}",
+                                               "可用: " + ", ".join(sorted(map(str, opts)))))
             return default
         return opts[opts.index(v)]  # the option equal to v (typed as the options are)
 
@@ -130,7 +139,7 @@ class Reader:
         if isinstance(v, str):
             return (v,)
         if not isinstance(v, YList) or not all(isinstance(x, str) for x in v):
-            self.p.add(m.locs[key], f"'{key}' must be a list of names", context=ctx)
+            self.p.add(m.locs[key], f"'{key}' must be a list of names", context=ctx, zh=(f"'{key}' 须是名称的列表", ""))
             return None
         return tuple(v)
 

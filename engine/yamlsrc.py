@@ -62,7 +62,8 @@ class _Builder:
             key = str(key)
             if key in out:
                 self.problems.add(kloc, f"duplicate key '{key}'",
-                                  hint=f"it was first given at line {out.key_locs[key].line}; keep one")
+                                  hint=f"it was first given at line {out.key_locs[key].line}; keep one",
+                                  zh=(f"键 '{key}' 重复", f"第 {out.key_locs[key].line} 行已有; 只保留一个"))
                 continue
             out[key] = self.build(vnode)
             out.locs[key], out.key_locs[key] = _loc(self.file, vnode), kloc
@@ -75,10 +76,13 @@ def load_yaml(path: str | Path) -> Any:
     try:
         text = Path(path).read_text(encoding="utf-8")
     except FileNotFoundError:
-        raise KaoheError([Problem(Loc(file), "file not found", hint="check the path")]) from None
+        raise KaoheError([Problem(Loc(file), "file not found", hint="check the path",
+                                  zh=("找不到文件", "请检查路径"))]) from None
     except UnicodeDecodeError as e:
         raise KaoheError([Problem(Loc(file), f"not UTF-8 text ({e.reason} at byte {e.start})",
-                                  hint="save the scheme file as UTF-8")]) from None
+                                  hint="save the scheme file as UTF-8",
+                                  zh=(f"不是 UTF-8 文本 (第 {e.start} 字节: {e.reason})", "请把方案文件存为 UTF-8")
+                                  )]) from None
     except OSError as e:
         raise KaoheError([Problem(Loc(file), f"cannot read: {e.strerror}")]) from None
     try:
@@ -87,12 +91,15 @@ def load_yaml(path: str | Path) -> Any:
         mark = e.problem_mark or e.context_mark
         loc = Loc(file, mark.line + 1, mark.column + 1) if mark else Loc(file)
         raise KaoheError([Problem(loc, f"YAML syntax error: {e.problem or e.context}",
-                                  hint="check indentation and quoting near this place")]) from None
+                                  hint="check indentation and quoting near this place",
+                                  zh=(f"YAML 语法错误: {e.problem or e.context}", "请检查这里附近的缩进和引号")
+                                  )]) from None
     except yaml.YAMLError as e:
         raise KaoheError([Problem(Loc(file), f"YAML error: {e}")]) from None
     if node is None:
         raise KaoheError([Problem(Loc(file), "the file is empty",
-                                  hint="a scheme needs at least 'scheme:' and 'sections:'")])
+                                  hint="a scheme needs at least 'scheme:' and 'sections:'",
+                                  zh=("文件是空的", "方案至少要有 'scheme:' 和 'sections:'"))])
     builder = _Builder(file)
     try:
         value = builder.build(node)

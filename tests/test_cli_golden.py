@@ -445,3 +445,24 @@ def test_a_notice_is_printed_once_though_a_scenario_reads_the_inputs_twice(tmp_p
     out = CliRunner().invoke(main, ["simulate", "--as-of", "2023-03-31", "--scenario", str(scen)], prog_name="kaohe")
     assert out.exit_code == 0
     assert out.stderr.count("之后的 10 个事件不计入截至 2023-03-31 的计算") == 1, out.stderr
+
+
+def test_check_says_the_common_scheme_problems_in_chinese(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`kaohe check` said everything in English. The problems every scheme author meets first (an unknown or
+    missing key, a value of the wrong kind, a YAML syntax error, an unknown field) are Chinese by default."""
+    monkeypatch.chdir(ROOT)
+    text = (ROOT / "rules" / "township-2022.yaml").read_text(encoding="utf-8")
+    bad = tmp_path / "scheme.yaml"
+    bad.write_text(text.replace("  - id: target_excellent\n", "  - id: target_excellent\n    lable: x\n", 1)
+                   .replace("eligible: section.revitalization >= 24", "eligible: revitalisation >= 24", 1),
+                   encoding="utf-8")
+    out = CliRunner().invoke(main, ["check", str(bad)], prog_name="kaohe")
+    assert out.exit_code == 1
+    lines = out.stderr.splitlines()
+    key = ": [award target_excellent] 未知的键 'lable' (是否应为 'label'?)；可用: "
+    assert any(key in line for line in lines), lines
+    assert any("未知的字段 'revitalisation'" in line for line in lines), lines
+    broken = tmp_path / "broken.yaml"
+    broken.write_text("scheme: {id: x\n", encoding="utf-8")
+    said = CliRunner().invoke(main, ["check", str(broken)], prog_name="kaohe").stderr
+    assert said.startswith(f"{broken}:") and "YAML 语法错误" in said and "请检查这里附近的缩进和引号" in said
