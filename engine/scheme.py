@@ -192,7 +192,8 @@ def _section(r: Reader, m: YMap, loc: Any, parent: str) -> Section:
     items = tuple(_item(r, i, iloc, sid) for i, iloc in _entries(r, m, "items"))
     children = tuple(_section(r, c, cloc, sid) for c, cloc in _entries(r, m, "sections"))
     if not items and not children:
-        r.p.add(m.loc, "a section needs 'items:' or 'sections:'", context=ctx)
+        r.p.add(m.loc, "a section needs 'items:' or 'sections:'", context=ctx,
+                zh=("板块需要 'items:' (考核项目) 或 'sections:' (下级板块)", ""))
     return Section(id=sid, label=r.text(m, "label", ctx, sid), loc=m.key_locs.get("id", m.loc), items=items,
                    children=children, max=r.number(m, "max", ctx), floor=r.number(m, "floor", ctx),
                    weight=_weight(r.number(m, "weight", ctx, Decimal(1))),
@@ -227,15 +228,19 @@ def _item(r: Reader, m: YMap, loc: Any, parent: str) -> Item:
     spec = METHODS.get(method.kind)
     points = r.number(m, "points", ctx)
     if spec and spec.needs_points and points is None:
-        r.p.add(m.loc, f"method '{method.kind}' needs the item's 'points'", context=ctx)
+        r.p.add(m.loc, f"method '{method.kind}' needs the item's 'points'", context=ctx,
+                zh=(f"计分方法 '{method.kind}' 需要考核项目的 'points' (分值)", ""))
     fallback = {"count": "max", "direct": "max", "deduct": "base", "threshold": "pass", "pass_fail": "pass",
                 "checklist": "base"}.get(method.kind)
     if fallback and points is None and method.params.get(fallback) is None:
         r.p.add(m.loc, f"method '{method.kind}' needs the item's 'points' or its '{fallback}' parameter",
-                context=ctx, hint="without them the item could never score")
+                context=ctx, hint="without them the item could never score",
+                zh=(f"计分方法 '{method.kind}' 需要考核项目的 'points' (分值) 或参数 '{fallback}'",
+                    "没有它们, 这一项永远不会得分"))
     value = r.expr(m, "value", ctx)
     if spec and spec.value_type and m.get("value") is None:
-        r.p.add(m.loc, f"method '{method.kind}' needs a 'value' expression", context=ctx)
+        r.p.add(m.loc, f"method '{method.kind}' needs a 'value' expression", context=ctx,
+                zh=(f"计分方法 '{method.kind}' 需要 'value' 表达式 (计分依据的值)", ""))
     return Item(id=iid, label=r.text(m, "label", ctx, iid), loc=m.key_locs.get("id", m.loc), method=method,
                 points=points, value=value, not_applicable=_na(r, m, ctx),
                 applies_to=r.names(m, "applies_to", ctx), min=r.number(m, "min", ctx), max=r.number(m, "max", ctx),
@@ -278,7 +283,9 @@ def _method(r: Reader, m: YMap, ctx: str) -> Method:
     if spec is None:
         from .errors import allowed, did_you_mean  # noqa: PLC0415
 
-        r.p.add(loc, f"unknown method '{kind}'{did_you_mean(kind, METHODS)}", context=ctx, hint=allowed(METHODS))
+        r.p.add(loc, f"unknown method '{kind}'{did_you_mean(kind, METHODS)}", context=ctx, hint=allowed(METHODS),
+                zh=(f"未知的计分方法 '{kind}'{did_you_mean(kind, METHODS, 'zh')}",
+                    "可用: " + ", ".join(sorted(METHODS))))
         return Method(kind, {}, loc)
     return Method(kind, _params(r, spec.params, params, f"{ctx} {kind}", kind), loc)
 
