@@ -33,9 +33,9 @@ def _split_unit(s: str) -> tuple[str, str | None]:
 def wanted_columns(fields: Mapping[str, str], others: Iterable[str]) -> Callable[[str], bool]:
     """Which headers a table is read for: a field's id or label (a label may carry a unit, so headers that
     start with one count), and `others` (the id, name and type columns)."""
-    names = {*fields, *fields.values(), *others}
-    heads = tuple(fields.values())
-    return lambda h: h in names or h.startswith(heads)
+    names = {_norm(n) for n in (*fields, *fields.values(), *others)}
+    heads = tuple(_norm(v) for v in fields.values())
+    return lambda h: h in names or _norm(h) in names or _norm(h).startswith(heads)  # (＊类型 is 类型)
 
 
 def unit_aliases(id_col: str, name_col: str, type_col: str, fields: Iterable[str]) -> dict[str, str]:

@@ -639,31 +639,36 @@ def _signed_note(body: pl.DataFrame) -> int | None:
 
 
 def _without_note(body: pl.DataFrame, file: str) -> pl.DataFrame:
-    """`body` (row i: sheet row i + 2) without a note written under the table (`_note_start`, `_signed_note`),
-    which is said (a `Notice`): left in, each of its rows would be refused as a unit without id, type or data."""
+    """`body` (row i: sheet row i + 2) without a note written under the table (`_classic_note`, `_signed_note`:
+    the earlier start of the two), which is said (a `Notice`): left in, each of its rows would be refused as a
+    unit without id, type or data."""
     if body.height == 0 or body.width == 0:
         return body
-    classic = _classic_note(body, file)
-    if classic is not None:
-        return classic
-    signed = _signed_note(body)
-    if signed is not None and signed > 0:
-        end = max(i for i in range(signed, body.height) if any(v is not None for v in body.row(i)))
-        text = " ".join(str(v) for v in body.row(signed) if v is not None)
-        shown = text if len(text) <= 30 else text[:30] + "…"
-        rows = f"row {signed + 2}" if end == signed else f"rows {signed + 2}-{end + 2}"
-        rows_zh = f"第 {signed + 2} 行" if end == signed else f"第 {signed + 2}-{end + 2} 行"
-        warnings.warn(Notice(Problem(Loc(file), f"{rows}, below the table, read as a note and left out ('{shown}')",
-                                     hint="if they are units, give them a unit id and type",
-                                     zh=(f"{rows_zh}位于表格下方, 视为备注, 未读取 ('{shown}')",
-                                         "如果它们是单位, 请填写单位编号和类型"))), stacklevel=2)
-        return body.head(signed)
-    return body
+    classic, signed = _classic_note(body), _signed_note(body)
+    signed = signed if signed is not None and signed > 0 else None
+    if classic is None and signed is None:
+        return body
+    start = min(x for x in (classic, signed) if x is not None)
+    end = max(i for i in range(start, body.height) if any(v is not None for v in body.row(i)))
+    text = " ".join(str(v) for v in body.row(start) if v is not None and not _COVERED.fullmatch(str(v)))
+    shown = text if len(text) <= 30 else text[:30] + "…"
+    rows = f"row {start + 2}" if end == start else f"rows {start + 2}-{end + 2}"
+    rows_zh = f"第 {start + 2} 行" if end == start else f"第 {start + 2}-{end + 2} 行"
+    if start == classic:
+        said = (f"{rows}, below the table after a blank row, read as a note and left out ('{shown}')",
+                "if they are units, delete the blank row above them",
+                f"{rows_zh}位于表格下方的空行之后, 视为备注, 未读取 ('{shown}')",
+                "如果它们是单位, 请删除它们上方的空行")
+    else:
+        said = (f"{rows}, below the table, read as a note and left out ('{shown}')",
+                "if they are units, give them a unit id and type",
+                f"{rows_zh}位于表格下方, 视为备注, 未读取 ('{shown}')", "如果它们是单位, 请填写单位编号和类型")
+    warnings.warn(Notice(Problem(Loc(file), said[0], hint=said[1], zh=(said[2], said[3]))), stacklevel=2)
+    return body.head(start)
 
 
-def _classic_note(body: pl.DataFrame, file: str) -> pl.DataFrame | None:
-    """`body` without one-cell rows after a blank row under the table (`_note_start`), said; None when there
-    are none."""
+def _classic_note(body: pl.DataFrame) -> int | None:
+    """Where one-cell rows after a blank row under the table start (`_note_start`), or None."""
 
     def cells(row: tuple[Any, ...]) -> int:  # a cell a merged range covers is no cell of its own
         return sum(1 for v in row if v is not None and not _COVERED.fullmatch(str(v)))
@@ -676,19 +681,7 @@ def _classic_note(body: pl.DataFrame, file: str) -> pl.DataFrame | None:
         return None
     filled = [2] + [cells(r) for r in body.slice(last + 1).iter_rows()]
     found = _note_start(filled)
-    if found is None:
-        return None
-    start, end = last + found, last + max(i for i in range(found, len(filled)) if filled[i])
-    text = next(v for v in body.row(start) if v is not None and not _COVERED.fullmatch(v))
-    shown = text if len(text) <= 30 else text[:30] + "…"
-    rows = f"row {start + 2}" if end == start else f"rows {start + 2}-{end + 2}"
-    rows_zh = f"第 {start + 2} 行" if end == start else f"第 {start + 2}-{end + 2} 行"
-    warnings.warn(Notice(Problem(Loc(file), f"{rows}, below the table after a blank row, read as a "
-                                 f"note and left out ('{shown}')",
-                                 hint="if they are units, delete the blank row above them",
-                                 zh=(f"{rows_zh}位于表格下方的空行之后, 视为备注, 未读取 ('{shown}')",
-                                     "如果它们是单位, 请删除它们上方的空行"))), stacklevel=2)
-    return body.head(start)
+    return None if found is None else last + found
 
 
 def _cap(problems: list[Problem], file: str) -> list[Problem]:

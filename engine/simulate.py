@@ -336,9 +336,10 @@ def _ref_bounds(scheme: Scheme, frame: pl.DataFrame, parsed: pl.DataFrame, field
 def scenario_events(ld: Loaded, path: Any, encoding: str | None) -> Loaded:
     """A scenario file: a table of overrides (unit_id + fields), or extra events (event_id, date, unit_id, kind)."""
     from .io import map_columns, read_table  # noqa: PLC0415
+    from .io_columns import EVENT_ALIASES  # noqa: PLC0415
 
     table = read_table(path, encoding=encoding, what="scenario")
-    if {"event_id", "date", "kind"} <= set(table.columns):
+    if {"event_id", "date", "kind"} <= {EVENT_ALIASES.get(h, h) for h in table.columns}:  # (事件编号, 日期, …)
         from .event_rules import read_events  # noqa: PLC0415
 
         extra = read_events(ld.scheme, path, ld.units.get_column("unit_id"), encoding=encoding, year=ld.year)

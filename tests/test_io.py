@@ -967,3 +967,25 @@ def test_a_row_of_group_headings_above_the_header_is_one_problem(tmp_path: Path)
     assert [p.text("zh") for p in err.problems] == [
         f"{grouped}: 第 1 行: 第 1 行只有 2 个名称 ('一、共性指标', '二、村(社区)指标'), 而有 {width - 2} 列有值"
         "却没有列名: 第 1 行是列名上方的分组标题吗?；请删除列名上方的行, 使列名位于第 1 行"]
+
+
+def test_fuzzed_layouts_of_notes_aliases_and_scenario_logs_read_as_meant(tmp_path: Path) -> None:
+    """The fuzzing helper's finds: a 注： line, a blank row and an 审批人： line under the table left 注： in the
+    table (the blank-row rule found only the last line: the earlier start of the two rules is taken now);
+    '＊类型' (a full-width required mark) heading the type column of a Parquet table was not even read (the
+    columns read were matched unnormalised); a scenario log headed 事件编号/日期/… was taken for overrides."""
+    from engine.pipeline import Inputs, run  # noqa: PLC0415
+
+    root = Path(__file__).resolve().parent.parent
+    scheme, units, events = (root / "rules" / "township-2022.yaml", root / "fixtures" / "2022" / "units.csv",
+                             root / "fixtures" / "2022" / "events.csv")
+    want = run(Inputs(scheme, units, events)).frame.select("unit_id", "total", "grade")
+    width = units.read_text(encoding="utf-8").split("\n", 1)[0].count(",")
+    noted = tmp_path / "noted.csv"
+    noted.write_text(units.read_text(encoding="utf-8") + "注：" + "," * width + "\n,,,\n审批人：" + "," * width + "\n",
+                     encoding="utf-8")
+    with pytest.warns(Notice, match="第 32-34 行位于表格下方|rows 32-34, below the table"):
+        assert run(Inputs(scheme, noted, events)).frame.select("unit_id", "total", "grade").equals(want)
+    starred = tmp_path / "units.parquet"
+    pl.read_csv(units, infer_schema=False).rename({"unit_type": "＊类型", "unit_id": "编号"}).write_parquet(starred)
+    assert run(Inputs(scheme, starred, events), detail=False).frame.select("unit_id", "total", "grade").equals(want)

@@ -439,3 +439,26 @@ def test_a_scenario_events_problem_is_said_at_its_own_file_and_line(tmp_path: Pa
     assert out.exit_code == 1
     assert f"{scen}: 第 3 行, 列 'kind': 事件 X02 的类别 '环境污染' 不是方案计分的事件类别 (是否应为 '环境污染事件'?)" \
         in out.stderr, out.stderr
+
+
+def test_a_scenario_log_headed_in_chinese_is_a_log() -> None:
+    """The fuzzing helper: a scenario file headed 事件编号, 日期, 单位编号, 事件类型 was taken for a table of
+    overrides ('a scenario table needs a unit_id column'); it adds events, as the same file headed in English."""
+    import tempfile  # noqa: PLC0415
+
+    from click.testing import CliRunner  # noqa: PLC0415
+
+    from cli import main  # noqa: PLC0415
+
+    rows = "S1,2023-06-25,O10,信访,,,,\nS2,2023-06-23,O08,生产安全事故,,0,,\n"
+    outs = []
+    with tempfile.TemporaryDirectory() as d:
+        for head in ("事件编号,日期,单位编号,事件类型,级别,死亡人数,涉及户数,备注",
+                     "event_id,date,unit_id,kind,level,deaths,households,note"):
+            scen = Path(d) / f"scen{len(outs)}.csv"
+            scen.write_text(head + "\n" + rows, encoding="utf-8")
+            out = CliRunner().invoke(main, ["simulate", "--as-of", "2023-06-30", "--scenario", str(scen), "--format",
+                                            "json"], prog_name="kaohe")
+            assert out.exit_code == 0, out.stderr
+            outs.append(out.stdout)
+    assert outs[0] == outs[1]
