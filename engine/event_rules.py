@@ -243,7 +243,7 @@ def _serial_date(v: str) -> Said | None:
     """A date Excel wrote as its serial number (44629 for 2022-03-09, the cell formatted as a number)."""
     import datetime as dt  # noqa: PLC0415
 
-    if not v.strip().isdigit() or not 20000 <= int(v) <= 80000:
+    if not (v.strip().isascii() and v.strip().isdigit()) or not 20000 <= int(v) <= 80000:  # (not ４４６２９, ²)
         return None
     day = dt.date(1899, 12, 30) + dt.timedelta(days=int(v))
     return (f"'{v}' is not a date: it looks like Excel's serial number of {day}", "format the cells as dates in "

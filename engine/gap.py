@@ -504,10 +504,11 @@ def _yes(v: Any) -> str:
 
 def relative(c: Change) -> Decimal:
     """How big a change is, relative to where the value stands (for ordering suggestions)."""
-    if not c.delta:
+    try:  # a yes/no or text field's change (a condition's lever) has no size: 1, as an unsized change
+        before = abs(Decimal(c.before)) or Decimal(1)
+        return abs(Decimal(c.delta)) / before if c.delta else Decimal(1)
+    except ArithmeticError:
         return Decimal(1)
-    before = abs(Decimal(c.before)) or Decimal(1)
-    return abs(Decimal(c.delta)) / before
 
 
 def describe(scheme: Scheme, c: Change, lang: Lang) -> str:

@@ -615,7 +615,7 @@ def _note_start(filled: list[int]) -> int | None:
 
 # how a township table's footer lines begin (制表人：张三  审核人：李四): a word and a colon
 NOTE_LINE = re.compile(r"(备注|注|说明|制表人?|填表人?|填报人?|审核人?|审批人?|负责人|单位负责人|分管领导"
-                       r"|联系人|联系电话)\s*[:：]")
+                       r"|联系人|联系电话|日期|填报日期|制表日期)\s*[:：]|.*[(（]盖章[)）]")  # or a stamp line
 
 
 def _signed_note(body: pl.DataFrame) -> int | None:

@@ -728,3 +728,12 @@ awards:
     said = [p.message + "; " + p.hint for p in e.value.problems]
     assert said == ["unknown section '安全'; write the section's id, not its label",
                     "unknown section 'safty' (did you mean 'section.safety'?); "]
+
+
+def test_gap_orders_changes_of_a_yes_no_lever_without_a_traceback(tmp_path: Path) -> None:
+    """The fuzzing helper: a grade condition on a yes/no field made it a lever, and ordering the suggestions
+    took Decimal('否'): a traceback. A change without a size orders as 1."""
+    from engine.gap import Change, relative  # noqa: PLC0415
+
+    assert relative(Change("a", "grade:excellent", "solved", "polluted", "是", "否", "")) == 1
+    assert relative(Change("a", "grade:excellent", "solved", "score", "80", "90", "+10")) == Decimal("0.125")

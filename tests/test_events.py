@@ -687,3 +687,12 @@ def test_a_log_of_another_year_is_one_problem() -> None:
                     root / "fixtures" / "2023-h1" / "events.csv"))
     assert [p.text("zh").split(": ", 1)[1] for p in info.value.problems] == [
         "全部 16 个事件都在 2023 年, 而方案是 2022 年度的；是否用错了事件记录或方案?"]
+
+
+def test_a_date_of_other_digits_is_no_serial_number() -> None:
+    """The fuzzing helper: '４４６２９' (full-width) or '²' passed str.isdigit and int() raised a traceback."""
+    from engine.event_rules import _serial_date  # noqa: PLC0415
+
+    assert _serial_date("４４６２９") is None and _serial_date("²") is None
+    said = _serial_date("44629")
+    assert said is not None and "2022-03-09" in said[2]

@@ -989,3 +989,11 @@ def test_fuzzed_layouts_of_notes_aliases_and_scenario_logs_read_as_meant(tmp_pat
     starred = tmp_path / "units.parquet"
     pl.read_csv(units, infer_schema=False).rename({"unit_type": "＊类型", "unit_id": "编号"}).write_parquet(starred)
     assert run(Inputs(scheme, starred, events), detail=False).frame.select("unit_id", "total", "grade").equals(want)
+
+
+def test_a_date_line_and_a_stamp_line_under_the_table_are_a_note(tmp_path: Path) -> None:
+    """The fuzzing helper: 日期：… and 'XX镇考核办（盖章）' lines closing a footer were read as units."""
+    footer = [["备注：以上数据经审核"], ["XX镇考核办（盖章）", "", "日期：2023年1月5日"]]
+    path = _with_note(tmp_path, "csv", footer, gap=0)
+    with pytest.warns(Notice, match="rows 4-5, below the table"):
+        assert read_table(path).height == 2
