@@ -523,6 +523,9 @@ def _id_checks(scheme: Scheme, *, unique_ids: bool = False) -> list[Check]:
     return [
         Check(pl.col("unit_id").is_null() | (pl.col("unit_id") == ""), c.id, "empty unit id",
               "every row needs a unit id", zh=("单位编号为空", "每一行都要有单位编号")),
+        Check(pl.col("unit_id").str.contains(r"^\[merged [A-Z]+\d+:[A-Z]+\d+\]$").fill_null(False), c.id,
+              "'{value}' is a merged cell", "unmerge the cells and fill in each row", "unit_id",
+              zh=("'{value}' 是合并单元格", "请取消合并, 在每一行分别填写"), why=merged_cell),
         *dup,
         Check(pl.col("unit_type").is_null(), c.type, "empty unit type", allowed, zh=("单位类型为空", allowed_zh)),
         Check(pl.col("_type").is_null() & pl.col("unit_type").is_not_null(), c.type, "unknown unit type '{value}'",

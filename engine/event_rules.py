@@ -14,7 +14,7 @@ from typing import Any
 import polars as pl
 
 from .check import FIELD_TYPES
-from .data import MAX_LISTED, Said, _field_problems, _parse, _rows
+from .data import MAX_LISTED, Said, _field_problems, _parse, _rows, merged_cell
 from .errors import Collector, KaoheError, Loc, Problem, did_you_mean
 from .expr import Type, typecheck
 from .model import Field, Scheme
@@ -232,6 +232,10 @@ def read_events(scheme: Scheme, path: Path, unit_ids: pl.Series, *, encoding: st
                       why=_unit_named(known, unit_names or {}))
     problems += _rows(parsed, pl.col("kind").is_null(), file, "kind", "empty event kind",
                       zh=("事件类别为空", "请填写事件类别"))
+    for c in ("event_id", "unit_id", "kind"):  # a cell a merged range covers: its event would match no rule
+        problems += _rows(parsed, pl.col(c).str.contains(r"^\[merged [A-Z]+\d+:[A-Z]+\d+\]$").fill_null(False),
+                          file, c, "'{value}' is a merged cell", "unmerge the cells and fill in each row", c,
+                          zh=("'{value}' 是合并单元格", "请取消合并, 在每一行分别填写"), why=merged_cell)
     for f in fields.values():
         problems += _field_problems(raw, parsed, f, file, scheme)
     if problems:
@@ -243,7 +247,8 @@ def _serial_date(v: str) -> Said | None:
     """A date Excel wrote as its serial number (44629 for 2022-03-09, the cell formatted as a number)."""
     import datetime as dt  # noqa: PLC0415
 
-    if not (v.strip().isascii() and v.strip().isdigit()) or not 20000 <= int(v) <= 80000:  # (not ４４６２９, ²)
+    d = v.strip()
+    if not (d.isascii() and d.isdigit() and len(d) <= 6) or not 20000 <= int(d) <= 80000:  # not ４４６２９, ², 9…9
         return None
     day = dt.date(1899, 12, 30) + dt.timedelta(days=int(v))
     return (f"'{v}' is not a date: it looks like Excel's serial number of {day}", "format the cells as dates in "

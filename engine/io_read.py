@@ -377,7 +377,7 @@ def _sheet_name(book: fastexcel.ExcelReader, data: bytes, file: str, sheet: str 
         name = names[sheet - 1]
     elif sheet in names:
         name = sheet
-    elif sheet.strip().isdigit():  # --sheet 2: the second sheet, unless a sheet is named '2'
+    elif sheet.strip().isascii() and sheet.strip().isdigit():  # --sheet 2 (not ²): the second sheet
         return _sheet_name(book, data, file, int(sheet))
     else:
         _fail(file, f"no sheet named '{sheet}'{did_you_mean(sheet, names)}; the sheets are: {listed}",

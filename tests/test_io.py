@@ -997,3 +997,41 @@ def test_a_date_line_and_a_stamp_line_under_the_table_are_a_note(tmp_path: Path)
     path = _with_note(tmp_path, "csv", footer, gap=0)
     with pytest.warns(Notice, match="rows 4-5, below the table"):
         assert read_table(path).height == 2
+
+
+def test_fuzzing_round_two_merged_ids_and_kinds_are_refused_and_odd_digits_are_no_numbers(tmp_path: Path) -> None:
+    """The fuzzing helper, second round: a merged 事件类型 in an .xlsx log read '[merged D2:D3]' for the second
+    event, which then matched no rule (a fatal accident's veto lost, exit 0); a merged unit id was scored as a
+    unit of that id; `--sheet ²` and a date of thousands of digits raised tracebacks."""
+    import xlsxwriter  # noqa: PLC0415
+
+    from engine.event_rules import _serial_date  # noqa: PLC0415
+    from engine.pipeline import Inputs, load  # noqa: PLC0415
+
+    root = Path(__file__).resolve().parent.parent
+    scheme, units, events = (root / "rules" / "township-2022.yaml", root / "fixtures" / "2022" / "units.csv",
+                             root / "fixtures" / "2022" / "events.csv")
+    log = pl.read_csv(events, infer_schema=False)
+    book = tmp_path / "events.xlsx"
+    with xlsxwriter.Workbook(book) as wb:
+        ws = wb.add_worksheet("事件记录")
+        for j, c in enumerate(log.columns):
+            ws.write(0, j, c)
+        for i, row in enumerate(log.head(4).iter_rows(), start=1):
+            for j, v in enumerate(row):
+                if v is not None and (i, j) not in ((2, 3), (3, 3)):
+                    ws.write_string(i, j, v)
+        ws.merge_range(2, 3, 3, 3, log.item(1, "kind"))  # D3:D4 merged: D4 reads as covered
+    err = _error(load, Inputs(scheme, units, book))
+    assert any(p.loc.row == 4 and p.loc.column == "kind" and "合并单元格 D3:D4" in p.text("zh") for p in err.problems)
+    table = pl.read_csv(units, infer_schema=False)
+    merged = tmp_path / "units.csv"
+    table.with_columns(pl.when(pl.int_range(pl.len()) == 2).then(pl.lit("[merged A3:A4]")).otherwise(pl.col("unit_id"))
+                       .alias("unit_id")).write_csv(merged)
+    err = _error(load, Inputs(scheme, merged, events))
+    assert [(p.loc.row, p.loc.column) for p in err.problems][:1] == [(4, "unit_id")]
+    assert "这一格在合并单元格 A3:A4 中" in err.problems[0].text("zh")
+    assert _serial_date("9" * 5000) is None
+    sheets = tmp_path / "two.xlsx"
+    write_xlsx(sheets, {"a": table.head(2), "b": table.head(2)})
+    assert "no sheet named '²'" in str(_error(read_table, sheets, sheet="²"))

@@ -462,3 +462,21 @@ def test_a_scenario_log_headed_in_chinese_is_a_log() -> None:
             assert out.exit_code == 0, out.stderr
             outs.append(out.stdout)
     assert outs[0] == outs[1]
+
+
+def test_a_set_by_a_name_several_units_share_is_refused(tmp_path: Path) -> None:
+    """The fuzzing helper: `--set 石桥村.hazards_fixed=0` with two units of that name changed the last one
+    without a word (explain refuses the same name)."""
+    from engine.errors import KaoheError  # noqa: PLC0415
+    from engine.pipeline import Inputs, load  # noqa: PLC0415
+    from engine.simulate import apply_sets  # noqa: PLC0415
+
+    root = Path(__file__).resolve().parent.parent
+    data = tmp_path / "units.csv"
+    data.write_text((root / "fixtures" / "2022" / "units.csv").read_text(encoding="utf-8")
+                    .replace(",柳湾村,", ",石桥村,", 1), encoding="utf-8")
+    with pytest.warns(Warning):
+        ld = load(Inputs(root / "rules" / "township-2022.yaml", data, no_events=True))
+    with pytest.raises(KaoheError) as e:
+        apply_sets(ld, ("石桥村.hazards_fixed=0",))
+    assert e.value.problems[0].text("zh") == "--set #1: 有几个单位叫 '石桥村'; 请给出单位编号"
