@@ -20,6 +20,8 @@ from typing import Any
 import polars as pl
 
 from .errors import KaoheError, Loc, Notice, Problem
+from .io_columns import EVENT_ALIASES
+from .io_read import MERGED
 from .model import Field, Scheme
 
 MAX_LISTED = 30  # problems listed per kind before "... and N more"
@@ -138,8 +140,7 @@ def prepare_units(df: pl.DataFrame, scheme: Scheme, *, path: str, release: bool 
     cols = scheme.columns
     needed = [cols.id, cols.type] + [f.id for f in scheme.fields.values() if f.required or f.required_for]
     missing = [c for c in needed if c not in df.columns]
-    if missing and {"event_id", "date", "kind"} <= {_norm_head(h) for h in df.columns} | {
-            {"事件编号": "event_id", "日期": "date", "事件类型": "kind"}.get(h, h) for h in df.columns}:
+    if missing and {"event_id", "date", "kind"} <= {EVENT_ALIASES.get(h.strip(), _norm_head(h)) for h in df.columns}:
         raise KaoheError([Problem(Loc(path, row=1), "this looks like an event log (it has event_id, date and kind "
                                   "columns), not a units table", hint="are --data and --events swapped?",
                                   zh=("这像是事件记录 (有事件编号、日期、事件类型列), 不是单位数据表",
@@ -413,11 +414,16 @@ Said = tuple[str, str, str, str]  # message, hint, and both in Chinese
 def merged_cell(v: str) -> Said | None:
     """A cell a merged range covers, as engine.io_read marks it ('[merged C2:C17]'): said as such, not as its
     placeholder text."""
-    if m := re.fullmatch(r"\[merged ([A-Z]+\d+:[A-Z]+\d+)\]", v.strip()):
+    if m := re.fullmatch(MERGED, v.strip()):
         return (f"the cell is inside the merged cells {m[1]}, and only the first of them holds the value",
                 "unmerge the cells and fill in each row", f"这一格在合并单元格 {m[1]} 中, 只有合并区域的第一格有值",
                 "请取消合并, 在每一行分别填写")
     return None
+
+
+def merged_mask(col: str) -> pl.Expr:
+    """The cells of `col` a merged range covers (`merged_cell`)."""
+    return pl.col(col).str.contains(f"^{MERGED}$").fill_null(False)
 
 
 def not_a_number(scale: int) -> Callable[[str], Said | None]:
@@ -447,9 +453,9 @@ def not_a_number(scale: int) -> Callable[[str], Said | None]:
         if m := re.fullmatch(r"([+-]?\d+(?:\.\d+)?)\s*([^\d\s.%％]+)", s):
             return (f"'{s}' carries a unit ('{m[2]}')", f"write the number only: {m[1]}",
                     f"'{s}' 带了单位 '{m[2]}'", f"请只填数字: {m[1]}")
-        if (m := re.fullmatch(r"[+-]?\d+\.(\d+)", s)) and len(m[1]) > scale and scale == 0:
-            return (f"'{s}' is not a whole number", "write a whole number", f"'{s}' 不是整数", "请填写整数")
         if (m := re.fullmatch(r"[+-]?\d+\.(\d+)", s)) and len(m[1]) > scale:
+            if scale == 0:
+                return (f"'{s}' is not a whole number", "write a whole number", f"'{s}' 不是整数", "请填写整数")
             places = f"{scale} decimal{'s' if scale != 1 else ''}"
             computed = len(m[1]) > scale + 2  # many more: a formula's result, shown in full
             return (f"'{s}' has more than {places}" + (" (a formula's result?)" if computed else ""),
@@ -523,7 +529,7 @@ def _id_checks(scheme: Scheme, *, unique_ids: bool = False) -> list[Check]:
     return [
         Check(pl.col("unit_id").is_null() | (pl.col("unit_id") == ""), c.id, "empty unit id",
               "every row needs a unit id", zh=("单位编号为空", "每一行都要有单位编号")),
-        Check(pl.col("unit_id").str.contains(r"^\[merged [A-Z]+\d+:[A-Z]+\d+\]$").fill_null(False), c.id,
+        Check(merged_mask("unit_id"), c.id,
               "'{value}' is a merged cell", "unmerge the cells and fill in each row", "unit_id",
               zh=("'{value}' 是合并单元格", "请取消合并, 在每一行分别填写"), why=merged_cell),
         *dup,

@@ -168,7 +168,7 @@ def decide(scheme: Scheme, dec: Decisions, scored: pl.DataFrame, event_vetoes: p
     # an award that reads the grade waits for the grade quotas
     late = {a.id for a in dec.awards if quotas and a.eligible is not None and "grade" in a.eligible.names()}
     lf = lf.with_columns(c(g.when).expr.alias(f"gw.{g.id}") for g in dec.grades if g.when is not None)
-    lf = lf.with_columns(grade=_base_grade(dec, scheme))
+    lf = lf.with_columns(grade=base_grade(dec, scheme))
     early = [e for a, cols in award_cols.items() if a not in late for e in cols]
     df = lf.with_columns(*keys.values(), *early).collect()
     ids = [n for n, e in keys.items() if e.meta.undo_aliases().meta.eq(pl.col("_id_key"))]
@@ -429,7 +429,7 @@ def grade_reached(gr: Grade, precision: int) -> pl.Expr:
     return ok & pl.col(f"gw.{gr.id}").fill_null(False) if gr.when is not None else ok
 
 
-def _base_grade(dec: Decisions, scheme: Scheme) -> pl.Expr:
+def base_grade(dec: Decisions, scheme: Scheme) -> pl.Expr:
     """The grade by total, the grades' conditions and vetoes, before quotas."""
     if not dec.grades:
         return pl.lit(None, dtype=pl.Enum([]))

@@ -74,10 +74,11 @@ class _Columns:
     """The event log's columns as durable sees them: kinds, exact scaled numbers, the attributes to
     post and the derived (precomputed) condition columns. engine.events' compiler builds on it."""
 
-    def __init__(self, events: pl.DataFrame, rules: Sequence[EventRule], path: str, rows: list[int]) -> None:
+    def __init__(self, events: pl.DataFrame, rules: Sequence[EventRule], path: str, rows: list[int],
+                 origin: Origin | None = None) -> None:
         self.events, self.rules, self.path = events, rules, path
         self.rows = rows  # position in `events` -> row of the caller's frame (for messages)
-        self.origin = Origin(path)  # where a row of the caller's frame is in its file (events.run_event_rules)
+        self.origin = origin or Origin(path)  # where a row of the caller's frame is in its file
         self.kinds = {c: _kind_of(t) for c, t in events.schema.items()}
         self.attrs: dict[tuple[str, str], _Attr] = {}
         self.derived: dict[str, tuple[pl.Expr, EventRule]] = {}

@@ -14,7 +14,7 @@ from typing import Any
 import polars as pl
 
 from .check import FIELD_TYPES
-from .data import MAX_LISTED, Said, _field_problems, _parse, _rows, merged_cell
+from .data import MAX_LISTED, Said, _field_problems, _parse, _rows, merged_cell, merged_mask
 from .errors import Collector, KaoheError, Loc, Problem, did_you_mean
 from .expr import Type, typecheck
 from .model import Field, Scheme
@@ -233,8 +233,8 @@ def read_events(scheme: Scheme, path: Path, unit_ids: pl.Series, *, encoding: st
     problems += _rows(parsed, pl.col("kind").is_null(), file, "kind", "empty event kind",
                       zh=("事件类别为空", "请填写事件类别"))
     for c in ("event_id", "unit_id", "kind"):  # a cell a merged range covers: its event would match no rule
-        problems += _rows(parsed, pl.col(c).str.contains(r"^\[merged [A-Z]+\d+:[A-Z]+\d+\]$").fill_null(False),
-                          file, c, "'{value}' is a merged cell", "unmerge the cells and fill in each row", c,
+        problems += _rows(parsed, merged_mask(c), file, c, "'{value}' is a merged cell",
+                          "unmerge the cells and fill in each row", c,
                           zh=("'{value}' 是合并单元格", "请取消合并, 在每一行分别填写"), why=merged_cell)
     for f in fields.values():
         problems += _field_problems(raw, parsed, f, file, scheme)
@@ -250,7 +250,7 @@ def _serial_date(v: str) -> Said | None:
     d = v.strip()
     if not (d.isascii() and d.isdigit() and len(d) <= 6) or not 20000 <= int(d) <= 80000:  # not ４４６２９, ², 9…9
         return None
-    day = dt.date(1899, 12, 30) + dt.timedelta(days=int(v))
+    day = dt.date(1899, 12, 30) + dt.timedelta(days=int(d))
     return (f"'{v}' is not a date: it looks like Excel's serial number of {day}", "format the cells as dates in "
             "Excel, or write the date as YYYY-MM-DD", f"'{v}' 不是日期: 它像是 Excel 的日期序号, 即 {day}",
             "请在 Excel 中把单元格格式设为日期, 或写成 YYYY-MM-DD")

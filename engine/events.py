@@ -451,8 +451,7 @@ def run_event_rules(events: pl.DataFrame, rules: Sequence[EventRule], *, path: s
     # rows in output order: by unit, date, event id; `_r` below is a position in this order
     order = events.select(pl.arg_sort_by(["unit_id", "date", "event_id"])).to_series()
     events = events[order]
-    comp = _Compiler(events, rules, path, order.to_list())
-    comp.origin = origin
+    comp = _Compiler(events, rules, path, order.to_list(), origin)
     comp.collect_scales()
     conditions: dict[int, dict[str, Any]] = {}
     for k, rule in enumerate(rules):

@@ -22,7 +22,7 @@ from typing import Any
 import polars as pl
 
 from . import fixed as F
-from .decide import award_reads_rank, grade_reached, passed_down, resolver
+from .decide import award_reads_rank, base_grade, passed_down, resolver
 from .evaluate import _item_scope, build_plan, field_ranges
 from .expr import Expr
 from .fmt import Lang, fixed_str, in_lang
@@ -155,24 +155,13 @@ def _beats_group(scheme: Scheme, t: Target) -> pl.Expr:
 
 
 def _with_grade(run: Run, ts: list[Target], scored: pl.LazyFrame) -> pl.LazyFrame:
-    """The grade a candidate would get: by its total, then passed down where a full quota is not beaten."""
-    p = run.scheme.meta.precision
+    """The grade a candidate would get, as decide gives it: by its total, the grades' conditions and the
+    unit's veto caps (its x.<veto>, joined in `solve`), then passed down where a full quota is not beaten."""
     gs = run.decisions.grades
-    g = pl.lit(gs[-1].id) if gs else pl.lit(None, dtype=pl.String)
     res = resolver(run.scheme)  # the grades' conditions, as decide reads them (unknown is not met)
     scored = scored.with_columns(F.compile_expr(gr.when.tree, res).expr.alias(f"gw.{gr.id}")
                                  for gr in gs if gr.when is not None)
-    for gr in reversed(gs[:-1]):
-        g = pl.when(grade_reached(gr, p)).then(pl.lit(gr.id)).otherwise(g)
-    scored = scored.with_columns(g.alias("grade"))
-    at = {gr.id: i for i, gr in enumerate(gs)}
-    names = scored.collect_schema().names()
-    for v in run.decisions.vetoes:  # a veto's cap holds for a candidate as for the unit (its x.<veto>)
-        if v.grade is not None and f"x.{v.id}" in names:
-            over = pl.col("grade").replace_strict(at, default=len(gs), return_dtype=pl.Int64) < at[v.grade]
-            scored = scored.with_columns(pl.when(pl.col(f"x.{v.id}").fill_null(False) & over)
-                                         .then(passed_down(gs, at[v.grade] - 1).cast(pl.String))
-                                         .otherwise(pl.col("grade")).alias("grade"))
+    scored = scored.with_columns(base_grade(run.decisions, run.scheme).cast(pl.String).alias("grade"))
     by_key = {t.key: t for t in ts}
     for i, gr in enumerate(gs[:-1]):
         t = by_key[f"grade:{gr.id}"]

@@ -596,7 +596,8 @@ def _tidy(raw: pl.DataFrame, file: str, what: str, *, column: Callable[[int], st
 
 
 NOTE_ROWS = 1_000  # a note's rows (`_without_note`) at most that look like a unit's (a merged note)
-_COVERED = re.compile(r"\[merged [A-Z]+[0-9]+:[A-Z]+[0-9]+\]")  # a cell a merged range covers (`_merged_cells`)
+MERGED = r"\[merged ([A-Z]+[0-9]+:[A-Z]+[0-9]+)\]"  # how `_merged_cells` marks a cell a merged range covers
+_COVERED = re.compile(MERGED)
 
 
 def _note_start(filled: list[int]) -> int | None:

@@ -207,7 +207,7 @@ def parse_sets(sets: tuple[str, ...], ld: Loaded) -> pl.DataFrame:
     by_label = {f.label: f.id for f in ld.scheme.fields.values()}
     ids = ld.units.get_column("unit_id").to_list()
     names = dict(zip(ld.units.get_column("name").to_list(), ids, strict=True))
-    shared = {n for n in names if ld.units.get_column("name").to_list().count(n) > 1}
+    shared = set(ld.units.filter(pl.col("name").is_duplicated()).get_column("name").to_list())
     rows: dict[str, dict[str, Any]] = {}
     problems = []
     for i, s in enumerate(sets, 1):
@@ -219,7 +219,7 @@ def parse_sets(sets: tuple[str, ...], ld: Loaded) -> pl.DataFrame:
                                     zh=(f"'{s}' 不是 单位.字段=值 的写法", "例如 --set V03.hazards_fixed=20")))
             continue
         if unit not in ids and unit in shared:  # (the last unit of that name was changed, without a word)
-            problems.append(Problem(Loc(f"--set #{i}"), f"'{unit}' is the name of several units; give the unit's id",
+            problems.append(Problem(where, f"'{unit}' is the name of several units; give the unit's id",
                                     zh=(f"有几个单位叫 '{unit}'; 请给出单位编号", "")))
             continue
         uid = unit if unit in ids else names.get(unit)
